@@ -1,0 +1,42 @@
+# plantwatch: the two set-up commands are `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint setup tshark clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP) tshark
+
+# Installs tshark/dumpcap through apt when they are missing and we are root; otherwise says what to do.
+tshark:
+	@if ! command -v tshark >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing tshark (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; \
+	  else \
+	    echo "tshark is missing: install it (Debian: sudo apt-get install tshark); differential tests will be skipped"; \
+	  fi; \
+	fi
+
+demo: setup
+	$(VENV)/bin/plantwatch demo
+
+test: setup
+	$(VENV)/bin/ruff check core tui tests demo_data bench
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/run.py
+
+lint: setup
+	$(VENV)/bin/ruff check core tui tests demo_data bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache bench/.cache

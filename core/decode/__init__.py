@@ -1,0 +1,144 @@
+"""Batch decoding: raw records in, the PACKETS and OPS frames of core.decode.schema out.
+
+The link, network and transport layers are decoded for all records at once (layers.py); then
+each application module picks its rows (select) and decodes them (decode). Application columns
+come back sparse (a `row` index plus values) and are scattered into full-length columns here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import numpy as np
+import polars as pl
+
+from core.batch import LINKTYPE_ETHERNET, RawBatch
+from core.decode import bacnet, dhcp, dnp3, dns, enip, iec104, modbus, nbns, opcua, rdp, s7, tls
+from core.decode.layers import Layers, decode_layers
+from core.decode.schema import APP_ARP, OPS, PACKETS, empty_ops
+from core.decode.view import PacketView
+
+# Order matters only where two modules claim the same row and column: earlier wins.
+APP_MODULES: tuple[ModuleType, ...] = (
+    modbus, s7, dnp3, enip, iec104, bacnet, opcua, rdp, tls, dns, dhcp, nbns,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    packets: pl.DataFrame  # schema.PACKETS, one row per record
+    ops: pl.DataFrame      # schema.OPS, one row per ICS operation
+
+
+def _col(name: str, values: np.ndarray, valid: np.ndarray | None = None) -> pl.Series:
+    s = pl.Series(name, values, dtype=PACKETS[name])
+    if valid is not None and not valid.all():
+        s = s.scatter(np.flatnonzero(~valid), None)
+    return s
+
+
+def _layer_columns(batch: RawBatch, lay: Layers) -> dict[str, pl.Series]:
+    ip = lay.ip_ver > 0
+    start = lay.start
+    cols = [
+        _col("file_id", batch.file_id), _col("frame", batch.frame), _col("ts", batch.ts),
+        _col("caplen", batch.caplen), _col("wirelen", batch.wirelen), _col("linktype", batch.linktype),
+        _col("eth_src", lay.eth_src, lay.has_eth), _col("eth_dst", lay.eth_dst, lay.has_eth & (batch.linktype == LINKTYPE_ETHERNET)),
+        _col("ethertype", lay.ethertype, lay.has_ethertype),
+        _col("vlan", lay.vlan, lay.vlan >= 0), _col("vlan_inner", lay.vlan_inner, lay.vlan_inner >= 0),
+        _col("ip_ver", lay.ip_ver),
+        _col("src_hi", lay.src_hi, ip), _col("src_lo", lay.src_lo, ip),
+        _col("dst_hi", lay.dst_hi, ip), _col("dst_lo", lay.dst_lo, ip),
+        _col("ip_proto", lay.ip_proto, ip), _col("ttl", lay.ttl, ip), _col("ip_frag", lay.ip_frag, ip),
+        _col("sport", lay.sport, lay.has_ports), _col("dport", lay.dport, lay.has_ports),
+        _col("tcp_flags", lay.tcp_flags, lay.is_tcp), _col("seq", lay.seq, lay.is_tcp),
+        _col("ack", lay.ack, lay.is_tcp), _col("win", lay.win, lay.is_tcp),
+        _col("pay_off", lay.pay - start, lay.has_ports), _col("pay_len", lay.pay_len, lay.has_ports),
+        _col("icmp_type", lay.icmp_type, lay.has_icmp), _col("icmp_code", lay.icmp_code, lay.has_icmp),
+        _col("q_proto", lay.q_proto, lay.has_quote),
+        _col("q_src_hi", lay.q_src_hi, lay.has_quote), _col("q_src_lo", lay.q_src_lo, lay.has_quote),
+        _col("q_dst_hi", lay.q_dst_hi, lay.has_quote), _col("q_dst_lo", lay.q_dst_lo, lay.has_quote),
+        _col("q_sport", lay.q_sport, lay.has_quote & (lay.q_sport >= 0)),
+        _col("q_dport", lay.q_dport, lay.has_quote & (lay.q_dport >= 0)),
+        _col("arp_op", lay.arp_op, lay.is_arp), _col("arp_sha", lay.arp_sha, lay.is_arp),
+        _col("arp_spa", lay.arp_spa, lay.is_arp), _col("arp_tpa", lay.arp_tpa, lay.is_arp),
+        _col("app", np.where(lay.is_arp, APP_ARP, 0)),
+    ]
+    return {s.name: s for s in cols}
+
+
+def _view(batch: RawBatch, lay: Layers) -> PacketView:
+    return PacketView(
+        data=batch.data, start=lay.start, end=lay.end, pay=lay.pay, pay_len=lay.pay_len,
+        ip_proto=lay.ip_proto, sport=lay.sport, dport=lay.dport, tcp_flags=lay.tcp_flags,
+        seq=lay.seq, src_hi=lay.src_hi, src_lo=lay.src_lo, dst_hi=lay.dst_hi, dst_lo=lay.dst_lo,
+        ts=batch.ts.astype(np.int64),
+    )
+
+
+@dataclass
+class Decoder:
+    """Decodes batches; keeps the small per-module state some decoders need across batches."""
+
+    modules: tuple[ModuleType, ...] = APP_MODULES
+    _state: dict[str, dict] = field(default_factory=dict)
+
+    def decode(self, batch: RawBatch) -> Decoded:
+        n = len(batch)
+        lay = decode_layers(batch)
+        cols = _layer_columns(batch, lay)
+        view = _view(batch, lay)
+        op_frames: list[pl.DataFrame] = []
+        for mod in self.modules:
+            state = self._state.setdefault(mod.__name__, {})
+            rows = mod.select(view, state)
+            if rows.size == 0:
+                continue
+            res = mod.decode(view, rows, state)
+            if res.columns is not None and res.columns.height:
+                _scatter(cols, res.columns, n)
+            if res.ops is not None and res.ops.height:
+                op_frames.append(res.ops)
+        packets = pl.DataFrame([cols[name] if name in cols else pl.Series(name, [None] * n, dtype=dt)
+                                for name, dt in PACKETS.items()])
+        return Decoded(packets=packets, ops=_ops_frame(batch, op_frames))
+
+
+def _scatter(cols: dict[str, pl.Series], part: pl.DataFrame, n: int) -> None:
+    """Write the non-null values of a sparse column frame into the full-length columns."""
+    rows = part["row"].to_numpy()
+    for name in part.columns:
+        if name == "row":
+            continue
+        dtype = PACKETS[name]
+        vals = part[name].cast(dtype)
+        keep = vals.is_not_null().to_numpy()
+        if not keep.any():
+            continue
+        if name == "app":
+            keep &= vals.to_numpy() != 0
+        base = cols.get(name)
+        if base is None:
+            base = pl.Series(name, [None] * n, dtype=dtype)
+        elif name != "app":
+            # earlier modules win: only fill rows that are still null
+            keep &= base.gather(rows).is_null().to_numpy()
+        if keep.any():
+            base = base.scatter(rows[keep], vals.filter(pl.Series(keep)))
+        cols[name] = base
+
+
+def _ops_frame(batch: RawBatch, frames: list[pl.DataFrame]) -> pl.DataFrame:
+    if not frames:
+        return empty_ops()
+    ops = pl.concat(frames, how="diagonal_relaxed").sort("row", maintain_order=True)
+    rows = ops["row"].to_numpy()
+    ops = ops.with_columns(
+        pl.Series("file_id", batch.file_id[rows], dtype=pl.Int32),
+        pl.Series("frame", batch.frame[rows], dtype=pl.Int64),
+    )
+    return ops.select(
+        [pl.col(c).cast(dt) if c in ops.columns else pl.lit(None, dtype=dt).alias(c)
+         for c, dt in OPS.items()]
+    )
