@@ -1,0 +1,183 @@
+"""DNS on UDP 53, 5353 (mDNS) and 5355 (LLMNR, same format), and on TCP 53 (2-byte length prefix).
+
+Per packet: id, QR flag, rcode (responses only, like tshark's dns.flags.rcode), the first question's
+name and type, and the A/AAAA addresses of the answer section in order.
+
+Names are rendered like tshark's dns.qry.name: labels joined by '.', "<Root>" for the root name,
+compression pointers followed with a bound on jumps (a loop ends the name as malformed -> null).
+DNS over TCP is decoded from the segment that starts the message, when it has one question (tshark
+reports a message split over segments on its last segment instead; the header and question are in
+the first one); only the first message of a segment is read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+import polars as pl
+
+from core.decode.schema import APP_DNS, PACKETS
+from core.decode.view import AppResult, PacketView, port_rows
+
+UDP_PORTS = frozenset({53, 5353, 5355})
+TCP_PORTS = frozenset({53})
+MAX_JUMPS = 32         # compression pointers followed in one name
+MAX_NAME = 255         # wire octets of a name
+MAX_ANSWERS = 64       # answer records walked per message
+
+_COLUMNS = ("dns_id", "dns_response", "dns_qname", "dns_qtype", "dns_rcode", "dns_answers")
+_SCHEMA = {"row": pl.Int64(), "app": pl.UInt8(), **{c: PACKETS[c] for c in _COLUMNS}}
+
+
+def select(view: PacketView, state: dict) -> np.ndarray:
+    udp = port_rows(view, 17, UDP_PORTS)
+    udp = udp[view.pay_len[udp] >= 12]
+    tcp = port_rows(view, 6, TCP_PORTS)
+    tcp = tcp[view.pay_len[tcp] >= 14]
+    if tcp.size == 0:
+        return udp
+    return np.union1d(udp, tcp)
+
+
+class BadName(Exception):
+    pass
+
+
+def read_labels(msg: bytes, pos: int) -> tuple[list[bytes], int]:
+    """(raw labels of the name at `pos`, offset after it); raises BadName on malformed input."""
+    labels: list[bytes] = []
+    end_after: int | None = None
+    jumps = 0
+    total = 0
+    n = len(msg)
+    while True:
+        if pos >= n:
+            raise BadName
+        ln = msg[pos]
+        if ln == 0:
+            pos += 1
+            break
+        if ln & 0xC0 == 0xC0:
+            if pos + 1 >= n:
+                raise BadName
+            if end_after is None:
+                end_after = pos + 2
+            jumps += 1
+            if jumps > MAX_JUMPS:
+                raise BadName
+            pos = ((ln & 0x3F) << 8) | msg[pos + 1]
+            continue
+        if ln & 0xC0:
+            raise BadName  # extended/binary labels: not in use, tshark calls them malformed too
+        if pos + 1 + ln > n:
+            raise BadName
+        total += ln + 1
+        if total > MAX_NAME:
+            raise BadName
+        labels.append(msg[pos + 1 : pos + 1 + ln])
+        pos += 1 + ln
+    return labels, end_after if end_after is not None else pos
+
+
+def read_name(msg: bytes, pos: int) -> tuple[str, int]:
+    """(dotted name as tshark shows it, offset after the name at `pos`)."""
+    labels, end = read_labels(msg, pos)
+    return (".".join(_label(lab) for lab in labels) if labels else "<Root>"), end
+
+
+_ESCAPES = {0x07: "\\a", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f",
+            0x0D: "\\r"}
+
+
+def _label(raw: bytes) -> str:
+    """One label as tshark 4.0 shows it: UTF-8 (U+FFFD for invalid bytes), C0 controls and DEL
+    escaped as \\a \\t \\n ... or octal \\ooo; '.', ' ' and '\\' inside a label are kept as is."""
+    text = raw.decode("utf-8", errors="replace")
+    if all(0x20 <= ord(ch) != 0x7F for ch in text):
+        return text
+    return "".join(ch if 0x20 <= ord(ch) != 0x7F else _ESCAPES.get(ord(ch), f"\\{ord(ch):03o}")
+                   for ch in text)
+
+
+def _skip_name(msg: bytes, pos: int) -> int:
+    n = len(msg)
+    while pos < n:
+        ln = msg[pos]
+        if ln == 0:
+            return pos + 1
+        if ln & 0xC0 == 0xC0:
+            return pos + 2
+        if ln & 0xC0:
+            raise BadName
+        pos += 1 + ln
+    raise BadName
+
+
+def parse(msg: bytes) -> dict[str, object] | None:
+    """The DNS columns of one message (without a TCP length prefix); None if not DNS."""
+    if len(msg) < 12:
+        return None
+    flags = (msg[2] << 8) | msg[3]
+    response = bool(flags & 0x8000)
+    qd = (msg[4] << 8) | msg[5]
+    an = (msg[6] << 8) | msg[7]
+    out: dict[str, object] = {
+        "dns_id": (msg[0] << 8) | msg[1], "dns_response": response,
+        "dns_rcode": flags & 0x000F if response else None,
+        "dns_qname": None, "dns_qtype": None, "dns_answers": None,
+    }
+    pos = 12
+    try:
+        for q in range(qd):
+            if q == 0:
+                name, pos = read_name(msg, pos)
+                if pos + 4 > len(msg):
+                    return out  # a truncated question: tshark reports no name either
+                out["dns_qname"] = name
+                out["dns_qtype"] = (msg[pos] << 8) | msg[pos + 1]
+            else:
+                pos = _skip_name(msg, pos)
+            pos += 4
+        addrs: list[str] = []
+        for _ in range(min(an, MAX_ANSWERS)):
+            pos = _skip_name(msg, pos)
+            if pos + 10 > len(msg):
+                break
+            rtype = (msg[pos] << 8) | msg[pos + 1]
+            rdlen = (msg[pos + 8] << 8) | msg[pos + 9]
+            rdata = pos + 10
+            pos = rdata + rdlen
+            if pos > len(msg):
+                break
+            if rtype == 1 and rdlen == 4:
+                addrs.append(".".join(str(b) for b in msg[rdata:pos]))
+            elif rtype == 28 and rdlen == 16:
+                addrs.append(str(ipaddress.IPv6Address(msg[rdata:pos])))
+        if addrs:
+            out["dns_answers"] = ",".join(addrs)
+    except BadName:
+        pass
+    return out
+
+
+def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
+    cols: dict[str, list] = {"row": [], "app": [], **{c: [] for c in _COLUMNS}}
+    for r in rows:
+        r = int(r)
+        msg = view.payload(r)
+        if view.ip_proto[r] == 6:
+            ln = (msg[0] << 8) | msg[1]
+            # A segment that does not start a message (the rest of a long one) would parse as
+            # garbage: a message starts with a length, then a header with one question.
+            if ln < 12 or msg[6:8] != b"\x00\x01" or (msg[4] >> 3) & 0x0F > 6:
+                continue
+            msg = msg[2 : 2 + ln]
+        res = parse(msg)
+        if res is None:
+            continue
+        cols["row"].append(r)
+        cols["app"].append(APP_DNS)
+        for c in _COLUMNS:
+            cols[c].append(res[c])
+    return AppResult(columns=pl.DataFrame(cols, schema=_SCHEMA))
