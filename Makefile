@@ -25,8 +25,14 @@ tshark:
 	  fi; \
 	fi
 
+# Until the console lands, the demo is the analysis of the bundled plant captures.
+DEMO_CAPTURES := $(wildcard demo_data/*.pcapng demo_data/*.pcapng.gz demo_data/*.pcap demo_data/*.pcap.gz)
 demo: setup
-	$(VENV)/bin/plantwatch demo
+	@if [ -n "$(DEMO_CAPTURES)" ]; then \
+	  $(VENV)/bin/plantwatch analyze $(DEMO_CAPTURES) --zones demo_data/zones.toml; \
+	else \
+	  $(VENV)/bin/plantwatch analyze tests/data/real/s7comm_snap7.pcap; \
+	fi
 
 test: setup
 	$(VENV)/bin/ruff check core tui tests demo_data bench

@@ -1,0 +1,163 @@
+"""The offline pipeline: captures in, sessions and devices in the store.
+
+source -> decode -> sessions -> devices -> store. One run is one transaction: a capture that turns
+out to be corrupt half-way leaves the store exactly as it was. Captures already in the store (same
+content fingerprint) are skipped, so analysing a file twice does not double anything; session ids
+are deterministic, so a re-run that does reach the store replaces rows instead of adding them.
+
+Sessions still open at the end of a run are stored as they stand and stay open in the pipeline
+state (core/pipeline_state.py); a capture appended later continues them and the inventory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from core import pipeline_state
+from core.batch import CaptureError
+from core.decode import Decoder
+from core.devices import DeviceInventory
+from core.sessions import SessionTracker, session_ops
+from core.sources import iter_files, read_batches, total_input_bytes
+from core.store import Store, fingerprint
+from core.zones import Zones
+
+
+@dataclass
+class CaptureInfo:
+    path: str
+    capture_id: int = 0
+    packets: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    skipped: bool = False        # already in the store
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    captures: list[CaptureInfo]
+    packets: int = 0
+    sessions: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _for_sql(frame: pl.DataFrame) -> pl.DataFrame:
+    """Store conventions: unsigned 64-bit as signed, lists as JSON text."""
+    exprs = []
+    for name, dt in frame.schema.items():
+        if dt == pl.UInt64:
+            exprs.append(pl.col(name).reinterpret(signed=True))
+        elif isinstance(dt, pl.List):
+            exprs.append(pl.col(name).map_elements(lambda v: json.dumps(v.to_list()), return_dtype=pl.String))
+    return frame.with_columns(exprs) if exprs else frame
+
+
+class Ingest:
+    """One run over a set of captures into a store."""
+
+    def __init__(self, store: Store, zones: Zones | None = None) -> None:
+        self.store = store
+        self.zones = zones or Zones.default()
+        self.decoder = Decoder()
+        self.tracker = SessionTracker()
+        self.inventory = DeviceInventory(self.zones)
+        pipeline_state.load(store, "sessions", self.tracker)
+        pipeline_state.load(store, "devices", self.inventory)
+
+    def run(self, paths: Sequence[str | Path], *, chunk_packets: int = 65536,
+            on_progress: Callable[[int, int], None] | None = None,
+            on_warning: Callable[[str], None] | None = None) -> IngestReport:
+        files = iter_files(paths)
+        infos = [CaptureInfo(str(p)) for p in files]
+        known = {r[0]: r[1] for r in self.store.execute("SELECT fingerprint, capture_id FROM captures")}
+        todo: list[tuple[Path, CaptureInfo, str]] = []
+        for p, info in zip(files, infos, strict=True):
+            try:
+                fp = fingerprint(p)
+            except OSError as e:
+                raise CaptureError(str(p), e.strerror or str(e)) from None
+            if fp in known:
+                info.skipped = True
+                info.capture_id = known[fp]
+            else:
+                todo.append((p, info, fp))
+        report = IngestReport(captures=infos)
+        if not todo:
+            return report
+        total = total_input_bytes([p for p, _, _ in todo])
+
+        def warn(msg: str) -> None:
+            report.warnings.append(msg)
+            for _, info, _ in todo:
+                if msg.startswith(info.path + ":"):
+                    info.warnings.append(msg)
+            if on_warning:
+                on_warning(msg)
+
+        with self.store.transaction():
+            ids = self._register(todo)
+            batches = read_batches([p for p, _, _ in todo], chunk_packets=chunk_packets,
+                                   on_warning=warn,
+                                   on_progress=(lambda n: on_progress(n, total)) if on_progress else None)
+            for batch in batches:
+                self._count(batch, [info for _, info, _ in todo])
+                # packet references are (capture id in the store, frame) from here on, so state
+                # carried across runs keeps pointing at the right capture
+                batch = replace(batch, file_id=ids[batch.file_id].astype(np.int32))
+                dec = self.decoder.decode(batch)
+                ended = self.tracker.update(dec.packets, dec.ops)
+                self.inventory.update(dec.packets, dec.ops, ended)
+                self._write_sessions(ended)
+                report.sessions += ended.height
+            still_open = self.tracker.open_sessions()
+            self.inventory.update(pl.DataFrame(), None, None, open_sessions=still_open)
+            self._write_sessions(still_open)
+            report.sessions += still_open.height
+            self.store.upsert("devices", _for_sql(self.inventory.devices()))
+            self._finish_captures(todo)
+            pipeline_state.save(self.store, "sessions", self.tracker)
+            pipeline_state.save(self.store, "devices", self.inventory)
+        report.packets = sum(i.packets for _, i, _ in todo)
+        return report
+
+    def _register(self, todo: list[tuple[Path, CaptureInfo, str]]) -> np.ndarray:
+        ids = []
+        for p, info, fp in todo:
+            cur = self.store.execute(
+                "INSERT INTO captures (path, fingerprint, size, packets, status) VALUES (?, ?, ?, 0, 'partial')",
+                (str(p), fp, p.stat().st_size))
+            info.capture_id = int(cur.lastrowid or 0)
+            ids.append(info.capture_id)
+        return np.array(ids, dtype=np.int64)
+
+    @staticmethod
+    def _count(batch, infos: list[CaptureInfo]) -> None:
+        fid = batch.file_id
+        for i in np.unique(fid):
+            sel = fid == i
+            info = infos[int(i)]
+            info.packets += int(sel.sum())
+            ts = batch.ts[sel]
+            lo, hi = int(ts.min()), int(ts.max())
+            info.first_ts = lo if info.first_ts is None else min(info.first_ts, lo)
+            info.last_ts = hi if info.last_ts is None else max(info.last_ts, hi)
+
+    def _write_sessions(self, sessions: pl.DataFrame) -> None:
+        if sessions.height == 0:
+            return
+        self.store.upsert("sessions", _for_sql(sessions.drop("ops")))
+        self.store.upsert("session_ops", _for_sql(session_ops(sessions)))
+
+    def _finish_captures(self, todo: list[tuple[Path, CaptureInfo, str]]) -> None:
+        for _, info, _ in todo:
+            status = "truncated" if any("truncated" in w for w in info.warnings) else "complete"
+            self.store.execute(
+                "UPDATE captures SET packets=?, first_ts=?, last_ts=?, status=?, warnings=? WHERE capture_id=?",
+                (info.packets, info.first_ts, info.last_ts, status, json.dumps(info.warnings), info.capture_id))

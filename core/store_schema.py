@@ -1,0 +1,169 @@
+"""The store's schema: one SQL script per version, applied in order, never edited once released.
+
+A change to a table is a new script appended to MIGRATIONS. tests/test_store.py checks that the
+tables hold every column of the frames written to them (core.sessions.SESSIONS, SESSION_OPS,
+core.devices.DEVICES), so the frames and the schema cannot drift apart silently.
+
+Conventions: packet times are ns since the epoch (packet time); 64-bit unsigned values (address
+halves) are stored as their signed two's-complement reinterpretation; lists are JSON text;
+booleans are 0/1; packet references are `capture_id << 32 | frame`.
+"""
+
+from __future__ import annotations
+
+V1 = """
+CREATE TABLE captures (
+    capture_id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    fingerprint TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    packets INTEGER NOT NULL,
+    first_ts INTEGER,
+    last_ts INTEGER,
+    status TEXT NOT NULL,      -- complete | truncated
+    warnings TEXT              -- JSON list of the reader's warnings
+);
+CREATE TABLE sessions (
+    session_id INTEGER,
+    proto INTEGER,
+    state TEXT,
+    app INTEGER,
+    client_hi INTEGER,
+    client_lo INTEGER,
+    client_port INTEGER,
+    server_hi INTEGER,
+    server_lo INTEGER,
+    server_port INTEGER,
+    client_mac INTEGER,
+    server_mac INTEGER,
+    vlan INTEGER,
+    first_ts INTEGER,
+    last_ts INTEGER,
+    pkts_c2s INTEGER,
+    pkts_s2c INTEGER,
+    bytes_c2s INTEGER,
+    bytes_s2c INTEGER,
+    payload_c2s INTEGER,
+    payload_s2c INTEGER,
+    first_file INTEGER,
+    first_frame INTEGER,
+    last_file INTEGER,
+    last_frame INTEGER,
+    syn_count INTEGER,
+    handshake INTEGER,
+    midstream INTEGER,
+    rst_client INTEGER,
+    rst_server INTEGER,
+    icmp_errors INTEGER,
+    to_group INTEGER,
+    ev_syn INTEGER,
+    ev_synack INTEGER,
+    ev_rst INTEGER,
+    ev_fin INTEGER,
+    ev_unreach INTEGER,
+    ev_dr INTEGER,
+    ev_op INTEGER,
+    ev_tls INTEGER,
+    ev_rdp INTEGER,
+    tls_sni TEXT,
+    tls_no_sni INTEGER,
+    tls_ja3_hash TEXT,
+    tls_version INTEGER,
+    cert_subject TEXT,
+    cert_issuer TEXT,
+    cert_self_signed INTEGER,
+    rdp_cookie TEXT,
+    n_ops INTEGER,
+    PRIMARY KEY (session_id)
+);
+CREATE INDEX sessions_first_ts ON sessions (first_ts);
+CREATE INDEX sessions_last_ts ON sessions (last_ts);
+CREATE INDEX sessions_client ON sessions (client_hi, client_lo, first_ts);
+CREATE INDEX sessions_server ON sessions (server_hi, server_lo, first_ts);
+CREATE INDEX sessions_port ON sessions (server_port, first_ts);
+CREATE INDEX sessions_app ON sessions (app, first_ts);
+CREATE INDEX sessions_state ON sessions (state);
+CREATE TABLE session_ops (
+    session_id INTEGER,
+    client_hi INTEGER,
+    client_lo INTEGER,
+    server_hi INTEGER,
+    server_lo INTEGER,
+    server_port INTEGER,
+    src_hi INTEGER,
+    src_lo INTEGER,
+    dst_hi INTEGER,
+    dst_lo INTEGER,
+    app INTEGER,
+    code INTEGER,
+    cls INTEGER,
+    name TEXT,
+    from_client INTEGER,
+    requests INTEGER,
+    count INTEGER,
+    exceptions INTEGER,
+    first_file INTEGER,
+    first_frame INTEGER,
+    PRIMARY KEY (session_id, app, code, cls, name, from_client, requests)
+);
+CREATE INDEX session_ops_src ON session_ops (src_hi, src_lo);
+CREATE INDEX session_ops_dst ON session_ops (dst_hi, dst_lo);
+CREATE INDEX session_ops_cls ON session_ops (cls, app, code);
+CREATE TABLE devices (
+    device TEXT,
+    hi INTEGER,
+    lo INTEGER,
+    ip TEXT,
+    mac INTEGER,
+    vendor TEXT,
+    name TEXT,
+    name_source TEXT,
+    names TEXT,
+    zone TEXT,
+    zone_kind TEXT,
+    vlan INTEGER,
+    role TEXT,
+    role_reasons TEXT,
+    first_ts INTEGER,
+    last_ts INTEGER,
+    pkts_sent INTEGER,
+    pkts_recv INTEGER,
+    bytes_sent INTEGER,
+    bytes_recv INTEGER,
+    sessions_client INTEGER,
+    sessions_server INTEGER,
+    failed_client INTEGER,
+    peers INTEGER,
+    clients INTEGER,
+    servers INTEGER,
+    ics_used TEXT,
+    ics_served TEXT,
+    ics_clients INTEGER,
+    ics_servers_read INTEGER,
+    read_ops INTEGER,
+    discover_ops INTEGER,
+    action_ops INTEGER,
+    reprogram_ops INTEGER,
+    server_clients INTEGER,
+    is_router INTEGER,
+    PRIMARY KEY (device)
+);
+CREATE INDEX devices_role ON devices (role);
+CREATE INDEX devices_zone ON devices (zone);
+CREATE INDEX devices_addr ON devices (hi, lo);
+CREATE TABLE state (
+    name TEXT PRIMARY KEY,     -- pipeline state kept across runs (open sessions, inventory)
+    value BLOB
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1,)
+
+# The primary key of each table written through Store.upsert.
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "captures": ("fingerprint",),
+    "sessions": ("session_id",),
+    "session_ops": ("session_id", "app", "code", "cls", "name", "from_client", "requests"),
+    "devices": ("device",),
+    "state": ("name",),
+}

@@ -1,0 +1,70 @@
+"""The human summary of `plantwatch analyze`: tables of plain text, never markup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from core.textsafe import printable
+
+
+def _t(v: object) -> Text:
+    """A cell: wire strings are escaped and shown literally."""
+    if v is None:
+        return Text("-", style="dim")
+    return Text(printable(str(v)))
+
+
+def _when(iso: str | None) -> str:
+    return "-" if not iso else iso.replace("T", " ")[:16]
+
+
+def print_summary(report: dict[str, Any], console: Console | None = None) -> None:
+    con = console or Console()
+    caps = report["captures"]
+    n = sum(c["packets"] for c in caps)
+    con.print(Text(f"{len(caps)} capture(s), {n:,} packets, {len(report['devices'])} devices", style="bold"))
+    for c in caps:
+        for w in c["warnings"]:
+            con.print(Text(f"warning: {printable(w)}", style="yellow"))
+
+    inv = Table(title="Inventory", title_justify="left", expand=False)
+    inv.add_column("address", no_wrap=True)
+    for col in ("name", "vendor", "zone", "role"):
+        inv.add_column(col, overflow="fold")
+    inv.add_column("first seen", no_wrap=True)
+    inv.add_column("last seen", no_wrap=True)
+    for d in report["devices"]:
+        inv.add_row(_t(d["address"] or d["mac"]), _t(d["name"]), _t(d["vendor"]),
+                    _t(d["zone"]), _t(d["role"]), _t(_when(d["first_seen"])), _t(_when(d["last_seen"])))
+    con.print(inv)
+
+    prot = Table(title="Sessions by protocol", title_justify="left")
+    for col in ("protocol", "transport", "sessions", "failed", "packets", "bytes"):
+        prot.add_column(col, justify="right" if col not in ("protocol", "transport") else "left")
+    for p in report["sessions_by_protocol"]:
+        prot.add_row(_t(p["protocol"]), _t(p["transport"]), f"{p['sessions']:,}", f"{p['failed']:,}",
+                     f"{p['packets']:,}", f"{p['bytes']:,}")
+    con.print(prot)
+
+    if report["ics_operations"]:
+        ops = Table(title="ICS operations by class and source", title_justify="left")
+        for col in ("source", "class", "protocol", "operation", "count", "targets"):
+            ops.add_column(col, justify="right" if col in ("count", "targets") else "left")
+        for o in report["ics_operations"]:
+            ops.add_row(_t(o["source"]), _t(o["class"]), _t(o["protocol"]),
+                        _t(f"{o['name']} ({o['code']})"), f"{o['count']:,}", str(o["targets"]))
+        con.print(ops)
+
+    if report["failed_connections"]:
+        fail = Table(title="Failed connections by source", title_justify="left")
+        for col in ("source", "failed", "refused", "unanswered", "unreachable", "targets", "ports"):
+            fail.add_column(col, justify="left" if col in ("source", "ports") else "right")
+        for f in report["failed_connections"]:
+            ports = ", ".join(str(p) for p in f["ports"][:12]) + (" …" if len(f["ports"]) > 12 else "")
+            fail.add_row(_t(f["source"]), str(f["failed"]), str(f["refused"]), str(f["unanswered"]),
+                         str(f["unreachable"]), str(f["targets"]), _t(ports))
+        con.print(fail)
