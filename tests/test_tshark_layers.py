@@ -25,7 +25,7 @@ FIELDS = [
     "ip.ttl", "ipv6.nxt", "ipv6.hlim", "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport",
     "tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.window_size_value", "tcp.len", "udp.length",
     "icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code", "arp.opcode", "arp.src.hw_mac",
-    "arp.src.proto_ipv4", "arp.dst.proto_ipv4", "ip.flags.mf", "ip.frag_offset", "frame.protocols",
+    "arp.src.proto_ipv4", "arp.dst.proto_ipv4", "ip.flags.mf", "ip.frag_offset", "frame.protocols", "sll.src.eth", "ieee8021ad.id",
 ]
 
 
@@ -39,6 +39,13 @@ def first(v: str) -> str:
     return v.split(",")[0] if v else ""
 
 
+def _tags(t: dict[str, str]) -> tuple[int | None, int | None]:
+    tags = [int(v) for v in (t["ieee8021ad.id"].split(",") if t["ieee8021ad.id"] else [])]
+    tags += [int(v) for v in (t["vlan.id"].split(",") if t["vlan.id"] else [])]
+    tags += [None, None]
+    return tags[0], tags[1]
+
+
 def expected_row(t: dict[str, str]) -> dict[str, object]:
     ip_src = first(t["ip.src"]) or first(t["ipv6.src"])
     ip_dst = first(t["ip.dst"]) or first(t["ipv6.dst"])
@@ -47,9 +54,11 @@ def expected_row(t: dict[str, str]) -> dict[str, object]:
     icmp_type = first(t["icmp.type"]) or first(t["icmpv6.type"])
     icmp_code = first(t["icmp.code"]) or first(t["icmpv6.code"])
     return {
-        "eth_src": first(t["eth.src"]) or None,
+        "eth_src": first(t["eth.src"]) or first(t["sll.src.eth"]) or None,
         "eth_dst": first(t["eth.dst"]) or None,
-        "vlan": int(first(t["vlan.id"])) if t["vlan.id"] else None,
+        # an 802.1ad outer tag is ieee8021ad.id in tshark; 802.1Q tags are vlan.id, outer first
+        "vlan": _tags(t)[0],
+        "vlan_inner": _tags(t)[1],
         "src": str(ipaddress.ip_address(ip_src)) if ip_src else None,
         "dst": str(ipaddress.ip_address(ip_dst)) if ip_dst else None,
         "ttl": int(first(t["ip.ttl"]) or first(t["ipv6.hlim"])) if ip_src else None,
@@ -77,6 +86,7 @@ def actual_row(r: dict) -> dict[str, object]:
         "eth_src": mac_to_text(r["eth_src"]) if r["eth_src"] is not None else None,
         "eth_dst": mac_to_text(r["eth_dst"]) if r["eth_dst"] is not None else None,
         "vlan": r["vlan"],
+        "vlan_inner": r["vlan_inner"],
         "src": ip_to_text(r["src_hi"], r["src_lo"]) if ip else None,
         "dst": ip_to_text(r["dst_hi"], r["dst_lo"]) if ip else None,
         "ttl": r["ttl"] if ip else None,
