@@ -54,6 +54,7 @@ STATE_RESET = "reset"
 STATE_CLOSED = "closed"
 STATE_ANSWERED = "answered"
 STATE_UNREACHABLE = "unreachable"
+STATE_ONEWAY = "one-way"  # UDP/ICMP sent where no answer is expected (see ONEWAY_UDP_PORTS)
 FAILED_STATES = frozenset({STATE_REFUSED, STATE_UNANSWERED, STATE_UNREACHABLE})
 
 OP_STRUCT = pl.Struct({
@@ -262,9 +263,15 @@ def _endpoints(segs: dict[str, np.ndarray], real: np.ndarray) -> pl.DataFrame:
 
 
 _STATE_MAP = dict(enumerate([STATE_ATTEMPTED, STATE_ESTABLISHED, STATE_REFUSED, STATE_UNANSWERED,
-                             STATE_RESET, STATE_CLOSED, STATE_ANSWERED, STATE_UNREACHABLE]))
+                             STATE_RESET, STATE_CLOSED, STATE_ANSWERED, STATE_UNREACHABLE,
+                             STATE_ONEWAY]))
 (_ST_ATTEMPTED, _ST_ESTABLISHED, _ST_REFUSED, _ST_UNANSWERED, _ST_RESET, _ST_CLOSED, _ST_ANSWERED,
- _ST_UNREACHABLE) = range(8)
+ _ST_UNREACHABLE, _ST_ONEWAY) = range(9)
+# UDP services that answer a broadcast with a unicast datagram of a flow of its own (DHCP, NetBIOS,
+# mDNS, LLMNR, SSDP, WS-Discovery) or that never answer (syslog, SNMP traps, NetFlow/IPFIX): a
+# datagram on these ports with no answer is normal, not a failed connection. So is anything sent
+# to a multicast or broadcast address.
+ONEWAY_UDP_PORTS = np.array([67, 68, 137, 138, 162, 514, 1900, 2055, 3702, 4739, 5353, 5355], dtype=np.int64)
 _ICS_ARR = np.array(sorted(ICS_PORTS), dtype=np.int64)
 _EV = ["ev_syn", "ev_synack", "ev_rst", "ev_fin", "ev_unreach", "ev_dr", "ev_op", "ev_tls", "ev_rdp"]
 _OPEN_COLS = _KEEP + _LAST + _SUM + _FIRST
@@ -885,8 +892,10 @@ class SessionTracker:
              ((rst_s > 0) | (unreach > 0)) & ~handshake, handshake | midstream, final | waited],
             [_ST_REFUSED, _ST_CLOSED, _ST_RESET, _ST_REFUSED, _ST_ESTABLISHED, _ST_UNANSWERED],
             default=_ST_ATTEMPTED)
-        other_state = np.select([(unreach > 0) & no_answer, ~no_answer], [_ST_UNREACHABLE, _ST_ANSWERED],
-                                default=_ST_UNANSWERED)
+        oneway = (is_group(s_hi, s_lo) | ((g["proto"] == 17) & (np.isin(c_pt, ONEWAY_UDP_PORTS)
+                                                              | np.isin(s_pt, ONEWAY_UDP_PORTS))))
+        other_state = np.select([(unreach > 0) & no_answer, ~no_answer, oneway],
+                                [_ST_UNREACHABLE, _ST_ANSWERED, _ST_ONEWAY], default=_ST_UNANSWERED)
         proto = g["proto"].astype(np.int64)
         state = np.where(proto == 6, tcp_state, other_state)
 

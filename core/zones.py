@@ -153,15 +153,17 @@ class Zones:
             m = todo & addr.in_prefix(hi, lo, nh, nl, plen)
             out[m] = i
             todo &= ~m
+        glob = ~addr.is_internal(hi, lo)
         if vlan is not None and self._vlans:
+            # the VLAN names the zone of local addresses only: internet hosts reach every VLAN
+            # through the router and stay external
             v = np.asarray(vlan)
             v = np.where(np.isnan(v), -1, v).astype(np.int64) if v.dtype.kind == "f" else v.astype(np.int64)
             for vid, i in self._vlans.items():
-                m = todo & (v == vid)
+                m = todo & ~glob & (v == vid)
                 out[m] = i
                 todo &= ~m
         if todo.any():
-            glob = ~addr.is_internal(hi, lo)
             out[todo & glob] = -2
         return out
 

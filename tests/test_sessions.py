@@ -260,6 +260,20 @@ def test_udp_answered_and_unanswered() -> None:
     assert r["state"] == "unanswered" and r["pkts_c2s"] == 2
 
 
+def test_udp_where_no_answer_is_expected_is_one_way_not_failed() -> None:
+    rows = [pkt(0.0, "10.0.0.1", "10.0.0.255", 137, 137, proto=17, pay=50),      # NBNS broadcast
+            pkt(0.1, "10.0.0.7", "10.0.0.1", 137, 137, proto=17, pay=62),        # its unicast answer
+            pkt(0.2, "0.0.0.0", "255.255.255.255", 68, 67, proto=17, pay=300),   # DHCP discover
+            pkt(0.3, "10.0.0.1", "10.0.0.2", 5000, 514, proto=17, pay=80),       # syslog
+            pkt(0.4, "10.0.0.1", "10.0.0.9", 5000, 20000, proto=17, pay=20)]     # DNP3 probe: no answer
+    s = run([frame_of(rows)])
+    states = {(r["server_port"], r["server_lo"] & 0xFF): r["state"] for r in s.iter_rows(named=True)}
+    assert set(states.values()) - {"one-way"} == {"unanswered"}
+    assert one(s, server_port=20000)["state"] == "unanswered"
+    assert one(s, server_port=514)["state"] == "one-way"
+    assert one(s, server_port=67)["state"] == "one-way"
+
+
 def test_udp_idle_splits() -> None:
     rows = [pkt(0.0, "10.0.0.1", "10.0.0.9", 5000, 161, proto=17),
             pkt(200.0, "10.0.0.1", "10.0.0.9", 5000, 161, proto=17)]

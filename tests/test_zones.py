@@ -54,6 +54,8 @@ def test_classify_by_vlan_when_no_cidr_matches(zones: Zones) -> None:
     assert zones.classify_one("192.168.5.5", vlan=20) == ("Industrial", "ot")
     # a CIDR match wins over the VLAN
     assert zones.classify_one("10.10.10.9", vlan=20) == ("Computing", "it")
+    # internet hosts reach every VLAN through the router: the VLAN does not make them local
+    assert zones.classify_one("203.0.113.7", vlan=20) == ("external", "external")
 
 
 def test_internal_and_external(zones: Zones) -> None:
