@@ -6,8 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench lint setup tshark clean
 
+# Debian's python3 lacks venv/ensurepip until python3-venv is installed: install it when root.
 $(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
+	@python3 -m venv $(VENV) 2>/dev/null || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing python3-venv (apt)"; rm -rf $(VENV); \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
+	    python3 -m venv $(VENV); \
+	  else echo "python3 cannot create a virtual environment: install python3-venv"; exit 1; fi; }
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[test]'
 	touch $(STAMP)

@@ -12,7 +12,8 @@ state (core/pipeline_state.py); a capture appended later continues them and the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,8 +21,9 @@ import numpy as np
 import polars as pl
 
 from core import pipeline_state
-from core.batch import CaptureError
+from core.batch import CaptureError, RawBatch
 from core.decode import Decoder
+from core.detect import Detector, DetectResult
 from core.devices import DeviceInventory
 from core.sessions import SessionTracker, session_ops
 from core.sources import iter_files, read_batches, total_input_bytes
@@ -40,12 +42,22 @@ class CaptureInfo:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class BatchDone:
+    """What one committed batch held (per-batch mode's on_batch argument)."""
+    packets: int
+    first_ts: int
+    last_ts: int
+    sessions_ended: int
+
+
 @dataclass
 class IngestReport:
     captures: list[CaptureInfo]
     packets: int = 0
     sessions: int = 0
     warnings: list[str] = field(default_factory=list)
+    detection: DetectResult | None = None  # breaches, incidents, model states (core/detect.py)
 
 
 def _for_sql(frame: pl.DataFrame) -> pl.DataFrame:
@@ -62,7 +74,10 @@ def _for_sql(frame: pl.DataFrame) -> pl.DataFrame:
 class Ingest:
     """One run over a set of captures into a store."""
 
-    def __init__(self, store: Store, zones: Zones | None = None) -> None:
+    def __init__(self, store: Store, zones: Zones | None = None, mode: str = "detect",
+                 models: dict | None = None) -> None:
+        """`mode` "learn" only learns the baseline; "detect" detects, then learns what was normal.
+        `models` is the detection config (core.models.load_config), defaults when None."""
         self.store = store
         self.zones = zones or Zones.default()
         self.decoder = Decoder()
@@ -70,10 +85,24 @@ class Ingest:
         self.inventory = DeviceInventory(self.zones)
         pipeline_state.load(store, "sessions", self.tracker)
         pipeline_state.load(store, "devices", self.inventory)
+        self._detect_args = (mode, models)
+        self.detector = Detector(store, self.zones, mode, models)
 
     def run(self, paths: Sequence[str | Path], *, chunk_packets: int = 65536,
             on_progress: Callable[[int, int], None] | None = None,
-            on_warning: Callable[[str], None] | None = None) -> IngestReport:
+            on_warning: Callable[[str], None] | None = None,
+            source: Callable[[Iterator[RawBatch]], Iterable[RawBatch]] | None = None,
+            commit: str = "run",
+            on_batch: Callable[[BatchDone], None] | None = None,
+            detect_every_s: float | None = None) -> IngestReport:
+        """Ingest `paths`. `commit="run"` (analyze): one transaction for the whole run.
+        `commit="batch"` (live console, demo): one transaction per batch, then `on_batch` is
+        called, so readers see the store grow; a failure keeps the batches already committed.
+        `source` wraps the batch iterator (the demo's paced replay). `detect_every_s` (per-batch
+        mode): every that many seconds of packet time, let the detector report what it has found
+        so far (Detector.checkpoint, when it has one), so breaches appear while a replay runs."""
+        if commit not in ("run", "batch"):
+            raise ValueError("commit must be 'run' or 'batch'")
         files = iter_files(paths)
         infos = [CaptureInfo(str(p)) for p in files]
         known = {r[0]: r[1] for r in self.store.execute("SELECT fingerprint, capture_id FROM captures")}
@@ -92,6 +121,8 @@ class Ingest:
         if not todo:
             return report
         total = total_input_bytes([p for p, _, _ in todo])
+        if self.detector.result is not None:  # a second run of this Ingest: fresh detector state
+            self.detector = Detector(self.store, self.zones, *self._detect_args)
 
         def warn(msg: str) -> None:
             report.warnings.append(msg)
@@ -101,29 +132,54 @@ class Ingest:
             if on_warning:
                 on_warning(msg)
 
-        with self.store.transaction():
-            ids = self._register(todo)
-            batches = read_batches([p for p, _, _ in todo], chunk_packets=chunk_packets,
-                                   on_warning=warn,
-                                   on_progress=(lambda n: on_progress(n, total)) if on_progress else None)
+        per_batch = commit == "batch"
+        checked: int | None = None
+        run_tx = nullcontext() if per_batch else self.store.transaction()
+        batch_tx = self.store.transaction if per_batch else nullcontext
+        with run_tx:
+            with batch_tx():
+                ids = self._register(todo)
+            batches: Iterable[RawBatch] = read_batches(
+                [p for p, _, _ in todo], chunk_packets=chunk_packets, on_warning=warn,
+                on_progress=(lambda n: on_progress(n, total)) if on_progress else None)
+            if source is not None:
+                batches = source(iter(batches))
             for batch in batches:
-                self._count(batch, [info for _, info, _ in todo])
-                # packet references are (capture id in the store, frame) from here on, so state
-                # carried across runs keeps pointing at the right capture
-                batch = replace(batch, file_id=ids[batch.file_id].astype(np.int32))
-                dec = self.decoder.decode(batch)
-                ended = self.tracker.update(dec.packets, dec.ops)
-                self.inventory.update(dec.packets, dec.ops, ended)
-                self._write_sessions(ended)
-                report.sessions += ended.height
-            still_open = self.tracker.open_sessions()
-            self.inventory.update(pl.DataFrame(), None, None, open_sessions=still_open)
-            self._write_sessions(still_open)
-            report.sessions += still_open.height
-            self.store.upsert("devices", _for_sql(self.inventory.devices()))
-            self._finish_captures(todo)
-            pipeline_state.save(self.store, "sessions", self.tracker)
-            pipeline_state.save(self.store, "devices", self.inventory)
+                with batch_tx():
+                    self._count(batch, [info for _, info, _ in todo])
+                    # packet references are (capture id in the store, frame) from here on, so state
+                    # carried across runs keeps pointing at the right capture
+                    batch = replace(batch, file_id=ids[batch.file_id].astype(np.int32))
+                    dec = self.decoder.decode(batch)
+                    ended = self.tracker.update(dec.packets, dec.ops)
+                    self.inventory.update(dec.packets, dec.ops, ended,
+                                          endpoints=self.tracker.last_endpoints)
+                    self.detector.update(dec.packets, dec.ops, ended)
+                    self._write_sessions(ended)
+                    report.sessions += ended.height
+                    if per_batch:
+                        self._write_live_view()
+                        if detect_every_s and len(batch):
+                            now = int(batch.ts[-1])
+                            if checked is None:
+                                checked = now
+                            elif now - checked >= detect_every_s * 1e9:
+                                checked = now
+                                self._checkpoint()
+                if on_batch is not None and len(batch):
+                    on_batch(BatchDone(packets=len(batch), first_ts=int(batch.ts[0]),
+                                       last_ts=int(batch.ts[-1]), sessions_ended=ended.height))
+            with batch_tx():
+                still_open = self.tracker.open_sessions()
+                self.inventory.update(pl.DataFrame(), None, None, open_sessions=still_open)
+                self._write_sessions(still_open)
+                report.sessions += still_open.height
+                devices = self.inventory.devices()
+                self.store.upsert("devices", _for_sql(devices))
+                report.detection = self.detector.finish(still_open, devices)
+                self._finish_captures(todo)
+                pipeline_state.save(self.store, "sessions", self.tracker)
+                pipeline_state.save(self.store, "devices", self.inventory)
         report.packets = sum(i.packets for _, i, _ in todo)
         return report
 
@@ -148,6 +204,18 @@ class Ingest:
             lo, hi = int(ts.min()), int(ts.max())
             info.first_ts = lo if info.first_ts is None else min(info.first_ts, lo)
             info.last_ts = hi if info.last_ts is None else max(info.last_ts, hi)
+
+    def _checkpoint(self) -> None:
+        checkpoint = getattr(self.detector, "checkpoint", None)
+        if checkpoint is not None:
+            checkpoint(self.tracker.open_sessions(), self.inventory.devices())
+
+    def _write_live_view(self) -> None:
+        """Per-batch mode: open sessions and the inventory as they stand, for live readers."""
+        still_open = self.tracker.open_sessions()
+        self.inventory.update(pl.DataFrame(), None, None, open_sessions=still_open)
+        self._write_sessions(still_open)
+        self.store.upsert("devices", _for_sql(self.inventory.devices()))
 
     def _write_sessions(self, sessions: pl.DataFrame) -> None:
         if sessions.height == 0:

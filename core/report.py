@@ -110,6 +110,69 @@ def captures(store: Store) -> list[dict[str, Any]]:
             for cid, path, n, first, last, status, w in cur.fetchall()]
 
 
+def _packets(refs: list[int]) -> list[dict[str, int]]:
+    return [{"capture_id": int(r) >> 32, "frame": int(r) & 0xFFFFFFFF} for r in refs]
+
+
+def breaches(store: Store) -> list[dict[str, Any]]:
+    """Model breaches, in time order (core/detect.py writes them)."""
+    cur = store.execute(
+        "SELECT breach_id, model, category, severity, phase, attack_ids, device, devices, first_ts, last_ts,"
+        " score, importance, explanation, sessions, refs, details, incident_id FROM breaches"
+        " ORDER BY first_ts, model, breach_id")
+    out = []
+    for (bid, model, cat, sev, phase, attack, dev, devs, first, last, score, imp, expl, sess, refs,
+         details, iid) in cur.fetchall():
+        out.append({
+            "breach_id": bid, "model": model, "category": cat, "severity": sev, "phase": phase,
+            "attack_ids": json.loads(attack or "[]"), "device": dev, "devices": json.loads(devs or "[]"),
+            "first_seen": iso(first), "last_seen": iso(last), "score": score, "importance": imp,
+            "explanation": expl,
+            "evidence": {"sessions": json.loads(sess or "[]"), "packets": _packets(json.loads(refs or "[]"))},
+            "details": json.loads(details or "{}"), "incident_id": iid,
+        })
+    return out
+
+
+def incidents(store: Store) -> list[dict[str, Any]]:
+    cur = store.execute(
+        "SELECT incident_id, title, device, devices, first_ts, last_ts, score, phases, attack_ids, narrative,"
+        " timeline, breaches FROM incidents ORDER BY score DESC, first_ts, incident_id")
+    out = []
+    for iid, title, dev, devs, first, last, score, phases, attack, narrative, timeline, n in cur.fetchall():
+        out.append({
+            "incident_id": iid, "title": title, "device": dev, "devices": json.loads(devs or "[]"),
+            "first_seen": iso(first), "last_seen": iso(last), "score": score,
+            "phases": [{"phase": p["phase"], "first_seen": iso(p["first_ts"]), "last_seen": iso(p["last_ts"]),
+                        "models": p["models"], "attack_ids": p["attack_ids"]} for p in json.loads(phases or "[]")],
+            "attack_ids": json.loads(attack or "[]"), "narrative": narrative,
+            "timeline": [{"time": iso(t["ts"]), "phase": t["phase"], "model": t["model"], "device": t["device"],
+                          "score": t["score"], "explanation": t["explanation"], "breach_id": t["breach_id"]}
+                         for t in json.loads(timeline or "[]")],
+            "breaches": n,
+        })
+    return out
+
+
+def threat(store: Store) -> list[dict[str, Any]]:
+    """Devices by their peak threat score (device_scores), highest first."""
+    cur = store.execute(
+        "SELECT device, MAX(score), SUM(breaches), MIN(ts) FROM device_scores GROUP BY device"
+        " ORDER BY MAX(score) DESC, device")
+    return [{"device": d, "score": s, "breach_hours": n, "first_seen": iso(t)} for d, s, n, t in cur.fetchall()]
+
+
+def detection(store: Store) -> dict[str, Any]:
+    meta = dict(store.execute("SELECT name, value FROM baseline_meta").fetchall())
+    models = json.loads(meta.get("models", "{}"))
+    counts = dict(store.execute("SELECT model, COUNT(*) FROM breaches GROUP BY model").fetchall())
+    return {
+        "baseline_hours": float(meta.get("hours", 0) or 0),
+        "baseline": meta.get("maturity", "learning"),
+        "models": [{"name": n, "state": st, "breaches": counts.get(n, 0)} for n, st in models.items()],
+    }
+
+
 def build(store: Store) -> dict[str, Any]:
     return {
         "report_version": REPORT_VERSION,
@@ -118,13 +181,18 @@ def build(store: Store) -> dict[str, Any]:
         "sessions_by_protocol": sessions_by_protocol(store),
         "ics_operations": ics_operations(store),
         "failed_connections": failed_connections(store),
+        "detection": detection(store),
+        "breaches": breaches(store),
+        "incidents": incidents(store),
+        "threat": threat(store),
     }
 
 
 def jsonl_records(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One record per line, each tagged with its `type`."""
     kinds = {"captures": "capture", "devices": "device", "sessions_by_protocol": "protocol",
-             "ics_operations": "operation", "failed_connections": "failed"}
+             "ics_operations": "operation", "failed_connections": "failed", "breaches": "breach",
+             "incidents": "incident", "threat": "threat"}
     out: list[dict[str, Any]] = [{"type": "report", "report_version": report["report_version"]}]
     for key, kind in kinds.items():
         out += [{"type": kind, **row} for row in report[key]]

@@ -157,7 +157,83 @@ CREATE TABLE state (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+# V2: the pattern of life and what deviates from it (core/baseline.py, core/detect.py).
+V2 = """
+CREATE TABLE baseline_devices (
+    device TEXT PRIMARY KEY,   -- IP text (devices.device)
+    hi INTEGER,
+    lo INTEGER,
+    maturity TEXT,             -- learning | mature
+    reasons TEXT,              -- why, in words, clauses separated by a semicolon and a space
+    first_ts INTEGER,          -- first/last session seen while learning (ns, packet time)
+    last_ts INTEGER,
+    sessions INTEGER,          -- sessions it took part in (client or server) in the baseline
+    peers INTEGER,             -- distinct peers in the baseline
+    ports_used TEXT,           -- JSON list of server ports it used as a client (top 20)
+    ports_served TEXT,         -- JSON list of ports it served (top 20)
+    ics_ops INTEGER            -- ICS operations it sent in the baseline
+);
+CREATE TABLE baseline_meta (
+    name TEXT PRIMARY KEY,     -- first_ts, last_ts, hours, runs, maturity
+    value TEXT
+);
+CREATE TABLE breaches (
+    breach_id INTEGER PRIMARY KEY,  -- 63-bit deterministic id
+    model TEXT NOT NULL,       -- model name (core/models/)
+    category TEXT,             -- model category (Device, Network, ICS, ...)
+    severity TEXT,             -- low | medium | high | critical (the model's default)
+    phase TEXT,                -- entry | privilege | discovery | lateral movement | command and control | impact
+    attack_ids TEXT,           -- JSON list of MITRE ATT&CK for ICS technique ids
+    device TEXT,               -- the device that did it (devices.device)
+    devices TEXT,              -- JSON list: the device first, then the devices it targeted
+    first_ts INTEGER,          -- time span of the evidence (ns, packet time)
+    last_ts INTEGER,
+    score REAL,                -- 0..1
+    importance REAL,           -- statistical importance: -log10 of the probability under the baseline
+    explanation TEXT,          -- one sentence quoting the baseline numbers
+    sessions TEXT,             -- JSON list of session ids (evidence, at most 50)
+    refs TEXT,                 -- JSON list of packet refs capture_id << 32 | frame (at most 50)
+    details TEXT,              -- JSON object of the counts behind the explanation
+    incident_id INTEGER        -- incidents.incident_id, null when it is in none
+);
+CREATE INDEX breaches_time ON breaches (first_ts);
+CREATE INDEX breaches_device ON breaches (device, first_ts);
+CREATE INDEX breaches_model ON breaches (model, first_ts);
+CREATE INDEX breaches_incident ON breaches (incident_id);
+CREATE INDEX breaches_score ON breaches (score);
+CREATE TABLE breach_sessions (
+    breach_id INTEGER,         -- breaches.breach_id
+    session_id INTEGER,        -- sessions.session_id (evidence)
+    PRIMARY KEY (breach_id, session_id)
+);
+CREATE INDEX breach_sessions_session ON breach_sessions (session_id);
+CREATE TABLE incidents (
+    incident_id INTEGER PRIMARY KEY,  -- 63-bit deterministic id
+    title TEXT,                -- "Network reconnaissance and ICS access by new device 10.10.10.157"
+    device TEXT,               -- the main device (highest threat score)
+    devices TEXT,              -- JSON list of involved devices
+    first_ts INTEGER,
+    last_ts INTEGER,
+    score REAL,                -- 0..1, combined score of its breaches
+    phases TEXT,               -- JSON list of {phase, first_ts, last_ts, models, attack_ids}, in time order
+    attack_ids TEXT,           -- JSON list
+    narrative TEXT,            -- a few sentences a plant engineer can read aloud
+    timeline TEXT,             -- JSON list of {ts, phase, model, device, explanation, breach_id}
+    breaches INTEGER           -- number of breaches in it
+);
+CREATE INDEX incidents_time ON incidents (first_ts);
+CREATE INDEX incidents_device ON incidents (device);
+CREATE TABLE device_scores (
+    device TEXT,               -- devices.device
+    ts INTEGER,                -- start of the hour (ns, packet time)
+    score REAL,                -- threat score 0..1 in that hour (the "mathematical importance" chart)
+    breaches INTEGER,          -- breaches of the device (as actor or target) active in that hour
+    PRIMARY KEY (device, ts)
+);
+CREATE INDEX device_scores_ts ON device_scores (ts);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 
 # The primary key of each table written through Store.upsert.
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
@@ -166,4 +242,10 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "session_ops": ("session_id", "app", "code", "cls", "name", "from_client", "requests"),
     "devices": ("device",),
     "state": ("name",),
+    "baseline_devices": ("device",),
+    "baseline_meta": ("name",),
+    "breaches": ("breach_id",),
+    "breach_sessions": ("breach_id", "session_id"),
+    "incidents": ("incident_id",),
+    "device_scores": ("device", "ts"),
 }

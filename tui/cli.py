@@ -19,10 +19,21 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(package_name="plantwatch")
-def main() -> None:
-    """plantwatch: learn the pattern of life of a plant network and explain what deviates."""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """plantwatch: learn the pattern of life of a plant network and explain what deviates.
+
+    With no command: the console on the configured store ($PLANTWATCH_STORE), or the demo when
+    no store is configured.
+    """
+    if ctx.invoked_subcommand is None:
+        store = _configured_store()
+        if store is not None:
+            ctx.invoke(console, store_path=store)
+        else:
+            ctx.invoke(demo)
 
 
 @main.command()
@@ -32,11 +43,20 @@ def main() -> None:
               help="SQLite store to create or append to (default: a temporary one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON document.")
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="Print the report as JSON lines, one record each.")
+@click.option("--learn", "learn", multiple=True, type=click.Path(path_type=Path),
+              help="Capture(s) of normal traffic to learn the baseline from first (repeat the option).")
+@click.option("--models", "models_file", type=click.Path(path_type=Path),
+              help="TOML file overriding detection thresholds (defaults: core/data/models.toml).")
 def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Path | None,
-            as_json: bool, as_jsonl: bool) -> None:
-    """Analyse capture files (pcap, pcapng, .gz, or directories of them) with no console."""
+            as_json: bool, as_jsonl: bool, learn: tuple[Path, ...], models_file: Path | None) -> None:
+    """Analyse capture files (pcap, pcapng, .gz, or directories of them) with no console.
+
+    Detection compares with the baseline in the store (learned with `plantwatch learn` or
+    --learn); with none, models that need history report "learning" and the rest still fire.
+    """
     from core import report
     from core.engine import Ingest
+    from core.models import ConfigError, load_config
     from core.store import Store
     from core.zones import Zones
 
@@ -45,16 +65,21 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
     tmp = None
     try:
         zones = Zones.load(zones_file) if zones_file else Zones.default()
+        models = load_config(models_file)
         if store_path is None:
             tmp = tempfile.TemporaryDirectory(prefix="plantwatch-")
             store_path = Path(tmp.name) / "analyze.sqlite"
+        warn = lambda m: click.echo(f"plantwatch: warning: {m}", err=True)  # noqa: E731
         with Store(store_path) as store:
+            if learn:
+                with _progress() as progress:
+                    Ingest(store, zones, mode="learn", models=models).run(
+                        learn, on_progress=progress, on_warning=warn)
             with _progress() as progress:
-                result = Ingest(store, zones).run(
-                    captures, on_progress=progress,
-                    on_warning=lambda m: click.echo(f"plantwatch: warning: {m}", err=True))
+                result = Ingest(store, zones, mode="detect", models=models).run(
+                    captures, on_progress=progress, on_warning=warn)
             data = report.build(store)
-    except (CaptureError, StoreError, ZonesError) as e:
+    except (CaptureError, StoreError, ZonesError, ConfigError) as e:
         _fail(str(e))
     finally:
         if tmp is not None:
@@ -71,6 +96,252 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
         from tui.summary import print_summary
 
         print_summary(data)
+        _print_detection(data)
+
+
+def _print_detection(data: dict) -> None:
+    """Incidents, breaches and the threat ranking, as plain text (wire strings escaped)."""
+    from core.textsafe import printable
+
+    det = data["detection"]
+    learning = [m["name"] for m in det["models"] if m["state"] == "learning"]
+    click.echo(f"\nBaseline: {det['baseline']} ({det['baseline_hours']:.1f} h of learning)")
+    if learning:
+        click.echo(f"Still learning (no history yet): {', '.join(learning)}")
+    for inc in data["incidents"]:
+        click.echo(f"\nIncident {inc['score']:.2f}: {printable(inc['title'])}")
+        click.echo("  phases: " + " -> ".join(p["phase"] for p in inc["phases"])
+                   + f"   ATT&CK: {', '.join(inc['attack_ids'])}")
+        click.echo("  " + printable(inc["narrative"], 4000))
+    if data["breaches"]:
+        click.echo(f"\nBreaches ({len(data['breaches'])}):")
+        for b in data["breaches"]:
+            when = (b["first_seen"] or "")[:19].replace("T", " ")
+            pk = b["evidence"]["packets"][:3]
+            frames = ", ".join(f"#{p['frame']}" for p in pk)
+            click.echo(f"  {b['score']:.2f} {when} {b['model']} [{b['device']}]")
+            click.echo(f"       {printable(b['explanation'], 1000)} (frames {frames or '-'})")
+    else:
+        click.echo("\nNo breach.")
+    if data["threat"]:
+        top = ", ".join(f"{t['device']} {t['score']:.2f}" for t in data["threat"][:5])
+        click.echo(f"\nThreat ranking: {top}")
+
+
+@main.command()
+@click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
+              help="SQLite store to create or append to; it keeps the baseline.")
+@click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
+@click.option("--models", "models_file", type=click.Path(path_type=Path),
+              help="TOML file overriding detection thresholds.")
+def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
+          models_file: Path | None) -> None:
+    """Learn the pattern of life from capture(s) of normal traffic into a store (no detection)."""
+    from core.engine import Ingest
+    from core.models import ConfigError, load_config
+    from core.store import Store
+    from core.zones import Zones
+
+    try:
+        zones = Zones.load(zones_file) if zones_file else Zones.default()
+        models = load_config(models_file)
+        with Store(store_path) as store:
+            with _progress() as progress:
+                result = Ingest(store, zones, mode="learn", models=models).run(
+                    captures, on_progress=progress,
+                    on_warning=lambda m: click.echo(f"plantwatch: warning: {m}", err=True))
+            meta = dict(store.execute("SELECT name, value FROM baseline_meta").fetchall())
+            mat = dict(store.execute("SELECT maturity, COUNT(*) FROM baseline_devices GROUP BY maturity").fetchall())
+    except (CaptureError, StoreError, ZonesError, ConfigError) as e:
+        _fail(str(e))
+    for info in result.captures:
+        if info.skipped:
+            click.echo(f"plantwatch: {info.path}: already in the store; not learned again", err=True)
+    click.echo(f"learned {result.packets:,} packets, {result.sessions:,} sessions; baseline "
+               f"{meta.get('maturity', 'learning')} with {float(meta.get('hours', 0)):.1f} h of traffic; "
+               f"devices: {mat.get('mature', 0)} mature, {mat.get('learning', 0)} learning")
+
+
+@main.command("eval")
+@click.argument("captures", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--truth", "truth_file", type=click.Path(path_type=Path), required=True,
+              help="Ground-truth JSON (demo_data/ground_truth.json format).")
+@click.option("--store", "store_path", type=click.Path(path_type=Path),
+              help="A store already analysed (or to fill with CAPTURES; default: a temporary one).")
+@click.option("--learn", "learn", multiple=True, type=click.Path(path_type=Path),
+              help="Capture(s) to learn from before detecting on CAPTURES.")
+@click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
+@click.option("--models", "models_file", type=click.Path(path_type=Path),
+              help="TOML file overriding detection thresholds.")
+@click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON.")
+def eval_(captures: tuple[Path, ...], truth_file: Path, store_path: Path | None, learn: tuple[Path, ...],
+          zones_file: Path | None, models_file: Path | None, as_json: bool) -> None:
+    """Compare the breaches in a store with a ground truth: per step, which model detected it."""
+    from core import eval as evaluation
+    from core.engine import Ingest
+    from core.models import ConfigError, load_config
+    from core.store import Store
+    from core.zones import Zones
+
+    if not captures and store_path is None:
+        _fail("give CAPTURES to analyse, or --store of an analysed store")
+    tmp = None
+    try:
+        truth = evaluation.load_truth(truth_file)
+        zones = Zones.load(zones_file) if zones_file else Zones.default()
+        models = load_config(models_file)
+        if store_path is None:
+            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-eval-")
+            store_path = Path(tmp.name) / "eval.sqlite"
+        with Store(store_path) as store:
+            if learn:
+                Ingest(store, zones, mode="learn", models=models).run(learn)
+            if captures:
+                Ingest(store, zones, mode="detect", models=models).run(captures)
+            result = evaluation.evaluate(store, truth)
+    except (CaptureError, StoreError, ZonesError, ConfigError, evaluation.TruthError) as e:
+        _fail(str(e))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(evaluation.render(result))
+
+
+# --------------------------------------------------------------------------- the console
+
+STORE_ENV = "PLANTWATCH_STORE"
+
+
+def _configured_store() -> Path | None:
+    import os
+
+    value = os.environ.get(STORE_ENV)
+    return Path(value) if value else None
+
+
+def _run_console(app) -> None:
+    app.run()
+    if app.return_code not in (None, 0):
+        sys.exit(app.return_code)
+
+
+@main.command()
+@click.option("--speed", type=float, default=2000.0, show_default=True,
+              help="Replay speed: packet-time seconds per wall-clock second.")
+@click.option("--store", "store_path", type=click.Path(path_type=Path),
+              help="Keep the demo's store in this file (default: a temporary one).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Directory of the demo captures (default: the bundled demo_data/).")
+def demo(speed: float, store_path: Path | None, data_dir: Path | None) -> None:
+    """Learn from the bundled plant capture, then replay the incident as if live."""
+    from tui.live import DEMO_DIR, DemoPipeline
+
+    data_dir = data_dir or DEMO_DIR
+    missing = DemoPipeline.missing(data_dir)
+    if missing:
+        _fail(f"the demo captures are missing ({', '.join(missing)}); "
+              "generate them with: python demo_data/generate.py")
+    from tui.app import make_app
+
+    tmp = None
+    try:
+        if store_path is None:
+            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-demo-")
+            store_path = Path(tmp.name) / "demo.sqlite"
+        elif store_path.exists():
+            _fail(f"{store_path}: already exists; the demo needs a new store")
+        pipeline = DemoPipeline(store_path, data_dir, speed=speed)
+        _run_console(make_app(store_path, pipeline))
+    except (StoreError, ZonesError) as e:
+        _fail(str(e))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+@main.command("open")
+@click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--learn", "learn", multiple=True, type=click.Path(path_type=Path),
+              help="Capture(s) of normal traffic to learn from first (repeat the option).")
+@click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
+@click.option("--store", "store_path", type=click.Path(path_type=Path),
+              help="SQLite store to create or append to (default: a temporary one).")
+def open_(captures: tuple[Path, ...], learn: tuple[Path, ...], zones_file: Path | None,
+          store_path: Path | None) -> None:
+    """Analyse capture files and browse the result in the console."""
+    from core.sources import iter_files
+    from core.zones import Zones
+    from tui.live import FilesPipeline
+
+    tmp = None
+    try:
+        iter_files(list(captures) + list(learn))   # fail before the console on a bad path
+        zones = Zones.load(zones_file) if zones_file else Zones.default()
+        if store_path is None:
+            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-")
+            store_path = Path(tmp.name) / "open.sqlite"
+        from tui.app import make_app
+
+        pipeline = FilesPipeline(store_path, captures, learn, zones)
+        _run_console(make_app(store_path, pipeline))
+    except (CaptureError, StoreError, ZonesError) as e:
+        _fail(str(e))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+@main.command()
+@click.option("--store", "store_path", type=click.Path(path_type=Path),
+              help=f"The store a sensor is writing (default: ${STORE_ENV}).")
+def console(store_path: Path | None) -> None:
+    """Attach read-only to a store another process is filling; refreshes as it grows."""
+    store_path = store_path or _configured_store()
+    if store_path is None:
+        _fail(f"which store? give --store FILE or set {STORE_ENV}")
+    from core.store import Store
+
+    try:
+        Store(store_path, readonly=True).close()
+    except StoreError as e:
+        _fail(str(e))
+    from tui.app import make_app
+
+    _run_console(make_app(store_path, None, source=f"store: {store_path.name}", poll_s=1.0))
+
+
+@main.command()
+@click.option("-i", "--interface", "iface", required=True, help="Interface to capture on (a SPAN port).")
+@click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
+@click.option("--store", "store_path", type=click.Path(path_type=Path),
+              help="SQLite store to create or append to (default: a temporary one).")
+def live(iface: str, zones_file: Path | None, store_path: Path | None) -> None:
+    """Capture on an interface (through dumpcap) and watch it live."""
+    from core.zones import Zones
+    from tui.live import CaptureSetupError, LivePipeline, check_capture
+
+    try:
+        check_capture(iface)
+    except CaptureSetupError as e:
+        _fail(f"cannot capture on {iface}: {e}")
+    tmp = None
+    try:
+        zones = Zones.load(zones_file) if zones_file else Zones.default()
+        if store_path is None:
+            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-live-")
+            store_path = Path(tmp.name) / "live.sqlite"
+        from tui.app import make_app
+
+        _run_console(make_app(store_path, LivePipeline(store_path, iface, zones)))
+    except (StoreError, ZonesError) as e:
+        _fail(str(e))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
 
 
 class _NoProgress:

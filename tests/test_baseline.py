@@ -1,0 +1,135 @@
+"""The baseline: what it learns from sessions, maturity with reasons, persistence in the store, and
+that a run's breaching devices are not learned into normal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from core import pipeline_state
+from core.addr import text_to_ip
+from core.baseline import Aggregates, Baseline
+from core.decode.schema import APP_RDP, APP_S7
+from core.detect import Detector
+from core.store import Store
+from tests.test_models import (
+    DC,
+    DOWNLOAD,
+    EWS,
+    HOUR,
+    NEW,
+    PLC2,
+    SAAS,
+    T0,
+    T_DETECT,
+    WINCC,
+    WS1,
+    ZONES,
+    devices,
+    frame,
+    normal_day,
+    sess,
+)
+
+
+def _learned(rows: list[dict]) -> Baseline:
+    agg = Aggregates()
+    agg.add(frame(rows))
+    b = Baseline()
+    b.merge(agg)
+    return b
+
+
+def test_edges_ops_and_prevalence() -> None:
+    b = _learned(normal_day())
+    e = b.edges
+    hi, lo = text_to_ip(WS1)
+    shi, slo = text_to_ip(SAAS)
+    row = e.filter((pl.col("c_lo") == lo) & (pl.col("s_lo") == slo))
+    assert row["sessions"].to_list() == [26] and row["port"].to_list() == [443]
+    prev = e.filter(pl.col("s_lo") == slo)["c_lo"].n_unique()
+    assert prev == 3  # three workstations use the SaaS endpoint
+    ops = b.ops.filter(pl.col("name") == "Request Download")
+    assert ops["count"].to_list() == [1]
+    assert b.rdp["user"].to_list() == ["adm-mkeller"]
+    assert b.hours() >= 25
+
+
+def test_volume_statistics_per_pair_and_direction() -> None:
+    b = _learned(normal_day())
+    hi, lo = text_to_ip(WS1)
+    _, dlo = text_to_ip(DC)
+    v = b.vol.filter((pl.col("c_lo") == lo) & (pl.col("s_lo") == dlo)).sort("measure")
+    assert v["measure"].to_list() == ["down", "up"]
+    up = v.row(1, named=True)
+    assert up["hours"] == 26 and up["max"] == 10_000 + 25 * 100
+
+
+def test_maturity_has_reasons() -> None:
+    b = _learned(normal_day())
+    m = b.maturity(6, 5, 20)
+    wincc = m.filter(pl.col("lo") == text_to_ip(WINCC)[1]).row(0, named=True)
+    assert wincc["maturity"] == "mature" and "seen over" in wincc["reasons"]
+    ews = m.filter(pl.col("lo") == text_to_ip(EWS)[1]).row(0, named=True)  # 4 sessions in a day
+    assert ews["maturity"] == "learning" and "needs 5 sessions" in ews["reasons"]
+    short = _learned([r for r in normal_day(hours=3) if r["first_ts"] < T0 + 3 * HOUR])
+    m = short.maturity(6, 5, 20)
+    assert set(m["maturity"]) == {"learning"}
+    assert all("needs 6 h" in r and "the network has" in r for r in m["reasons"])
+
+
+def test_merge_leaves_out_excluded_devices() -> None:
+    agg = Aggregates()
+    agg.add(frame([sess(NEW, WINCC, 3389, T0, app=APP_RDP, rdp_cookie="Administrator"),
+                   sess(WS1, DC, 445, T0)]))
+    b = Baseline()
+    hi, lo = text_to_ip(NEW)
+    b.merge(agg, pl.DataFrame({"hi": [hi], "lo": [lo]}, schema={"hi": pl.UInt64(), "lo": pl.UInt64()}))
+    assert b.edges.height == 1 and b.rdp.height == 0
+    assert b.edges["c_lo"].to_list() == [text_to_ip(WS1)[1]]
+
+
+def test_persists_in_the_store_and_learns_across_runs(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with Store(path) as st, st.transaction():
+        d = Detector(st, ZONES, mode="learn")
+        d.update(None, None, frame([r for r in normal_day(hours=12) if r["first_ts"] < T0 + 12 * HOUR]))
+        d.finish(None, devices())
+    with Store(path) as st:
+        b = Baseline()
+        assert pipeline_state.load(st, "baseline", b)
+        assert 11 <= b.hours() < 13
+        meta = dict(st.execute("SELECT name, value FROM baseline_meta").fetchall())
+        assert meta["maturity"] == "learning"
+        rows = st.execute("SELECT device, maturity, reasons FROM baseline_devices").fetchall()
+        assert {r[0] for r in rows} >= {WS1, EWS, PLC2}
+        with st.transaction():  # a second learning run extends the same baseline
+            d = Detector(st, ZONES, mode="learn")
+            d.update(None, None, frame([sess(WS1, DC, 445, T0 + 25 * HOUR)]))
+            d.finish(None, devices())
+        b = Baseline()
+        pipeline_state.load(st, "baseline", b)
+        assert b.hours() >= 24
+        assert dict(st.execute("SELECT name, value FROM baseline_meta").fetchall())["maturity"] == "mature"
+
+
+def test_detection_does_not_learn_the_attacker(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with Store(path) as st:
+        with st.transaction():
+            d = Detector(st, ZONES, mode="learn")
+            d.update(None, None, frame(normal_day()))
+            d.finish(None, devices())
+        attack = [sess(NEW, PLC2, 102, T_DETECT, app=APP_S7, ops=(DOWNLOAD,))]
+        normal = [sess(WS1, "10.10.10.99", 80, T_DETECT)]
+        for _ in range(2):  # the same attack twice: still new the second time
+            with st.transaction():
+                d = Detector(st, ZONES)
+                d.update(None, None, frame(attack + normal))
+                res = d.finish(None, devices())
+            assert [b for b in res.breaches if b["model"] == "Uncommon ICS Reprogram"]
+        b = Baseline()
+        pipeline_state.load(st, "baseline", b)
+        assert b.edges.filter(pl.col("c_lo") == text_to_ip(NEW)[1]).height == 0
+        assert b.edges.filter(pl.col("s_lo") == text_to_ip("10.10.10.99")[1]).height == 1  # normal traffic learned
