@@ -359,7 +359,8 @@ def ops_frame(fast: dict[str, object] | None = None, slow: list[dict] | None = N
                 exprs.append(pl.col(name).cast(schema[name]))
         parts.append(pl.DataFrame(raw).select(exprs))
     if slow:
-        cols = {k: [r.get(k) for r in slow] for k in schema if any(k in r for r in slow)}
+        present = set().union(*slow)
+        cols = {k: [r.get(k) for r in slow] for k in schema if k in present}
         parts.append(pl.DataFrame(cols, schema={k: schema[k] for k in cols}))
     if not parts:
         return classify_ops(pl.DataFrame(schema=schema))
