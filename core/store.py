@@ -74,14 +74,13 @@ class Store:
         if current > len(MIGRATIONS):
             raise StoreError(f"{self.path}: written by a newer plantwatch (schema {current})")
         for v, script in enumerate(MIGRATIONS[current:], start=current + 1):
-            self.db.execute("BEGIN IMMEDIATE")
+            # executescript runs the whole script, comments and all; the transaction is in the
+            # script so a failing statement leaves it open for the ROLLBACK below
             try:
-                for stmt in _statements(script):
-                    self.db.execute(stmt)
-                self.db.execute(f"PRAGMA user_version={v}")
-                self.db.execute("COMMIT")
+                self.db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={v};\nCOMMIT;")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
                 raise
 
     # --- writing ---
@@ -145,10 +144,6 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
 
 
 def _sqlite_problem(e: sqlite3.DatabaseError) -> str:

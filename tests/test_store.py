@@ -90,3 +90,18 @@ def test_appending_continues_sessions_and_inventory(tmp_path: Path) -> None:
         assert halves.execute("SELECT COUNT(*) FROM captures").fetchone()[0] == 2
     assert got_sessions.equals(want_sessions)
     assert got_devices.equals(want_devices)
+
+
+def test_failing_migration_leaves_previous_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    import core.store as store_module
+
+    broken = "CREATE TABLE extra (a INTEGER); -- a comment; with a semicolon\nINSERT INTO nowhere VALUES (1);"
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, broken))
+    with pytest.raises(StoreError, match="no such table: nowhere"):
+        Store(path)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'extra'").fetchone()[0] == 0
+    db.close()
