@@ -30,6 +30,10 @@ from core.sources import iter_files, read_batches, total_input_bytes
 from core.store import Store, fingerprint
 from core.zones import Zones
 
+# Records per batch offline: large enough that polars' per-operation overhead is amortised
+# (measured: 65,536 -> 131,072 is ~20% faster), small enough to keep peak memory far below 1 GB.
+OFFLINE_BATCH = 131072
+
 
 @dataclass
 class CaptureInfo:
@@ -88,7 +92,7 @@ class Ingest:
         self._detect_args = (mode, models)
         self.detector = Detector(store, self.zones, mode, models)
 
-    def run(self, paths: Sequence[str | Path], *, chunk_packets: int = 65536,
+    def run(self, paths: Sequence[str | Path], *, chunk_packets: int = OFFLINE_BATCH,
             on_progress: Callable[[int, int], None] | None = None,
             on_warning: Callable[[str], None] | None = None,
             source: Callable[[Iterator[RawBatch]], Iterable[RawBatch]] | None = None,

@@ -32,10 +32,13 @@ class Decoded:
 
 
 def _col(name: str, values: np.ndarray, valid: np.ndarray | None = None) -> pl.Series:
-    s = pl.Series(name, values, dtype=PACKETS[name])
     if valid is not None and not valid.all():
-        s = s.scatter(np.flatnonzero(~valid), None)
-    return s
+        return pl.Series(name, np.ma.masked_array(values, ~valid)).cast(PACKETS[name])
+    return pl.Series(name, values, dtype=PACKETS[name])
+
+
+def _nulls(name: str, n: int) -> pl.Series:
+    return pl.repeat(None, n, dtype=PACKETS[name], eager=True).alias(name)
 
 
 def _layer_columns(batch: RawBatch, lay: Layers) -> dict[str, pl.Series]:
@@ -100,8 +103,7 @@ class Decoder:
                 _scatter(cols, res.columns, n)
             if res.ops is not None and res.ops.height:
                 op_frames.append(res.ops)
-        packets = pl.DataFrame([cols[name] if name in cols else pl.Series(name, [None] * n, dtype=dt)
-                                for name, dt in PACKETS.items()])
+        packets = pl.DataFrame([cols[name] if name in cols else _nulls(name, n) for name in PACKETS])
         return Decoded(packets=packets, ops=_ops_frame(batch, op_frames))
 
 
@@ -120,7 +122,7 @@ def _scatter(cols: dict[str, pl.Series], part: pl.DataFrame, n: int) -> None:
             keep &= vals.to_numpy() != 0
         base = cols.get(name)
         if base is None:
-            base = pl.Series(name, [None] * n, dtype=dtype)
+            base = _nulls(name, n)
         elif name != "app":
             # earlier modules win: only fill rows that are still null
             keep &= base.gather(rows).is_null().to_numpy()

@@ -161,8 +161,28 @@ def parse(msg: bytes) -> dict[str, object] | None:
     return out
 
 
+_CACHE_MAX = 8192
+
+
+def _parse_cached(msg: bytes, cache: dict[bytes, dict[str, object] | None]) -> dict[str, object] | None:
+    """parse(), remembering messages seen before: a network asks the same few names over and
+    over, and two such messages differ only in their 16-bit id."""
+    key = msg[2:]
+    if key in cache:
+        hit = cache[key]
+        if hit is None:
+            return None
+        return {**hit, "dns_id": (msg[0] << 8) | msg[1]}
+    res = parse(msg)
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = res
+    return res
+
+
 def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
     cols: dict[str, list] = {"row": [], "app": [], **{c: [] for c in _COLUMNS}}
+    cache = state.setdefault("parsed", {})
     for r in rows:
         r = int(r)
         msg = view.payload(r)
@@ -173,7 +193,7 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
             if ln < 12 or msg[6:8] != b"\x00\x01" or (msg[4] >> 3) & 0x0F > 6:
                 continue
             msg = msg[2 : 2 + ln]
-        res = parse(msg)
+        res = _parse_cached(msg, cache) if len(msg) >= 12 else None
         if res is None:
             continue
         cols["row"].append(r)

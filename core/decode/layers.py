@@ -37,12 +37,26 @@ _V6_MAX_EXT = 4
 
 
 def window(data: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
-    """An (n, width) uint8 matrix of data[pos : pos+width] per record, clipped to the buffer."""
-    if data.size == 0:
-        return np.zeros((pos.shape[0], width), dtype=np.uint8)
-    idx = pos[:, None] + np.arange(width, dtype=np.int64)
-    np.clip(idx, 0, data.size - 1, out=idx)
-    return data[idx]
+    """An (n, width) uint8 matrix of data[pos : pos+width] per record.
+
+    Rows are copied out of a sliding-window view of the buffer (one contiguous copy per row, far
+    cheaper than gathering width*n single bytes); the few windows that would run past the end of
+    the buffer are gathered byte by byte, clipped. Callers mask by record length, so bytes past a
+    record's end are never used.
+    """
+    n = pos.shape[0]
+    if data.size < width:
+        idx = np.clip(pos[:, None] + np.arange(width, dtype=np.int64), 0, max(data.size - 1, 0))
+        return data[idx] if data.size else np.zeros((n, width), dtype=np.uint8)
+    view = np.lib.stride_tricks.sliding_window_view(data, width)
+    last = view.shape[0] - 1
+    safe = np.clip(pos, 0, last)
+    out = view[safe]
+    tail = np.flatnonzero(pos > last)
+    if tail.size:
+        idx = np.clip(pos[tail, None] + np.arange(width, dtype=np.int64), 0, data.size - 1)
+        out[tail] = data[idx]
+    return out
 
 
 def be16(m: np.ndarray, i: int) -> np.ndarray:
