@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -18,8 +19,12 @@ def _t(v: object) -> Text:
     return Text(printable(str(v)))
 
 
-def _when(iso: str | None) -> str:
-    return "-" if not iso else iso.replace("T", " ")[:16]
+def _when(iso: str | None, full: bool = True) -> str:
+    """'2026-03-04 13:12', or '03-04 13:12' where space is short."""
+    if not iso:
+        return "-"
+    text = iso.replace("T", " ")[:16]
+    return text if full else text[5:]
 
 
 def print_summary(report: dict[str, Any], console: Console | None = None) -> None:
@@ -31,18 +36,26 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
         for w in c["warnings"]:
             con.print(Text(f"warning: {printable(w)}", style="yellow"))
 
-    inv = Table(title="Inventory", title_justify="left", expand=False)
-    inv.add_column("address", no_wrap=True)
-    for col in ("name", "vendor", "zone", "role"):
-        inv.add_column(col, overflow="fold")
-    inv.add_column("first seen", no_wrap=True)
-    inv.add_column("last seen", no_wrap=True)
+    wide = con.width >= 110
+    inv = Table(title="Inventory", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                padding=(0, 1))
+    inv.add_column("address", no_wrap=True, min_width=17 if wide else 15)
+    inv.add_column("name", no_wrap=True, overflow="ellipsis", max_width=30 if wide else 14)
+    inv.add_column("vendor", no_wrap=True, overflow="ellipsis", max_width=22 if wide else 11)
+    inv.add_column("zone", no_wrap=True, overflow="ellipsis", max_width=14 if wide else 9)
+    inv.add_column("role", no_wrap=True, min_width=11)
+    inv.add_column("first seen", no_wrap=True, min_width=16 if wide else 11)
+    if wide:
+        inv.add_column("last seen", no_wrap=True, min_width=16)
     for d in report["devices"]:
-        inv.add_row(_t(d["address"] or d["mac"]), _t(d["name"]), _t(d["vendor"]),
-                    _t(d["zone"]), _t(d["role"]), _t(_when(d["first_seen"])), _t(_when(d["last_seen"])))
+        cells = [_t(d["address"] or d["mac"]), _t(d["name"]), _t(d["vendor"]), _t(d["zone"]),
+                 _t(d["role"]), _t(_when(d["first_seen"], wide))]
+        if wide:
+            cells.append(_t(_when(d["last_seen"], wide)))
+        inv.add_row(*cells)
     con.print(inv)
 
-    prot = Table(title="Sessions by protocol", title_justify="left")
+    prot = Table(title="Sessions by protocol", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("protocol", "transport", "sessions", "failed", "packets", "bytes"):
         prot.add_column(col, justify="right" if col not in ("protocol", "transport") else "left")
     for p in report["sessions_by_protocol"]:
@@ -51,7 +64,7 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
     con.print(prot)
 
     if report["ics_operations"]:
-        ops = Table(title="ICS operations by class and source", title_justify="left")
+        ops = Table(title="ICS operations by class and source", title_justify="left", box=box.SIMPLE_HEAD)
         for col in ("source", "class", "protocol", "operation", "count", "targets"):
             ops.add_column(col, justify="right" if col in ("count", "targets") else "left")
         for o in report["ics_operations"]:
@@ -60,7 +73,7 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
         con.print(ops)
 
     if report["failed_connections"]:
-        fail = Table(title="Failed connections by source", title_justify="left")
+        fail = Table(title="Failed connections by source", title_justify="left", box=box.SIMPLE_HEAD)
         for col in ("source", "failed", "refused", "unanswered", "unreachable", "targets", "ports"):
             fail.add_column(col, justify="left" if col in ("source", "ports") else "right")
         for f in report["failed_connections"]:
