@@ -174,3 +174,10 @@ def hours_text(h: float) -> str:
 def window_s_of(g: pl.DataFrame, window_s: float) -> float:
     a, b = span(g)
     return max(window_s, (b - a) / NS)
+
+
+def summarize(g: pl.DataFrame) -> tuple[str, int, int, list[str], list[int]]:
+    """A burst of one client's sessions: (device, first ts, last ts, targets in order, ports)."""
+    a, b = span(g)
+    return (g["c"][0], a, b, g["s"].unique(maintain_order=True).to_list(),
+            sorted(set(g["port"].to_list())))

@@ -12,7 +12,7 @@ from core.models.base import (
     fmt_list,
     groups,
     hours_text,
-    span,
+    summarize,
     window_s_of,
 )
 from core.scoring import poisson_importance, rate
@@ -29,10 +29,7 @@ def run(ctx: Context) -> list[dict]:
     f = ctx.S.filter(pl.col("failed") & ~pl.col("s_ext") & ~pl.col("s_group"))
     out = []
     for g in groups(f, ["c"], w, key=["s", "port"], min_count=n_min, window_s=w):
-        dev = g["c"][0]
-        a, b = span(g)
-        targets = g["s"].unique(maintain_order=True).to_list()
-        ports = sorted(set(g["port"].to_list()))
+        dev, a, b, targets, ports = summarize(g)
         fb = int(g["c_failed_b"][0])
         lam = rate(fb, ctx.hours_b, window_s_of(g, w))
         imp = poisson_importance(g.height, lam)

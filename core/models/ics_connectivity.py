@@ -12,7 +12,7 @@ from core.models.base import (
     fmt_list,
     groups,
     hours_text,
-    span,
+    summarize,
     window_s_of,
 )
 from core.scoring import poisson_importance, rate
@@ -33,10 +33,7 @@ def run(ctx: Context) -> list[dict]:
     f = ctx.S.filter(~pl.col("s_group") & (to_internet | new_edge)).with_columns(to_internet.alias("inet"))
     out = []
     for g in groups(f, ["c", "inet"], w, key=["s", "port"]):
-        dev = g["c"][0]
-        a, b = span(g)
-        targets = g["s"].unique(maintain_order=True).to_list()
-        ports = sorted(set(g["port"].to_list()))
+        dev, a, b, targets, ports = summarize(g)
         n_ext = int(g.filter(pl.col("s_ext") & pl.col("port").is_in(list(ICS_PORTS)))["s"].n_unique())
         lam = rate(0, ctx.hours_b, window_s_of(g, w))
         imp = poisson_importance(g.height, lam)

@@ -12,7 +12,7 @@ from core.models.base import (
     fmt_list,
     groups,
     hours_text,
-    span,
+    summarize,
     window_s_of,
 )
 from core.scoring import poisson_importance, rate
@@ -34,10 +34,7 @@ def run(ctx: Context) -> list[dict]:
                      & ((pl.col("edge_b") == 0) | (ics_port & (pl.col("c_ics_b") == 0))))
     out = []
     for g in groups(f, ["c"], w, key=["s", "port"]):
-        dev = g["c"][0]
-        a, b = span(g)
-        targets = g["s"].unique(maintain_order=True).to_list()
-        ports = sorted(set(g["port"].to_list()))
+        dev, a, b, targets, ports = summarize(g)
         lam = rate(0, ctx.hours_b, window_s_of(g, w))
         imp = poisson_importance(g.height, lam)
         n_it_ot = int(g["net_it_ot_b"][0])

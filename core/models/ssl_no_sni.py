@@ -13,7 +13,7 @@ from core.models.base import (
     fmt_list,
     groups,
     hours_text,
-    span,
+    summarize,
     window_s_of,
 )
 from core.scoring import poisson_importance, rate
@@ -32,10 +32,7 @@ def run(ctx: Context) -> list[dict]:
                      & ~pl.col("ja3_known"))
     out = []
     for g in groups(f, ["c"], w):
-        dev = g["c"][0]
-        a, b = span(g)
-        targets = g["s"].unique(maintain_order=True).to_list()
-        ports = sorted(set(g["port"].to_list()))
+        dev, a, b, targets, ports = summarize(g)
         lam = rate(0, ctx.hours_b, window_s_of(g, w))
         imp = poisson_importance(g.height, lam)
         nosni_b = int(g["net_nosni_b"][0])
