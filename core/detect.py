@@ -421,12 +421,9 @@ class Detector:
 
 
 def _kind(inventory: str, by_address: str) -> pl.Expr:
-    """Zone kind of an address: a global address outside every zone CIDR is external even when
-    the inventory put it in a VLAN's zone (internet hosts are seen on the router's VLAN), unless
-    the inventory found it local (a MAC of its own); otherwise the inventory's kind wins."""
-    inv, adr = pl.col(inventory), pl.col(by_address)
-    return (pl.when((adr == "external") & (inv.is_null() | (inv != "internal"))).then(pl.lit("external"))
-            .otherwise(pl.coalesce(inv, adr)))
+    """Zone kind of an address: the inventory's when it knows the address (it has seen its MAC
+    and VLAN), else what the zones file and the address class say."""
+    return pl.coalesce(pl.col(inventory), pl.col(by_address))
 
 
 def _session_schema() -> dict[str, pl.DataType]:
