@@ -96,13 +96,21 @@ class Store:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
         try:
             self.db.execute("COMMIT")
         except sqlite3.DatabaseError as e:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back on its own (a full disk, an I/O error)
+        if self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.DatabaseError:
+                pass
 
     def upsert(self, table: str, frame: pl.DataFrame) -> None:
         """Insert rows, replacing those whose key (TABLE_KEYS) already exists."""

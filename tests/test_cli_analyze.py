@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -195,3 +197,24 @@ def test_store_that_is_not_a_database(tmp_path: Path) -> None:
     assert code != 0
     assert f"{bogus}: not a plantwatch store" in err
     assert bogus.read_text().startswith("hello")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("mount") is None, reason="needs root to mount a tmpfs")
+def test_full_disk_keeps_store(tmp_path: Path) -> None:
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        store = mnt / "s.sqlite"
+        analyze_json(str(SNAP7), "--store", str(store))
+        before = store_rows(store)
+        code, _, err = run("analyze", str(MODBUS), "--store", str(store))
+        assert code == 2
+        assert err.strip() == f"plantwatch: {store}: cannot write (database or disk is full); nothing from this run was kept"
+        assert store_rows(store) == before
+        db = sqlite3.connect(store)
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
