@@ -12,7 +12,7 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import polars as pl
@@ -107,10 +107,8 @@ class Store:
     def _rollback(self) -> None:
         # SQLite may already have rolled back on its own (a full disk, an I/O error)
         if self.db.in_transaction:
-            try:
+            with suppress(sqlite3.DatabaseError):
                 self.db.execute("ROLLBACK")
-            except sqlite3.DatabaseError:
-                pass
 
     def upsert(self, table: str, frame: pl.DataFrame) -> None:
         """Insert rows, replacing those whose key (TABLE_KEYS) already exists."""

@@ -53,9 +53,8 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_readonly_store_refuses_writes(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     Store(path).close()
-    with Store(path, readonly=True) as st, pytest.raises(StoreError, match="read-only"):
-        with st.transaction():
-            pass
+    with Store(path, readonly=True) as st, pytest.raises(StoreError, match="read-only"), st.transaction():
+        pass
 
 
 def _split(src: Path, dst_a: Path, dst_b: Path, at: int) -> None:
