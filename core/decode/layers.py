@@ -202,18 +202,34 @@ def _link(batch: RawBatch, start: np.ndarray, end: np.ndarray):
 
 
 def _ip_addresses(m: np.ndarray, v4: np.ndarray, v6: np.ndarray, s4: int, d4: int, s6: int, d6: int):
-    src_hi = np.where(v6, be64(m, s6), np.uint64(0))
-    dst_hi = np.where(v6, be64(m, d6), np.uint64(0))
-    src_lo = np.where(v6, be64(m, s6 + 8), np.where(v4, V4_MAPPED | be32(m, s4).astype(np.uint64), np.uint64(0)))
-    dst_lo = np.where(v6, be64(m, d6 + 8), np.where(v4, V4_MAPPED | be32(m, d4).astype(np.uint64), np.uint64(0)))
+    zero = np.uint64(0)
+    src_lo = np.where(v4, V4_MAPPED | be32(m, s4).astype(np.uint64), zero)
+    dst_lo = np.where(v4, V4_MAPPED | be32(m, d4).astype(np.uint64), zero)
+    if not v6.any():  # the common case: no IPv6 in the batch
+        return np.zeros_like(src_lo), src_lo, np.zeros_like(dst_lo), dst_lo
+    src_hi = np.where(v6, be64(m, s6), zero)
+    dst_hi = np.where(v6, be64(m, d6), zero)
+    src_lo = np.where(v6, be64(m, s6 + 8), src_lo)
+    dst_lo = np.where(v6, be64(m, d6 + 8), dst_lo)
     return src_hi, src_lo, dst_hi, dst_lo
 
 
+def _full(n: int, idx: np.ndarray, values: np.ndarray, default: int, dtype: type) -> np.ndarray:
+    out = np.full(n, default, dtype=dtype)
+    out[idx] = values
+    return out
+
+
 def _quoted(data: np.ndarray, pos: np.ndarray, ok: np.ndarray, end: np.ndarray, v6: np.ndarray):
-    """The IP header + first 8 bytes an ICMP error quotes: protocol, addresses, ports."""
-    m = window(data, np.where(ok, pos, 0), 48)
-    q4 = ok & ~v6 & ((m[:, 0] >> 4) == 4) & (pos + 20 <= end)
-    q6 = ok & v6 & ((m[:, 0] >> 4) == 6) & (pos + 40 <= end)
+    """The IP header + first 8 bytes an ICMP error quotes: protocol, addresses, ports.
+
+    Decoded only for the (few) ICMP errors, then spread back to full-length arrays."""
+    n = pos.shape[0]
+    idx = np.flatnonzero(ok)
+    pos, end, v6 = pos[idx], end[idx], v6[idx]
+    m = window(data, pos, 48)
+    q4 = ~v6 & ((m[:, 0] >> 4) == 4) & (pos + 20 <= end)
+    q6 = v6 & ((m[:, 0] >> 4) == 6) & (pos + 40 <= end)
     proto = np.where(q4, m[:, 9], np.where(q6, m[:, 6], 0)).astype(np.int64)
     src_hi, src_lo, dst_hi, dst_lo = _ip_addresses(m, q4, q6, 12, 16, 8, 24)
     l4 = np.where(q4, pos + (m[:, 0] & 0x0F).astype(np.int64) * 4, pos + 40)
@@ -221,7 +237,24 @@ def _quoted(data: np.ndarray, pos: np.ndarray, ok: np.ndarray, end: np.ndarray, 
     has_ports = (q4 | q6) & np.isin(proto, (6, 17)) & (l4 + 4 <= end)
     sport = np.where(has_ports, be16(pm, 0), -1)
     dport = np.where(has_ports, be16(pm, 2), -1)
-    return q4 | q6, proto, src_hi, src_lo, dst_hi, dst_lo, sport, dport
+    u64 = np.uint64
+    return (_full(n, idx, q4 | q6, False, bool), _full(n, idx, proto, 0, np.int64),
+            _full(n, idx, src_hi, 0, u64), _full(n, idx, src_lo, 0, u64),
+            _full(n, idx, dst_hi, 0, u64), _full(n, idx, dst_lo, 0, u64),
+            _full(n, idx, sport, -1, np.int64), _full(n, idx, dport, -1, np.int64))
+
+
+def _arp(data: np.ndarray, l3: np.ndarray, end: np.ndarray, candidate: np.ndarray):
+    """ARP for IPv4 over Ethernet: (is_arp, op, sha, spa, tpa), decoded for ARP frames only."""
+    n = l3.shape[0]
+    idx = np.flatnonzero(candidate & (l3 + 28 <= end))
+    a = window(data, l3[idx], 28)
+    ok = (be16(a, 0) == 1) & (be16(a, 2) == ETH_IPV4) & (a[:, 4] == 6) & (a[:, 5] == 4)
+    idx, a = idx[ok], a[ok]
+    u64 = np.uint64
+    return (_full(n, idx, True, False, bool), _full(n, idx, be16(a, 6), 0, np.int64),
+            _full(n, idx, be48(a, 8), 0, u64), _full(n, idx, be32(a, 14), 0, u64),
+            _full(n, idx, be32(a, 24), 0, u64))
 
 
 def decode_layers(batch: RawBatch) -> Layers:
@@ -299,13 +332,7 @@ def decode_layers(batch: RawBatch) -> Layers:
         data, l4 + 8, err4 | err6, end, v6)
 
     # --- ARP (Ethernet/IPv4 only) ---
-    a = window(data, np.where(l3 >= 0, l3, 0), 28)
-    is_arp = (has_et & (ethertype == ETH_ARP) & (l3 + 28 <= end)
-              & (be16(a, 0) == 1) & (be16(a, 2) == ETH_IPV4) & (a[:, 4] == 6) & (a[:, 5] == 4))
-    arp_op = np.where(is_arp, be16(a, 6), 0)
-    arp_sha = np.where(is_arp, be48(a, 8), np.uint64(0))
-    arp_spa = np.where(is_arp, be32(a, 14), 0).astype(np.uint64)
-    arp_tpa = np.where(is_arp, be32(a, 24), 0).astype(np.uint64)
+    is_arp, arp_op, arp_sha, arp_spa, arp_tpa = _arp(data, l3, end, has_et & (ethertype == ETH_ARP))
 
     return Layers(
         n=n, start=start, end=end, has_eth=has_eth, eth_src=eth_src, eth_dst=eth_dst,
