@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint setup tshark clean
+.PHONY: demo test bench lint setup tshark tmux clean
 
 # Debian's python3 lacks venv/ensurepip until python3-venv is installed: install it when root.
 $(STAMP): pyproject.toml
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP) tshark
+setup: $(STAMP) tshark tmux
 
 # Installs tshark/dumpcap through apt when they are missing and we are root; otherwise says what to do.
 tshark:
@@ -31,14 +31,20 @@ tshark:
 	  fi; \
 	fi
 
-# Until the console lands, the demo is the analysis of the bundled plant captures.
-DEMO_CAPTURES := $(wildcard demo_data/*.pcapng demo_data/*.pcapng.gz demo_data/*.pcap demo_data/*.pcap.gz)
-demo: setup
-	@if [ -n "$(DEMO_CAPTURES)" ]; then \
-	  $(VENV)/bin/plantwatch analyze $(DEMO_CAPTURES) --zones demo_data/zones.toml; \
-	else \
-	  $(VENV)/bin/plantwatch analyze tests/data/real/s7comm_snap7.pcap; \
+# tmux runs the console's end-to-end test in a real terminal (skipped when it is missing).
+tmux:
+	@if ! command -v tmux >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing tmux (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; \
+	  else \
+	    echo "tmux is missing (Debian: sudo apt-get install tmux); the console's end-to-end test will be skipped"; \
+	  fi; \
 	fi
+
+# The demo: the console learns from the bundled plant capture, then replays the incident as if live.
+demo: setup
+	$(VENV)/bin/plantwatch demo
 
 test: setup
 	$(VENV)/bin/ruff check core tui tests demo_data bench
@@ -46,6 +52,8 @@ test: setup
 
 bench: setup
 	$(PY) bench/run.py
+	$(PY) bench/sensor.py
+	$(PY) bench/console.py
 
 lint: setup
 	$(VENV)/bin/ruff check core tui tests demo_data bench

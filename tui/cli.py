@@ -255,7 +255,11 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None) -> None:
         elif store_path.exists():
             _fail(f"{store_path}: already exists; the demo needs a new store")
         pipeline = DemoPipeline(store_path, data_dir, speed=speed)
-        _run_console(make_app(store_path, pipeline))
+        try:
+            _run_console(make_app(store_path, pipeline))
+        finally:
+            pipeline.stop()
+            pipeline.join(5)
     except (StoreError, ZonesError) as e:
         _fail(str(e))
     finally:
@@ -287,7 +291,11 @@ def open_(captures: tuple[Path, ...], learn: tuple[Path, ...], zones_file: Path 
         from tui.app import make_app
 
         pipeline = FilesPipeline(store_path, captures, learn, zones)
-        _run_console(make_app(store_path, pipeline))
+        try:
+            _run_console(make_app(store_path, pipeline))
+        finally:
+            pipeline.stop()
+            pipeline.join(5)
     except (CaptureError, StoreError, ZonesError) as e:
         _fail(str(e))
     finally:
@@ -321,8 +329,9 @@ def console(store_path: Path | None) -> None:
               help="SQLite store to create or append to (default: a temporary one).")
 def live(iface: str, zones_file: Path | None, store_path: Path | None) -> None:
     """Capture on an interface (through dumpcap) and watch it live."""
+    from core.capture import CaptureSetupError
     from core.zones import Zones
-    from tui.live import CaptureSetupError, LivePipeline, check_capture
+    from tui.live import LivePipeline, check_capture
 
     try:
         check_capture(iface)
@@ -334,14 +343,65 @@ def live(iface: str, zones_file: Path | None, store_path: Path | None) -> None:
         if store_path is None:
             tmp = tempfile.TemporaryDirectory(prefix="plantwatch-live-")
             store_path = Path(tmp.name) / "live.sqlite"
+        # the captured packets stay beside the store, for the packet decode
+        spool = store_path.parent / (store_path.name + ".captures")
         from tui.app import make_app
 
-        _run_console(make_app(store_path, LivePipeline(store_path, iface, zones)))
+        pipeline = LivePipeline(store_path, iface, zones, spool=spool)
+        try:
+            _run_console(make_app(store_path, pipeline))
+        finally:
+            pipeline.stop()
+            pipeline.join(10)
     except (StoreError, ZonesError) as e:
         _fail(str(e))
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+@main.command()
+@click.option("-i", "--interface", "iface", help="Interface to capture on (a SPAN port).")
+@click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
+              help="SQLite store to create or append to (0600); the console attaches to it.")
+@click.option("--ring-dir", "ring_dir", type=click.Path(path_type=Path),
+              help="Directory of dumpcap's ring files (0700; default: STORE's directory/ring).")
+@click.option("--ring-size", "ring_size", type=click.FloatRange(min=0.001), default=100.0,
+              show_default=True, help="Size of one ring file, MB.")
+@click.option("--ring-files", "ring_files", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Number of ring files kept (the evidence the packet view reads).")
+@click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
+@click.option("--filter", "capture_filter", help="Capture filter (BPF), passed to dumpcap.")
+@click.option("--follow-only", is_flag=True, hidden=True,
+              help="Do not capture: follow the ring files already in --ring-dir.")
+@click.option("--exit-idle", type=float, default=None, hidden=True,
+              help="With --follow-only: stop after this many seconds with nothing new.")
+@click.option("--run-seconds", type=float, default=None, hidden=True)
+def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size: float,
+           ring_files: int, zones_file: Path | None, capture_filter: str | None, follow_only: bool,
+           exit_idle: float | None, run_seconds: float | None) -> None:
+    """Headless capture and analysis for a sensor box (runs until SIGTERM/SIGINT).
+
+    dumpcap writes a ring of pcapng files; they are decoded as they grow and every batch is
+    committed to the store, so `plantwatch console --store STORE` sees new devices and breaches
+    within seconds. A restart resumes where it stopped. Logs go to stderr.
+    """
+    from core.sensor import SensorConfig, run_sensor
+    from core.zones import Zones
+
+    if not follow_only and not iface:
+        _fail("give the interface to capture on: -i IFACE")
+    try:
+        zones = Zones.load(zones_file) if zones_file else Zones.default()
+    except ZonesError as e:
+        _fail(str(e))
+    cfg = SensorConfig(exit_idle_s=exit_idle)
+    if run_seconds is not None:
+        cfg.run_seconds = run_seconds
+    ring_dir = ring_dir or store_path.resolve().parent / "ring"
+    sys.exit(run_sensor(store_path, ring_dir, iface=None if follow_only else iface,
+                        ring_size_mb=ring_size, ring_files=ring_files, zones=zones, config=cfg,
+                        capture_filter=capture_filter))
 
 
 class _NoProgress:

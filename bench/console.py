@@ -1,0 +1,224 @@
+"""The console's part of `make bench`: how fast a key press is answered with a big store.
+
+    .venv/bin/python bench/console.py                         # 5,000 devices, 1,000,000 connections
+    .venv/bin/python bench/console.py --devices 500 --sessions 100000 --json figures.json
+
+It synthesises a store quickly (executemany; random but seeded), runs the console headless
+(Textual's Pilot at 120x40) and times each key press from the press until the screen shows the
+answer: the cursor moved, or the worker's result was put on screen. Budget (DESIGN.md): 100 ms.
+It is a report: a missed budget still exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from core.store import Store  # noqa: E402
+
+BUDGET_MS = 100.0
+NS = 1_000_000_000
+T0 = 1_772_409_600 * NS  # 2026-03-02 00:00 UTC
+PORTS = (102, 502, 443, 445, 3389, 53, 80, 20000, 2404, 44818, 135, 139, 8080)
+APPS = {102: 2, 502: 1, 443: 20, 3389: 21, 53: 22, 20000: 3, 2404: 5, 44818: 4}
+STATES = ("closed", "closed", "closed", "established", "reset", "refused", "unanswered")
+ROLES = ("workstation", "server", "plc", "hmi", "engineering", "unknown")
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def synth_store(path: Path, devices: int, sessions: int, seed: int = 1) -> float:
+    """A store with `devices` devices, `sessions` sessions, breaches and one incident. Returns seconds."""
+    t = time.perf_counter()
+    rng = random.Random(seed)
+    addrs = []
+    for i in range(devices):
+        a, b = divmod(i + 10, 250)
+        ip = f"10.{20 if i % 3 == 0 else 10}.{a}.{b + 1}"
+        lo = (0xFFFF << 32) | int.from_bytes(bytes(int(x) for x in ip.split(".")), "big")
+        addrs.append((ip, _signed(lo)))
+    span = 7 * 24 * 3600 * NS
+    with Store(path) as st:
+        # bulk load: indexes are dropped and rebuilt after the inserts, no fsync per page
+        st.db.execute("PRAGMA synchronous=OFF")
+        st.db.execute("PRAGMA cache_size=-262144")
+        indexes = st.execute("SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL"
+                             " AND tbl_name IN ('sessions', 'devices')").fetchall()
+        for name, _ in indexes:
+            st.db.execute(f"DROP INDEX {name}")
+        with st.transaction():
+            st.db.execute("INSERT INTO captures (path, fingerprint, size, packets, first_ts, last_ts, status)"
+                          " VALUES ('synthetic.pcapng', 'synthetic', 0, ?, ?, ?, 'complete')",
+                          (sessions * 10, T0, T0 + span))
+            st.db.executemany(
+                "INSERT INTO devices (device, hi, lo, ip, mac, vendor, name, zone, zone_kind, role, first_ts,"
+                " last_ts, pkts_sent, pkts_recv, bytes_sent, bytes_recv, sessions_client, sessions_server)"
+                " VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0)",
+                [(ip, lo, ip, i, rng.choice(("Siemens AG", "Dell Inc.", "HP", "")), f"host-{i}",
+                  "Industrial" if ip.startswith("10.20.") else "Computing",
+                  "ot" if ip.startswith("10.20.") else "it", rng.choice(ROLES),
+                  T0 + rng.randrange(span), T0 + span) for i, (ip, lo) in enumerate(addrs)])
+
+            def rows():
+                for sid in range(1, sessions + 1):
+                    c = addrs[rng.randrange(devices)][1]
+                    s = addrs[rng.randrange(devices)][1]
+                    port = rng.choice(PORTS)
+                    first = T0 + rng.randrange(span)
+                    yield (sid, 6, rng.choice(STATES), APPS.get(port, 0), 0, c, 40000 + sid % 20000, 0, s,
+                           port, first, first + rng.randrange(60 * NS), 6, 5, 600, 900, 1, sid % 1000000)
+            st.db.executemany(
+                "INSERT INTO sessions (session_id, proto, state, app, client_hi, client_lo, client_port,"
+                " server_hi, server_lo, server_port, first_ts, last_ts, pkts_c2s, pkts_s2c, bytes_c2s,"
+                " bytes_s2c, first_file, first_frame) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows())
+            if st.execute("SELECT 1 FROM sqlite_master WHERE name='breaches'").fetchone():
+                st.db.executemany(
+                    "INSERT INTO breaches (breach_id, model, device, devices, first_ts, last_ts, score,"
+                    " explanation, sessions, refs, incident_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '[]', '[]', ?)",
+                    [(i, rng.choice(("Unusual Admin RDP Session", "Multiple Failed Internal Connections")),
+                      addrs[i % devices][0], json.dumps([addrs[i % devices][0]]), T0 + i * NS, T0 + i * NS,
+                      rng.random(), "synthetic breach", 1 if i < 10 else None) for i in range(1, 2001)])
+                st.db.executemany("INSERT INTO device_scores (device, ts, score, breaches) VALUES (?, ?, ?, 1)",
+                                  [(addrs[i][0], T0, rng.random()) for i in range(0, devices, 7)])
+                st.db.execute("INSERT INTO incidents (incident_id, title, device, devices, first_ts, last_ts,"
+                              " score, phases, attack_ids, narrative, timeline, breaches) VALUES (1, 'synthetic',"
+                              " ?, ?, ?, ?, 0.9, '[]', '[]', 'synthetic', '[]', 10)",
+                              (addrs[0][0], json.dumps([addrs[0][0]]), T0, T0 + span))
+                st.db.execute("INSERT INTO baseline_meta (name, value) VALUES ('runs', '1')")
+            for _, sql in indexes:
+                st.db.execute(sql)
+        st.db.execute("ANALYZE")
+    return time.perf_counter() - t
+
+
+async def _measure(store: Path, rounds: int) -> dict[str, list[float]]:
+    from tui.app import make_app
+    from tui.screens.device import DeviceScreen
+    from tui.screens.devices import DevicesScreen
+    from tui.screens.eventlog import EventLogScreen
+    from tui.widgets.table import SnapshotTable
+
+    app = make_app(store, source="bench", poll_s=1.0)
+    times: dict[str, list[float]] = {}
+
+    def rec(name: str, t0: float) -> None:
+        times.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
+
+    async def until(pred, timeout: float = 120.0) -> None:
+        end = time.perf_counter() + timeout
+        while not pred():
+            if time.perf_counter() > end:
+                raise TimeoutError("the console did not answer in time")
+            await asyncio.sleep(0.001)
+
+    def press(pilot, *keys: str) -> float:
+        """Send keys the way a terminal would, without waiting for the app to be idle."""
+        t0 = time.perf_counter()
+        asyncio.get_running_loop().create_task(pilot.press(*keys))
+        return t0
+
+    def idle(scr) -> bool:
+        lds = getattr(scr, "loaders", [])
+        return bool(lds) and all(ld.idle and ld.loads > 0 for ld in lds)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        t0 = time.perf_counter()
+        await until(lambda: isinstance(app.screen, DevicesScreen) and app.screen.snapshot is not None)
+        rec("start-up: device list on screen", t0)
+        await until(lambda: not app.screen.query_one(SnapshotTable).populating)
+        rec("start-up: all devices in the list", t0)
+        await until(lambda: idle(app.screen))
+        await pilot.pause(0.5)
+        table = app.screen.query_one(SnapshotTable)
+        for _ in range(rounds):
+            row = table.cursor_row
+            t0 = press(pilot, "down")
+            await until(lambda r=row: table.cursor_row == r + 1)
+            rec("down arrow: cursor moved", t0)
+            await pilot.pause(0.05)
+        for i in range(rounds):
+            table.move_cursor(row=i * 3)
+            await pilot.pause(0.05)
+            t0 = press(pilot, "enter")
+            await until(lambda: isinstance(app.screen, DeviceScreen) and app.screen.is_mounted)
+            rec("Enter: device screen shown", t0)
+            await until(lambda: app.screen.detail is not None)
+            rec("Enter: device screen filled by its worker", t0)
+            await pilot.pause(0.05)
+            t0 = press(pilot, "escape")
+            await until(lambda: isinstance(app.screen, DevicesScreen))
+            rec("Escape: back to the device list", t0)
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, DevicesScreen), [type(x).__name__ for x in app.screen_stack]
+        for flt in ("zone:ot role:plc", "score:>0.5", "port:102", ""):
+            inp = app.screen.query_one("#filter")
+            inp.focus()
+            await until(lambda i=inp: i.has_focus)
+            inp.value = flt
+            await pilot.pause(0.05)
+            before = app.screen.list_loader.loads
+            t0 = press(pilot, "enter")
+            await until(lambda b=before: app.screen.list_loader.loads > b)
+            rec(f"filter {flt or '(none)'!r}: first rows of the filtered list shown", t0)
+            await until(lambda: not table.populating)
+            rec(f"filter {flt or '(none)'!r}: every matching row in the table", t0)
+        for flt in ("", "port:102", "device:10.10.0.11 port:102", "state:refused"):
+            t0 = time.perf_counter()
+            await app.push_screen(EventLogScreen(flt))
+            await until(lambda: isinstance(app.screen, EventLogScreen) and app.screen.snapshot is not None)
+            rec("event log: 500 newest connections of a filter, filled", t0)
+            await pilot.press("escape")
+        t0 = press(pilot, "b")
+        await until(lambda: type(app.screen).__name__ == "BreachesScreen" and app.screen.snapshot is not None)
+        rec("b: breach log filled", t0)
+        await pilot.press("escape")
+        t0 = press(pilot, "question_mark")
+        await until(lambda: type(app.screen).__name__ == "HelpScreen")
+        rec("?: help shown", t0)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--devices", type=int, default=5000)
+    ap.add_argument("--sessions", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="plantwatch-bench-console-") as tmp:
+        store = Path(tmp) / "console.sqlite"
+        build = synth_store(store, a.devices, a.sessions)
+        print(f"console: synthetic store with {a.devices:,} devices and {a.sessions:,} connections "
+              f"built in {build:.1f} s")
+        times = asyncio.run(_measure(store, a.rounds))
+    print(f"{'key press answered (ms)':<62} {'median':>8} {'max':>8}  budget {BUDGET_MS:.0f} ms")
+    out = {}
+    for name, ts in times.items():
+        med, mx = statistics.median(ts), max(ts)
+        verdict = "ok" if mx <= BUDGET_MS else "MISSED"
+        if name.startswith("start-up"):
+            verdict = "(start-up)"
+        print(f"{name:<62} {med:8.1f} {mx:8.1f}  {verdict}")
+        out[name] = {"median_ms": med, "max_ms": mx, "n": len(ts)}
+    if a.json:
+        a.json.write_text(json.dumps({"devices": a.devices, "sessions": a.sessions, "keys": out}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

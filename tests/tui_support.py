@@ -1,0 +1,104 @@
+"""Shared by the console tests: stores built once per test process, and Pilot helpers."""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+import time
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from core import frames as f
+from core import queries
+from core.capwrite import write_pcapng
+from core.engine import Ingest
+from core.store import Store
+from core.zones import Zones
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "demo_data"
+ATTACKER = "10.10.10.157"
+HOSTILE = "[bold red]x[/]\x1b[31mEVIL"
+
+needs_demo = pytest.mark.skipif(
+    not (DEMO / "learn.pcapng.gz").exists() or not (DEMO / "incident.pcapng.gz").exists(),
+    reason="demo captures not generated (python demo_data/generate.py)")
+
+_tmp = Path(tempfile.mkdtemp(prefix="plantwatch-tui-tests-"))
+atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
+
+
+@cache
+def demo_store() -> Path:
+    """The bundled demo, learned then detected, in one store (built once per process)."""
+    path = _tmp / "demo.sqlite"
+    zones = Zones.load(DEMO / "zones.toml")
+    with Store(path) as store:
+        report = Ingest(store, zones, mode="learn").run([DEMO / "learn.pcapng.gz"])
+        with store.transaction():
+            queries.set_learn_end(store, report.captures[0].last_ts)
+        Ingest(store, zones).run([DEMO / "incident.pcapng.gz"])
+    return path
+
+
+def empty_store() -> Path:
+    path = Path(tempfile.mkdtemp(dir=_tmp)) / "empty.sqlite"
+    Store(path).close()
+    return path
+
+
+def hostile_capture(path: Path) -> Path:
+    """A capture whose DHCP host name, RDP cookie and TLS SNI carry Rich markup and an ANSI escape."""
+    pc, srv, ext = ("02:00:00:00:00:01", "10.0.0.66"), ("02:00:00:00:00:02", "10.0.0.5"), \
+        ("02:00:00:00:00:03", "203.0.113.7")
+    t = 1_700_000_000 * 1_000_000_000
+    recs: list[tuple[int, bytes]] = []
+    dhcp = f.dhcp(3, 0x1234, pc[0], hostname=HOSTILE, requested_ip=pc[1])
+    recs.append((t, f.udp_frame(pc[0], "ff:ff:ff:ff:ff:ff", "0.0.0.0", "255.255.255.255", 68, 67, dhcp)))
+
+    def tcp_conv(t0: int, dst: tuple[str, str], dport: int, payload: bytes, sport: int) -> None:
+        c, s = 1000, 5000
+        recs.append((t0, f.tcp_frame(pc[0], dst[0], pc[1], dst[1], sport, dport, b"", seq=c, flags=0x02)))
+        recs.append((t0 + 1000, f.tcp_frame(dst[0], pc[0], dst[1], pc[1], dport, sport, b"", seq=s, ack=c + 1, flags=0x12)))
+        recs.append((t0 + 2000, f.tcp_frame(pc[0], dst[0], pc[1], dst[1], sport, dport, b"", seq=c + 1, ack=s + 1, flags=0x10)))
+        recs.append((t0 + 3000, f.tcp_frame(pc[0], dst[0], pc[1], dst[1], sport, dport, payload, seq=c + 1, ack=s + 1, flags=0x18)))
+
+    tcp_conv(t + 10**9, srv, 3389, f.rdp_connection_request(HOSTILE), 50001)
+    tcp_conv(t + 2 * 10**9, ext, 443, f.tls_client_hello(bytes(32), sni=HOSTILE), 50002)
+    write_pcapng(path, sorted(recs))
+    return path
+
+
+@cache
+def hostile_store() -> Path:
+    cap = hostile_capture(_tmp / "hostile.pcapng")
+    path = _tmp / "hostile.sqlite"
+    with Store(path) as store:
+        Ingest(store).run([cap])
+    return path
+
+
+async def wait_until(pilot, predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    """Let the app run until `predicate()` holds (the console loads data in worker threads)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def settle(pilot, timeout: float = 30.0) -> None:
+    """Wait until the current screen and the app's status have loaded and nothing is pending."""
+    app = pilot.app
+
+    def ready() -> bool:
+        scr = app.screen
+        loaders = getattr(scr, "loaders", None)
+        tables = [t for t in scr.query("SnapshotTable") if t.populating]
+        return app.store_status is not None and (loaders is None or scr.loading_done) and not tables
+
+    await wait_until(pilot, ready, timeout, f"{type(app.screen).__name__} to load")
+    await pilot.pause(0.1)

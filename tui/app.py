@@ -1,0 +1,189 @@
+"""The Textual console. `make_app(...)` builds it for the CLI and the tests alike.
+
+The app owns no data: a pipeline thread (tui/live.py) may fill the store, screens read it through
+workers (tui/screens/base.py), and a timer compares the store's status with the last one seen to
+decide when the visible screen reloads (at most once per tick, whatever the batch rate).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+
+from core import queries
+from core.store import Store
+from tui.live import Pipeline, PipelineStatus
+from tui.screens.base import BaseScreen, Loaded, Loader
+from tui.widgets.status import StatusBar, StatusView
+
+
+class PipelineUpdate(Message):
+    def __init__(self, status: PipelineStatus) -> None:
+        super().__init__()
+        self.status = status
+
+
+class PlantwatchApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "plantwatch"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("space", "pause", "Pause"),
+        Binding("plus,equals_sign", "faster", "Faster", key_display="+"),
+        Binding("minus", "slower", "Slower", key_display="-"),
+        Binding("greater_than_sign", "finish", "To end", key_display=">"),
+        Binding("d", "devices", "Devices"),
+        Binding("i", "incidents", "Incidents"),
+        Binding("b", "breaches", "Breaches"),
+        Binding("l", "event_log", "Events"),
+    ]
+
+    def __init__(self, store_path: str | Path, pipeline: Pipeline | None = None,
+                 source: str = "", poll_s: float = 0.5) -> None:
+        super().__init__()
+        self.store_path = str(store_path)
+        self.pipeline = pipeline
+        self.poll_s = poll_s
+        self.pipeline_status = pipeline.status if pipeline else PipelineStatus(source=source or self.store_path)
+        self.store_status: queries.Status | None = None
+        self._seen_key: tuple | None = None
+        self._status_loader: Loader | None = None
+        self._status_cache: tuple[int, queries.Status] | None = None
+        self.is_demo = bool(pipeline is not None and pipeline.__class__.__name__ == "DemoPipeline")
+        if self.no_color:
+            # NO_COLOR: no colour at all (Textual's default is a grey-scale rendering, which still
+            # sends colour codes); selection and emphasis then rely on reverse and bold (app.tcss)
+            from textual.filter import Monochrome, NoColor
+
+            self._filters = [NoColor() if isinstance(f, Monochrome) else f for f in self._filters]
+            self.add_class("-no-color")
+
+    # --- data access for workers (never called on the UI thread) ---
+    def open_store(self) -> Store:
+        return Store(self.store_path, readonly=True)
+
+    def status_snapshot(self) -> StatusView:
+        return StatusView(self.pipeline_status, self.store_status)
+
+    def _status_query(self, store: Store) -> queries.Status:
+        """Runs in a worker on one long-lived connection: PRAGMA data_version tells whether any
+        other connection committed since the last poll, so an idle store costs one pragma."""
+        version = store.execute("PRAGMA data_version").fetchone()[0]
+        cached = self._status_cache
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        st = queries.status(store, count_sessions=False)
+        self._status_cache = (version, st)
+        return st
+
+    # --- lifecycle ---
+    def on_mount(self) -> None:
+        from tui.screens.devices import DevicesScreen
+
+        self._status_loader = Loader(self, self._status_query, self._got_status, persistent=True)
+        self.push_screen(DevicesScreen())
+        if self.pipeline is not None:
+            self.pipeline.start(lambda st: self.post_message(PipelineUpdate(st)))
+        self._status_loader.request()
+        self.set_interval(self.poll_s, self._tick)
+
+    def on_unmount(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.stop()
+        if self._status_loader is not None:
+            self._status_loader.close()
+
+    def on_loaded(self, msg: Loaded) -> None:
+        msg.loader.done(msg)
+
+    def on_pipeline_update(self, msg: PipelineUpdate) -> None:
+        self.pipeline_status = msg.status   # drawn on the next tick
+
+    def _tick(self) -> None:
+        if self._status_loader is not None:
+            self._status_loader.request()
+
+    def _got_status(self, st: queries.Status) -> None:
+        self.store_status = st
+        if not self.screen_stack:
+            return    # a late result while the app shuts down
+        for bar in self.screen.query(StatusBar):
+            bar.show(self.status_snapshot())
+        key = (st.devices, st.breaches, st.incidents, st.last_ts, st.learn_end,
+               self.pipeline_status.generation, self.pipeline_status.phase)
+        if key != self._seen_key:
+            self._seen_key = key
+            if isinstance(self.screen, BaseScreen):
+                self.screen.refresh_data()
+
+    # --- navigation ---
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_devices(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def _push_unless_current(self, cls: type, *args) -> None:
+        if type(self.screen) is cls:
+            return
+        self.push_screen(cls(*args))
+
+    def action_incidents(self) -> None:
+        from tui.screens.incidents import IncidentsScreen
+
+        self._push_unless_current(IncidentsScreen)
+
+    def action_breaches(self) -> None:
+        from tui.screens.breaches import BreachesScreen
+
+        self._push_unless_current(BreachesScreen)
+
+    def action_event_log(self) -> None:
+        from tui.screens.eventlog import EventLogScreen
+
+        self._push_unless_current(EventLogScreen)
+
+    # --- demo controls ---
+    DEMO_ACTIONS = frozenset({"pause", "faster", "slower", "finish"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The replay keys exist (and show in the footer) only in the demo."""
+        if action in self.DEMO_ACTIONS:
+            return self.is_demo
+        return True
+
+    def action_pause(self) -> None:
+        if self.pipeline is not None:
+            paused = self.pipeline.toggle_pause()
+            if paused is not None:
+                self.notify("replay paused (space resumes)" if paused else "replay resumed", timeout=2)
+
+    def action_faster(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.faster()
+
+    def action_slower(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.slower()
+
+    def action_finish(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.finish()
+
+
+def make_app(store: str | Path, pipeline: Pipeline | None = None, *, source: str = "",
+             poll_s: float = 0.5) -> PlantwatchApp:
+    """The console over `store`. With a pipeline, the store is created (schema applied) first and
+    the pipeline fills it while the console runs; without one, the store is only read."""
+    if pipeline is not None:
+        Store(store).close()
+    return PlantwatchApp(store, pipeline, source=source, poll_s=poll_s)

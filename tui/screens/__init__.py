@@ -1,0 +1,1 @@
+"""The console's screens: devices, device, incidents, incident, event log, breaches, packet, help."""

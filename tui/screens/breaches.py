@@ -1,0 +1,115 @@
+"""Breaches: the model breach log, newest first, filterable by model."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Input
+
+from core import queries
+from core.queries import Breaches
+from tui.screens.base import BaseScreen, Message1
+from tui.widgets.table import SnapshotTable
+from tui.widgets.text import plain, score_text, when
+
+COLS = [("time", "Time"), ("score", "Score"), ("model", "Model"), ("device", "Device"),
+        ("explanation", "Explanation")]
+
+
+class BreachesScreen(BaseScreen):
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("e", "event_log", "Evidence"),
+        Binding("o", "device", "Device"),
+        Binding("p", "packet", "Packet"),
+    ]
+
+    def __init__(self, model: str = "") -> None:
+        super().__init__()
+        self.model_filter = model
+        self.snapshot: Breaches | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(value=self.model_filter, id="filter",
+                    placeholder="filter (/): part of a model name, e.g. RDP, ICS, external")
+        yield Message1(id="notice")
+        yield SnapshotTable(COLS, id="breaches")
+
+    def on_mount(self) -> None:
+        self.breach_loader = self.loader(self._query(), self._show)
+        self.query_one(SnapshotTable).focus()
+        self.refresh_data()
+
+    def _query(self):
+        model = self.model_filter.strip()
+        if model.lower().startswith("model:"):
+            model = model[6:]
+        return lambda store: queries.breaches(store, model=model or None)
+
+    def refresh_data(self) -> None:
+        self.breach_loader.request(self._query())
+
+    def _show(self, snap: Breaches) -> None:
+        self.snapshot = snap
+        self.query_one(SnapshotTable).show_rows([(str(b.breach_id), (
+            when(b.first_ts), score_text(b.score), plain(b.model, limit=50), plain(b.device),
+            plain(b.explanation, limit=160))) for b in snap.rows])
+        notice = self.query_one("#notice", Message1)
+        if not snap.detection:
+            notice.say("no breaches yet — still learning (detection has not run on this store)")
+        elif snap.total == 0:
+            notice.say("no breaches" + (f" of a model matching {self.model_filter!r}" if self.model_filter else ""))
+        else:
+            notice.say(f"{snap.total} breaches, newest first — Enter: device, e: evidence, p: packet")
+
+    def _selected(self) -> queries.BreachRow | None:
+        key = self.query_one(SnapshotTable).selected_key
+        if key is None or self.snapshot is None:
+            return None
+        return next((b for b in self.snapshot.rows if str(b.breach_id) == key), None)
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.model_filter = event.value
+        self.query_one(SnapshotTable).focus()
+        self.breach_loader.request(self._query())
+
+    def action_back(self) -> None:
+        inp = self.query_one("#filter", Input)
+        if inp.has_focus:
+            self.query_one(SnapshotTable).focus()
+        else:
+            super().action_back()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_device()
+
+    def action_device(self) -> None:
+        b = self._selected()
+        if b and b.device:
+            from tui.screens.device import DeviceScreen
+
+            self.app.push_screen(DeviceScreen(b.device))
+
+    def action_packet(self) -> None:
+        """The Wireshark decode of the breach's first evidence packet."""
+        b = self._selected()
+        if b is None:
+            return
+        if not b.refs:
+            self.notify("this breach cites no packet", severity="warning")
+            return
+        from tui.screens.packet import PacketScreen
+
+        cid, frame = b.refs[0]
+        self.app.push_screen(PacketScreen(cid, frame, f"evidence of {b.model}"))
+
+    def action_event_log(self) -> None:
+        b = self._selected()
+        if b:
+            from tui.screens.eventlog import EventLogScreen
+
+            self.app.push_screen(EventLogScreen(f'model:"{b.model}" device:{b.device}' if b.device
+                                                else f'model:"{b.model}"'))

@@ -1,0 +1,177 @@
+"""Device: identity, zone and role, learning state, breaches, charts, peers, operations, connections."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from core import queries
+from core.queries import DeviceDetail
+from tui.screens.base import BaseScreen, Message1
+from tui.widgets.charts import SeriesChart
+from tui.widgets.table import SnapshotTable
+from tui.widgets.text import human_bytes, plain, score_text, when
+
+PEER_COLS = [("dir", "Dir"), ("peer", "Peer"), ("port", "Port"), ("proto", "Protocol"),
+             ("sessions", "Sessions"), ("failed", "Failed"), ("bytes", "Bytes"), ("last", "Last")]
+OP_COLS = [("dir", "Dir"), ("cls", "Class"), ("proto", "Protocol"), ("name", "Operation"),
+           ("count", "Count"), ("peers", "Peers")]
+CONN_COLS = [("time", "Time"), ("client", "Client"), ("server", "Server"), ("proto", "Protocol"),
+             ("state", "State"), ("pkts", "Pkts"), ("bytes", "Bytes"), ("facts", "Facts")]
+CHART_COLORS = ("blue", "cyan", "green")
+BREACHES_SHOWN = 8
+
+
+def conn_cells(r: queries.ConnRow) -> tuple:
+    return (when(r.first_ts), plain(f"{r.client}:{r.client_port}" if r.client_port is not None else r.client),
+            plain(f"{r.server}:{r.server_port}" if r.server_port is not None else r.server),
+            plain(r.protocol or r.transport), plain(r.state), plain(r.packets),
+            plain(human_bytes(r.bytes_c2s + r.bytes_s2c)), plain(r.facts, limit=80))
+
+
+def kv_text(pairs, width: int = 12) -> Text:
+    t = Text(end="")
+    for i, (k, v) in enumerate(pairs):
+        if i:
+            t.append("\n")
+        t.append(f"{k:>{width}}  ", style="bold")
+        t.append_text(plain(v, limit=300))
+    return t
+
+
+class DeviceScreen(BaseScreen):
+    BINDINGS = [
+        Binding("e", "event_log", "Event log"),
+        Binding("c", "focus_connections", "Connections"),
+        Binding("p", "focus_peers", "Peers"),
+    ]
+
+    def __init__(self, device: str) -> None:
+        super().__init__()
+        self.device = device
+        self.detail: DeviceDetail | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="body"):
+            yield Static(id="title", classes="title")
+            yield Static(id="identity")
+            yield Static(id="learning")
+            yield Static(Text("Breaches", style="bold underline"), classes="section")
+            yield Static(id="breaches")
+            yield SeriesChart(id="chart0")
+            yield SeriesChart(id="chart1")
+            yield SeriesChart(id="chart2")
+            yield Static(Text("Peers (Enter: event log for that peer and port)", style="bold underline"),
+                         classes="section")
+            yield SnapshotTable(PEER_COLS, id="peers", classes="inline")
+            yield Static(Text("ICS operations by class", style="bold underline"), classes="section")
+            yield Message1(id="ops-empty")
+            yield SnapshotTable(OP_COLS, id="ops", classes="inline")
+            yield Static(Text("Connections, newest first (Enter: decode the first packet)",
+                              style="bold underline"), classes="section")
+            yield SnapshotTable(CONN_COLS, id="conns", classes="inline")
+
+    def on_mount(self) -> None:
+        dev = self.device
+        self.detail_loader = self.loader(lambda store: queries.device_detail(store, dev), self._show)
+        self.query_one("#title", Static).update(plain(f"{dev} — loading…"))
+        for i in range(3):
+            self.query_one(f"#chart{i}").display = False
+        self.refresh_data()   # start the query now, while the screen is still being laid out
+
+    def refresh_data(self) -> None:
+        self.detail_loader.request()
+
+    def _show(self, d: DeviceDetail | None) -> None:
+        if d is None:
+            self.query_one("#title", Static).update(plain(f"{self.device}: not in the store"))
+            return
+        self.detail = d
+        name = dict(d.fields).get("name", "-")
+        title = Text(end="")
+        title.append_text(plain(d.ip, style="bold"))
+        title.append("  ")
+        title.append_text(plain(name.split(" (from")[0], style="bold"))
+        title.append(f"  {d.role}  ", style="")
+        title.append(f"[{d.learning}]", style="bold yellow" if d.learning == "new" else "")
+        self.query_one("#title", Static).update(title)
+        self.query_one("#identity", Static).update(kv_text(d.fields))
+        learn = [("learning", d.learning)] + [("", r) for r in d.learning_reasons] + \
+            [("role", d.role)] + [("", r) for r in d.role_reasons]
+        self.query_one("#learning", Static).update(kv_text(learn))
+        self.query_one("#breaches", Static).update(self._breaches_text(d))
+        for i in range(3):
+            chart = self.query_one(f"#chart{i}", SeriesChart)
+            if i < len(d.charts):
+                chart.display = True
+                chart.show(d.charts[i], CHART_COLORS[i])
+            else:
+                chart.display = False
+        self.query_one("#peers", SnapshotTable).show_rows([
+            (f"{p.direction}|{p.address}|{p.port}|{p.protocol}", (
+                plain("→" if p.direction == "out" else "←"), plain(p.address), plain(p.port if p.port is not None else "-"),
+                plain(p.protocol), plain(p.sessions), plain(p.failed or ""), plain(human_bytes(p.bytes)),
+                when(p.last_ts))) for p in d.peers])
+        self.query_one("#ops-empty", Message1).say("" if d.ops else "no ICS operations")
+        self.query_one("#ops", SnapshotTable).display = bool(d.ops)
+        self.query_one("#ops", SnapshotTable).show_rows([
+            (f"{o.direction}|{o.cls}|{o.protocol}|{o.name}", (
+                plain(o.direction), plain(o.cls, style="bold red" if o.cls in ("ACTION", "REPROGRAM") else ""),
+                plain(o.protocol), plain(o.name, limit=40), plain(o.count), plain(o.peers)))
+            for o in d.ops])
+        self.query_one("#conns", SnapshotTable).show_rows(
+            [(str(r.session_id), conn_cells(r)) for r in d.connections.rows])
+
+    def _breaches_text(self, d: DeviceDetail) -> Text:
+        if not d.breaches:
+            st = self.app.store_status
+            if st is None or not st.detection:
+                return Text("no breaches yet — still learning (detection has not run on this store)",
+                            style="dim", end="")
+            return Text("no breaches for this device", style="dim", end="")
+        t = Text(end="")
+        for i, b in enumerate(d.breaches[:BREACHES_SHOWN]):
+            if i:
+                t.append("\n")
+            t.append_text(score_text(b.score))
+            t.append("  ")
+            t.append_text(when(b.first_ts))
+            t.append("  ")
+            t.append_text(plain(b.model, style="bold"))
+            t.append("\n      ")
+            t.append_text(plain(b.explanation, limit=400))
+        if len(d.breaches) > BREACHES_SHOWN:
+            t.append(f"\n… {len(d.breaches) - BREACHES_SHOWN} more, older (b: the breach log)", style="dim")
+        return t
+
+    # --- actions ---
+    def action_event_log(self) -> None:
+        from tui.screens.eventlog import EventLogScreen
+
+        ip = self.detail.ip if self.detail else self.device
+        self.app.push_screen(EventLogScreen(f"device:{ip}"))
+
+    def action_focus_connections(self) -> None:
+        self.query_one("#conns", SnapshotTable).focus()
+
+    def action_focus_peers(self) -> None:
+        self.query_one("#peers", SnapshotTable).focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        table = event.data_table
+        key = event.row_key.value
+        if table.id == "peers" and key:
+            from tui.screens.eventlog import EventLogScreen
+
+            _, _peer, port, _proto = key.split("|", 3)
+            ip = self.detail.ip if self.detail else self.device
+            self.app.push_screen(EventLogScreen(f"device:{ip}" + (f" port:{port}" if port != "None" else "")))
+        elif table.id == "conns" and key and self.detail:
+            row = next((r for r in self.detail.connections.rows if str(r.session_id) == key), None)
+            if row is not None:
+                from tui.screens.packet import open_packet
+
+                open_packet(self.app, row)

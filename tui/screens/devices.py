@@ -1,0 +1,167 @@
+"""Devices: every device, sorted by threat score, filterable, updated in place."""
+
+from __future__ import annotations
+
+import time
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Input
+
+from core import queries
+from core.queries import DeviceFilter, DeviceList, FilterError
+from tui.screens.base import BaseScreen, Message1
+from tui.widgets.table import SnapshotTable
+from tui.widgets.text import plain, score_text, spark, when
+
+COLUMNS = [("score", "Score"), ("address", "Address"), ("name", "Name", 24), ("role", "Role"),
+           ("zone", "Zone"), ("new", "New"), ("breaches", "Br"), ("activity", "Activity", queries.SPARK_BUCKETS),
+           ("vendor", "Vendor"), ("first", "First seen")]
+SORTABLE = {"score", "address", "name", "role", "zone", "breaches", "vendor", "first"}
+SPARK_EVERY_S = 3.0
+
+
+def device_rows(snap: DeviceList) -> list[tuple]:
+    """(key, signature, cells) of each device: the row itself is the signature."""
+    return [(r.device, r, (
+        score_text(r.score), plain(r.ip), plain(r.name, limit=24), plain(r.role), plain(r.zone),
+        plain("new" if r.new else "", style="bold"), plain(r.breaches or ""), spark(r.activity),
+        plain(r.vendor, limit=30), when(r.first_ts))) for r in snap.rows]
+
+
+class DevicesScreen(BaseScreen):
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("s", "sort", "Sort"),
+        Binding("r", "reverse", "Reverse", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter = DeviceFilter()
+        self.sort = "score"
+        self.reverse = False
+        self.snapshot: DeviceList | None = None
+        self._spark: dict = {}
+        self._spark_at = 0.0
+        self._spark_key: tuple | None = None
+        self._spark_gap = SPARK_EVERY_S
+        self._spark_timer = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(placeholder="filter (/): zone:ot role:plc score:>0.5 port:102 new:yes  text",
+                    id="filter")
+        yield Message1(id="notice")
+        yield SnapshotTable(COLUMNS, id="devices")
+
+    def on_mount(self) -> None:
+        self.list_loader = self.loader(self._query(), self._show)
+        self.spark_loader = self.loader(lambda store: queries.activity(store), self._got_spark)
+        self.query_one("#notice", Message1).say("loading…")
+        self.query_one(SnapshotTable).focus()
+
+    def _query(self):
+        flt, sort, rev, spark = self.filter, self.sort, self.reverse, self._spark
+
+        def load(store):
+            snap = queries.device_list(store, flt, sort, rev, spark)
+            return snap, device_rows(snap)   # the cells are built here, in the worker
+        return load
+
+    def refresh_data(self) -> None:
+        self.list_loader.request(self._query())
+        st = self.app.store_status
+        key = (st.devices, st.last_ts) if st else None
+        # sparklines scan every session: refresh them at most every SPARK_EVERY_S, and never
+        # more often than ten times the last scan took (a big store is not rescanned non-stop)
+        if key == self._spark_key:
+            return
+        wait = self._spark_at + self._spark_gap - time.monotonic()
+        if wait <= 0:
+            self._spark_key = key
+            self._spark_at = time.monotonic()
+            self.spark_loader.request()
+        elif not self._spark_timer:
+            self._spark_timer = True     # come back when the gap has passed
+
+            def again() -> None:
+                self._spark_timer = False
+                if self.is_current:      # a screen on top of this one has the event loop
+                    self.refresh_data()
+            self.set_timer(wait, again)
+
+    def _got_spark(self, spark: dict) -> None:
+        took = time.monotonic() - self._spark_at
+        self._spark_gap = max(SPARK_EVERY_S, 10 * took)
+        self._spark = spark
+        self.list_loader.request(self._query())
+
+    def _show(self, result: tuple[DeviceList, list]) -> None:
+        snap, rows = result
+        self.snapshot = snap
+        self.query_one(SnapshotTable).show_rows(rows)
+        notice = self.query_one("#notice", Message1)
+        if snap.total == 0:
+            notice.say("no devices yet — waiting for packets")
+        elif not snap.rows:
+            notice.say(f"no device matches the filter ({snap.total} devices; Escape clears it)")
+        elif not snap.detection:
+            notice.say(f"{len(snap.rows)} of {snap.total} devices — no breaches yet: still learning "
+                       "(scores appear once detection runs)")
+        else:
+            notice.say(f"{len(snap.rows)} of {snap.total} devices, sorted by {self.sort}"
+                       + (" (reversed)" if self.reverse else ""))
+
+    # --- actions ---
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        try:
+            self.filter = queries.parse_device_filter(event.value)
+        except FilterError as e:
+            self.query_one("#notice", Message1).say(str(e), error=True)
+            return
+        self.query_one(SnapshotTable).focus()
+        self.query_one("#notice", Message1).say("filtering…")
+        self.list_loader.request(self._query())
+
+    def action_clear_filter(self) -> None:
+        inp = self.query_one("#filter", Input)
+        if inp.has_focus:
+            self.query_one(SnapshotTable).focus()
+            return
+        if not self.filter.empty or inp.value:
+            inp.value = ""
+            self.filter = DeviceFilter()
+            self.list_loader.request(self._query())
+
+    def action_sort(self) -> None:
+        order = queries.SORT_KEYS
+        self.sort = order[(order.index(self.sort) + 1) % len(order)] if self.sort in order else "score"
+        self.list_loader.request(self._query())
+        self.notify(f"sorted by {self.sort}", timeout=1.5)
+
+    def action_reverse(self) -> None:
+        self.reverse = not self.reverse
+        self.list_loader.request(self._query())
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in SORTABLE:
+            self.reverse = (self.sort == key) and not self.reverse
+            self.sort = key
+            self.list_loader.request(self._query())
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self._open(event.row_key.value)
+
+    def action_open(self) -> None:
+        self._open(self.query_one(SnapshotTable).selected_key)
+
+    def _open(self, device: str | None) -> None:
+        if device:
+            from tui.screens.device import DeviceScreen
+
+            self.app.push_screen(DeviceScreen(device))

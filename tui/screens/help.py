@@ -1,0 +1,64 @@
+"""Help (`?`): every key of the console."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = [
+    ("Everywhere", [
+        ("?", "this help"), ("Escape", "back to the previous screen (closes this help)"),
+        ("d", "devices (the first screen)"), ("i", "incidents"), ("b", "breach log"),
+        ("l", "event log (all connections)"), ("q", "quit"),
+        ("Tab / Shift+Tab", "move between tables and the filter bar"),
+        ("arrows PgUp PgDn", "move in a table (Home/End: first/last row)"), ("Enter", "open the selected row"),
+    ]),
+    ("Demo replay", [
+        ("space", "pause / resume"), ("+ / -", "replay faster / slower"), (">", "play the rest of the replay at once"),
+    ]),
+    ("Devices", [
+        ("/", "filter: zone:ot role:plc score:>0.5 port:102 new:yes vendor:siemens, plus free text"),
+        ("s / r", "next sort column / reverse (or click a header)"),
+        ("Escape", "clear the filter"),
+    ]),
+    ("Device", [
+        ("e", "event log of this device"), ("p", "peers table (Enter: event log for that peer's port)"),
+        ("c", "connections table (Enter: decode the first packet)"),
+    ]),
+    ("Incident", [("o", "open the main device"), ("e", "event log of the device during the incident")]),
+    ("Event log", [
+        ("/", "filter: device:IP port:102 proto:s7comm state:failed model:scan since:13:00 until:14:00"),
+        ("Enter", "decode the connection's first packet (Wireshark tree)"),
+    ]),
+    ("Breaches", [("/", "filter by model name"), ("Enter / o", "open the device"),
+                  ("e", "the connections cited as evidence"),
+                  ("p", "decode the first evidence packet")]),
+]
+
+
+def help_text() -> Text:
+    t = Text(end="")
+    for i, (section, keys) in enumerate(KEYS):
+        if i:
+            t.append("\n")
+        t.append(section + "\n", style="bold underline")
+        for k, what in keys:
+            t.append(f"  {k:<18}", style="bold")
+            t.append(what + "\n")
+    return t
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static(Text("plantwatch — keys", style="bold"))
+            yield Static(help_text())
+
+    def action_dismiss(self) -> None:
+        self.dismiss()

@@ -1,0 +1,161 @@
+"""Incidents (the analyst's list) and one incident: narrative, phases, timeline, devices."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from core import queries
+from core.queries import IncidentDetail, Incidents
+from tui.screens.base import BaseScreen, Message1
+from tui.screens.device import kv_text
+from tui.widgets.table import SnapshotTable
+from tui.widgets.text import plain, score_text, when
+
+LIST_COLS = [("score", "Score"), ("title", "Incident"), ("device", "Device"), ("first", "Started"),
+             ("phases", "Phases"), ("breaches", "Br")]
+TIMELINE_COLS = [("time", "Time"), ("phase", "Phase"), ("model", "Model"), ("device", "Device"),
+                 ("explanation", "Explanation")]
+
+
+class IncidentsScreen(BaseScreen):
+    def compose_body(self) -> ComposeResult:
+        yield Static(Text("Incidents", style="bold"), classes="title")
+        yield Message1(id="notice")
+        yield SnapshotTable(LIST_COLS, id="incidents")
+
+    def on_mount(self) -> None:
+        self.snapshot: Incidents | None = None
+        self.inc_loader = self.loader(queries.incidents, self._show)
+        self.query_one(SnapshotTable).focus()
+        self.refresh_data()
+
+    def refresh_data(self) -> None:
+        self.inc_loader.request()
+
+    def _show(self, snap: Incidents) -> None:
+        self.snapshot = snap
+        self.query_one(SnapshotTable).show_rows([(str(r.incident_id), (
+            score_text(r.score), plain(r.title, limit=70), plain(r.device), when(r.first_ts),
+            plain(", ".join(p.name for p in r.phases), limit=60), plain(r.breaches)))
+            for r in snap.rows])
+        notice = self.query_one("#notice", Message1)
+        if not snap.detection:
+            notice.say("no incidents yet — still learning (detection has not run on this store)")
+        elif not snap.rows:
+            notice.say("no incidents: nothing has deviated enough to tell a story")
+        else:
+            notice.say(f"{len(snap.rows)} incident(s), highest score first — Enter opens one")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.app.push_screen(IncidentScreen(int(event.row_key.value)))
+
+
+class IncidentScreen(BaseScreen):
+    BINDINGS = [
+        Binding("o", "device", "Main device"),
+        Binding("e", "event_log", "Event log"),
+    ]
+
+    def __init__(self, incident_id: int) -> None:
+        super().__init__()
+        self.incident_id = incident_id
+        self.detail: IncidentDetail | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="body"):
+            yield Static(id="title", classes="title")
+            yield Static(id="facts")
+            yield Static(Text("Narrative", style="bold underline"), classes="section")
+            yield Static(id="narrative")
+            yield Static(Text("Phases", style="bold underline"), classes="section")
+            yield Static(id="phases")
+            yield Static(id="summaries")
+            yield Static(Text("Timeline (Enter: open the device)", style="bold underline"),
+                         classes="section")
+            yield SnapshotTable(TIMELINE_COLS, id="timeline", classes="inline")
+
+    def on_mount(self) -> None:
+        iid = self.incident_id
+        self.detail_loader = self.loader(lambda store: queries.incident_detail(store, iid), self._show)
+        self.query_one("#title", Static).update(plain("loading…"))
+        self.refresh_data()
+
+    def refresh_data(self) -> None:
+        self.detail_loader.request()
+
+    def _show(self, d: IncidentDetail | None) -> None:
+        if d is None:
+            self.query_one("#title", Static).update(plain("this incident is not in the store"))
+            return
+        self.detail = d
+        inc = d.incident
+        title = Text(end="")
+        title.append_text(score_text(inc.score))
+        title.append("  ")
+        title.append_text(plain(inc.title, style="bold", limit=300))
+        self.query_one("#title", Static).update(title)
+        self.query_one("#facts", Static).update(kv_text([
+            ("device", inc.device),
+            ("devices", ", ".join(inc.devices[:8]) + (f" and {len(inc.devices) - 8} more" if len(inc.devices) > 8 else "")),
+            ("from", f"{queries.fmt_ts(inc.first_ts)} to {queries.fmt_ts(inc.last_ts)}"),
+            ("ATT&CK", ", ".join(inc.attack_ids) or "-"), ("breaches", str(inc.breaches))]))
+        self.query_one("#narrative", Static).update(plain(inc.narrative or "-", limit=4000))
+        ph = Text(end="")
+        for i, p in enumerate(inc.phases):
+            if i:
+                ph.append("\n")
+            ph.append(f"{i + 1}. ", style="bold")
+            ph.append_text(plain(p.name, style="bold"))
+            ph.append(f"  {queries.fmt_ts(p.first_ts)}  ")
+            ph.append_text(plain(" ".join(p.attack_ids), style="cyan"))
+            if p.models:
+                ph.append("\n   ")
+                ph.append_text(plain(", ".join(p.models), limit=300))
+        self.query_one("#phases", Static).update(ph if inc.phases else plain("-"))
+        summ = Text(end="")
+        for title_s, rows in d.summaries:
+            summ.append("\n")
+            summ.append_text(plain(title_s, style="bold underline"))
+            summ.append("\n")
+            summ.append_text(kv_text(rows))
+            summ.append("\n")
+        self.query_one("#summaries", Static).update(summ)
+        entries = inc.timeline or tuple(
+            queries.TimelineEntry(b.first_ts, b.phase, b.model, b.device, b.explanation, b.breach_id)
+            for b in d.breaches)
+        self.query_one("#timeline", SnapshotTable).show_rows([(f"{i}", (
+            when(e.ts), plain(e.phase), plain(e.model, limit=45), plain(e.device),
+            plain(e.explanation, limit=200))) for i, e in enumerate(entries)])
+        self._entries = entries
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        key = event.row_key.value
+        if key is not None and self.detail is not None:
+            e = self._entries[int(key)]
+            if e.device:
+                from tui.screens.device import DeviceScreen
+
+                self.app.push_screen(DeviceScreen(e.device))
+
+    def action_device(self) -> None:
+        if self.detail and self.detail.incident.device:
+            from tui.screens.device import DeviceScreen
+
+            self.app.push_screen(DeviceScreen(self.detail.incident.device))
+
+    def action_event_log(self) -> None:
+        if self.detail:
+            from tui.screens.eventlog import EventLogScreen
+
+            inc = self.detail.incident
+            flt = f"device:{inc.device}" if inc.device else ""
+            if inc.first_ts:
+                flt += f" since:{queries.fmt_ts(inc.first_ts).replace(' ', 'T')}"
+            if inc.last_ts:
+                flt += f" until:{queries.fmt_ts(inc.last_ts).replace(' ', 'T')}"
+            self.app.push_screen(EventLogScreen(flt.strip()))

@@ -1,0 +1,37 @@
+"""Time-series charts (textual-plotext) fed from core.queries.Series snapshots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from textual_plotext import PlotextPlot
+
+from core.queries import Series
+
+
+class SeriesChart(PlotextPlot):
+    DEFAULT_CSS = """
+    SeriesChart { height: 10; min-width: 40; }
+    """
+
+    def show(self, series: Series, color: str = "green") -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if not series.ts:
+            plt.title(f"{series.title}: no data")
+            self.refresh()
+            return
+        t0 = series.ts[0]
+        hours = [(t - t0) / 3.6e12 for t in series.ts]
+        if len(hours) > 1:
+            plt.bar(hours, list(series.values), color=color, width=0.9 * (hours[1] - hours[0] or 1))
+        else:
+            plt.scatter(hours, list(series.values), color=color)
+        span_h = hours[-1] or 1.0
+        ticks = [span_h * i / 4 for i in range(5)]
+        fmt = "%H:%M" if span_h <= 24 else "%m-%d %H:%M"
+        plt.xticks(ticks, [datetime.fromtimestamp((t0 + h * 3.6e12) / 1e9, tz=UTC).strftime(fmt)
+                           for h in ticks])
+        plt.title(f"{series.title} (UTC, packet time)")
+        self.refresh()

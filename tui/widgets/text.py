@@ -1,0 +1,45 @@
+"""Turning values into what a cell shows. Everything from the wire goes through `plain`."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from core.queries import fmt_ts
+from core.textsafe import printable
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def plain(value: object, style: str = "", limit: int = 200) -> Text:
+    """A value as literal text: control characters escaped, never parsed as markup."""
+    t = Text(printable("" if value is None else str(value), limit), end="")
+    if style:
+        t.stylize(style)   # a span, not a base style: Textual keeps the spacing of appended texts
+    return t
+
+
+def spark(values: tuple[int, ...] | list[int]) -> Text:
+    if not values:
+        return Text("", end="")
+    top = max(values) or 1
+    t = Text("".join(" " if v == 0 else _BARS[min(7, (v * 8 - 1) // top)] for v in values), end="")
+    t.stylize("green")
+    return t
+
+
+def score_text(score: float | None) -> Text:
+    if score is None:
+        return plain("  -", style="dim")
+    return plain(f"{score:.2f}", style="bold red" if score >= 0.7 else "yellow" if score >= 0.4 else "")
+
+
+def when(ts: int | None, date: bool = True) -> Text:
+    return Text(fmt_ts(ts, date=date), end="")
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
