@@ -146,14 +146,19 @@ class Detector:
         """Live runs (one transaction per batch): detect over what the run has seen so far and
         write it, at most once per `every_s` of packet time; learns nothing. Breach and incident
         ids are deterministic, so each checkpoint replaces the previous one's rows."""
-        if self.mode != "detect" or not self._kept:
+        has_open = open_sessions is not None and open_sessions.height > 0
+        # on a quiet network packet time stands still and sessions end late: open ones count too
+        if self.mode != "detect" or not (self._kept or has_open):
             return None
-        now = max(int(k["last_ts"].max()) for k in self._kept[-4:])
+        lasts = [int(k["last_ts"].max()) for k in self._kept[-4:]]
+        if has_open:
+            lasts.append(int(open_sessions["last_ts"].max()))
+        now = max(lasts)
         if now - self._last_checkpoint < int(every_s * 1e9):
             return None
         self._last_checkpoint = now
         saved = (list(self._kept), list(self._ops))
-        if open_sessions is not None and open_sessions.height:
+        if has_open:
             self._keep(open_sessions, session_ops(open_sessions))
         try:
             return self._detect(devices)

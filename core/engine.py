@@ -142,7 +142,7 @@ class Ingest:
         batch_tx = self.store.transaction if per_batch else nullcontext
         with run_tx:
             with batch_tx():
-                ids = self._register(todo)
+                ids = self.register_captures(todo)
             batches: Iterable[RawBatch] = read_batches(
                 [p for p, _, _ in todo], chunk_packets=chunk_packets, on_warning=warn,
                 on_progress=(lambda n: on_progress(n, total)) if on_progress else None)
@@ -150,7 +150,7 @@ class Ingest:
                 batches = source(iter(batches))
             for batch in batches:
                 with batch_tx():
-                    self._count(batch, [info for _, info, _ in todo])
+                    self.count_batch(batch, [info for _, info, _ in todo])
                     # packet references are (capture id in the store, frame) from here on, so state
                     # carried across runs keeps pointing at the right capture
                     batch = replace(batch, file_id=ids[batch.file_id].astype(np.int32))
@@ -181,13 +181,16 @@ class Ingest:
                 devices = self.inventory.devices()
                 self.store.upsert("devices", _for_sql(devices))
                 report.detection = self.detector.finish(still_open, devices)
-                self._finish_captures(todo)
+                self.finish_captures(todo)
                 pipeline_state.save(self.store, "sessions", self.tracker)
                 pipeline_state.save(self.store, "devices", self.inventory)
         report.packets = sum(i.packets for _, i, _ in todo)
         return report
 
-    def _register(self, todo: list[tuple[Path, CaptureInfo, str]]) -> np.ndarray:
+    # --- hooks: how a run accounts for its captures (the sensor overrides them for ring files) ---
+
+    def register_captures(self, todo: list[tuple[Path, CaptureInfo, str]]) -> np.ndarray:
+        """Rows in `captures` for the files of this run; their ids, indexed by run-local file id."""
         ids = []
         for p, info, fp in todo:
             cur = self.store.execute(
@@ -197,8 +200,8 @@ class Ingest:
             ids.append(info.capture_id)
         return np.array(ids, dtype=np.int64)
 
-    @staticmethod
-    def _count(batch, infos: list[CaptureInfo]) -> None:
+    def count_batch(self, batch: RawBatch, infos: list[CaptureInfo]) -> None:
+        """Packets and time span of each capture, batch by batch."""
         fid = batch.file_id
         for i in np.unique(fid):
             sel = fid == i
@@ -227,7 +230,8 @@ class Ingest:
         self.store.upsert("sessions", _for_sql(sessions.drop("ops")))
         self.store.upsert("session_ops", _for_sql(session_ops(sessions)))
 
-    def _finish_captures(self, todo: list[tuple[Path, CaptureInfo, str]]) -> None:
+    def finish_captures(self, todo: list[tuple[Path, CaptureInfo, str]]) -> None:
+        """The captures' final counts and status, inside the run's last transaction."""
         for _, info, _ in todo:
             status = "truncated" if any("truncated" in w for w in info.warnings) else "complete"
             self.store.execute(

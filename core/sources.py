@@ -30,7 +30,7 @@ import struct
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -50,6 +50,7 @@ _GZIP = b"\x1f\x8b"
 # pcapng blocks that carry no packet but that Wireshark numbers as frames (custom blocks,
 # systemd journal export): they use up a frame number so ours stay equal to frame.number.
 _PHANTOM_BLOCKS = frozenset({0x00000BAD, 0x40000BAD, 9})
+_ISB_COUNTERS = {4: "ifrecv", 5: "ifdrop", 6: "filteraccept", 7: "osdrop", 8: "usrdeliv"}
 _AR16 = np.arange(16, dtype=np.int64)
 _AR28 = np.arange(28, dtype=np.int64)
 _AR4 = np.arange(4, dtype=np.int64)
@@ -323,6 +324,7 @@ class _PcapngParser(_Parser):
         self.e = "<"
         self.ifaces: list[_Iface] = []
         self.section_seen = False
+        self.isb: dict[int, dict[str, int]] = {}   # latest Interface Statistics Block per interface
 
     def header(self, buf: bytes) -> int:
         return 0  # the SHB is handled by walk()
@@ -395,6 +397,8 @@ class _PcapngParser(_Parser):
                 self._pb(buf, off, blen, extras)
             elif t in _PHANTOM_BLOCKS:
                 extras.append((off, off, 0, 0, None, -1))
+            elif t == 5:
+                self._isb(buf, off, blen)
             elif t == 6:  # an EPB shorter than its fixed fields
                 self._flush(buf, offs, extras, pieces, base)
                 raise self.err(f"corrupt block at byte {base + off}: length {blen}")
@@ -425,6 +429,25 @@ class _PcapngParser(_Parser):
                 tsoffset = struct.unpack_from(e + "q", buf, p + 4)[0]
             p += 4 + ln + ((-ln) % 4)
         self.ifaces.append(_Iface(linktype, snaplen, pow2, exp, tsoffset))
+
+    def _isb(self, buf: bytes, off: int, blen: int) -> None:
+        """Interface Statistics Block: keep its counters (received, dropped by the interface,
+        dropped by the OS, delivered) for capture drop reports."""
+        e = self.e
+        if blen < 24:
+            return
+        iface = struct.unpack_from(e + "I", buf, off + 8)[0]
+        stats: dict[str, int] = {}
+        p, end = off + 20, off + blen - 4
+        while p + 4 <= end:
+            code, ln = struct.unpack_from(e + "HH", buf, p)
+            if code == 0:
+                break
+            name = _ISB_COUNTERS.get(code)
+            if name and ln == 8 and p + 12 <= end:
+                stats[name] = struct.unpack_from(e + "Q", buf, p + 4)[0]
+            p += 4 + ln + ((-ln) % 4)
+        self.isb[iface] = stats
 
     def _ts_of(self, iface: int, hi: int, lo: int) -> int:
         if iface >= len(self.ifaces):
@@ -677,3 +700,76 @@ def read_batches(paths: Sequence[str | Path], chunk_packets: int = 65536,
             count = len(rest)
     if count:
         yield _batch(_concat(pending), names)
+
+
+# ----------------------------------------------------------------------------- resumable pcapng
+
+@dataclass
+class PcapngCursor:
+    """Where an incremental reader of one pcapng file stands, enough to resume in another
+    process: the byte offset of the next unread block and the parser state that blocks after it
+    depend on (byte order, the section's interfaces, frame numbers used)."""
+
+    offset: int = 0
+    frames: int = 0
+    packets: int = 0
+    order: str = "<"
+    section: bool = False
+    interfaces: list[tuple[int, int, bool, int, int]] = field(default_factory=list)
+    last_ts: int = 0
+    isb: dict[int, dict[str, int]] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"offset": self.offset, "frames": self.frames, "packets": self.packets,
+                "order": self.order, "section": self.section,
+                "interfaces": [list(i) for i in self.interfaces], "last_ts": self.last_ts,
+                "isb": {str(k): v for k, v in self.isb.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict) -> PcapngCursor:
+        return cls(offset=int(d["offset"]), frames=int(d["frames"]), packets=int(d.get("packets", 0)),
+                   order=">" if d.get("order") == ">" else "<", section=bool(d.get("section")),
+                   interfaces=[(int(a), int(b), bool(c), int(x), int(y)) for a, b, c, x, y in d.get("interfaces", [])],
+                   last_ts=int(d.get("last_ts", 0)),
+                   isb={int(k): {str(n): int(v) for n, v in s.items()} for k, s in d.get("isb", {}).items()})
+
+
+def read_pcapng_from(buf: bytes, cursor: PcapngCursor, path: str = "", file_id: int = 0,
+                     ) -> tuple[RawBatch | None, PcapngCursor]:
+    """Records of the complete blocks at the start of `buf`, which holds a pcapng file's bytes
+    from `cursor.offset` on, and the cursor after the last complete block (a block cut short at
+    the end of `buf` is left for the next call). Raises CaptureError on a corrupt block; the
+    caller can then read up to CaptureError's offset with a smaller `buf`."""
+    parser = _PcapngParser(path, file_id)
+    parser.count = cursor.frames
+    parser.packets = cursor.packets
+    parser.last_ts = cursor.last_ts
+    parser.isb = {k: dict(v) for k, v in cursor.isb.items()}
+    if cursor.section:
+        parser.section_seen = True
+        parser._set_order(cursor.order)
+        parser.ifaces = [_Iface(*i) for i in cursor.interfaces]
+    elif cursor.offset == 0 and len(buf) >= 4 and int.from_bytes(buf[:4], "little") != _SHB:
+        raise CaptureError(path, "not a pcapng file")
+    pieces, used = parser.walk(buf, 0, cursor.offset)
+    pieces = [p for p in pieces if len(p)]
+    new = PcapngCursor(offset=cursor.offset + used, frames=parser.count, packets=parser.packets,
+                       order=parser.e, section=parser.section_seen,
+                       interfaces=[(i.linktype, i.snaplen, i.pow2, i.exp, i.tsoffset) for i in parser.ifaces],
+                       last_ts=parser.last_ts, isb=parser.isb)
+    if not pieces:
+        return None, new
+    return _batch(_concat(pieces), (path,)), new
+
+
+def pcapng_block_at(buf: bytes, pos: int, order: str = "<") -> int | None:
+    """Length of a plausible block starting at `pos` of `buf` (length fields agree, sane size),
+    None otherwise: how a reader finds its footing again after corruption."""
+    if pos + 12 > len(buf):
+        return None
+    blen = struct.unpack_from(order + "I", buf, pos + 4)[0]
+    if blen < 12 or blen % 4 or blen > MAX_PCAPNG_BLOCK or pos + blen > len(buf):
+        return None
+    if struct.unpack_from(order + "I", buf, pos + blen - 4)[0] != blen:
+        return None
+    return blen
