@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/console.py                         # 5,000 devices, 1,000,000 connections
     .venv/bin/python bench/console.py --devices 500 --sessions 100000 --json figures.json
+    .venv/bin/python bench/console.py --store /tmp/console.sqlite     # build once, reuse after
 
 It synthesises a store quickly (executemany; random but seeded), runs the console headless
 (Textual's Pilot at 120x40) and times each key press from the press until the screen shows the
@@ -179,10 +180,13 @@ async def _measure(store: Path, rounds: int) -> dict[str, list[float]]:
             rec(f"filter {flt or '(none)'!r}: every matching row in the table", t0)
         for flt in ("", "port:102", "device:10.10.0.11 port:102", "state:refused"):
             t0 = time.perf_counter()
-            await app.push_screen(EventLogScreen(flt))
+            app.open_event_log(flt)      # what the keys that open an event log call (l, e, Enter on a peer)
+            await until(lambda: isinstance(app.screen, EventLogScreen) and app.screen.is_mounted)
+            rec("event log: screen shown", t0)
             await until(lambda: isinstance(app.screen, EventLogScreen) and app.screen.snapshot is not None)
             rec("event log: 500 newest connections of a filter, filled", t0)
             await pilot.press("escape")
+            await until(lambda: isinstance(app.screen, DevicesScreen))
         t0 = press(pilot, "b")
         await until(lambda: type(app.screen).__name__ == "BreachesScreen" and app.screen.snapshot is not None)
         rec("b: breach log filled", t0)
@@ -199,12 +203,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--store", type=Path,
+                    help="keep the synthetic store here and reuse it when it exists (faster reruns;"
+                         " --devices/--sessions then only apply when it is built)")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="plantwatch-bench-console-") as tmp:
-        store = Path(tmp) / "console.sqlite"
-        build = synth_store(store, a.devices, a.sessions)
-        print(f"console: synthetic store with {a.devices:,} devices and {a.sessions:,} connections "
-              f"built in {build:.1f} s")
+        store = a.store or Path(tmp) / "console.sqlite"
+        if a.store is not None and store.exists():
+            Store(store).close()    # brings an older synthetic store up to the current schema
+            print(f"console: reusing the synthetic store {store}")
+        else:
+            build = synth_store(store, a.devices, a.sessions)
+            print(f"console: synthetic store with {a.devices:,} devices and {a.sessions:,} connections "
+                  f"built in {build:.1f} s")
         times = asyncio.run(_measure(store, a.rounds))
     print(f"{'key press answered (ms)':<62} {'median':>8} {'max':>8}  budget {BUDGET_MS:.0f} ms")
     out = {}

@@ -363,16 +363,39 @@ def activity(store: Store, buckets: int = SPARK_BUCKETS) -> dict[tuple[int, int]
 
 
 def _devices_on_port(store: Store, port: int) -> set[tuple[int, int]]:
+    """Addresses of the devices that served `port` or connected to it."""
+    idx = {r[0] for r in store.execute("SELECT name FROM sqlite_master WHERE type='index'"
+                                       " AND tbl_name='sessions'")}
+    if {"sessions_server_port", "sessions_client_port"} <= idx:
+        # two index probes per device (schema V3): grows with the devices, not the sessions.
+        # One row of JSON back rather than a row per device: a worker thread fetching thousands
+        # of rows waits for the UI thread's GIL between rows.
+        found = store.execute(
+            "SELECT json_group_array(json_array(hi, lo)) FROM devices d WHERE EXISTS (SELECT 1 FROM"
+            " sessions INDEXED BY sessions_server_port WHERE server_hi = d.hi AND server_lo = d.lo"
+            " AND server_port = ?1) OR EXISTS (SELECT 1 FROM sessions INDEXED BY sessions_client_port"
+            " WHERE client_hi = d.hi AND client_lo = d.lo AND server_port = ?1)", (port,)).fetchone()[0]
+        return {(hi, lo) for hi, lo in json.loads(found or "[]")}
     rows = store.execute("SELECT DISTINCT client_hi, client_lo, server_hi, server_lo FROM sessions"
                          " WHERE server_port = ?", (port,)).fetchall()
     return {(r[0], r[1]) for r in rows} | {(r[2], r[3]) for r in rows}
 
 
-def device_list(store: Store, flt: DeviceFilter | None = None, sort: str = "score",
-                reverse: bool = False,
-                spark: dict[tuple[int, int], tuple[int, ...]] | None = None) -> DeviceList:
-    """Every device matching `flt`, sorted by `sort` (score: highest first, then address)."""
-    flt = flt or DeviceFilter()
+@dataclass
+class DeviceCache:
+    """What `device_list` read last time on one connection, reused while that connection sees no
+    commit (PRAGMA data_version) and the sparklines are the same: a new filter or sort then costs a
+    pass over the rows in memory instead of reading the store again. One per connection."""
+    store: Store | None = None
+    key: tuple = ()
+    rows: tuple = ()            # (DeviceRow, (hi, lo)) of every device
+    detection: bool = False
+    ordered: dict = field(default_factory=dict)   # (sort, reverse) -> rows in that order
+    on_port: dict = field(default_factory=dict)   # port -> devices on it
+    extra: dict = field(default_factory=dict)     # the caller's, emptied with the rest
+
+
+def _device_rows(store: Store, spark: dict) -> tuple[list[tuple[DeviceRow, tuple[int, int]]], bool]:
     detection = detection_ran(store)
     scores = _scores(store) if detection else {}
     counts = _breach_counts(store) if detection else {}
@@ -380,25 +403,53 @@ def device_list(store: Store, flt: DeviceFilter | None = None, sort: str = "scor
     known: set[str] | None = None
     if lend is None and has_table(store, "baseline_devices") and detection:
         known = {r[0] for r in store.execute("SELECT device FROM baseline_devices")}
-    on_port = _devices_on_port(store, flt.port) if flt.port is not None else None
-    rows = store.execute(
-        "SELECT device, hi, lo, ip, name, vendor, zone, zone_kind, role, first_ts, last_ts"
-        " FROM devices").fetchall()
-    out: list[DeviceRow] = []
-    for device, hi, lo, ip, name, vendor, zone, zkind, role, first, last in rows:
+    out = []
+    for device, hi, lo, ip, name, vendor, zone, zkind, role, first, last in store.execute(
+            "SELECT device, hi, lo, ip, name, vendor, zone, zone_kind, role, first_ts, last_ts FROM devices"):
         if lend is not None:
             new = first is not None and first > lend
         else:
             new = known is not None and device not in known and zkind != "external"
-        score = scores.get(device)
-        r = DeviceRow(device=device, ip=ip or device, name=name or "", vendor=vendor or "",
-                      zone=zone or "", zone_kind=zkind or "", role=role or "", first_ts=first,
-                      last_ts=last, breaches=counts.get(device, 0), score=score, new=new,
-                      activity=(spark or {}).get((hi, lo), ()))
-        if _device_matches(r, flt, on_port, (hi, lo)):
-            out.append(r)
-    out.sort(key=_sort_key(sort), reverse=reverse)
-    return DeviceList(rows=tuple(out), total=len(rows), detection=detection)
+        out.append((DeviceRow(device=device, ip=ip or device, name=name or "", vendor=vendor or "",
+                              zone=zone or "", zone_kind=zkind or "", role=role or "", first_ts=first,
+                              last_ts=last, breaches=counts.get(device, 0), score=scores.get(device),
+                              new=new, activity=spark.get((hi, lo), ())), (hi, lo)))
+    return out, detection
+
+
+def device_list(store: Store, flt: DeviceFilter | None = None, sort: str = "score",
+                reverse: bool = False,
+                spark: dict[tuple[int, int], tuple[int, ...]] | None = None,
+                cache: DeviceCache | None = None) -> DeviceList:
+    """Every device matching `flt`, sorted by `sort` (score: highest first, then address)."""
+    flt = flt or DeviceFilter()
+    if cache is None:
+        cache = DeviceCache()
+    key = (store.execute("PRAGMA data_version").fetchone()[0], id(spark))
+    if cache.store is not store or cache.key != key or not cache.key:
+        rows, detection = _device_rows(store, spark or {})
+        cache.store, cache.key, cache.rows, cache.detection = store, key, tuple(rows), detection
+        cache.ordered.clear()
+        cache.on_port.clear()
+        cache.extra.clear()
+    ordered = cache.ordered.get((sort, reverse))
+    if ordered is None:
+        # the stored address halves sort like the parsed text, without parsing 5,000 addresses
+        addrs = {r.device: (_u(hi), _u(lo)) if hi is not None and lo is not None else _addr_key(r.ip)
+                 for r, (hi, lo) in cache.rows}
+        by = _sort_key(sort, addrs)
+        ordered = cache.ordered[(sort, reverse)] = tuple(
+            sorted(cache.rows, key=lambda x: by(x[0]), reverse=reverse))
+    if flt.empty:
+        return DeviceList(rows=tuple(r for r, _ in ordered), total=len(ordered), detection=cache.detection)
+    on_port = None
+    if flt.port is not None:
+        on_port = cache.on_port.get(flt.port)
+        if on_port is None:
+            on_port = cache.on_port[flt.port] = _devices_on_port(store, flt.port)
+    out = tuple(r for r, hl in ordered
+                if (on_port is None or hl in on_port) and _device_matches(r, flt, None, hl))
+    return DeviceList(rows=out, total=len(ordered), detection=cache.detection)
 
 
 def _device_matches(r: DeviceRow, f: DeviceFilter, on_port: set | None, key: tuple) -> bool:
@@ -418,16 +469,23 @@ def _device_matches(r: DeviceRow, f: DeviceFilter, on_port: set | None, key: tup
               "=": abs(s - f.score) < 1e-9}[f.score_op or ">="]
         if not ok:
             return False
+    if not f.text:
+        return True
     hay = f"{r.ip} {r.device} {r.name} {r.vendor} {r.zone} {r.role}".lower()
     return all(w in hay for w in f.text)
 
 
-def _sort_key(sort: str):
+def _addr_key(ip: str) -> tuple[int, int]:
+    try:
+        return text_to_ip(ip)
+    except ValueError:
+        return (1 << 64, 0)
+
+
+def _sort_key(sort: str, addrs: dict[str, tuple[int, int]] | None = None):
     def addr_key(r: DeviceRow) -> tuple:
-        try:
-            return text_to_ip(r.ip)
-        except ValueError:
-            return (1 << 64, 0)
+        a = addrs.get(r.device) if addrs is not None else None
+        return a if a is not None else _addr_key(r.ip)
 
     if sort == "score":
         return lambda r: (-(r.score or 0.0), -r.breaches, not r.new, addr_key(r))
@@ -504,15 +562,28 @@ def _model_sessions(store: Store, model: str) -> list[int] | None:
         " WHERE LOWER(b.model) LIKE ?", (f"%{model.lower()}%",))]
 
 
-def connections(store: Store, flt: ConnFilter | None = None, limit: int = 500) -> Connections:
-    """Sessions matching `flt`, newest first, at most `limit` of them."""
+def connections(store: Store, flt: ConnFilter | None = None, limit: int = 500,
+                count: bool = True) -> Connections:
+    """Sessions matching `flt`, newest first, at most `limit` of them. `count=False` skips
+    counting every match (a scan of a million index entries without a filter): `total` is then
+    exact only when fewer than `limit` matched, else -1 (see `count_connections`)."""
     flt = flt or ConnFilter()
     where, params = _conn_where(store, flt)
     sql_where = (" WHERE " + " AND ".join(where)) if where else ""
-    total = store.execute(f"SELECT COUNT(*) FROM sessions{sql_where}", params).fetchone()[0]
     rows = store.execute(f"SELECT {_CONN_COLS} FROM sessions{sql_where}"
                          " ORDER BY first_ts DESC, session_id LIMIT ?", (*params, limit)).fetchall()
-    return Connections(rows=tuple(_conn_row(r) for r in rows), total=int(total), filter=flt)
+    if count:
+        total = int(store.execute(f"SELECT COUNT(*) FROM sessions{sql_where}", params).fetchone()[0])
+    else:
+        total = len(rows) if len(rows) < limit else -1
+    return Connections(rows=tuple(_conn_row(r) for r in rows), total=total, filter=flt)
+
+
+def count_connections(store: Store, flt: ConnFilter | None = None) -> int:
+    """How many sessions match `flt`."""
+    where, params = _conn_where(store, flt or ConnFilter())
+    sql_where = (" WHERE " + " AND ".join(where)) if where else ""
+    return int(store.execute(f"SELECT COUNT(*) FROM sessions{sql_where}", params).fetchone()[0])
 
 
 def _conn_where(store: Store, flt: ConnFilter) -> tuple[list[str], list]:

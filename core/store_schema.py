@@ -233,7 +233,15 @@ CREATE TABLE device_scores (
 CREATE INDEX device_scores_ts ON device_scores (ts);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+# V3: the console's port filter (devices that served or used a port) answers with two index probes
+# per device instead of reading every session on that port. The address leads, so a query on the
+# port alone keeps using sessions_port, which also gives it the time order.
+V3 = """
+CREATE INDEX sessions_server_port ON sessions (server_hi, server_lo, server_port);
+CREATE INDEX sessions_client_port ON sessions (client_hi, client_lo, server_port);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 
 # The primary key of each table written through Store.upsert.
 TABLE_KEYS: dict[str, tuple[str, ...]] = {

@@ -7,11 +7,13 @@ decide when the visible screen reloads (at most once per tick, whatever the batc
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 
 from core import queries
 from core.store import Store
@@ -54,6 +56,8 @@ class PlantwatchApp(App):
         self._seen_key: tuple | None = None
         self._status_loader: Loader | None = None
         self._status_cache: tuple[int, queries.Status] | None = None
+        self._reusable: dict[type, Screen] = {}
+        self._frozen = False
         self.is_demo = bool(pipeline is not None and pipeline.__class__.__name__ == "DemoPipeline")
         if self.no_color:
             # NO_COLOR: no colour at all (Textual's default is a grey-scale rendering, which still
@@ -92,7 +96,18 @@ class PlantwatchApp(App):
         self._status_loader.request()
         self.set_interval(self.poll_s, self._tick)
 
+    def freeze_heap(self) -> None:
+        """Called once the first device list is on screen: what exists then (Textual, the modules,
+        the first snapshot) lives as long as the console, so the cyclic garbage collector stops
+        scanning it. A full collection of it took 50-85 ms, a random stall in some key press."""
+        if not self._frozen:
+            self._frozen = True
+            gc.freeze()
+
     def on_unmount(self) -> None:
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
         if self.pipeline is not None:
             self.pipeline.stop()
         if self._status_loader is not None:
@@ -135,7 +150,34 @@ class PlantwatchApp(App):
     def _push_unless_current(self, cls: type, *args) -> None:
         if type(self.screen) is cls:
             return
-        self.push_screen(cls(*args))
+        self.push_reused(cls, *args)
+
+    def push_reused(self, cls: type, *args) -> Screen:
+        """Push a screen of `cls` showing `args`, reusing one kept instance when it is not on the
+        stack already: composing and styling a screen's widgets costs more than a key press may
+        (the device screen has ~40 widgets), re-pointing a mounted one costs nearly nothing.
+        A reusable screen has `reuse(*args)`, which resets it to show the new subject."""
+        cached = self._reusable.get(cls)
+        if cached is not None and cached not in self.screen_stack and hasattr(cached, "reuse"):
+            cached.reuse(*args)
+            self.push_screen(cached)
+            return cached
+        scr = cls(*args)
+        if cached is None and hasattr(scr, "reuse"):
+            self._reusable[cls] = scr
+            self.install_screen(scr, name=f"reusable-{cls.__name__}")   # kept mounted when popped
+        self.push_screen(scr)
+        return scr
+
+    def open_device(self, device: str) -> None:
+        from tui.screens.device import DeviceScreen
+
+        self.push_reused(DeviceScreen, device)
+
+    def open_event_log(self, filter_text: str = "") -> None:
+        from tui.screens.eventlog import EventLogScreen
+
+        self.push_reused(EventLogScreen, filter_text)
 
     def action_incidents(self) -> None:
         from tui.screens.incidents import IncidentsScreen

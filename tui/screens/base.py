@@ -17,8 +17,9 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
+from tui.widgets.footer import KeyFooter
 from tui.widgets.status import StatusBar
 from tui.widgets.text import plain
 
@@ -44,10 +45,12 @@ class Loader:
         self.running = False
         self.pending = False
         self.loads = 0
+        self.requests = 0
 
     def request(self, query: Callable[[Any], Any] | None = None) -> None:
         if query is not None:
             self.query = query
+        self.requests += 1
         if self.running:
             self.pending = True
             return
@@ -126,15 +129,24 @@ class BaseScreen(Screen):
     def compose(self) -> ComposeResult:
         yield from self.compose_body()
         yield StatusBar()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:  # pragma: no cover - overridden
         yield from ()
 
-    def loader(self, query: Callable[[Any], Any], deliver: Callable[[Any], None]) -> Loader:
-        ld = Loader(self, query, deliver, self.show_error)
+    def loader(self, query: Callable[[Any], Any], deliver: Callable[[Any], None],
+               persistent: bool = True) -> Loader:
+        """The loads share one read-only connection, closed when the screen goes: no connect per
+        key press, SQLite's page cache stays warm, and a query may keep a cache that is valid for
+        that connection (e.g. keyed by PRAGMA data_version)."""
+        ld = Loader(self, query, deliver, self.show_error, persistent=persistent)
         self.loaders.append(ld)
         return ld
+
+    def on_unmount(self) -> None:
+        for ld in self.loaders:
+            if not ld.running:
+                ld.close()
 
     def on_loaded(self, msg: Loaded) -> None:
         msg.stop()
@@ -150,8 +162,8 @@ class BaseScreen(Screen):
         bar = self.query(StatusBar)
         if bar:
             bar.first().show(self.app.status_snapshot())
-        if any(ld.running and ld.loads == 0 for ld in self.loaders):
-            return   # the first load, started in on_mount, is still running
+        if any(ld.running for ld in self.loaders):
+            return   # a load started in on_mount or reuse() is still running: it brings fresh data
         self.refresh_data()
 
     def action_back(self) -> None:
@@ -160,4 +172,6 @@ class BaseScreen(Screen):
 
     @property
     def loading_done(self) -> bool:
-        return all(ld.idle and ld.loads > 0 for ld in self.loaders)
+        """Every loader asked for something has delivered it (one never asked, e.g. the event
+        log's count when every match is shown, does not hold this up)."""
+        return all(ld.idle and (ld.loads > 0 or ld.requests == 0) for ld in self.loaders)

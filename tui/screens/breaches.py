@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input
@@ -10,7 +12,13 @@ from core import queries
 from core.queries import Breaches
 from tui.screens.base import BaseScreen, Message1
 from tui.widgets.table import SnapshotTable
-from tui.widgets.text import plain, score_text, when
+from tui.widgets.text import plain, score_text, shown_width, when
+
+
+def breach_cells(b: queries.BreachRow) -> tuple:
+    return (when(b.first_ts), score_text(b.score), plain(b.model, limit=50), plain(b.device),
+            plain(b.explanation, limit=160))
+
 
 COLS = [("time", "Time"), ("score", "Score"), ("model", "Model"), ("device", "Device"),
         ("explanation", "Explanation")]
@@ -40,20 +48,39 @@ class BreachesScreen(BaseScreen):
         self.query_one(SnapshotTable).focus()
         self.refresh_data()
 
+    def reuse(self, model: str = "") -> None:
+        """Shown again (b): the same filter keeps its rows while they reload, another one blanks."""
+        if model != self.model_filter:
+            self.model_filter = model
+            self.snapshot = None
+            if self.is_mounted:
+                self.query_one("#filter", Input).value = model
+                self.query_one(SnapshotTable).show_rows([])
+                self.breach_loader.query = self._query()
+
     def _query(self):
         model = self.model_filter.strip()
         if model.lower().startswith("model:"):
             model = model[6:]
-        return lambda store: queries.breaches(store, model=model or None)
+
+        def load(store):
+            # rows are built when first drawn; the worker sizes the columns over all of them
+            snap = queries.breaches(store, model=model or None)
+            rows = [(str(b.breach_id), b, partial(breach_cells, b)) for b in snap.rows]
+            widths = {"time": 19, "score": 4,
+                      "model": shown_width((b.model for b in snap.rows), 50),
+                      "device": shown_width(b.device for b in snap.rows),
+                      "explanation": shown_width((b.explanation for b in snap.rows), 160)}
+            return snap, rows, widths
+        return load
 
     def refresh_data(self) -> None:
         self.breach_loader.request(self._query())
 
-    def _show(self, snap: Breaches) -> None:
+    def _show(self, result: tuple[Breaches, list, dict]) -> None:
+        snap, rows, widths = result
         self.snapshot = snap
-        self.query_one(SnapshotTable).show_rows([(str(b.breach_id), (
-            when(b.first_ts), score_text(b.score), plain(b.model, limit=50), plain(b.device),
-            plain(b.explanation, limit=160))) for b in snap.rows])
+        self.query_one(SnapshotTable).show_rows(rows, widths)
         notice = self.query_one("#notice", Message1)
         if not snap.detection:
             notice.say("no breaches yet — still learning (detection has not run on this store)")
@@ -89,9 +116,7 @@ class BreachesScreen(BaseScreen):
     def action_device(self) -> None:
         b = self._selected()
         if b and b.device:
-            from tui.screens.device import DeviceScreen
-
-            self.app.push_screen(DeviceScreen(b.device))
+            self.app.open_device(b.device)
 
     def action_packet(self) -> None:
         """The Wireshark decode of the breach's first evidence packet."""
@@ -109,7 +134,5 @@ class BreachesScreen(BaseScreen):
     def action_event_log(self) -> None:
         b = self._selected()
         if b:
-            from tui.screens.eventlog import EventLogScreen
-
-            self.app.push_screen(EventLogScreen(f'model:"{b.model}" device:{b.device}' if b.device
-                                                else f'model:"{b.model}"'))
+            self.app.open_event_log(f'model:"{b.model}" device:{b.device}' if b.device
+                                    else f'model:"{b.model}"')

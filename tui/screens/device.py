@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,7 +15,7 @@ from core.queries import DeviceDetail
 from tui.screens.base import BaseScreen, Message1
 from tui.widgets.charts import SeriesChart
 from tui.widgets.table import SnapshotTable
-from tui.widgets.text import human_bytes, plain, score_text, when
+from tui.widgets.text import human_bytes, plain, score_text, shown_width, when
 
 PEER_COLS = [("dir", "Dir"), ("peer", "Peer"), ("port", "Port"), ("proto", "Protocol"),
              ("sessions", "Sessions"), ("failed", "Failed"), ("bytes", "Bytes"), ("last", "Last")]
@@ -30,6 +32,25 @@ def conn_cells(r: queries.ConnRow) -> tuple:
             plain(f"{r.server}:{r.server_port}" if r.server_port is not None else r.server),
             plain(r.protocol or r.transport), plain(r.state), plain(r.packets),
             plain(human_bytes(r.bytes_c2s + r.bytes_s2c)), plain(r.facts, limit=80))
+
+
+def conn_rows(rows: tuple[queries.ConnRow, ...]) -> tuple[list[tuple], dict[str, int]]:
+    """Table rows of connections, cells built when first drawn, and the widths of their columns
+    over every row (cheap: one string per cell, no Text), so a worker can prepare both."""
+    out = [(str(r.session_id), r, partial(conn_cells, r)) for r in rows]
+    widths = {
+        "time": 19,
+        "client": shown_width(f"{r.client}:{r.client_port}" if r.client_port is not None else r.client
+                              for r in rows),
+        "server": shown_width(f"{r.server}:{r.server_port}" if r.server_port is not None else r.server
+                              for r in rows),
+        "proto": shown_width(r.protocol or r.transport for r in rows),
+        "state": shown_width(r.state for r in rows),
+        "pkts": shown_width(r.packets for r in rows),
+        "bytes": shown_width(human_bytes(r.bytes_c2s + r.bytes_s2c) for r in rows),
+        "facts": shown_width((r.facts for r in rows), 80),
+    }
+    return out, widths
 
 
 def kv_text(pairs, width: int = 12) -> Text:
@@ -75,17 +96,44 @@ class DeviceScreen(BaseScreen):
             yield SnapshotTable(CONN_COLS, id="conns", classes="inline")
 
     def on_mount(self) -> None:
-        dev = self.device
-        self.detail_loader = self.loader(lambda store: queries.device_detail(store, dev), self._show)
-        self.query_one("#title", Static).update(plain(f"{dev} — loading…"))
-        for i in range(3):
-            self.query_one(f"#chart{i}").display = False
+        self.detail_loader = self.loader(self._query(), self._show)
+        self._blank()
         self.refresh_data()   # start the query now, while the screen is still being laid out
 
-    def refresh_data(self) -> None:
-        self.detail_loader.request()
+    def reuse(self, device: str) -> None:
+        """Show another device in this (already mounted) screen: blank it, then load."""
+        self.device = device
+        self.detail = None
+        if self.is_mounted:
+            self.refresh_data()   # the query starts now, while the screen is being switched
+            self._blank()
+            self.query_one("#body", VerticalScroll).scroll_home(animate=False)
 
-    def _show(self, d: DeviceDetail | None) -> None:
+    def _blank(self) -> None:
+        self.query_one("#title", Static).update(plain(f"{self.device} — loading…"))
+        for sel in ("#identity", "#learning", "#breaches"):
+            self.query_one(sel, Static).update("")
+        for i in range(3):
+            self.query_one(f"#chart{i}").display = False
+        self.query_one("#ops-empty", Message1).say("")
+        for sel in ("#peers", "#ops", "#conns"):
+            self.query_one(sel, SnapshotTable).show_rows([])
+
+    def _query(self):
+        dev = self.device
+
+        def load(store):
+            d = queries.device_detail(store, dev)
+            return dev, d, (conn_rows(d.connections.rows) if d is not None else ([], {}))
+        return load
+
+    def refresh_data(self) -> None:
+        self.detail_loader.request(self._query())
+
+    def _show(self, result: tuple[str, DeviceDetail | None, tuple[list, dict]]) -> None:
+        dev, d, (conns, conn_widths) = result
+        if dev != self.device:
+            return    # a load for the device this screen showed before
         if d is None:
             self.query_one("#title", Static).update(plain(f"{self.device}: not in the store"))
             return
@@ -122,8 +170,7 @@ class DeviceScreen(BaseScreen):
                 plain(o.direction), plain(o.cls, style="bold red" if o.cls in ("ACTION", "REPROGRAM") else ""),
                 plain(o.protocol), plain(o.name, limit=40), plain(o.count), plain(o.peers)))
             for o in d.ops])
-        self.query_one("#conns", SnapshotTable).show_rows(
-            [(str(r.session_id), conn_cells(r)) for r in d.connections.rows])
+        self.query_one("#conns", SnapshotTable).show_rows(conns, conn_widths)
 
     def _breaches_text(self, d: DeviceDetail) -> Text:
         if not d.breaches:
@@ -149,10 +196,8 @@ class DeviceScreen(BaseScreen):
 
     # --- actions ---
     def action_event_log(self) -> None:
-        from tui.screens.eventlog import EventLogScreen
-
         ip = self.detail.ip if self.detail else self.device
-        self.app.push_screen(EventLogScreen(f"device:{ip}"))
+        self.app.open_event_log(f"device:{ip}")
 
     def action_focus_connections(self) -> None:
         self.query_one("#conns", SnapshotTable).focus()
@@ -164,11 +209,9 @@ class DeviceScreen(BaseScreen):
         table = event.data_table
         key = event.row_key.value
         if table.id == "peers" and key:
-            from tui.screens.eventlog import EventLogScreen
-
             _, _peer, port, _proto = key.split("|", 3)
             ip = self.detail.ip if self.detail else self.device
-            self.app.push_screen(EventLogScreen(f"device:{ip}" + (f" port:{port}" if port != "None" else "")))
+            self.app.open_event_log(f"device:{ip}" + (f" port:{port}" if port != "None" else ""))
         elif table.id == "conns" and key and self.detail:
             row = next((r for r in self.detail.connections.rows if str(r.session_id) == key), None)
             if row is not None:

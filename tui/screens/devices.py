@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
 from core import queries
-from core.queries import DeviceFilter, DeviceList, FilterError
+from core.queries import DeviceFilter, DeviceList, DeviceRow, FilterError
 from tui.screens.base import BaseScreen, Message1
 from tui.widgets.table import SnapshotTable
-from tui.widgets.text import plain, score_text, spark, when
+from tui.widgets.text import plain, score_text, shown_width, spark, when
 
 COLUMNS = [("score", "Score"), ("address", "Address"), ("name", "Name", 24), ("role", "Role"),
            ("zone", "Zone"), ("new", "New"), ("breaches", "Br"), ("activity", "Activity", queries.SPARK_BUCKETS),
@@ -21,12 +22,26 @@ SORTABLE = {"score", "address", "name", "role", "zone", "breaches", "vendor", "f
 SPARK_EVERY_S = 3.0
 
 
-def device_rows(snap: DeviceList) -> list[tuple]:
-    """(key, signature, cells) of each device: the row itself is the signature."""
-    return [(r.device, r, (
-        score_text(r.score), plain(r.ip), plain(r.name, limit=24), plain(r.role), plain(r.zone),
-        plain("new" if r.new else "", style="bold"), plain(r.breaches or ""), spark(r.activity),
-        plain(r.vendor, limit=30), when(r.first_ts))) for r in snap.rows]
+def device_cells(r: DeviceRow) -> tuple:
+    return (score_text(r.score), plain(r.ip), plain(r.name, limit=24), plain(r.role), plain(r.zone),
+            plain("new" if r.new else "", style="bold"), plain(r.breaches or ""), spark(r.activity),
+            plain(r.vendor, limit=30), when(r.first_ts))
+
+
+def device_rows(rows: tuple[DeviceRow, ...]) -> list[tuple]:
+    """(key, signature, cells) of each device: the row itself is its signature, its cells are
+    built when the table first draws the row."""
+    return [(r.device, r, partial(device_cells, r)) for r in rows]
+
+
+def device_widths(rows: list[DeviceRow]) -> dict[str, int]:
+    """Widths of the text columns over `rows`, as shown (escaped and cut like `plain` does)."""
+    widths = {"score": 4, "new": 3, "first": 19}
+    for key, attr, limit in (("address", "ip", 200), ("name", "name", 24), ("role", "role", 200),
+                             ("zone", "zone", 200), ("vendor", "vendor", 30)):
+        widths[key] = shown_width((getattr(r, attr) for r in rows), limit)
+    widths["breaches"] = shown_width(r.breaches for r in rows if r.breaches)
+    return widths
 
 
 class DevicesScreen(BaseScreen):
@@ -48,6 +63,7 @@ class DevicesScreen(BaseScreen):
         self._spark_key: tuple | None = None
         self._spark_gap = SPARK_EVERY_S
         self._spark_timer = False
+        self._cache = queries.DeviceCache()   # used by the list loader's worker only
 
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="filter (/): zone:ot role:plc score:>0.5 port:102 new:yes  text",
@@ -62,11 +78,16 @@ class DevicesScreen(BaseScreen):
         self.query_one(SnapshotTable).focus()
 
     def _query(self):
-        flt, sort, rev, spark = self.filter, self.sort, self.reverse, self._spark
+        flt, sort, rev, spark, cache = self.filter, self.sort, self.reverse, self._spark, self._cache
 
         def load(store):
-            snap = queries.device_list(store, flt, sort, rev, spark)
-            return snap, device_rows(snap)   # the cells are built here, in the worker
+            snap = queries.device_list(store, flt, sort, rev, spark, cache)
+            # columns sized over every device, once per store change: the layout holds still
+            # while the filter changes, and a filter costs no pass over the strings
+            widths = cache.extra.get("widths")
+            if widths is None:
+                widths = cache.extra["widths"] = device_widths([r for r, _ in cache.rows])
+            return snap, device_rows(snap.rows), widths
         return load
 
     def refresh_data(self) -> None:
@@ -97,10 +118,13 @@ class DevicesScreen(BaseScreen):
         self._spark = spark
         self.list_loader.request(self._query())
 
-    def _show(self, result: tuple[DeviceList, list]) -> None:
-        snap, rows = result
+    def _show(self, result: tuple[DeviceList, list, dict]) -> None:
+        snap, rows, widths = result
+        first = self.snapshot is None
         self.snapshot = snap
-        self.query_one(SnapshotTable).show_rows(rows)
+        self.query_one(SnapshotTable).show_rows(rows, widths)
+        if first:
+            self.app.freeze_heap()
         notice = self.query_one("#notice", Message1)
         if snap.total == 0:
             notice.say("no devices yet — waiting for packets")
@@ -162,6 +186,4 @@ class DevicesScreen(BaseScreen):
 
     def _open(self, device: str | None) -> None:
         if device:
-            from tui.screens.device import DeviceScreen
-
-            self.app.push_screen(DeviceScreen(device))
+            self.app.open_device(device)

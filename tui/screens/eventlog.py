@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Input
 from core import queries
 from core.queries import Connections, ConnFilter, FilterError
 from tui.screens.base import BaseScreen, Message1
-from tui.screens.device import CONN_COLS, conn_cells
+from tui.screens.device import CONN_COLS, conn_rows
 from tui.widgets.table import SnapshotTable
 
 LIMIT = 500
@@ -35,13 +35,31 @@ class EventLogScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.conn_loader = self.loader(self._query(), self._show)
+        # the rows come first; counting every match (a million without a filter) follows
+        self.count_loader = self.loader(self._count_query(), self._got_count)
+        self._parse()
+        self.query_one(SnapshotTable).focus()
+        self.refresh_data()
+
+    def reuse(self, filter_text: str = "") -> None:
+        """Show another filter in this (already mounted) screen: blank it, then load."""
+        self.filter_text = filter_text
+        self.filter = ConnFilter()
+        self.snapshot = None
+        if self.is_mounted:
+            self.query_one("#filter", Input).value = filter_text
+            self.query_one(SnapshotTable).show_rows([])
+            self.query_one(SnapshotTable).focus()
+            self._parse()
+            self.refresh_data()   # the query starts now, while the screen is being switched
+
+    def _parse(self) -> None:
         try:
             self.filter = queries.parse_conn_filter(self.filter_text, self._ref_ts())
+            self.query_one("#notice", Message1).say("loading…")
         except FilterError as e:
             self.query_one("#notice", Message1).say(str(e), error=True)
         self.conn_loader.query = self._query()
-        self.query_one(SnapshotTable).focus()
-        self.refresh_data()
 
     def _ref_ts(self) -> int | None:
         st = self.app.store_status
@@ -51,23 +69,45 @@ class EventLogScreen(BaseScreen):
         flt = self.filter
 
         def load(store):
-            snap = queries.connections(store, flt, LIMIT)
-            return snap, [(str(r.session_id), r, conn_cells(r)) for r in snap.rows]
+            snap = queries.connections(store, flt, LIMIT, count=False)
+            return snap, *conn_rows(snap.rows)
         return load
+
+    def _count_query(self):
+        flt = self.filter
+        return lambda store: (flt, queries.count_connections(store, flt))
 
     def refresh_data(self) -> None:
         self.conn_loader.request(self._query())
 
-    def _show(self, result: tuple[Connections, list]) -> None:
-        snap, rows = result
+    def _show(self, result: tuple[Connections, list, dict]) -> None:
+        snap, rows, widths = result
+        if snap.filter != self.filter:
+            return    # a load for the filter this screen showed before
         self.snapshot = snap
-        self.query_one(SnapshotTable).show_rows(rows)
+        self.query_one(SnapshotTable).show_rows(rows, widths)
+        self._notice(snap.total)
+        if snap.total < 0:
+            self.count_loader.request(self._count_query())
+
+    def _got_count(self, result: tuple[ConnFilter, int]) -> None:
+        flt, total = result
+        if self.snapshot is not None and flt == self.filter == self.snapshot.filter:
+            self._notice(total)
+
+    def _notice(self, total: int) -> None:
+        """`total` < 0: still being counted."""
+        snap = self.snapshot
+        assert snap is not None
         desc = snap.filter.describe() or "all connections"
-        if snap.total == 0:
+        if total == 0:
             self.query_one("#notice", Message1).say(f"no connections match: {desc}")
+            return
+        if total < 0:
+            shown = f"newest {len(snap.rows)} of … (counting)"
         else:
-            shown = f"newest {len(snap.rows)} of {snap.total:,}" if snap.total > len(snap.rows) else f"{snap.total:,}"
-            self.query_one("#notice", Message1).say(f"{shown} connections — {desc} — Enter decodes a packet")
+            shown = f"newest {len(snap.rows)} of {total:,}" if total > len(snap.rows) else f"{total:,}"
+        self.query_one("#notice", Message1).say(f"{shown} connections — {desc} — Enter decodes a packet")
 
     def action_filter(self) -> None:
         self.query_one("#filter", Input).focus()

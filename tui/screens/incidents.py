@@ -138,24 +138,18 @@ class IncidentScreen(BaseScreen):
         if key is not None and self.detail is not None:
             e = self._entries[int(key)]
             if e.device:
-                from tui.screens.device import DeviceScreen
-
-                self.app.push_screen(DeviceScreen(e.device))
+                self.app.open_device(e.device)
 
     def action_device(self) -> None:
         if self.detail and self.detail.incident.device:
-            from tui.screens.device import DeviceScreen
-
-            self.app.push_screen(DeviceScreen(self.detail.incident.device))
+            self.app.open_device(self.detail.incident.device)
 
     def action_event_log(self) -> None:
         if self.detail:
-            from tui.screens.eventlog import EventLogScreen
-
             inc = self.detail.incident
             flt = f"device:{inc.device}" if inc.device else ""
             if inc.first_ts:
                 flt += f" since:{queries.fmt_ts(inc.first_ts).replace(' ', 'T')}"
             if inc.last_ts:
                 flt += f" until:{queries.fmt_ts(inc.last_ts).replace(' ', 'T')}"
-            self.app.push_screen(EventLogScreen(flt.strip()))
+            self.app.open_event_log(flt.strip())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from core.queries import fmt_ts
@@ -43,3 +44,9 @@ def human_bytes(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} TB"
+
+
+def shown_width(values, limit: int = 200) -> int:
+    """The widest of `values` as `plain(value, limit=limit)` shows it (escaped, cut), in cells:
+    lets a worker size a table column over every row without building the rows' Text cells."""
+    return max((cell_len(printable("" if v is None else str(v), limit)) for v in values), default=0)
