@@ -223,10 +223,21 @@ def _configured_store() -> Path | None:
     return Path(value) if value else None
 
 
-def _run_console(app) -> None:
+def _run_console(app) -> None:  # noqa: ANN001 - a textual App, imported lazily
     app.run()
     if app.return_code not in (None, 0):
         sys.exit(app.return_code)
+
+
+def _run_with_pipeline(store_path: Path, pipeline, join_s: float = 5.0) -> None:  # noqa: ANN001
+    """The console on `store_path` while `pipeline` (a worker thread) fills it; stopped after."""
+    from tui.app import make_app
+
+    try:
+        _run_console(make_app(store_path, pipeline))
+    finally:
+        pipeline.stop()
+        pipeline.join(join_s)
 
 
 @main.command()
@@ -245,7 +256,6 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None) -> None:
     if missing:
         _fail(f"the demo captures are missing ({', '.join(missing)}); "
               "generate them with: python demo_data/generate.py")
-    from tui.app import make_app
 
     tmp = None
     try:
@@ -255,11 +265,7 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None) -> None:
         elif store_path.exists():
             _fail(f"{store_path}: already exists; the demo needs a new store")
         pipeline = DemoPipeline(store_path, data_dir, speed=speed)
-        try:
-            _run_console(make_app(store_path, pipeline))
-        finally:
-            pipeline.stop()
-            pipeline.join(5)
+        _run_with_pipeline(store_path, pipeline)
     except (StoreError, ZonesError) as e:
         _fail(str(e))
     finally:
@@ -288,14 +294,9 @@ def open_(captures: tuple[Path, ...], learn: tuple[Path, ...], zones_file: Path 
         if store_path is None:
             tmp = tempfile.TemporaryDirectory(prefix="plantwatch-")
             store_path = Path(tmp.name) / "open.sqlite"
-        from tui.app import make_app
 
         pipeline = FilesPipeline(store_path, captures, learn, zones)
-        try:
-            _run_console(make_app(store_path, pipeline))
-        finally:
-            pipeline.stop()
-            pipeline.join(5)
+        _run_with_pipeline(store_path, pipeline)
     except (CaptureError, StoreError, ZonesError) as e:
         _fail(str(e))
     finally:
@@ -345,14 +346,9 @@ def live(iface: str, zones_file: Path | None, store_path: Path | None) -> None:
             store_path = Path(tmp.name) / "live.sqlite"
         # the captured packets stay beside the store, for the packet decode
         spool = store_path.parent / (store_path.name + ".captures")
-        from tui.app import make_app
 
         pipeline = LivePipeline(store_path, iface, zones, spool=spool)
-        try:
-            _run_console(make_app(store_path, pipeline))
-        finally:
-            pipeline.stop()
-            pipeline.join(10)
+        _run_with_pipeline(store_path, pipeline, join_s=10)
     except (StoreError, ZonesError) as e:
         _fail(str(e))
     finally:
