@@ -16,6 +16,7 @@ import polars as pl
 from core.batch import LINKTYPE_ETHERNET, RawBatch
 from core.decode import bacnet, dhcp, dnp3, dns, enip, iec104, modbus, nbns, opcua, rdp, s7, tls
 from core.decode.layers import Layers, decode_layers
+from core.decode.retrans import Retransmissions
 from core.decode.schema import APP_ARP, OPS, PACKETS, empty_ops
 from core.decode.view import PacketView
 
@@ -86,6 +87,7 @@ class Decoder:
 
     modules: tuple[ModuleType, ...] = APP_MODULES
     _state: dict[str, dict] = field(default_factory=dict)
+    _retrans: Retransmissions = field(default_factory=Retransmissions)
 
     def decode(self, batch: RawBatch) -> Decoded:
         n = len(batch)
@@ -103,6 +105,9 @@ class Decoder:
                 _scatter(cols, res.columns, n)
             if res.ops is not None and res.ops.height:
                 op_frames.append(res.ops)
+        repeated = self._retrans.mark(lay, batch.ts)
+        if repeated.any():
+            op_frames = [f.filter(~pl.Series(repeated[f["row"].to_numpy()])) for f in op_frames]
         packets = pl.DataFrame([cols[name] if name in cols else _nulls(name, n) for name in PACKETS])
         return Decoded(packets=packets, ops=_ops_frame(batch, op_frames))
 
