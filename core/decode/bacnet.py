@@ -83,8 +83,7 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
     if rows.size == 0:
         return AppResult()
     d = view.data
-    pos = view.pay[rows]
-    end = pos + view.pay_len[rows]
+    pos, _, end = view.span(rows)
     func, _ = gather_u8(d, pos + 1, end)
     npdu = np.where(func == 0x04, pos + 10, pos + 4)
     ver, v_ok = gather_u8(d, npdu, end)

@@ -91,9 +91,7 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
     if rows.size == 0:
         return AppResult()
     d = view.data
-    pos = view.pay[rows]
-    plen = view.pay_len[rows]
-    end = pos + plen
+    pos, plen, end = view.span(rows)
     length, _ = gather_u8(d, pos + 2, end)
     fast = (length >= 5) & (frame_len(length) == plen)
     f = np.flatnonzero(fast)

@@ -152,9 +152,7 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
     if rows.size == 0:
         return AppResult()
     d = view.data
-    pos = view.pay[rows]
-    plen = view.pay_len[rows]
-    end = pos + plen
+    pos, plen, end = view.span(rows)
     cmd, ok = gather_le16(d, pos, end)
     length, _ = gather_le16(d, pos + 2, end)
     io = (view.ip_proto[rows] == 17) & ((view.sport[rows] == IO_PORT) | (view.dport[rows] == IO_PORT))

@@ -28,8 +28,7 @@ def select(view: PacketView, state: dict) -> np.ndarray:
     rows = port_rows(view, 6, {PORT})
     if rows.size == 0:
         return rows
-    pos = view.pay[rows]
-    end = pos + view.pay_len[rows]
+    pos, _, end = view.span(rows)
     proto, ok = gather_be16(view.data, pos + 2, end)
     return rows[ok & (proto == 0) & (view.pay_len[rows] >= 8)]
 
@@ -91,9 +90,7 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
     if rows.size == 0:
         return AppResult()
     d = view.data
-    pos = view.pay[rows]
-    plen = view.pay_len[rows]
-    end = pos + plen
+    pos, plen, end = view.span(rows)
     sport, dport = view.sport[rows], view.dport[rows]
     req = (dport == PORT) & (sport != PORT)
     resp = (sport == PORT) & (dport != PORT)

@@ -32,8 +32,7 @@ def select(view: PacketView, state: dict) -> np.ndarray:
     rows = port_rows(view, 6, {PORT})
     if rows.size == 0:
         return rows
-    pos = view.pay[rows]
-    end = pos + view.pay_len[rows]
+    pos, _, end = view.span(rows)
     c0, ok = gather_u8(view.data, pos, end)
     c3, _ = gather_u8(view.data, pos + 3, end)
     return rows[ok & np.isin(c0, (ord("H"), ord("A"), ord("O"), ord("C"), ord("M"), ord("E"),

@@ -32,8 +32,7 @@ def select(view: PacketView, state: dict) -> np.ndarray:
     rows = port_rows(view, 6, {PORT})
     if rows.size == 0:
         return rows
-    pos = view.pay[rows]
-    end = pos + view.pay_len[rows]
+    pos, _, end = view.span(rows)
     ver, ok = gather_u8(view.data, pos, end)
     return rows[ok & (ver == 3) & (view.pay_len[rows] >= 6)]
 
@@ -194,9 +193,7 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
     if rows.size == 0:
         return AppResult()
     d = view.data
-    pos = view.pay[rows]
-    plen = view.pay_len[rows]
-    end = pos + plen
+    pos, plen, end = view.span(rows)
     tlen, _ = gather_be16(d, pos + 2, end)
     li, _ = gather_u8(d, pos + 4, end)
     ctype = gather_u8(d, pos + 5, end)[0] >> 4

@@ -57,6 +57,12 @@ class PacketView:
                    seq=full(0), src_hi=zero64, src_lo=zero64 + 1, dst_hi=zero64, dst_lo=zero64 + 2,
                    ts=np.arange(n, dtype=np.int64))
 
+    def span(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(payload start, payload length, payload end) of `rows`, absolute offsets in data."""
+        pos = self.pay[rows]
+        plen = self.pay_len[rows]
+        return pos, plen, pos + plen
+
     def payload(self, row: int) -> bytes:
         """The captured L4 payload of one packet, for decoders that must walk bytes."""
         p = int(self.pay[row])

@@ -17,10 +17,11 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from tui.widgets.footer import KeyFooter
 from tui.widgets.status import StatusBar
+from tui.widgets.table import SnapshotTable
 from tui.widgets.text import plain
 
 
@@ -175,3 +176,17 @@ class BaseScreen(Screen):
         """Every loader asked for something has delivered it (one never asked, e.g. the event
         log's count when every match is shown, does not hold this up)."""
         return all(ld.idle and (ld.loads > 0 or ld.requests == 0) for ld in self.loaders)
+
+
+class FilterBarMixin:
+    """Screens with a filter Input (#filter) above a SnapshotTable: `/` focuses the filter, and
+    Escape in the filter returns to the table instead of leaving the screen."""
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_back(self) -> None:
+        if self.query_one("#filter", Input).has_focus:
+            self.query_one(SnapshotTable).focus()
+        else:
+            super().action_back()

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Input
 
 from core import queries
 from core.queries import Breaches
-from tui.screens.base import BaseScreen, Message1
+from tui.screens.base import BaseScreen, FilterBarMixin, Message1
 from tui.widgets.table import SnapshotTable
 from tui.widgets.text import plain, score_text, shown_width, when
 
@@ -24,7 +24,7 @@ COLS = [("time", "Time"), ("score", "Score"), ("model", "Model"), ("device", "De
         ("explanation", "Explanation")]
 
 
-class BreachesScreen(BaseScreen):
+class BreachesScreen(FilterBarMixin, BaseScreen):
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("e", "event_log", "Evidence"),
@@ -95,20 +95,10 @@ class BreachesScreen(BaseScreen):
             return None
         return next((b for b in self.snapshot.rows if str(b.breach_id) == key), None)
 
-    def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.model_filter = event.value
         self.query_one(SnapshotTable).focus()
         self.breach_loader.request(self._query())
-
-    def action_back(self) -> None:
-        inp = self.query_one("#filter", Input)
-        if inp.has_focus:
-            self.query_one(SnapshotTable).focus()
-        else:
-            super().action_back()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_device()

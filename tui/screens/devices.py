@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input
 
 from core import queries
 from core.queries import DeviceFilter, DeviceList, DeviceRow, FilterError
-from tui.screens.base import BaseScreen, Message1
+from tui.screens.base import BaseScreen, FilterBarMixin, Message1
 from tui.widgets.table import SnapshotTable
 from tui.widgets.text import plain, score_text, shown_width, spark, when
 
@@ -44,7 +44,7 @@ def device_widths(rows: list[DeviceRow]) -> dict[str, int]:
     return widths
 
 
-class DevicesScreen(BaseScreen):
+class DevicesScreen(FilterBarMixin, BaseScreen):
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("s", "sort", "Sort"),
@@ -138,9 +138,6 @@ class DevicesScreen(BaseScreen):
                        + (" (reversed)" if self.reverse else ""))
 
     # --- actions ---
-    def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:
             self.filter = queries.parse_device_filter(event.value)

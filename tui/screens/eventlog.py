@@ -8,14 +8,14 @@ from textual.widgets import DataTable, Input
 
 from core import queries
 from core.queries import Connections, ConnFilter, FilterError
-from tui.screens.base import BaseScreen, Message1
+from tui.screens.base import BaseScreen, FilterBarMixin, Message1
 from tui.screens.device import CONN_COLS, conn_rows
 from tui.widgets.table import SnapshotTable
 
 LIMIT = 500
 
 
-class EventLogScreen(BaseScreen):
+class EventLogScreen(FilterBarMixin, BaseScreen):
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/"),
     ]
@@ -109,9 +109,6 @@ class EventLogScreen(BaseScreen):
             shown = f"newest {len(snap.rows)} of {total:,}" if total > len(snap.rows) else f"{total:,}"
         self.query_one("#notice", Message1).say(f"{shown} connections — {desc} — Enter decodes a packet")
 
-    def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:
             self.filter = queries.parse_conn_filter(event.value, self._ref_ts())
@@ -120,13 +117,6 @@ class EventLogScreen(BaseScreen):
             return
         self.query_one(SnapshotTable).focus()
         self.conn_loader.request(self._query())
-
-    def action_back(self) -> None:
-        inp = self.query_one("#filter", Input)
-        if inp.has_focus:
-            self.query_one(SnapshotTable).focus()
-        else:
-            super().action_back()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self._open(event.row_key.value)
