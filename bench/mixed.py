@@ -64,8 +64,8 @@ Rec = tuple  # (ts_ns, frame) or (ts_ns, frame, tag)
 # --------------------------------------------------------------------------- the plant
 
 
-class Host:
-    __slots__ = ("name", "ip", "mac", "vlan", "net", "ttl", "_port", "_ipid")
+class Host(f.HostCounters):
+    __slots__ = ("name", "ip", "mac", "vlan", "net", "ttl")
 
     def __init__(self, name: str, ip: str, mac: str, vlan: int | None, net: str, ttl: int = 128) -> None:
         self.name = name
@@ -74,17 +74,7 @@ class Host:
         self.vlan = vlan     # the tag frames it sends carry on the SPAN (None: untagged)
         self.net = net       # subnet name; "ext" is the internet
         self.ttl = ttl
-        h = int.from_bytes(self.ip, "big")
-        self._port = 49152 + (h * 97) % 12000
-        self._ipid = (h * 7919) & 0xFFFF
-
-    def port(self) -> int:
-        self._port = 49152 if self._port >= 65000 else self._port + 1
-        return self._port
-
-    def ipid(self) -> int:
-        self._ipid = (self._ipid + 1) & 0xFFFF
-        return self._ipid
+        super().__init__(int.from_bytes(self.ip, "big"), port_span=12000)
 
 
 ROUTER_MAC = f.mac_bytes("00:1e:49:3a:5c:01")

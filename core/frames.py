@@ -245,6 +245,25 @@ def icmp_frame(src_mac: Addr, dst_mac: Addr, src_ip: Addr, dst_ip: Addr, message
 # --------------------------------------------------------------------------- TCP conversations
 
 
+class HostCounters:
+    """A simulated host's ephemeral source ports and IPv4 identification field, advancing as a
+    real stack's do, starting from values derived from `seed` (deterministic)."""
+
+    __slots__ = ("_port", "_ipid")
+
+    def __init__(self, seed: int, port_span: int = 12000) -> None:
+        self._port = 49152 + (seed * 97) % port_span
+        self._ipid = (seed * 7919) & 0xFFFF
+
+    def port(self) -> int:
+        self._port = 49152 if self._port >= 65000 else self._port + 1
+        return self._port
+
+    def ipid(self) -> int:
+        self._ipid = (self._ipid + 1) & 0xFFFF
+        return self._ipid
+
+
 @dataclass(frozen=True, slots=True)
 class Leg:
     """How frames sent by one side of a conversation look on the wire: its own MAC and IP, the next

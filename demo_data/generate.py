@@ -81,23 +81,18 @@ class Host:
     ttl: int = 128
     ipb: bytes = b""
     macb: bytes = b""
-    _port: int = 0
-    _ipid: int = 0
+    seq: f.HostCounters = field(init=False, repr=False)  # its source ports and IP ids
 
     def __post_init__(self) -> None:
         self.ipb = f.ip_bytes(self.ip)
         self.macb = f.mac_bytes(self.mac)
-        h = sum(self.ipb) * 257 + self.ipb[-1]
-        self._port = 49152 + (h * 97) % 10000
-        self._ipid = (h * 7919) & 0xFFFF
+        self.seq = f.HostCounters(sum(self.ipb) * 257 + self.ipb[-1], port_span=10000)
 
     def port(self) -> int:
-        self._port = 49152 if self._port >= 65000 else self._port + 1
-        return self._port
+        return self.seq.port()
 
     def ipid(self) -> int:
-        self._ipid = (self._ipid + 1) & 0xFFFF
-        return self._ipid
+        return self.seq.ipid()
 
 
 ROUTER_MAC = "00:1e:49:3a:5c:01"  # Cisco core switch (SVIs for both VLANs)
