@@ -15,20 +15,35 @@ needs_tshark = [
 ]
 
 
+# Preferences that make tshark verify checksums, for tests of the frames we build.
+CHECK_CHECKSUMS = {"ip.check_checksum": "TRUE", "tcp.check_checksum": "TRUE", "udp.check_checksum": "TRUE"}
+
+
 def tshark_fields(path: str | Path, fields: list[str], display_filter: str | None = None,
-                  extra: list[str] | None = None) -> dict[int, dict[str, str]]:
-    """{frame.number: {field: value}}; several occurrences are joined with ','; absent is ''."""
+                  extra: list[str] | None = None, *, aggregator: str = ",", separator: str = "\t",
+                  prefs: dict[str, str] | None = None) -> dict[int, dict[str, str]]:
+    """{frame.number: {field: value}}; several occurrences are joined with `aggregator`; absent
+    is ''. Pass a separator and aggregator that cannot occur in the values (e.g. \\x1e, \\x1f)
+    when comparing free text such as DNS names."""
     cmd = ["tshark", "-n", "-r", str(path), "-T", "fields", "-E", "occurrence=a",
-           "-E", "aggregator=,", "-E", "separator=\t", "-e", "frame.number"]
-    for f in fields:
+           "-E", f"aggregator={aggregator}", "-E", f"separator={separator}", "-e", "frame.number"]
+    for k, v in (prefs or {}).items():
+        cmd += ["-o", f"{k}:{v}"]
+    asked = [f for f in fields if f != "frame.number"]  # tshark leaves a repeated field empty
+    for f in asked:
         cmd += ["-e", f]
     if display_filter:
         cmd += ["-Y", display_filter]
     cmd += extra or []
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, check=True, capture_output=True).stdout.decode("utf-8", "replace")
     rows: dict[int, dict[str, str]] = {}
-    for line in out.splitlines():
-        parts = line.split("\t")
-        parts += [""] * (len(fields) + 1 - len(parts))
-        rows[int(parts[0])] = dict(zip(fields, parts[1:], strict=True))
+    for line in out.split("\n"):
+        if not line:
+            continue
+        parts = line.split(separator)
+        parts += [""] * (len(asked) + 1 - len(parts))
+        row = dict(zip(asked, parts[1:], strict=True))
+        if len(asked) < len(fields):
+            row["frame.number"] = parts[0]
+        rows[int(parts[0])] = row
     return rows

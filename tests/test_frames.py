@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import shutil
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from core import frames as f
 from core.capwrite import write_pcap
+from tests.oracle import CHECK_CHECKSUMS, tshark_fields
 
 T0 = 1_700_000_000_000_000_000
 SEC = 1_000_000_000
@@ -271,16 +271,7 @@ def _corpus() -> tuple[list[tuple[int, bytes]], list[tuple[str, int, dict[str, s
 
 
 def _tshark_rows(path: Path) -> dict[int, dict[str, str]]:
-    cmd = ["tshark", "-n", "-r", str(path), "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
-           "-o", "ip.check_checksum:TRUE", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"]
-    for fld in FIELDS:
-        cmd += ["-e", fld]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    rows = {}
-    for line in out.splitlines():
-        vals = line.split("\t")
-        rows[int(vals[0])] = dict(zip(FIELDS, vals, strict=True))
-    return rows
+    return tshark_fields(path, FIELDS, prefs=CHECK_CHECKSUMS)
 
 
 def _assert_clean(rows: dict[int, dict[str, str]]) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import struct
-import subprocess
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from core.capwrite import write_pcap
 from core.decode import Decoder
 from core.decode import tls as tls_mod
 from core.sources import read_batches
-from tests.oracle import needs_tshark
+from tests.oracle import needs_tshark, tshark_fields
 
 pytestmark = needs_tshark
 REAL = sorted((Path(__file__).parent / "data" / "real").glob("*.pcap*"))
@@ -242,20 +241,13 @@ def _long_hw(msg: bytes) -> bytes:
 
 def tshark_rows(path: Path) -> dict[int, dict[str, list[str]]]:
     """{frame: {field: [occurrences]}} for the frames where tshark reports any of FIELDS."""
-    cmd = ["tshark", "-n", "-r", str(path), "-T", "fields", "-E", "occurrence=a",
-           "-E", f"aggregator={AGG}", "-E", f"separator={SEP}", "-e", "frame.number",
-           "-e", "frame.protocols"]
-    for f in FIELDS:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, check=True, capture_output=True).stdout.decode("utf-8", "replace")
+    raw = tshark_fields(path, ["frame.protocols", *FIELDS], aggregator=AGG, separator=SEP)
     rows: dict[int, dict[str, list[str]]] = {}
-    for line in out.split("\n"):
-        if not line:
-            continue
-        parts = line.split(SEP)
-        vals = {f: (v.split(AGG) if v else []) for f, v in zip(["_proto", *FIELDS], parts[1:], strict=True)}
+    for frame, t in raw.items():
+        vals = {"_proto": t["frame.protocols"].split(AGG) if t["frame.protocols"] else [],
+                **{f: (t[f].split(AGG) if t[f] else []) for f in FIELDS}}
         if any(vals[f] for f in FIELDS):
-            rows[int(parts[0])] = vals
+            rows[frame] = vals
     return rows
 
 
