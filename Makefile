@@ -47,7 +47,7 @@ demo: setup
 	$(VENV)/bin/plantwatch demo
 
 test: setup
-	$(VENV)/bin/ruff check core tui tests demo_data bench
+	$(VENV)/bin/ruff check core tui tests demo_data bench plantwatch setup.py
 	$(PY) -m pytest -q
 
 bench: setup
@@ -56,7 +56,7 @@ bench: setup
 	$(PY) bench/console.py
 
 lint: setup
-	$(VENV)/bin/ruff check core tui tests demo_data bench
+	$(VENV)/bin/ruff check core tui tests demo_data bench plantwatch setup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache bench/.cache

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.store import Store  # noqa: E402
+from plantwatch.core.store.database import Store  # noqa: E402
 
 BUDGET_MS = 100.0
 NS = 1_000_000_000
@@ -107,11 +107,11 @@ def synth_store(path: Path, devices: int, sessions: int, seed: int = 1) -> float
 
 
 async def _measure(store: Path, rounds: int) -> dict[str, list[float]]:
-    from tui.app import make_app
-    from tui.screens.device import DeviceScreen
-    from tui.screens.devices import DevicesScreen
-    from tui.screens.eventlog import EventLogScreen
-    from tui.widgets.table import SnapshotTable
+    from plantwatch.tui.app import make_app
+    from plantwatch.tui.screens.device import DeviceScreen
+    from plantwatch.tui.screens.devices import DevicesScreen
+    from plantwatch.tui.screens.eventlog import EventLogScreen
+    from plantwatch.tui.widgets.table import SnapshotTable
 
     app = make_app(store, source="bench", poll_s=1.0)
     times: dict[str, list[float]] = {}

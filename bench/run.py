@@ -99,7 +99,7 @@ def plantwatch_cmd() -> list[str] | None:
     if found:
         return [found]
     if (ROOT / "tui" / "cli.py").exists():
-        return [sys.executable, "-c", "import sys; from tui.cli import main; sys.exit(main())"]
+        return [sys.executable, "-c", "import sys; from plantwatch.tui.cli import main; sys.exit(main())"]
     return None
 
 
@@ -152,18 +152,18 @@ def stages(capture: Path) -> dict:
     """Stream the capture through read, decode, sessions and devices in this process, timing
     each stage separately: the CPU time spent inside its calls, summed over batches (CPU time,
     not wall time, so the breakdown holds on a shared machine)."""
-    from core.sources import read_batches
+    from plantwatch.core.capture.files import read_batches
 
     try:
-        from core.decode import Decoder
+        from plantwatch.core.decode import Decoder
     except ImportError:
         Decoder = None  # noqa: N806
     try:
-        from core.sessions import SessionTracker
+        from plantwatch.core.flows.sessions import SessionTracker
     except ImportError:
         SessionTracker = None  # noqa: N806
     try:
-        from core.devices import DeviceInventory
+        from plantwatch.core.inventory.devices import DeviceInventory
     except ImportError:
         DeviceInventory = None  # noqa: N806
 
@@ -174,11 +174,11 @@ def stages(capture: Path) -> dict:
     dec = None
     if Decoder is not None:
         try:  # time each application module inside decode through timed stand-ins
-            from core.decode import APP_MODULES
+            from plantwatch.core.decode import APP_MODULES
             dec = Decoder(modules=tuple(_timed_module(m, app_t) for m in APP_MODULES))
         except (ImportError, TypeError):
             dec = Decoder()
-        import core.decode as decode_pkg
+        import plantwatch.core.decode as decode_pkg
         for fn in DECODE_PARTS:  # and the decoder's own steps, where they exist
             if callable(getattr(decode_pkg, fn, None)):
                 part_t[fn] = 0.0
@@ -234,7 +234,7 @@ def stages(capture: Path) -> dict:
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
-# Steps of core.decode.Decoder.decode timed in the stage run (module-level functions, patched
+# Steps of plantwatch.core.decode.Decoder.decode timed in the stage run (module-level functions, patched
 # in that child process only; a renamed step simply drops out of the breakdown).
 DECODE_PARTS = ("decode_layers", "_layer_columns", "_view", "_scatter", "_ops_frame")
 
@@ -376,8 +376,8 @@ def print_report(fig: dict) -> None:
         print(f"  FAILED: {st['error']}\n{st.get('stderr_tail', '')}")
     else:
         secs = st["seconds"]
-        for name, mod in (("read", "core.sources"), ("decode", "core.decode"),
-                          ("sessions", "core.sessions"), ("devices", "core.devices")):
+        for name, mod in (("read", "plantwatch.core.capture.files"), ("decode", "plantwatch.core.decode"),
+                          ("sessions", "plantwatch.core.flows.sessions"), ("devices", "plantwatch.core.inventory.devices")):
             if name in secs:
                 print(f"  {name + ' (' + mod + ')':<42}{secs[name]:>10.2f}{_fmt(_pps(n, secs[name])):>14}")
             else:
@@ -464,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.capture is not None:
         capture = a.capture
         gen = None
-        from core.sources import read_batches
+        from plantwatch.core.capture.files import read_batches
         n, t_first, t_last = 0, None, 0
         for b in read_batches([capture]):
             n += len(b)

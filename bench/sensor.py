@@ -7,7 +7,7 @@ its memory over a long run.
 A writer process plays dumpcap: it writes a ring of pcapng files (`--ring-size-mb` each, at most
 `--ring-files` of them, the oldest deleted, blocks flushed every 20 ms) at a fixed packet rate,
 stamping packets with the wall clock; the packets are the mixed plant capture of bench/mixed.py
-(cycled). The sensor (core.sensor.Sensor following the ring, in its own process, default
+(cycled). The sensor (plantwatch.core.pipeline.sensor.Sensor following the ring, in its own process, default
 settings) decodes, tracks sessions, detects and commits to a store. At a rate the sensor cannot
 sustain its lag grows until rotation removes files it has not read: those are pipeline drops
 (the follower counts them). A rate passes when no file was missed and every packet written was
@@ -49,7 +49,7 @@ _CLOSED = re.compile(r"run \d+ closed: state saved in ([\d.]+) s")
 def _template(packets: int) -> tuple[np.ndarray, np.ndarray]:
     """EPB blocks of the first `packets` packets of the mixed capture: (bytes, block offsets)."""
     from bench import mixed
-    from core.sources import read_batches
+    from plantwatch.core.capture.files import read_batches
 
     cached = mixed.CACHE_DIR / f"sensor-template-v{mixed.VERSION}-{packets}.npz"
     if cached.exists():
@@ -138,7 +138,7 @@ def writer(ring: Path, rate: float, packets: int, size_mb: float, files: int, te
 # --------------------------------------------------------------------------- the sensor
 
 def sensor_main(store: Path, ring: Path) -> int:
-    from core.sensor import Sensor, SensorConfig, configure_logging
+    from plantwatch.core.pipeline.sensor import Sensor, SensorConfig, configure_logging
 
     configure_logging()
     # runs of 10 s instead of 60: every rate step includes several run ends (detection, baseline

@@ -6,7 +6,7 @@
 
 Output is byte-for-byte reproducible from --seed and the options: every random choice comes from a
 random.Random seeded with the seed and the name of the actor that makes it, and the capture files
-are written with deterministic gzip (core/capwrite.py).
+are written with deterministic gzip (core/synth/pcapwriter.py).
 
 The timeline is simulated hour by hour: each actor (a poller, a workstation, the attacker...) emits
 the records of the interactions that start in the hour into a heap, and every record older than the
@@ -31,8 +31,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `core` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import frames as f
-from core.capwrite import PcapngWriter
+from plantwatch.core.synth import frames as f
+from plantwatch.core.synth.pcapwriter import PcapngWriter
 
 SEC = 1_000_000_000
 MINUTE = 60 * SEC

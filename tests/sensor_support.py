@@ -1,13 +1,13 @@
-"""Helpers shared by the sensor tests: a small incident built with core/frames.py, ring files."""
+"""Helpers shared by the sensor tests: a small incident built with core/synth/frames.py, ring files."""
 
 from __future__ import annotations
 
 import struct
 from pathlib import Path
 
-from core import frames as f
-from core.capwrite import PcapngWriter
-from core.sources import read_batches
+from plantwatch.core.capture.files import read_batches
+from plantwatch.core.synth import frames as f
+from plantwatch.core.synth.pcapwriter import PcapngWriter
 
 SEC = 1_000_000_000
 T0 = 1_772_431_200 * SEC

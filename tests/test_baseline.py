@@ -7,12 +7,12 @@ from pathlib import Path
 
 import polars as pl
 
-from core import pipeline_state
-from core.addr import text_to_ip
-from core.baseline import Aggregates, Baseline
-from core.decode.schema import APP_RDP, APP_S7
-from core.detect import Detector
-from core.store import Store
+from plantwatch.core.decode.addr import text_to_ip
+from plantwatch.core.decode.schema import APP_RDP, APP_S7
+from plantwatch.core.detection.baseline import Aggregates, Baseline
+from plantwatch.core.detection.detector import Detector
+from plantwatch.core.store import state as pipeline_state
+from plantwatch.core.store.database import Store
 from tests.test_models import (
     DC,
     DOWNLOAD,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bench import mixed
-from core.sources import read_batches
+from plantwatch.core.capture.files import read_batches
 
 N = 8000
 SEED = 3

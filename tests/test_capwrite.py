@@ -1,4 +1,4 @@
-"""core.capwrite: byte layout, determinism, and tshark reading what it writes."""
+"""plantwatch.core.synth.pcapwriter: byte layout, determinism, and tshark reading what it writes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from core.capwrite import PcapngWriter, PcapWriter, write_pcap, write_pcapng
+from plantwatch.core.synth.pcapwriter import PcapngWriter, PcapWriter, write_pcap, write_pcapng
 
 T0 = 1_700_000_000_123_456_789
 FRAMES = [bytes((i * 7 + k) & 0xFF for k in range(54 + i % 40)) for i in range(50)]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from core.capwrite import write_pcap
-from tui.cli import main
+from plantwatch.core.synth.pcapwriter import write_pcap
+from plantwatch.tui.cli import main
 
 REAL = Path(__file__).parent / "data" / "real"
 SNAP7 = REAL / "s7comm_snap7.pcap"

@@ -11,11 +11,11 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from core import queries
-from core.queries import parse_conn_filter, parse_device_filter
-from core.store import Store
+from plantwatch.core.store.database import Store
+from plantwatch.core.views import queries
+from plantwatch.core.views.queries import parse_conn_filter, parse_device_filter
+from plantwatch.tui.widgets.table import SnapshotTable
 from tests.tui_support import ATTACKER, demo_store, needs_demo
-from tui.widgets.table import SnapshotTable
 
 FILTERS = ("", "zone:ot role:plc", "port:102", "port:102 new:yes", "score:>0.3", "port:3389 10.10",
            "port:9")

@@ -1,7 +1,7 @@
 """Unit tests of the ICS application decoders on byte-exact frames.
 
 The hex frames are those of shared/reference/ics-operations.md §3 (each decodes cleanly in
-tshark 4.0.17), a few real frames taken from tests/data/real, and builders of core/frames.py.
+tshark 4.0.17), a few real frames taken from tests/data/real, and builders of core/synth/frames.py.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from core import frames as F
-from core import ics
-from core.decode import bacnet, dnp3, enip, iec104, modbus, opcua, s7
-from core.decode.schema import (
+from plantwatch.core.decode import bacnet, dnp3, enip, ics, iec104, modbus, opcua, s7
+from plantwatch.core.decode.schema import (
     APP_BACNET,
     APP_DNP3,
     APP_ENIP,
@@ -35,7 +33,8 @@ from core.decode.schema import (
     DIR_RESPONSE,
     OPS,
 )
-from core.decode.view import PacketView
+from plantwatch.core.decode.view import PacketView
+from plantwatch.core.synth import frames as F
 
 
 def h(s: str) -> bytes:

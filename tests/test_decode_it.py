@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from core import frames
-from core.decode import dhcp, dns, nbns, rdp, tls
-from core.decode.schema import APP_DHCP, APP_DNS, APP_NBNS, APP_RDP, APP_TLS
-from core.decode.view import PacketView
+from plantwatch.core.decode import dhcp, dns, nbns, rdp, tls
+from plantwatch.core.decode.schema import APP_DHCP, APP_DNS, APP_NBNS, APP_RDP, APP_TLS
+from plantwatch.core.decode.view import PacketView
+from plantwatch.core.synth import frames
 
 RND = bytes(range(32))
 

@@ -177,7 +177,7 @@ shipped = pytest.mark.skipif(not all(p.exists() for p in SHIPPED), reason="demo 
 
 @shipped
 def test_shipped_files_fit_and_zones_parse() -> None:
-    from core.zones import Zones
+    from plantwatch.core.inventory.zones import Zones
 
     assert sum(p.stat().st_size for p in SHIPPED) <= 25 * 1024 * 1024
     z = Zones.load(DEMO / "zones.toml")

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from core import eval as evaluation
-from core.engine import Ingest
-from core.store import Store
-from core.zones import Zones
-from tui.cli import main
+from plantwatch.core.inventory.zones import Zones
+from plantwatch.core.pipeline.ingest import Ingest
+from plantwatch.core.store.database import Store
+from plantwatch.core.views import eval as evaluation
+from plantwatch.tui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo_data"

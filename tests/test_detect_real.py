@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from core.capwrite import write_pcap
-from core.engine import Ingest
-from core.models import MODELS, load_config
-from core.sources import read_batches
-from core.store import Store
+from plantwatch.core.capture.files import read_batches
+from plantwatch.core.detection.models import MODELS, load_config
+from plantwatch.core.pipeline.ingest import Ingest
+from plantwatch.core.store.database import Store
+from plantwatch.core.synth.pcapwriter import write_pcap
 
 REAL = Path(__file__).parent / "data" / "real"
 CAPTURES = sorted(p for p in REAL.iterdir() if p.suffix in (".pcap", ".pcapng"))

@@ -7,9 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core import oui
-from core.addr import ip_to_text, text_to_mac
-from core.decode.schema import (
+from plantwatch.core.decode.addr import ip_to_text, text_to_mac
+from plantwatch.core.decode.schema import (
     APP_DHCP,
     APP_DNS,
     APP_MODBUS,
@@ -21,9 +20,11 @@ from core.decode.schema import (
     DIR_REQUEST,
     DIR_RESPONSE,
 )
-from core.devices import DEVICES, DeviceInventory, infer_roles
-from core.sessions import SessionTracker
-from core.zones import Zones
+from plantwatch.core.flows.sessions import SessionTracker
+from plantwatch.core.inventory import oui
+from plantwatch.core.inventory.devices import DEVICES, DeviceInventory, infer_roles
+from plantwatch.core.inventory.zones import Zones
+from plantwatch.core.store import state as pipeline_state
 from tests.test_sessions import (
     ACK,
     PSH,
@@ -266,8 +267,8 @@ def test_bundled_fallback_matches_manuf() -> None:
 
 
 def test_modbus_mixed_real_capture_roles() -> None:
-    from core.decode import Decoder
-    from core.sources import read_batches
+    from plantwatch.core.capture.files import read_batches
+    from plantwatch.core.decode import Decoder
     tr, dec, inv = SessionTracker(), Decoder(), DeviceInventory(Zones.default())
     for b in read_batches([str(REAL / "modbus_mixed_mb2.pcap")], chunk_packets=4096):
         d = dec.decode(b)
@@ -299,8 +300,8 @@ def test_reprogram_makes_engineering() -> None:
 
 @pytest.mark.parametrize("name", ["modbus_mixed_mb2.pcap", "c37118_mixed.pcap", "bacnet_sample.pcap"])
 def test_endpoints_path_equals_packet_path(name: str) -> None:
-    from core.decode import Decoder
-    from core.sources import read_batches
+    from plantwatch.core.capture.files import read_batches
+    from plantwatch.core.decode import Decoder
     tr, dec = SessionTracker(), Decoder()
     by_packets, by_endpoints = DeviceInventory(ZONES), DeviceInventory(ZONES)
     for b in read_batches([str(REAL / name)], chunk_packets=3000):
@@ -324,8 +325,8 @@ def test_zone_by_vlan_for_a_device_outside_every_cidr() -> None:
 
 
 def test_rebuild_from_sessions_matches_live_inventory() -> None:
-    from core.decode import Decoder
-    from core.sources import read_batches
+    from plantwatch.core.capture.files import read_batches
+    from plantwatch.core.decode import Decoder
     tr, dec, live = SessionTracker(), Decoder(), DeviceInventory(ZONES)
     stored = []
     for b in read_batches([str(REAL / "modbus_mixed_mb2.pcap")], chunk_packets=5000):
@@ -343,8 +344,7 @@ def test_rebuild_from_sessions_matches_live_inventory() -> None:
 
 
 def test_inventory_survives_a_store_round_trip(tmp_path: Path) -> None:
-    from core import pipeline_state
-    from core.store import Store
+    from plantwatch.core.store.database import Store
     rows, ops = modbus_polling(0, "10.10.10.2", ["10.20.20.5"], hmi_mac="00:0c:29:00:00:02",
                                plc_macs=["00:1b:1b:00:00:05"])
     rows.append(pkt(9, "10.10.10.2", "10.10.10.1", 68, 67, proto=17, smac="00:0c:29:00:00:02",

@@ -1,4 +1,4 @@
-"""core/frames.py: every builder's output decoded by tshark with the expected protocol and fields,
+"""core/synth/frames.py: every builder's output decoded by tshark with the expected protocol and fields,
 correct checksums and no malformed packet or expert warning/error."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core import frames as f
-from core.capwrite import write_pcap
+from plantwatch.core.synth import frames as f
+from plantwatch.core.synth.pcapwriter import write_pcap
 from tests.oracle import CHECK_CHECKSUMS, tshark_fields
 
 T0 = 1_700_000_000_000_000_000

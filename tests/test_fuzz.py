@@ -16,15 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import frames as f
-from core.batch import RawBatch
-from core.capwrite import write_pcapng
-from core.decode import Decoder
-from core.devices import DeviceInventory
-from core.engine import Ingest
-from core.sessions import SessionTracker
-from core.store import Store
-from core.textsafe import printable
+from plantwatch.core.capture.batch import RawBatch
+from plantwatch.core.decode import Decoder
+from plantwatch.core.flows.sessions import SessionTracker
+from plantwatch.core.inventory.devices import DeviceInventory
+from plantwatch.core.pipeline.ingest import Ingest
+from plantwatch.core.store.database import Store
+from plantwatch.core.synth import frames as f
+from plantwatch.core.synth.pcapwriter import write_pcapng
+from plantwatch.core.views.textsafe import printable
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_772_431_200 * 1_000_000_000
@@ -174,7 +174,7 @@ def test_wire_strings_stay_text_in_the_report(tmp_path: Path) -> None:
     reach the report as plain strings and the terminal summary with control characters escaped."""
     from click.testing import CliRunner
 
-    from tui.cli import main
+    from plantwatch.tui.cli import main
 
     cap = tmp_path / "hostile.pcapng"
     write_pcapng(cap, [(T0 + i * 1_000_000, fr) for i, fr in enumerate(CORPUS)])

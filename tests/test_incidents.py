@@ -3,8 +3,8 @@ titles and narratives; and the device threat score over time."""
 
 from __future__ import annotations
 
-from core import incidents, scoring
-from core.models import load_config
+from plantwatch.core.detection import incidents, scoring
+from plantwatch.core.detection.models import load_config
 
 NS = 1_000_000_000
 MIN = 60 * NS

@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core.addr import text_to_ip
-from core.decode.schema import (
+from plantwatch.core.decode.addr import text_to_ip
+from plantwatch.core.decode.schema import (
     APP_MODBUS,
     APP_RDP,
     APP_S7,
@@ -21,11 +21,11 @@ from core.decode.schema import (
     CLS_READ,
     CLS_REPROGRAM,
 )
-from core.detect import Detector
-from core.models import MODELS, load_config
-from core.sessions import SESSIONS
-from core.store import Store
-from core.zones import Zones
+from plantwatch.core.detection.detector import Detector
+from plantwatch.core.detection.models import MODELS, load_config
+from plantwatch.core.flows.sessions import SESSIONS
+from plantwatch.core.inventory.zones import Zones
+from plantwatch.core.store.database import Store
 
 NS = 1_000_000_000
 HOUR = 3600 * NS
@@ -376,7 +376,7 @@ def test_models_file_overrides_a_threshold(learned: Path, tmp_path: Path) -> Non
 def test_models_file_errors_are_one_line(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from tui.cli import main
+    from plantwatch.tui.cli import main
 
     snap7 = Path(__file__).parent / "data" / "real" / "s7comm_snap7.pcap"
     bad = tmp_path / "m.toml"
@@ -392,7 +392,7 @@ def test_models_file_errors_are_one_line(tmp_path: Path) -> None:
 def test_learn_command_reports_the_baseline(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from tui.cli import main
+    from plantwatch.tui.cli import main
 
     modbus = Path(__file__).parent / "data" / "real" / "modbus_mixed_mb2.pcap"
     store = tmp_path / "s.sqlite"

@@ -1,4 +1,4 @@
-"""core/queries.py (the console's read API), core/replay.py and core/dissect.py, and the engine's
+"""core/views/queries.py (the console's read API), core/capture/replay.py and core/views/dissect.py, and the engine's
 per-batch mode the live console uses."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import queries
-from core.dissect import DissectError, dissect
-from core.engine import Ingest
-from core.queries import FilterError, parse_conn_filter, parse_device_filter
-from core.replay import NS, Replay
-from core.sources import read_batches
-from core.store import Store
+from plantwatch.core.capture.files import read_batches
+from plantwatch.core.capture.replay import NS, Replay
+from plantwatch.core.pipeline.ingest import Ingest
+from plantwatch.core.store.database import Store
+from plantwatch.core.views import queries
+from plantwatch.core.views.dissect import DissectError, dissect
+from plantwatch.core.views.queries import FilterError, parse_conn_filter, parse_device_filter
 from tests.tui_support import ATTACKER, DEMO, demo_store, empty_store, needs_demo
 
 REAL = Path(__file__).resolve().parent / "data" / "real"
@@ -232,8 +232,8 @@ def test_dissect_one_packet() -> None:
 def test_dissect_problems_are_plain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(DissectError, match="is gone"):
         dissect(tmp_path / "nope.pcap", 1)
-    import core.dissect
+    import plantwatch.core.views.dissect
 
-    monkeypatch.setattr(core.dissect, "tshark_path", lambda: None)
+    monkeypatch.setattr(plantwatch.core.views.dissect, "tshark_path", lambda: None)
     with pytest.raises(DissectError, match="tshark is not installed"):
         dissect(REAL / "s7comm_snap7.pcap", 1)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from core import frames as F
-from core.batch import RawBatch
-from core.decode import Decoder
+from plantwatch.core.capture.batch import RawBatch
+from plantwatch.core.decode import Decoder
+from plantwatch.core.synth import frames as F
 
 PLC, HMI = "10.20.20.21", "10.20.20.30"
 MAC_P, MAC_H = "00:1b:1b:00:00:21", "00:80:f4:00:00:30"

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from core import capture
-from core.engine import Ingest
-from core.ringfollow import RingFollower
-from core.sensor import RING_STATE, Sensor, SensorConfig
-from core.store import Store
-from core.zones import Zones
+from plantwatch.core.capture import dumpcap
+from plantwatch.core.capture.ring import RingFollower
+from plantwatch.core.inventory.zones import Zones
+from plantwatch.core.pipeline.ingest import Ingest
+from plantwatch.core.pipeline.sensor import RING_STATE, Sensor, SensorConfig
+from plantwatch.core.store.database import Store
 from tests.sensor_support import ZONES_TOML, epb_offsets, incident, records, write_ring
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,8 +177,8 @@ def test_sensor_over_a_ring_matches_the_offline_engine_and_restarts_count_nothin
 
 _CHILD = """
 import sys
-from core.sensor import Sensor, SensorConfig, configure_logging
-from core.zones import Zones
+from plantwatch.core.pipeline.sensor import Sensor, SensorConfig, configure_logging
+from plantwatch.core.inventory.zones import Zones
 configure_logging()
 cfg = SensorConfig(chunk_packets=256, run_packets=1500, exit_idle_s=0.3, poll_s=0.02, report_s=3600,
                    run_seconds=3600, detect_wall_s=0.05)
@@ -258,28 +258,28 @@ def test_dumpcap_statistics_are_parsed() -> None:
     text = ("Capturing on 'eth1'\nFile: /x/pw-1_00001_20261126004929.pcapng\nPackets: 4 "
             "File: /x/pw-1_00002_20261126004930.pcapng\nPackets captured: 24\n"
             "Packets received/dropped on interface 'eth1': 30/6 (pcap:4/dumpcap:1/flushed:1/ps_ifdrop:2) (80.0%)\n")
-    s = capture.parse_final(text)
+    s = dumpcap.parse_final(text)
     assert (s.captured, s.received, s.dropped, s.ifdrop) == (24, 30, 6, 2)
-    assert capture.parse_final("Packets: 3 ").received is None
+    assert dumpcap.parse_final("Packets: 3 ").received is None
 
 
-@pytest.mark.skipif(capture.dumpcap_path() is None, reason="dumpcap not installed")
+@pytest.mark.skipif(dumpcap.dumpcap_path() is None, reason="dumpcap not installed")
 def test_capture_checks_say_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(capture.CaptureSetupError, match="no interface 'pwnosuch0'"):
-        capture.check_capture("pwnosuch0")
-    with pytest.raises(capture.CaptureSetupError, match="not an interface name"):
-        capture.check_capture("eth0; rm -rf /")
+    with pytest.raises(dumpcap.CaptureSetupError, match="no interface 'pwnosuch0'"):
+        dumpcap.check_capture("pwnosuch0")
+    with pytest.raises(dumpcap.CaptureSetupError, match="not an interface name"):
+        dumpcap.check_capture("eth0; rm -rf /")
     d = tmp_path / "open"
     d.mkdir(mode=0o777)
     d.chmod(0o777)
-    with pytest.raises(capture.CaptureSetupError, match="other users may write"):
-        capture.secure_dir(d)
+    with pytest.raises(dumpcap.CaptureSetupError, match="other users may write"):
+        dumpcap.secure_dir(d)
 
 
-@pytest.mark.skipif(not IS_ROOT or shutil.which("setpriv") is None or capture.dumpcap_path() is None,
+@pytest.mark.skipif(not IS_ROOT or shutil.which("setpriv") is None or dumpcap.dumpcap_path() is None,
                     reason="needs root, setpriv and dumpcap to try as an unprivileged user")
 def test_an_unprivileged_user_is_told_how_to_get_capture_permission() -> None:
-    code = "from core.capture import check_capture, CaptureSetupError\ntry:\n check_capture('lo')\nexcept CaptureSetupError as e:\n print(e)\n"
+    code = "from plantwatch.core.capture.dumpcap import check_capture, CaptureSetupError\ntry:\n check_capture('lo')\nexcept CaptureSetupError as e:\n print(e)\n"
     out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     if "Permission denied" in out.stderr and "python" in out.stderr.lower():
@@ -288,10 +288,10 @@ def test_an_unprivileged_user_is_told_how_to_get_capture_permission() -> None:
     assert out.stdout.count("\n") == 1
 
 
-@pytest.mark.skipif(not IS_ROOT or capture.dumpcap_path() is None, reason="needs root and dumpcap")
+@pytest.mark.skipif(not IS_ROOT or dumpcap.dumpcap_path() is None, reason="needs root and dumpcap")
 def test_dumpcap_ring_on_loopback_starts_stops_and_is_private(tmp_path: Path) -> None:
     ring = tmp_path / "ring"
-    d = capture.Dumpcap("lo", ring, ring_size_mb=0.01, ring_files=3, capture_filter="udp port 9")
+    d = dumpcap.Dumpcap("lo", ring, ring_size_mb=0.01, ring_files=3, capture_filter="udp port 9")
     d.start()
     try:
         import socket
@@ -311,13 +311,13 @@ def test_dumpcap_ring_on_loopback_starts_stops_and_is_private(tmp_path: Path) ->
     files = list(ring.glob("*.pcapng"))
     assert files and all(oct(p.stat().st_mode & 0o777) == "0o600" for p in files)
     assert oct(ring.stat().st_mode & 0o777) == "0o700"
-    assert not (ring / capture.PID_FILE).exists()
+    assert not (ring / dumpcap.PID_FILE).exists()
 
 
 def test_interface_statistics_blocks_give_capture_drops(tmp_path: Path) -> None:
     import struct
 
-    from core.capwrite import PcapngWriter
+    from plantwatch.core.synth.pcapwriter import PcapngWriter
 
     ring = tmp_path / "ring"
     ring.mkdir()
@@ -334,18 +334,18 @@ def test_interface_statistics_blocks_give_capture_drops(tmp_path: Path) -> None:
     assert rf.cursor.isb == {0: {"ifrecv": 1000, "ifdrop": 7, "osdrop": 3}}
     s = Sensor(tmp_path / "s.sqlite", ring)
     s.follower = fol
-    s._capture_stats(capture.CaptureStats(captured=len(recs)))
+    s._capture_stats(dumpcap.CaptureStats(captured=len(recs)))
     assert s.status.capture_dropped == 10
 
 
-@pytest.mark.skipif(capture.dumpcap_path() is None, reason="dumpcap not installed")
+@pytest.mark.skipif(dumpcap.dumpcap_path() is None, reason="dumpcap not installed")
 def test_sensor_command_fails_in_one_line_on_a_missing_interface(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "tui.cli", "sensor", "-i", "pwnosuch0", "--store",
+    out = subprocess.run([sys.executable, "-m", "plantwatch", "sensor", "-i", "pwnosuch0", "--store",
                           str(tmp_path / "s.sqlite")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     errors = [ln for ln in out.stderr.splitlines() if " ERROR " in ln]
     assert len(errors) == 1 and "no interface 'pwnosuch0'" in errors[0], out.stderr
     assert "Traceback" not in out.stderr
-    out = subprocess.run([sys.executable, "-m", "tui.cli", "sensor", "--store", str(tmp_path / "s.sqlite")],
+    out = subprocess.run([sys.executable, "-m", "plantwatch", "sensor", "--store", str(tmp_path / "s.sqlite")],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "-i IFACE" in out.stderr

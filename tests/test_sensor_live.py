@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from core.capwrite import write_pcapng
+from plantwatch.core.synth.pcapwriter import write_pcapng
 from tests.sensor_support import ATTACKER, ZONES_TOML, incident
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 
 SENDER = """
 import socket, sys, time
-from core.sources import read_batches
+from plantwatch.core.capture.files import read_batches
 iface, path, rate = sys.argv[1], sys.argv[2], float(sys.argv[3])
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind((iface, 0))
@@ -88,7 +88,7 @@ def test_sensor_on_a_veth_detects_the_attack_and_counts_every_packet(tmp_path: P
     ring = tmp_path / "var" / "ring"
     ex = ["ip", "netns", "exec", ns]
     sensor = subprocess.Popen(
-        [*ex, sys.executable, "-m", "tui.cli", "sensor", "-i", b, "--store", str(store), "--ring-dir", str(ring),
+        [*ex, sys.executable, "-m", "plantwatch", "sensor", "-i", b, "--store", str(store), "--ring-dir", str(ring),
          "--ring-size", "0.05", "--ring-files", "100", "--zones", str(zones)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -135,7 +135,7 @@ def test_sensor_on_a_veth_detects_the_attack_and_counts_every_packet(tmp_path: P
 
 def _sensor(ns: str, iface: str, store: Path, ring: Path, zones: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        ["ip", "netns", "exec", ns, sys.executable, "-m", "tui.cli", "sensor", "-i", iface, "--store", str(store),
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "plantwatch", "sensor", "-i", iface, "--store", str(store),
          "--ring-dir", str(ring), "--ring-size", "0.05", "--ring-files", "100", "--zones", str(zones)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 

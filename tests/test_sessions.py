@@ -11,11 +11,26 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core import frames as F
-from core.addr import ip_to_text, text_to_ip, text_to_mac
-from core.capwrite import write_pcap
-from core.decode.schema import APP_MODBUS, APP_S7, CLS_READ, DIR_REQUEST, DIR_RESPONSE, OPS, PACKETS
-from core.sessions import SESSIONS, SessionTracker, ref_file, ref_frame, session_ops
+from plantwatch.core.decode.addr import ip_to_text, text_to_ip, text_to_mac
+from plantwatch.core.decode.schema import (
+    APP_MODBUS,
+    APP_S7,
+    CLS_READ,
+    DIR_REQUEST,
+    DIR_RESPONSE,
+    OPS,
+    PACKETS,
+)
+from plantwatch.core.flows.sessions import (
+    SESSIONS,
+    SessionTracker,
+    ref_file,
+    ref_frame,
+    session_ops,
+)
+from plantwatch.core.store import state as pipeline_state
+from plantwatch.core.synth import frames as F
+from plantwatch.core.synth.pcapwriter import write_pcap
 
 REAL = Path(__file__).parent / "data" / "real"
 SYN, ACK, FIN, RST, PSH = 0x02, 0x10, 0x01, 0x04, 0x08
@@ -364,8 +379,8 @@ def test_tls_and_rdp_facts() -> None:
 # --- end to end on crafted and real captures --------------------------------------------------
 
 def decode_sessions(paths: list[Path], chunk: int = 65536) -> pl.DataFrame:
-    from core.decode import Decoder
-    from core.sources import read_batches
+    from plantwatch.core.capture.files import read_batches
+    from plantwatch.core.decode import Decoder
     tr, dec, out = SessionTracker(), Decoder(), []
     for b in read_batches([str(p) for p in paths], chunk_packets=chunk):
         d = dec.decode(b)
@@ -540,7 +555,7 @@ def random_traffic(seed: int, n_flows: int = 3000) -> pl.DataFrame:
 
 @pytest.mark.parametrize("compact_min", [4096, 8])
 def test_batching_does_not_change_sessions(compact_min: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core import sessions
+    from plantwatch.core.flows import sessions
     monkeypatch.setattr(sessions._OpenTable, "COMPACT_MIN", compact_min)
     p = random_traffic(1)
     kw = {"tcp_idle_s": 300.0, "udp_idle_s": 60.0}
@@ -572,8 +587,7 @@ def test_syn_at_end_of_input_is_attempted_then_unanswered() -> None:
 
 
 def test_state_survives_a_store_round_trip(tmp_path: Path) -> None:
-    from core import pipeline_state
-    from core.store import Store
+    from plantwatch.core.store.database import Store
     rows = handshake(0.0, "10.0.0.1", "10.0.0.2", 40080, 502)
     more = [pkt(1.0, "10.0.0.1", "10.0.0.2", 40080, 502, flags=PSH | ACK, pay=12, frame=6),
             pkt(1.1, "10.0.0.2", "10.0.0.1", 502, 40080, flags=PSH | ACK, pay=11, frame=7)]

@@ -1,4 +1,4 @@
-"""core.sources: pcap/pcapng/gzip reading, merging, batching and errors; tshark as the oracle."""
+"""plantwatch.core.capture.files: pcap/pcapng/gzip reading, merging, batching and errors; tshark as the oracle."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import core.sources as sources
-from core.batch import CaptureError
-from core.capwrite import PcapngWriter, PcapWriter, write_pcap, write_pcapng
-from core.sources import iter_files, read_batches, total_input_bytes
+import plantwatch.core.capture.files as sources
+from plantwatch.core.capture.batch import CaptureError
+from plantwatch.core.capture.files import iter_files, read_batches, total_input_bytes
+from plantwatch.core.synth.pcapwriter import PcapngWriter, PcapWriter, write_pcap, write_pcapng
 
 REAL = sorted((Path(__file__).parent / "data" / "real").glob("*.pcap*"))
 T0 = 1_700_000_000_123_456_789
@@ -411,7 +411,7 @@ def test_truncated_warning_goes_to_logging_without_callback(tmp_path, caplog):
     p = tmp_path / "a.pcap"
     write_pcap(p, [(T0, b"a" * 30), (T0, b"b" * 30)])
     p.write_bytes(p.read_bytes()[:-3])
-    with caplog.at_level(logging.WARNING, logger="core.sources"):
+    with caplog.at_level(logging.WARNING, logger="plantwatch.core.capture.files"):
         assert len(read_all([p])) == 1
     assert "truncated record at byte 70; kept the 1 packets before it" in caplog.text
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core.capwrite import write_pcap
-from core.devices import DEVICES
-from core.engine import Ingest
-from core.sessions import SESSION_OPS, SESSIONS
-from core.sources import read_batches
-from core.store import Store, StoreError
-from core.store_schema import MIGRATIONS
+from plantwatch.core.capture.files import read_batches
+from plantwatch.core.flows.sessions import SESSION_OPS, SESSIONS
+from plantwatch.core.inventory.devices import DEVICES
+from plantwatch.core.pipeline.ingest import Ingest
+from plantwatch.core.store.database import Store, StoreError
+from plantwatch.core.store.migrations import MIGRATIONS
+from plantwatch.core.synth.pcapwriter import write_pcap
 
 REAL = Path(__file__).parent / "data" / "real"
 
@@ -94,7 +94,7 @@ def test_appending_continues_sessions_and_inventory(tmp_path: Path) -> None:
 def test_failing_migration_leaves_previous_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "s.sqlite"
     Store(path).close()
-    import core.store as store_module
+    import plantwatch.core.store.database as store_module
 
     broken = "CREATE TABLE extra (a INTEGER); -- a comment; with a semicolon\nINSERT INTO nowhere VALUES (1);"
     monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, broken))

@@ -19,8 +19,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core.decode import Decoder
-from core.decode.schema import (
+from plantwatch.core.decode import Decoder
+from plantwatch.core.decode.schema import (
     APP_BACNET,
     APP_DNP3,
     APP_ENIP,
@@ -54,7 +54,7 @@ def tshark_fields(path: Path, fields: list[str]) -> dict[int, dict[str, str]]:
 
 @cache
 def decode_file(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    from core.sources import read_batches
+    from plantwatch.core.capture.files import read_batches
 
     dec = Decoder()
     packets, ops = [], []
@@ -395,11 +395,11 @@ def test_ops_only_where_tshark_sees_the_protocol(path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Synthetic capture: the reference §3 frames and core/frames.py builders, for what the real
+# Synthetic capture: the reference §3 frames and core/synth/frames.py builders, for what the real
 # captures lack (OPC UA, UMAS, FC 43/16/17, PLC stop, download, delete, CIP on UDP, DNP3/UDP).
 def _synthetic(path: Path) -> None:
-    from core import frames as F
-    from core.capwrite import write_pcap
+    from plantwatch.core.synth import frames as F
+    from plantwatch.core.synth.pcapwriter import write_pcap
     from tests import test_decode_ics as U
 
     cli, srv = "10.0.0.5", "10.0.0.9"

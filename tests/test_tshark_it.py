@@ -1,7 +1,7 @@
 """Differential test of the IT application decoders (TLS, RDP, DNS, DHCP, NBNS) against tshark.
 
 Captures: the real ones in tests/data/real (c37118_mixed holds DNS, LLMNR and NBNS) and one crafted
-here with core/frames.py: TLS handshakes with and without SNI, with GREASE, a ClientHello over two
+here with core/synth/frames.py: TLS handshakes with and without SNI, with GREASE, a ClientHello over two
 segments, TLS 1.3, self-signed (EC, RSA) and CA-signed certificate chains split over 2, 3 and 5
 segments (IPv6, sequence numbers wrapping), RDP connection requests (hostile and non-ASCII cookies,
 a routing token), DNS over UDP/TCP/mDNS with odd and looping names, DHCP and NBNS. Every frame
@@ -31,11 +31,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from core import frames
-from core.capwrite import write_pcap
-from core.decode import Decoder
-from core.decode import tls as tls_mod
-from core.sources import read_batches
+from plantwatch.core.capture.files import read_batches
+from plantwatch.core.decode import Decoder
+from plantwatch.core.decode import tls as tls_mod
+from plantwatch.core.synth import frames
+from plantwatch.core.synth.pcapwriter import write_pcap
 from tests.oracle import needs_tshark, tshark_fields
 
 pytestmark = needs_tshark

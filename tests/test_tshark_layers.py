@@ -12,9 +12,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core.addr import ip_to_text, mac_to_text
-from core.decode import Decoder
-from core.sources import read_batches
+from plantwatch.core.capture.files import read_batches
+from plantwatch.core.decode import Decoder
+from plantwatch.core.decode.addr import ip_to_text, mac_to_text
 from tests.oracle import needs_tshark, tshark_fields
 
 REAL = sorted((Path(__file__).parent / "data" / "real").glob("*.pcap*"))

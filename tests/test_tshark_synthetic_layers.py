@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from core import frames
-from core.batch import (
+from plantwatch.core.capture.batch import (
     LINKTYPE_IPV4,
     LINKTYPE_LINUX_SLL,
     LINKTYPE_LINUX_SLL2,
     LINKTYPE_NULL,
     LINKTYPE_RAW,
 )
-from core.capwrite import write_pcap
+from plantwatch.core.synth import frames
+from plantwatch.core.synth.pcapwriter import write_pcap
 from tests.oracle import needs_tshark
 from tests.test_tshark_layers import compare_file, decode_file
 

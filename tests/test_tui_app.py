@@ -8,8 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from core.engine import Ingest
-from core.store import Store
+from plantwatch.core.pipeline.ingest import Ingest
+from plantwatch.core.store.database import Store
+from plantwatch.tui.app import make_app
+from plantwatch.tui.live import DemoPipeline
+from plantwatch.tui.screens.breaches import BreachesScreen
+from plantwatch.tui.screens.device import DeviceScreen
+from plantwatch.tui.screens.devices import DevicesScreen
+from plantwatch.tui.screens.eventlog import EventLogScreen
+from plantwatch.tui.screens.help import HelpScreen
+from plantwatch.tui.screens.incidents import IncidentScreen, IncidentsScreen
+from plantwatch.tui.screens.packet import PacketScreen
+from plantwatch.tui.widgets.table import SnapshotTable
 from tests.tui_support import (
     ATTACKER,
     DEMO,
@@ -22,16 +32,6 @@ from tests.tui_support import (
     settle,
     wait_until,
 )
-from tui.app import make_app
-from tui.live import DemoPipeline
-from tui.screens.breaches import BreachesScreen
-from tui.screens.device import DeviceScreen
-from tui.screens.devices import DevicesScreen
-from tui.screens.eventlog import EventLogScreen
-from tui.screens.help import HelpScreen
-from tui.screens.incidents import IncidentScreen, IncidentsScreen
-from tui.screens.packet import PacketScreen
-from tui.widgets.table import SnapshotTable
 
 SIZE = (120, 40)
 
@@ -312,9 +312,9 @@ def test_packet_screen_when_capture_is_gone(tmp_path: Path) -> None:
 
 
 def test_packet_screen_without_tshark(monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.dissect
+    import plantwatch.core.views.dissect
 
-    monkeypatch.setattr(core.dissect, "tshark_path", lambda: None)
+    monkeypatch.setattr(plantwatch.core.views.dissect, "tshark_path", lambda: None)
     app = make_app(hostile_store(), source="hostile")
 
     async def main() -> None:

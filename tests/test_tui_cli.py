@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tui.cli import main
+from plantwatch.tui.cli import main
 
 
 def run(*args: str, env: dict | None = None):

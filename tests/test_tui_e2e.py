@@ -24,7 +24,7 @@ pytestmark = [
 
 def _plantwatch() -> list[str]:
     exe = Path(sys.executable).parent / "plantwatch"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "tui.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "plantwatch"]
 
 
 class Tmux:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+from plantwatch.tui.app import make_app
+from plantwatch.tui.screens.device import DeviceScreen
+from plantwatch.tui.screens.eventlog import EventLogScreen
+from plantwatch.tui.screens.incidents import IncidentScreen
 from tests.tui_support import ATTACKER, demo_store, needs_demo, settle
-from tui.app import make_app
-from tui.screens.device import DeviceScreen
-from tui.screens.eventlog import EventLogScreen
-from tui.screens.incidents import IncidentScreen
 
 pytestmark = needs_demo
 SIZES = {"wide": (120, 40), "small": (80, 24)}

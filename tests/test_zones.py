@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import addr
-from core.zones import Zones, ZonesError
+from plantwatch.core.decode import addr
+from plantwatch.core.inventory.zones import Zones, ZonesError
 
 ZONES_TOML = """
 [[zone]]
@@ -106,7 +106,7 @@ def test_missing_file(tmp_path: Path) -> None:
         Zones.load(tmp_path / "nope.toml")
 
 
-# --- core/addr.py -----------------------------------------------------------------------------
+# --- core/decode/addr.py -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text", ["10.0.0.1", "0.0.0.0", "255.255.255.255", "::1", "fe80::1:2",
                                   "2001:db8::ff00:42:8329", "::ffff:1.2.3.4"])

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from core import frames as f
-from core import queries
-from core.capwrite import write_pcapng
-from core.engine import Ingest
-from core.store import Store
-from core.zones import Zones
+from plantwatch.core.inventory.zones import Zones
+from plantwatch.core.pipeline.ingest import Ingest
+from plantwatch.core.store.database import Store
+from plantwatch.core.synth import frames as f
+from plantwatch.core.synth.pcapwriter import write_pcapng
+from plantwatch.core.views import queries
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo_data"

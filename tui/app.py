@@ -15,11 +15,11 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 
-from core import queries
-from core.store import Store
-from tui.live import Pipeline, PipelineStatus
-from tui.screens.base import BaseScreen, Loaded, Loader
-from tui.widgets.status import StatusBar, StatusView
+from plantwatch.core.store.database import Store
+from plantwatch.core.views import queries
+from plantwatch.tui.live import Pipeline, PipelineStatus
+from plantwatch.tui.screens.base import BaseScreen, Loaded, Loader
+from plantwatch.tui.widgets.status import StatusBar, StatusView
 
 
 class PipelineUpdate(Message):
@@ -87,7 +87,7 @@ class PlantwatchApp(App):
 
     # --- lifecycle ---
     def on_mount(self) -> None:
-        from tui.screens.devices import DevicesScreen
+        from plantwatch.tui.screens.devices import DevicesScreen
 
         self._status_loader = Loader(self, self._status_query, self._got_status, persistent=True)
         self.push_screen(DevicesScreen())
@@ -138,7 +138,7 @@ class PlantwatchApp(App):
 
     # --- navigation ---
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from plantwatch.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -170,27 +170,27 @@ class PlantwatchApp(App):
         return scr
 
     def open_device(self, device: str) -> None:
-        from tui.screens.device import DeviceScreen
+        from plantwatch.tui.screens.device import DeviceScreen
 
         self.push_reused(DeviceScreen, device)
 
     def open_event_log(self, filter_text: str = "") -> None:
-        from tui.screens.eventlog import EventLogScreen
+        from plantwatch.tui.screens.eventlog import EventLogScreen
 
         self.push_reused(EventLogScreen, filter_text)
 
     def action_incidents(self) -> None:
-        from tui.screens.incidents import IncidentsScreen
+        from plantwatch.tui.screens.incidents import IncidentsScreen
 
         self._push_unless_current(IncidentsScreen)
 
     def action_breaches(self) -> None:
-        from tui.screens.breaches import BreachesScreen
+        from plantwatch.tui.screens.breaches import BreachesScreen
 
         self._push_unless_current(BreachesScreen)
 
     def action_event_log(self) -> None:
-        from tui.screens.eventlog import EventLogScreen
+        from plantwatch.tui.screens.eventlog import EventLogScreen
 
         self._push_unless_current(EventLogScreen)
 

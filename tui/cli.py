@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from core.batch import CaptureError
-from core.store import StoreError
-from core.zones import ZonesError
+from plantwatch.core.capture.batch import CaptureError
+from plantwatch.core.inventory.zones import ZonesError
+from plantwatch.core.store.database import StoreError
 
 
 def _fail(message: str) -> None:
@@ -54,11 +54,11 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
     Detection compares with the baseline in the store (learned with `plantwatch learn` or
     --learn); with none, models that need history report "learning" and the rest still fire.
     """
-    from core import report
-    from core.engine import Ingest
-    from core.models import ConfigError, load_config
-    from core.store import Store
-    from core.zones import Zones
+    from plantwatch.core.detection.models import ConfigError, load_config
+    from plantwatch.core.inventory.zones import Zones
+    from plantwatch.core.pipeline.ingest import Ingest
+    from plantwatch.core.store.database import Store
+    from plantwatch.core.views import report
 
     if as_json and as_jsonl:
         _fail("--json and --jsonl are exclusive")
@@ -93,7 +93,7 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
         for rec in report.jsonl_records(data):
             click.echo(json.dumps(rec, ensure_ascii=False))
     else:
-        from tui.summary import print_summary
+        from plantwatch.tui.summary import print_summary
 
         print_summary(data)
         _print_detection(data)
@@ -101,7 +101,7 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
 
 def _print_detection(data: dict) -> None:
     """Incidents, breaches and the threat ranking, as plain text (wire strings escaped)."""
-    from core.textsafe import printable
+    from plantwatch.core.views.textsafe import printable
 
     det = data["detection"]
     learning = [m["name"] for m in det["models"] if m["state"] == "learning"]
@@ -138,10 +138,10 @@ def _print_detection(data: dict) -> None:
 def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
           models_file: Path | None) -> None:
     """Learn the pattern of life from capture(s) of normal traffic into a store (no detection)."""
-    from core.engine import Ingest
-    from core.models import ConfigError, load_config
-    from core.store import Store
-    from core.zones import Zones
+    from plantwatch.core.detection.models import ConfigError, load_config
+    from plantwatch.core.inventory.zones import Zones
+    from plantwatch.core.pipeline.ingest import Ingest
+    from plantwatch.core.store.database import Store
 
     try:
         zones = Zones.load(zones_file) if zones_file else Zones.default()
@@ -178,11 +178,11 @@ def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
 def eval_(captures: tuple[Path, ...], truth_file: Path, store_path: Path | None, learn: tuple[Path, ...],
           zones_file: Path | None, models_file: Path | None, as_json: bool) -> None:
     """Compare the breaches in a store with a ground truth: per step, which model detected it."""
-    from core import eval as evaluation
-    from core.engine import Ingest
-    from core.models import ConfigError, load_config
-    from core.store import Store
-    from core.zones import Zones
+    from plantwatch.core.detection.models import ConfigError, load_config
+    from plantwatch.core.inventory.zones import Zones
+    from plantwatch.core.pipeline.ingest import Ingest
+    from plantwatch.core.store.database import Store
+    from plantwatch.core.views import eval as evaluation
 
     if not captures and store_path is None:
         _fail("give CAPTURES to analyse, or --store of an analysed store")
@@ -231,7 +231,7 @@ def _run_console(app) -> None:  # noqa: ANN001 - a textual App, imported lazily
 
 def _run_with_pipeline(store_path: Path, pipeline, join_s: float = 5.0) -> None:  # noqa: ANN001
     """The console on `store_path` while `pipeline` (a worker thread) fills it; stopped after."""
-    from tui.app import make_app
+    from plantwatch.tui.app import make_app
 
     try:
         _run_console(make_app(store_path, pipeline))
@@ -249,7 +249,7 @@ def _run_with_pipeline(store_path: Path, pipeline, join_s: float = 5.0) -> None:
               help="Directory of the demo captures (default: the bundled demo_data/).")
 def demo(speed: float, store_path: Path | None, data_dir: Path | None) -> None:
     """Learn from the bundled plant capture, then replay the incident as if live."""
-    from tui.live import DEMO_DIR, DemoPipeline
+    from plantwatch.tui.live import DEMO_DIR, DemoPipeline
 
     data_dir = data_dir or DEMO_DIR
     missing = DemoPipeline.missing(data_dir)
@@ -283,9 +283,9 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None) -> None:
 def open_(captures: tuple[Path, ...], learn: tuple[Path, ...], zones_file: Path | None,
           store_path: Path | None) -> None:
     """Analyse capture files and browse the result in the console."""
-    from core.sources import iter_files
-    from core.zones import Zones
-    from tui.live import FilesPipeline
+    from plantwatch.core.capture.files import iter_files
+    from plantwatch.core.inventory.zones import Zones
+    from plantwatch.tui.live import FilesPipeline
 
     tmp = None
     try:
@@ -312,13 +312,13 @@ def console(store_path: Path | None) -> None:
     store_path = store_path or _configured_store()
     if store_path is None:
         _fail(f"which store? give --store FILE or set {STORE_ENV}")
-    from core.store import Store
+    from plantwatch.core.store.database import Store
 
     try:
         Store(store_path, readonly=True).close()
     except StoreError as e:
         _fail(str(e))
-    from tui.app import make_app
+    from plantwatch.tui.app import make_app
 
     _run_console(make_app(store_path, None, source=f"store: {store_path.name}", poll_s=1.0))
 
@@ -330,9 +330,9 @@ def console(store_path: Path | None) -> None:
               help="SQLite store to create or append to (default: a temporary one).")
 def live(iface: str, zones_file: Path | None, store_path: Path | None) -> None:
     """Capture on an interface (through dumpcap) and watch it live."""
-    from core.capture import CaptureSetupError
-    from core.zones import Zones
-    from tui.live import LivePipeline, check_capture
+    from plantwatch.core.capture.dumpcap import CaptureSetupError
+    from plantwatch.core.inventory.zones import Zones
+    from plantwatch.tui.live import LivePipeline, check_capture
 
     try:
         check_capture(iface)
@@ -382,8 +382,8 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
     committed to the store, so `plantwatch console --store STORE` sees new devices and breaches
     within seconds. A restart resumes where it stopped. Logs go to stderr.
     """
-    from core.sensor import SensorConfig, run_sensor
-    from core.zones import Zones
+    from plantwatch.core.inventory.zones import Zones
+    from plantwatch.core.pipeline.sensor import SensorConfig, run_sensor
 
     if not follow_only and not iface:
         _fail("give the interface to capture on: -i IFACE")
@@ -412,7 +412,7 @@ def _progress():
     """A progress bar on stderr when it is a terminal; nothing otherwise."""
     if not sys.stderr.isatty():
         return _NoProgress()
-    from tui.progress import ByteProgress
+    from plantwatch.tui.progress import ByteProgress
 
     return ByteProgress()
 

@@ -1,6 +1,6 @@
 """The pipeline thread behind the console: it fills the store and reports how it is going.
 
-A `Pipeline` runs core.engine.Ingest in a thread of its own (never on the UI's event loop) and
+A `Pipeline` runs plantwatch.core.pipeline.ingest.Ingest in a thread of its own (never on the UI's event loop) and
 calls `on_status` with an immutable `PipelineStatus` after every committed batch; the console
 turns that into a message (thread-safe post) and decides on its own timer when to redraw, so a
 burst of batches collapses into one refresh. The UI reads the store through its own read-only
@@ -8,10 +8,10 @@ connections in worker threads (tui/screens/base.py).
 
 Kinds of pipeline:
 - `DemoPipeline`: learns from the bundled learning capture at full speed (one transaction, with
-  progress), then replays the incident capture on an accelerated packet clock (core.replay),
+  progress), then replays the incident capture on an accelerated packet clock (plantwatch.core.capture.replay),
   committing per batch so devices, breaches and the incident appear as they happen.
 - `FilesPipeline` (`plantwatch open`): learning captures, then the captures to analyse, unpaced.
-- `LivePipeline` (`plantwatch live`): the headless sensor of core/sensor.py (dumpcap's ring of
+- `LivePipeline` (`plantwatch live`): the headless sensor of core/pipeline/sensor.py (dumpcap's ring of
   pcapng files, followed and ingested per batch, capture drops counted) run in this process; the
   ring files stay on disk for the drill-down decode while the ring keeps them.
 """
@@ -26,15 +26,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from core import queries
-from core.engine import BatchDone, Ingest
-from core.replay import Replay
-from core.store import Store
-from core.zones import Zones
+from plantwatch import demo_data
+from plantwatch.core.capture.replay import Replay
+from plantwatch.core.inventory.zones import Zones
+from plantwatch.core.pipeline.ingest import BatchDone, Ingest
+from plantwatch.core.store.database import Store
+from plantwatch.core.views import queries
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "demo_data"
-DEMO_LEARN = "learn.pcapng.gz"
-DEMO_INCIDENT = "incident.pcapng.gz"
+DEMO_DIR = demo_data.files()
+DEMO_LEARN = demo_data.LEARN
+DEMO_INCIDENT = demo_data.INCIDENT
 DETECT_EVERY_S = 600.0   # demo/live: detection checkpoints every 10 minutes of packet time
 
 
@@ -229,14 +230,14 @@ class DemoPipeline(Pipeline):
 # --------------------------------------------------------------------------- live capture
 
 def check_capture(iface: str) -> str:
-    """The dumpcap to use for `iface`, or core.capture.CaptureSetupError saying how to fix it."""
-    from core.capture import check_capture as check
+    """The dumpcap to use for `iface`, or plantwatch.core.capture.dumpcap.CaptureSetupError saying how to fix it."""
+    from plantwatch.core.capture.dumpcap import check_capture as check
 
     return check(iface)
 
 
 class LivePipeline(Pipeline):
-    """`plantwatch live -i IFACE`: the headless sensor (core/sensor.py: dumpcap's ring of pcapng
+    """`plantwatch live -i IFACE`: the headless sensor (core/pipeline/sensor.py: dumpcap's ring of pcapng
     files, followed and ingested one transaction per batch) in this process, for the console.
     The ring files stay in `spool` so the packet view can decode what the ring still holds."""
 
@@ -252,8 +253,8 @@ class LivePipeline(Pipeline):
     def _main(self) -> None:
         import logging
 
-        from core.capture import Dumpcap
-        from core.sensor import Sensor
+        from plantwatch.core.capture.dumpcap import Dumpcap
+        from plantwatch.core.pipeline.sensor import Sensor
 
         # the sensor logs to stderr for journald; on a console screen that would garble it
         quiet = logging.getLogger("plantwatch")

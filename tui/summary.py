@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from core.textsafe import printable
+from plantwatch.core.views.textsafe import printable
 
 
 def _t(v: object) -> Text:

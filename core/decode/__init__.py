@@ -13,12 +13,25 @@ from types import ModuleType
 import numpy as np
 import polars as pl
 
-from core.batch import LINKTYPE_ETHERNET, RawBatch
-from core.decode import bacnet, dhcp, dnp3, dns, enip, iec104, modbus, nbns, opcua, rdp, s7, tls
-from core.decode.layers import Layers, decode_layers
-from core.decode.retrans import Retransmissions
-from core.decode.schema import APP_ARP, OPS, PACKETS, empty_ops
-from core.decode.view import PacketView
+from plantwatch.core.capture.batch import LINKTYPE_ETHERNET, RawBatch
+from plantwatch.core.decode import (
+    bacnet,
+    dhcp,
+    dnp3,
+    dns,
+    enip,
+    iec104,
+    modbus,
+    nbns,
+    opcua,
+    rdp,
+    s7,
+    tls,
+)
+from plantwatch.core.decode.layers import Layers, decode_layers
+from plantwatch.core.decode.retrans import Retransmissions
+from plantwatch.core.decode.schema import APP_ARP, OPS, PACKETS, empty_ops
+from plantwatch.core.decode.view import PacketView
 
 # Order matters only where two modules claim the same row and column: earlier wins.
 APP_MODULES: tuple[ModuleType, ...] = (

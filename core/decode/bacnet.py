@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from core import ics
-from core.decode.schema import APP_BACNET, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
-from core.decode.view import AppResult, PacketView, gather_u8, port_rows
+from plantwatch.core.decode import ics
+from plantwatch.core.decode.schema import APP_BACNET, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
+from plantwatch.core.decode.view import AppResult, PacketView, gather_u8, port_rows
 
 PORT = 47808
 _NPDU_FUNCS = (0x04, 0x09, 0x0A, 0x0B)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from core.decode.schema import APP_DHCP, PACKETS
-from core.decode.view import AppResult, PacketView, port_rows
+from plantwatch.core.decode.schema import APP_DHCP, PACKETS
+from plantwatch.core.decode.view import AppResult, PacketView, port_rows
 
 PORTS = frozenset({67, 68})
 _COOKIE = 0x63825363

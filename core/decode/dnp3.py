@@ -18,9 +18,16 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from core import ics
-from core.decode.schema import APP_DNP3, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
-from core.decode.view import AppResult, PacketView, gather_be16, gather_le16, gather_u8, port_rows
+from plantwatch.core.decode import ics
+from plantwatch.core.decode.schema import APP_DNP3, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
+from plantwatch.core.decode.view import (
+    AppResult,
+    PacketView,
+    gather_be16,
+    gather_le16,
+    gather_u8,
+    port_rows,
+)
 
 PORT = 20000
 

@@ -17,8 +17,8 @@ import ipaddress
 import numpy as np
 import polars as pl
 
-from core.decode.schema import APP_DNS, PACKETS
-from core.decode.view import AppResult, PacketView, port_rows
+from plantwatch.core.decode.schema import APP_DNS, PACKETS
+from plantwatch.core.decode.view import AppResult, PacketView, port_rows
 
 UDP_PORTS = frozenset({53, 5353, 5355})
 TCP_PORTS = frozenset({53})

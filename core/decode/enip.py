@@ -10,7 +10,7 @@ group = request path class when the path starts with a plain logical class segme
 sub = encapsulation command, exception = general status of a reply); containers are unwrapped
 one level: Unconnected Send (0x52 on class 0x06) and Multiple Service Packet (0x0A) give an op
 for themselves and one for each embedded message. An encapsulation command without CIP gives an
-op with code = command and sub null (see core/ics.py).
+op with code = command and sub null (see core/decode/ics.py).
 
 Vectorised: one encapsulation filling the payload, either without CIP (List Identity, Register
 Session ...) or with the usual two-item CPF holding one CIP request whose path starts with an
@@ -25,9 +25,9 @@ import struct
 import numpy as np
 import polars as pl
 
-from core import ics
-from core.decode.schema import APP_ENIP, DIR_REQUEST, DIR_RESPONSE
-from core.decode.view import AppResult, PacketView, gather_le16, gather_u8, port_rows
+from plantwatch.core.decode import ics
+from plantwatch.core.decode.schema import APP_ENIP, DIR_REQUEST, DIR_RESPONSE
+from plantwatch.core.decode.view import AppResult, PacketView, gather_le16, gather_u8, port_rows
 
 PORT = 44818
 IO_PORT = 2222

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from core import ics
-from core.decode.schema import APP_IEC104, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
-from core.decode.view import AppResult, PacketView, gather_le16, gather_u8, port_rows
+from plantwatch.core.decode import ics
+from plantwatch.core.decode.schema import APP_IEC104, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
+from plantwatch.core.decode.view import AppResult, PacketView, gather_le16, gather_u8, port_rows
 
 PORT = 2404
 _MAX_APDUS = 512  # per segment; a bound on the walk, far above what TCP segments hold

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from core import ics
-from core.decode.schema import APP_MODBUS, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
-from core.decode.view import AppResult, PacketView, gather_be16, gather_u8, port_rows
+from plantwatch.core.decode import ics
+from plantwatch.core.decode.schema import APP_MODBUS, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
+from plantwatch.core.decode.view import AppResult, PacketView, gather_be16, gather_u8, port_rows
 
 PORT = 502
 # Requests whose PDU starts with a reference number (FC 23: the read reference); and those

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from core.decode.dns import BadName, read_labels
-from core.decode.schema import APP_NBNS, PACKETS
-from core.decode.view import AppResult, PacketView, port_rows
+from plantwatch.core.decode.dns import BadName, read_labels
+from plantwatch.core.decode.schema import APP_NBNS, PACKETS
+from plantwatch.core.decode.view import AppResult, PacketView, port_rows
 
 PORT = 137
 _COLUMNS = ("nbns_name",)

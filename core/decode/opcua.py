@@ -18,9 +18,9 @@ import struct
 import numpy as np
 import polars as pl
 
-from core import ics
-from core.decode.schema import APP_OPCUA, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
-from core.decode.view import AppResult, PacketView, gather_u8, port_rows
+from plantwatch.core.decode import ics
+from plantwatch.core.decode.schema import APP_OPCUA, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
+from plantwatch.core.decode.view import AppResult, PacketView, gather_u8, port_rows
 
 PORT = 4840
 TYPES = {b"HEL": DIR_REQUEST, b"ACK": DIR_RESPONSE, b"OPN": DIR_OTHER, b"CLO": DIR_REQUEST,

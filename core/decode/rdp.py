@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from core.decode.schema import APP_RDP, PACKETS
-from core.decode.view import AppResult, PacketView, port_rows
+from plantwatch.core.decode.schema import APP_RDP, PACKETS
+from plantwatch.core.decode.view import AppResult, PacketView, port_rows
 
 RDP_PORT = 3389
 _X224_CR = 0x0E

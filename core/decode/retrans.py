@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.addr import hash_u64
-from core.decode.layers import Layers
+from plantwatch.core.decode.addr import hash_u64
+from plantwatch.core.decode.layers import Layers
 
 _WRAP = 1 << 32
 _GROUP = 1 << 40  # spacing between groups in the running maximum (unwrapped values stay < 2^33)

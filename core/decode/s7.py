@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from core import ics
-from core.decode.schema import APP_S7, APP_S7PLUS, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
-from core.decode.view import AppResult, PacketView, gather_be16, gather_u8, port_rows
+from plantwatch.core.decode import ics
+from plantwatch.core.decode.schema import APP_S7, APP_S7PLUS, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
+from plantwatch.core.decode.view import AppResult, PacketView, gather_be16, gather_u8, port_rows
 
 PORT = 102
 BLOCK_TYPES = {"08": "OB", "0A": "DB", "0B": "SDB", "0C": "FC", "0D": "SFC", "0E": "FB",

@@ -85,7 +85,7 @@ PACKETS: dict[str, pl.DataType] = {
     "arp_tpa": pl.UInt64(),
 }
 
-# Operation classes (core/ics.py maps protocol codes to these).
+# Operation classes (core/decode/ics.py maps protocol codes to these).
 CLS_NONE = 0
 CLS_READ = 1
 CLS_DISCOVER = 2
@@ -103,10 +103,10 @@ OPS: dict[str, pl.DataType] = {
     "file_id": pl.Int32(), "frame": pl.Int64(),
     "app": pl.UInt8(),        # APP_* of the protocol
     "direction": pl.UInt8(),  # DIR_*
-    "code": pl.Int32(),       # function / service / type id (Modbus FC without the 0x80 bit, S7 param func (userdata: group<<8|subfunction), DNP3 AL func, CIP service without 0x80, IEC104 type id, BACnet service, OPC UA service node id, ENIP command when no CIP, S7comm-plus function); key conventions: core/ics.py docstring
+    "code": pl.Int32(),       # function / service / type id (Modbus FC without the 0x80 bit, S7 param func (userdata: group<<8|subfunction), DNP3 AL func, CIP service without 0x80, IEC104 type id, BACnet service, OPC UA service node id, ENIP command when no CIP, S7comm-plus function); key conventions: core/decode/ics.py docstring
     "sub": pl.Int32(),        # Modbus MEI type / FC8 diagnostic sub-function / UMAS code, S7 userdata subfunction, DNP3 first object group, IEC104 cause of transmission (U-format: U function bits), BACnet 0 confirmed / 1 unconfirmed, ENIP encapsulation command of a CIP op (null: op is the command itself), S7comm-plus opcode
     "group": pl.Int32(),      # S7 userdata function group; CIP request path class for ENIP; IEC104 APCI format (0 I, 3 U); else null
-    "cls": pl.UInt8(),        # CLS_* from core/ics.py
+    "cls": pl.UInt8(),        # CLS_* from core/decode/ics.py
     "name": pl.String(),      # human name of the operation, e.g. "Write Multiple Registers", "PLC Stop"
     "unit": pl.Int32(),       # Modbus unit id, DNP3 destination, IEC104 common address
     "trans": pl.Int32(),      # Modbus transaction id, S7 PDU reference, DNP3 AL sequence

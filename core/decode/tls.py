@@ -21,8 +21,8 @@ import numpy as np
 import polars as pl
 from cryptography import x509
 
-from core.decode.schema import APP_TLS, PACKETS
-from core.decode.view import AppResult, PacketView
+from plantwatch.core.decode.schema import APP_TLS, PACKETS
+from plantwatch.core.decode.view import AppResult, PacketView
 
 MAX_FLOW_BYTES = 64 * 1024      # pending bytes kept per flow direction
 MAX_FLOWS = 256                 # flow directions with a pending handshake

@@ -19,10 +19,10 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from tui.widgets.footer import KeyFooter
-from tui.widgets.status import StatusBar
-from tui.widgets.table import SnapshotTable
-from tui.widgets.text import plain
+from plantwatch.tui.widgets.footer import KeyFooter
+from plantwatch.tui.widgets.status import StatusBar
+from plantwatch.tui.widgets.table import SnapshotTable
+from plantwatch.tui.widgets.text import plain
 
 
 class Loaded(Message):

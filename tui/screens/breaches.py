@@ -8,11 +8,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
-from core import queries
-from core.queries import Breaches
-from tui.screens.base import BaseScreen, FilterBarMixin, Message1
-from tui.widgets.table import SnapshotTable
-from tui.widgets.text import plain, score_text, shown_width, when
+from plantwatch.core.views import queries
+from plantwatch.core.views.queries import Breaches
+from plantwatch.tui.screens.base import BaseScreen, FilterBarMixin, Message1
+from plantwatch.tui.widgets.table import SnapshotTable
+from plantwatch.tui.widgets.text import plain, score_text, shown_width, when
 
 
 def breach_cells(b: queries.BreachRow) -> tuple:
@@ -116,7 +116,7 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
         if not b.refs:
             self.notify("this breach cites no packet", severity="warning")
             return
-        from tui.screens.packet import PacketScreen
+        from plantwatch.tui.screens.packet import PacketScreen
 
         cid, frame = b.refs[0]
         self.app.push_screen(PacketScreen(cid, frame, f"evidence of {b.model}"))

@@ -10,12 +10,12 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from core import queries
-from core.queries import DeviceDetail
-from tui.screens.base import BaseScreen, Message1
-from tui.widgets.charts import SeriesChart
-from tui.widgets.table import SnapshotTable
-from tui.widgets.text import human_bytes, plain, score_text, shown_width, when
+from plantwatch.core.views import queries
+from plantwatch.core.views.queries import DeviceDetail
+from plantwatch.tui.screens.base import BaseScreen, Message1
+from plantwatch.tui.widgets.charts import SeriesChart
+from plantwatch.tui.widgets.table import SnapshotTable
+from plantwatch.tui.widgets.text import human_bytes, plain, score_text, shown_width, when
 
 PEER_COLS = [("dir", "Dir"), ("peer", "Peer"), ("port", "Port"), ("proto", "Protocol"),
              ("sessions", "Sessions"), ("failed", "Failed"), ("bytes", "Bytes"), ("last", "Last")]
@@ -215,6 +215,6 @@ class DeviceScreen(BaseScreen):
         elif table.id == "conns" and key and self.detail:
             row = next((r for r in self.detail.connections.rows if str(r.session_id) == key), None)
             if row is not None:
-                from tui.screens.packet import open_packet
+                from plantwatch.tui.screens.packet import open_packet
 
                 open_packet(self.app, row)

@@ -9,11 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
-from core import queries
-from core.queries import DeviceFilter, DeviceList, DeviceRow, FilterError
-from tui.screens.base import BaseScreen, FilterBarMixin, Message1
-from tui.widgets.table import SnapshotTable
-from tui.widgets.text import plain, score_text, shown_width, spark, when
+from plantwatch.core.views import queries
+from plantwatch.core.views.queries import DeviceFilter, DeviceList, DeviceRow, FilterError
+from plantwatch.tui.screens.base import BaseScreen, FilterBarMixin, Message1
+from plantwatch.tui.widgets.table import SnapshotTable
+from plantwatch.tui.widgets.text import plain, score_text, shown_width, spark, when
 
 COLUMNS = [("score", "Score"), ("address", "Address"), ("name", "Name", 24), ("role", "Role"),
            ("zone", "Zone"), ("new", "New"), ("breaches", "Br"), ("activity", "Activity", queries.SPARK_BUCKETS),

@@ -6,11 +6,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
-from core import queries
-from core.queries import Connections, ConnFilter, FilterError
-from tui.screens.base import BaseScreen, FilterBarMixin, Message1
-from tui.screens.device import CONN_COLS, conn_rows
-from tui.widgets.table import SnapshotTable
+from plantwatch.core.views import queries
+from plantwatch.core.views.queries import Connections, ConnFilter, FilterError
+from plantwatch.tui.screens.base import BaseScreen, FilterBarMixin, Message1
+from plantwatch.tui.screens.device import CONN_COLS, conn_rows
+from plantwatch.tui.widgets.table import SnapshotTable
 
 LIMIT = 500
 
@@ -129,6 +129,6 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
             return
         row = next((r for r in self.snapshot.rows if str(r.session_id) == key), None)
         if row is not None:
-            from tui.screens.packet import open_packet
+            from plantwatch.tui.screens.packet import open_packet
 
             open_packet(self.app, row)

@@ -8,12 +8,12 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from core import queries
-from core.queries import IncidentDetail, Incidents
-from tui.screens.base import BaseScreen, Message1
-from tui.screens.device import kv_text
-from tui.widgets.table import SnapshotTable
-from tui.widgets.text import plain, score_text, when
+from plantwatch.core.views import queries
+from plantwatch.core.views.queries import IncidentDetail, Incidents
+from plantwatch.tui.screens.base import BaseScreen, Message1
+from plantwatch.tui.screens.device import kv_text
+from plantwatch.tui.widgets.table import SnapshotTable
+from plantwatch.tui.widgets.text import plain, score_text, when
 
 LIST_COLS = [("score", "Score"), ("title", "Incident"), ("device", "Device"), ("first", "Started"),
              ("phases", "Phases"), ("breaches", "Br")]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import Static, Tree
 
-from core import queries
-from core.dissect import DissectError, Dissection, Node, dissect
-from tui.screens.base import BaseScreen, Message1
-from tui.widgets.text import plain
+from plantwatch.core.views import queries
+from plantwatch.core.views.dissect import DissectError, Dissection, Node, dissect
+from plantwatch.tui.screens.base import BaseScreen, Message1
+from plantwatch.tui.widgets.text import plain
 
 
 def open_packet(app: App, row: queries.ConnRow) -> None:

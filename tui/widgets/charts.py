@@ -1,4 +1,4 @@
-"""Time-series charts (textual-plotext) fed from core.queries.Series snapshots."""
+"""Time-series charts (textual-plotext) fed from plantwatch.core.views.queries.Series snapshots."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from textual_plotext import PlotextPlot
 
-from core.queries import Series
+from plantwatch.core.views.queries import Series
 
 
 class SeriesChart(PlotextPlot):

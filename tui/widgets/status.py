@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
-from core.queries import Status, fmt_ts
-from core.textsafe import printable
-from tui.live import PipelineStatus
+from plantwatch.core.views.queries import Status, fmt_ts
+from plantwatch.core.views.textsafe import printable
+from plantwatch.tui.live import PipelineStatus
 
 
 @dataclass(frozen=True, slots=True)

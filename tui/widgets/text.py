@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.cells import cell_len
 from rich.text import Text
 
-from core.queries import fmt_ts
-from core.textsafe import printable
+from plantwatch.core.views.queries import fmt_ts
+from plantwatch.core.views.textsafe import printable
 
 _BARS = "▁▂▃▄▅▆▇█"
 

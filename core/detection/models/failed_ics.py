@@ -1,0 +1,46 @@
+"""Multiple Failed Connections to ICS Device: failures against ICS ports or OT devices."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from plantwatch.core.detection.models.base import (
+    Context,
+    Model,
+    dur,
+    evidence,
+    fmt_list,
+    groups,
+    hours_text,
+    summarize,
+    window_s_of,
+)
+from plantwatch.core.detection.scoring import poisson_importance, rate
+from plantwatch.core.flows.sessions import ICS_PORTS
+
+MODEL = Model(
+    "Multiple Failed Connections to ICS Device", "ICS", "high", "discovery", ("T0846", "T0888"), False,
+    "Several refused or unanswered connections from one source to ICS ports or OT devices: "
+    "looking for controllers.")
+
+
+def run(ctx: Context) -> list[dict]:
+    c = ctx.mcfg(MODEL)
+    w, n_min = float(c["window_s"]), int(c["min_failures"])
+    f = ctx.S.filter(pl.col("failed") & ~pl.col("s_ext") & ~pl.col("s_group")
+                     & (pl.col("s_ics") | pl.col("port").is_in(list(ICS_PORTS))))
+    out = []
+    for g in groups(f, ["c"], w, key=["s", "port"], min_count=n_min, window_s=w):
+        dev, a, b, targets, ports = summarize(g)
+        fb = int(g["c_failed_ics_b"][0])
+        lam = rate(fb, ctx.hours_b, window_s_of(g, w))
+        imp = poisson_importance(g.height, lam)
+        base = ("there is no baseline yet" if ctx.cold else
+                f"in {hours_text(ctx.hours_b)} of learning it had {fb} failed ICS connection(s)")
+        expl = (f"{dev} failed {g.height} connections to ICS port(s) {fmt_list(ports, 6)} of "
+                f"{len(targets)} OT/ICS address(es) within {dur(a, b)}; {base}.")
+        sids, refs = evidence(g)
+        out.append(ctx.breach(MODEL, dev, targets, a, b, imp, expl, sids, refs,
+                              {"failures": g.height, "targets": len(targets), "ports": ports,
+                               "baseline_failures": fb}))
+    return out

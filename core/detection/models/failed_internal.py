@@ -1,0 +1,47 @@
+"""Multiple Failed Internal Connections: one source failing against many internal (host, port)s."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from plantwatch.core.detection.models.base import (
+    Context,
+    Model,
+    dur,
+    evidence,
+    fmt_list,
+    groups,
+    hours_text,
+    summarize,
+    window_s_of,
+)
+from plantwatch.core.detection.scoring import poisson_importance, rate
+
+MODEL = Model(
+    "Multiple Failed Internal Connections", "Network", "medium", "discovery", ("T0846",), False,
+    "Many refused, unanswered or unreachable connections from one source to internal hosts in a "
+    "short time: a scan or a sweep.")
+
+
+def run(ctx: Context) -> list[dict]:
+    c = ctx.mcfg(MODEL)
+    w, n_min = float(c["window_s"]), int(c["min_failures"])
+    f = ctx.S.filter(pl.col("failed") & ~pl.col("s_ext") & ~pl.col("s_group"))
+    out = []
+    for g in groups(f, ["c"], w, key=["s", "port"], min_count=n_min, window_s=w):
+        dev, a, b, targets, ports = summarize(g)
+        fb = int(g["c_failed_b"][0])
+        lam = rate(fb, ctx.hours_b, window_s_of(g, w))
+        imp = poisson_importance(g.height, lam)
+        if ctx.cold:
+            base = "there is no baseline yet, and no normal device fails like this"
+        else:
+            base = (f"in {hours_text(ctx.hours_b)} of learning it had {fb} failed connection(s) "
+                    f"(expected {lam:.2g} in this time)")
+        expl = (f"{dev} failed {g.height} connections to {len(targets)} internal host(s) on port(s) "
+                f"{fmt_list(ports, 6)} within {dur(a, b)}; {base}.")
+        sids, refs = evidence(g)
+        out.append(ctx.breach(MODEL, dev, targets, a, b, imp, expl, sids, refs,
+                              {"failures": g.height, "targets": len(targets), "ports": ports,
+                               "baseline_failures": fb, "expected": lam}))
+    return out

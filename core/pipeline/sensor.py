@@ -1,0 +1,517 @@
+"""The headless sensor: dumpcap's ring -> follower -> Ingest per batch -> store, for weeks.
+
+    plantwatch sensor -i eth1 --store /var/lib/plantwatch/plant.sqlite
+
+Units of work:
+- a *batch* is what the follower has read when either `chunk_packets` records are waiting or
+  `flush_s` of wall time has passed since the first of them was read (so a quiet network still
+  reaches the store within a second or two); each batch is one transaction, and a console
+  attached read-only sees it as soon as it commits;
+- a *run* (one plantwatch.core.pipeline.ingest.Ingest.run) spans batches for up to `run_seconds` of wall time or
+  `run_packets` packets; at its end, in one transaction, the detector learns and writes, and the
+  pipeline state (open sessions, inventory, baseline) is saved together with every ring file's
+  read position. A crash or kill -9 therefore resumes from the end of the last run: the packets
+  read since are read again and, session and breach ids being deterministic, replace the rows
+  they had written instead of adding to them.
+
+SIGTERM/SIGINT: the current batch is finished, the run is closed (state and positions saved),
+dumpcap is stopped. Plain log lines go to stderr (journald keeps them under systemd): start,
+warnings, missed ring files, and every `report_s` the rate, the pipeline lag (bytes and, from
+dumpcap's running count, packets not yet ingested), capture drops and pipeline drops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from plantwatch.core.capture.batch import CaptureError, RawBatch
+from plantwatch.core.capture.dumpcap import CaptureSetupError, CaptureStats, Dumpcap, secure_dir
+from plantwatch.core.capture.ring import Missed, RingFile, RingFollower, _concat
+from plantwatch.core.inventory.zones import Zones
+from plantwatch.core.pipeline.ingest import BatchDone, Ingest
+from plantwatch.core.store.database import Store, StoreError
+from plantwatch.core.views.textsafe import printable
+
+log = logging.getLogger("plantwatch.sensor")
+
+RING_STATE = "ring.follower"      # state row: the follower's positions (JSON)
+STATUS_STATE = "sensor.status"    # state row: the last status report (JSON), for the console
+# state row: breach and incident ids written by detection checkpoints of the run in progress; a
+# run cut short (kill -9, power cut) is redone from its start, so they are removed first
+PROVISIONAL_STATE = "sensor.provisional"
+MAX_SLOTS = 4096                  # ring files one run may span
+
+
+@dataclass
+class SensorConfig:
+    chunk_packets: int = 65536
+    flush_s: float = 1.0          # a batch boundary at least this often (wall time) when idle-ish
+    poll_s: float = 0.2           # how often the ring is looked at when nothing is waiting
+    run_seconds: float = 60.0     # wall time of one run (state saved at its end)
+    run_packets: int = 2_000_000
+    detect_wall_s: float = 2.0    # detection checkpoint inside a run after this much wall time
+    report_s: float = 30.0        # status log line period (wall time)
+    exit_idle_s: float | None = None   # follow-only mode: stop after this long with nothing new
+
+
+@dataclass
+class SensorStatus:
+    started: float = 0.0
+    packets: int = 0              # ingested by this process
+    batches: int = 0
+    runs: int = 0
+    last_packet_ts: int | None = None
+    lag_bytes: int = 0
+    lag_packets: int | None = None
+    capture_captured: int | None = None
+    capture_dropped: int | None = None
+    capture_ifdrop: int | None = None
+    missed_files: int = 0
+    missed_bytes: int = 0
+    state: str = "starting"       # starting | running | stopping | stopped | error
+    message: str = ""
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Plain lines on stderr: time, level, message (journald adds its own metadata)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
+    root = logging.getLogger("plantwatch")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    for name in ("plantwatch.core.capture.ring", "plantwatch.core.capture.files"):
+        lg = logging.getLogger(name)
+        lg.handlers[:] = [handler]
+        lg.propagate = False
+
+
+class _SensorIngest(Ingest):
+    """Ingest whose runs read ring files through the follower (the `source` of Ingest.run) and
+    whose captures rows are the ring files themselves, one row per file across runs."""
+
+    def __init__(self, sensor: Sensor, store: Store, zones: Zones, models: dict | None) -> None:
+        super().__init__(store, zones, "detect", models)
+        self.sensor = sensor
+        self.slots: list[RingFile] = []
+        self.ids = np.zeros(MAX_SLOTS, dtype=np.int64)
+
+    # --- the engine's hooks --------------------------------------------------------------------
+
+    def register_captures(self, todo: list) -> np.ndarray:
+        self.slots = []
+        self.ids[:] = 0
+        return self.ids
+
+    def count_batch(self, batch: RawBatch, infos: list) -> None:  # the follower counts
+        return None
+
+    def finish_captures(self, todo: list) -> None:
+        for rf in self.slots:
+            status = "complete" if rf.done else "partial"
+            if any("truncated" in w or "corrupt" in w for w in rf.warnings):
+                status = "truncated" if rf.done else status
+            self.store.execute(
+                "UPDATE captures SET packets=?, first_ts=?, last_ts=?, size=?, status=?, warnings=? "
+                "WHERE capture_id=?",
+                (rf.cursor.packets, rf.first_ts, rf.last_ts, rf.size, status, json.dumps(rf.warnings),
+                 rf.capture_id))
+        self.sensor.follower.prune()
+        save_state(self.store, RING_STATE, self.sensor.follower.state())
+        save_state(self.store, PROVISIONAL_STATE, {"breaches": [], "incidents": []})
+        save_state(self.store, STATUS_STATE, asdict(self.sensor.status))
+
+    def checkpoint(self) -> None:
+        """Detect over what the run has seen so far, open sessions included, and write it (inside
+        a transaction)."""
+        self.detector.checkpoint(self.tracker.open_sessions(), self.inventory.devices())
+
+    # --- slots ----------------------------------------------------------------------------------
+
+    def slot(self, rf: RingFile) -> int | None:
+        for i, s in enumerate(self.slots):
+            if s is rf:
+                return i
+        if len(self.slots) >= MAX_SLOTS:
+            return None
+        if not rf.capture_id:
+            rf.capture_id = ensure_capture(self.store, self.sensor.follower.dir / rf.name, rf)
+        self.slots.append(rf)
+        self.ids[len(self.slots) - 1] = rf.capture_id
+        return len(self.slots) - 1
+
+
+def ensure_capture(store: Store, path: Path, rf: RingFile) -> int:
+    """The captures row of a ring file (created on first use; found again after a restart)."""
+    fp = f"ring:{rf.name}:{rf.ino}"
+    row = store.execute("SELECT capture_id FROM captures WHERE fingerprint = ?", (fp,)).fetchone()
+    if row:
+        return int(row[0])
+    cur = store.execute("INSERT INTO captures (path, fingerprint, size, packets, status) "
+                        "VALUES (?, ?, ?, 0, 'partial')", (str(path.resolve()), fp, rf.size))
+    return int(cur.lastrowid or 0)
+
+
+def save_state(store: Store, name: str, value: dict) -> None:
+    store.execute("INSERT INTO state (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
+                  "SET value = excluded.value", (name, json.dumps(value).encode()))
+
+
+def load_state(store: Store, name: str) -> dict | None:
+    row = store.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+    if not row:
+        return None
+    try:
+        return json.loads(bytes(row[0]).decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class Sensor:
+    """The service loop. `capture` None: follow an existing ring directory (tests, benchmark,
+    a ring written by something else); `writer_active` then tells whether its writer still runs."""
+
+    def __init__(self, store_path: str | Path, ring_dir: str | Path, *, capture: Dumpcap | None = None,
+                 zones: Zones | None = None, models: dict | None = None,
+                 config: SensorConfig | None = None,
+                 writer_active: Callable[[], bool] | None = None,
+                 on_batch: Callable[[BatchDone], None] | None = None) -> None:
+        self.store_path = Path(store_path)
+        self.ring_dir = Path(ring_dir)
+        self.capture = capture
+        self.zones = zones or Zones.default()
+        self.models = models
+        self.cfg = config or SensorConfig()
+        self.writer_active = writer_active or (lambda: False)
+        self.on_batch_cb = on_batch
+        self.status = SensorStatus()
+        self.stopping = threading.Event()
+        self.fatal: str | None = None
+        self.follower: RingFollower = RingFollower(self.ring_dir)
+        self._last_report = 0.0
+        self._last_new = time.monotonic()
+        self._report_packets = 0
+        self._capture_stopped = False
+        self._source_end = 0.0
+
+    # --- control --------------------------------------------------------------------------------
+
+    def stop(self, *_: object) -> None:
+        """Finish the current batch, close the run, stop (safe from a signal handler)."""
+        self.stopping.set()
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def _writer_active(self) -> bool:
+        if self.capture is not None:
+            return self.capture.alive()
+        return bool(self.writer_active())
+
+    # --- main -----------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until stopped; 0 on a clean stop, 1 on an error (logged as one line)."""
+        self.status.started = time.time()
+        lock = -1
+        try:
+            ring = secure_dir(self.ring_dir)
+            lock = os.open(ring, os.O_RDONLY)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise CaptureSetupError(f"{ring}: another plantwatch sensor uses this ring directory") from None
+            parent = self.store_path.resolve().parent
+            if not parent.exists():
+                secure_dir(parent)
+            with Store(self.store_path) as store:
+                return self._run(store)
+        except (CaptureSetupError, StoreError, CaptureError, OSError) as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            self.status.state, self.status.message = "error", msg
+            log.error("sensor stopped: %s", msg)
+            return 1
+        except Exception as e:  # noqa: BLE001 - a bug: logged with its traceback, the unit restarts us
+            self.status.state, self.status.message = "error", f"internal error: {type(e).__name__}: {e}"
+            log.exception("sensor stopped: internal error")
+            return 1
+        finally:
+            if self.capture is not None:
+                self._stop_capture()
+            if lock >= 0:
+                os.close(lock)
+
+    def _run(self, store: Store) -> int:
+        self.follower = RingFollower(self.ring_dir, load_state(store, RING_STATE),
+                                     on_warning=lambda m: log.warning("%s", m), on_missed=self._missed)
+        self._drop_provisional(store)
+        ingest = _SensorIngest(self, store, self.zones, self.models)
+        if self.capture is not None:
+            self.capture.start()
+            log.info("capturing on %s into %s (ring of %d files of %d kB)", self.capture.iface,
+                     self.ring_dir, self.capture.files, self.capture.size_kb)
+        else:
+            log.info("following ring %s", self.ring_dir)
+        log.info("store %s", self.store_path)
+        self.status.state = "running"
+        while not self.stopping.is_set():
+            self.follower.scan()
+            self._check_capture()
+            if self.fatal:
+                break
+            pending = self.follower.pending()
+            if pending and self._has_data(pending):
+                path = self.ring_dir / pending[0].name
+                try:
+                    report = ingest.run([path], commit="batch", source=lambda _it: self._source(ingest),
+                                        on_batch=self._on_batch,
+                                        on_warning=lambda m: log.warning("%s", m))
+                except CaptureError:  # the run's first file went away under us (rotation)
+                    if path.exists():
+                        raise
+                    continue
+                self.status.runs += 1
+                closing = time.monotonic() - self._source_end if self._source_end else 0.0
+                log.info("run %d closed: state saved in %.1f s (%d packets ingested so far)",
+                         self.status.runs, closing, self.status.packets)
+                if report.captures and report.captures[0].skipped:
+                    log.warning("%s: already in the store (analysed before?); not read again", path)
+                    pending[0].done = True
+                self._log_run(report)
+            else:
+                self._report(store)
+                if self._idle_exit():
+                    break
+                self.stopping.wait(self.cfg.poll_s)
+        self.status.state = "stopping"
+        if self.fatal:
+            self.status.state, self.status.message = "error", self.fatal
+            log.error("sensor stopped: %s", self.fatal)
+            self._final_report(store)
+            return 1
+        self.status.state = "stopped"
+        self._final_report(store)
+        log.info("sensor stopped cleanly")
+        return 0
+
+    def _drop_provisional(self, store: Store) -> None:
+        prov = load_state(store, PROVISIONAL_STATE) or {}
+        b_ids, i_ids = prov.get("breaches", []), prov.get("incidents", [])
+        if not b_ids and not i_ids:
+            return
+        with store.transaction():
+            for bid in b_ids:
+                store.execute("DELETE FROM breaches WHERE breach_id = ?", (int(bid),))
+                store.execute("DELETE FROM breach_sessions WHERE breach_id = ?", (int(bid),))
+            for iid in i_ids:
+                store.execute("DELETE FROM incidents WHERE incident_id = ?", (int(iid),))
+            save_state(store, PROVISIONAL_STATE, {"breaches": [], "incidents": []})
+        log.info("an interrupted run is redone: %d provisional breach(es) withdrawn until it is", len(b_ids))
+
+    def _has_data(self, pending: list[RingFile]) -> bool:
+        writer = self._writer_active()
+        for rf in pending:
+            if rf.size <= rf.cursor.offset and self.follower.complete(rf, writer):
+                rf.done = True  # finished and read to its last byte: nothing to run for
+        return any(rf.size > rf.cursor.offset for rf in pending if not rf.done)
+
+    def _idle_exit(self) -> bool:
+        if self.cfg.exit_idle_s is None or self.capture is not None:
+            return False
+        if self.follower.pending() or self._writer_active():
+            self._last_new = time.monotonic()
+            return False
+        return time.monotonic() - self._last_new >= self.cfg.exit_idle_s
+
+    # --- one run's batches ---------------------------------------------------------------------
+
+    def _source(self, ingest: _SensorIngest) -> Iterator[RawBatch]:
+        """Batches for one run, following the ring; returns when the run should end."""
+        cfg = self.cfg
+        t0 = time.monotonic()
+        total = 0
+        pend: list[RawBatch] = []
+        npend = 0
+        since = 0.0
+        last_scan = 0.0
+        last_check = time.monotonic()
+        check_every = cfg.detect_wall_s
+        unchecked = 0
+        while True:
+            now = time.monotonic()
+            if unchecked and now - last_check >= check_every:
+                # breaches reach the console within seconds even when packet time stands still;
+                # a checkpoint looks at the whole run so far, so under load they are spaced out to
+                # keep their cost at a fifth of the time at most
+                with ingest.store.transaction():
+                    ingest.checkpoint()
+                    b_ids, i_ids = getattr(ingest.detector, "_written", (set(), set()))
+                    save_state(ingest.store, PROVISIONAL_STATE,
+                               {"breaches": sorted(b_ids), "incidents": sorted(i_ids)})
+                last_check, unchecked = time.monotonic(), 0
+                check_every = max(cfg.detect_wall_s, 5 * (last_check - now))
+            end = (self.stopping.is_set() or self.fatal is not None or now - t0 >= cfg.run_seconds
+                   or total + npend >= cfg.run_packets)
+            if end:
+                break
+            if now - last_scan >= cfg.poll_s:
+                self.follower.scan()
+                self._check_capture()
+                self._report(ingest.store)
+                last_scan = now
+            got = False
+            writer = self._writer_active()
+            for rf in self.follower.pending():
+                slot = ingest.slot(rf)
+                if slot is None:
+                    end = True
+                    break
+                b = self.follower.read(rf, writer, file_id=slot)
+                if b is not None and len(b):
+                    if not npend:
+                        since = time.monotonic()
+                    pend.append(b)
+                    npend += len(b)
+                    got = True
+                if not rf.done or npend >= cfg.chunk_packets:
+                    break
+            if got:
+                self._last_new = time.monotonic()
+            if npend and (npend >= cfg.chunk_packets or time.monotonic() - since >= cfg.flush_s or end):
+                batch = _concat(pend)
+                pend, npend = [], 0
+                if batch is not None:
+                    total += len(batch)
+                    unchecked += len(batch)
+                    yield batch
+                continue
+            if end:
+                break
+            if not got:
+                if self._idle_exit() or not self.follower.pending() and not self._writer_active():
+                    break
+                wait = cfg.poll_s if not npend else min(cfg.poll_s, max(0.0, cfg.flush_s - (time.monotonic() - since)))
+                self.stopping.wait(wait)
+        if npend:
+            batch = _concat(pend)
+            if batch is not None:
+                yield batch
+        self._source_end = time.monotonic()
+
+    def _on_batch(self, done: BatchDone) -> None:
+        self.status.packets += done.packets
+        self.status.batches += 1
+        self.status.last_packet_ts = done.last_ts
+        if self.on_batch_cb is not None:
+            self.on_batch_cb(done)
+
+    # --- capture and drops ------------------------------------------------------------------------
+
+    def _check_capture(self) -> None:
+        if self.capture is None or self.fatal:
+            return
+        err = self.capture.error()
+        if err is not None and not self.stopping.is_set():
+            self.fatal = f"dumpcap stopped: {err}"
+
+    def _stop_capture(self) -> None:
+        if self.capture is None or self._capture_stopped:
+            return
+        self._capture_stopped = True
+        stats = self.capture.stop()
+        self._capture_stats(stats)
+        if stats.received is not None:
+            log.info("dumpcap: %d packets received, %d dropped by capture, %d by the interface",
+                     stats.received, stats.dropped or 0, stats.ifdrop or 0)
+
+    def _capture_stats(self, stats: CaptureStats) -> None:
+        self.status.capture_captured = stats.captured
+        if stats.dropped is not None:
+            self.status.capture_dropped = stats.dropped
+            self.status.capture_ifdrop = stats.ifdrop
+        isb = [s for rf in self.follower.files.values() for s in rf.cursor.isb.values()]
+        if isb:  # Interface Statistics Blocks written into the ring (by dumpcap or another writer)
+            self.status.capture_dropped = max(self.status.capture_dropped or 0,
+                                              sum(s.get("ifdrop", 0) + s.get("osdrop", 0) for s in isb))
+
+    def _missed(self, m: Missed) -> None:
+        if m.unread_bytes is None:
+            log.warning("pipeline drop: ring file %s was created and removed before it was read", m.name)
+        else:
+            log.warning("pipeline drop: ring file %s was removed by rotation with %d bytes unread "
+                        "(%d packets of it were read)", m.name, m.unread_bytes, m.packets_read)
+
+    # --- reports ---------------------------------------------------------------------------------
+
+    def _report(self, store: Store, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_report < self.cfg.report_s:
+            return
+        span = max(now - self._last_report, 1e-3) if self._last_report else None
+        self._last_report = now
+        st = self.status
+        if self.capture is not None:
+            self._capture_stats(self.capture.stats())
+        st.lag_bytes = self.follower.bytes_behind()
+        st.lag_packets = (max(st.capture_captured - st.packets, 0)
+                          if self.capture is not None and st.capture_captured is not None else None)
+        st.missed_files, st.missed_bytes = self.follower.missed, self.follower.missed_bytes
+        rate = (st.packets - self._report_packets) / span if span else 0.0
+        self._report_packets = st.packets
+        counts = {}
+        with contextlib.suppress(StoreError):
+            for t in ("devices", "breaches", "incidents"):
+                counts[t] = store.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+        lag_p = "" if st.lag_packets is None else f" / {st.lag_packets} packets"
+        drops = "n/a" if st.capture_dropped is None else str(st.capture_dropped)
+        log.info("status: %d packets (%.0f/s), lag %d bytes%s, capture drops %s, pipeline drops %d "
+                 "files (%d bytes); devices %s, breaches %s, incidents %s", st.packets, rate,
+                 st.lag_bytes, lag_p, drops, st.missed_files, st.missed_bytes, counts.get("devices", "?"),
+                 counts.get("breaches", "?"), counts.get("incidents", "?"))
+        if not store.db.in_transaction:
+            with contextlib.suppress(StoreError):
+                save_state(store, STATUS_STATE, asdict(st))
+
+    def _final_report(self, store: Store) -> None:
+        if self.capture is not None:
+            self._stop_capture()
+        with contextlib.suppress(Exception):
+            self._report(store, force=True)
+
+    def _log_run(self, report) -> None:  # noqa: ANN001 - plantwatch.core.pipeline.ingest.IngestReport
+        det = report.detection
+        if det is None:
+            return
+        for b in det.breaches[-20:]:
+            log.info("breach %.2f %s [%s]: %s", b["score"], b["model"], printable(b["device"], 60),
+                     printable(b["explanation"], 300))
+
+
+def run_sensor(store_path: str | Path, ring_dir: str | Path, *, iface: str | None,
+               ring_size_mb: float = 100.0, ring_files: int = 10, zones: Zones | None = None,
+               config: SensorConfig | None = None, capture_filter: str | None = None) -> int:
+    """The CLI's entry point: logging, signals, the loop; returns the exit status."""
+    configure_logging()
+    capture = None
+    if iface is not None:
+        capture = Dumpcap(iface, ring_dir, ring_size_mb=ring_size_mb, ring_files=ring_files,
+                          capture_filter=capture_filter)
+    sensor = Sensor(store_path, ring_dir, capture=capture, zones=zones, config=config)
+    sensor.install_signals()
+    return sensor.run()
+
+

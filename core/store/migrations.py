@@ -1,0 +1,259 @@
+"""The store's schema: one SQL script per version, applied in order, never edited once released.
+
+A change to a table is a new script appended to MIGRATIONS. tests/test_store.py checks that the
+tables hold every column of the frames written to them (plantwatch.core.flows.sessions.SESSIONS, SESSION_OPS,
+plantwatch.core.inventory.devices.DEVICES), so the frames and the schema cannot drift apart silently.
+
+Conventions: packet times are ns since the epoch (packet time); 64-bit unsigned values (address
+halves) are stored as their signed two's-complement reinterpretation; lists are JSON text;
+booleans are 0/1; packet references are `capture_id << 32 | frame`.
+"""
+
+from __future__ import annotations
+
+V1 = """
+CREATE TABLE captures (
+    capture_id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    fingerprint TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    packets INTEGER NOT NULL,
+    first_ts INTEGER,
+    last_ts INTEGER,
+    status TEXT NOT NULL,      -- complete | truncated
+    warnings TEXT              -- JSON list of the reader's warnings
+);
+CREATE TABLE sessions (
+    session_id INTEGER,
+    proto INTEGER,
+    state TEXT,
+    app INTEGER,
+    client_hi INTEGER,
+    client_lo INTEGER,
+    client_port INTEGER,
+    server_hi INTEGER,
+    server_lo INTEGER,
+    server_port INTEGER,
+    client_mac INTEGER,
+    server_mac INTEGER,
+    vlan INTEGER,
+    first_ts INTEGER,
+    last_ts INTEGER,
+    pkts_c2s INTEGER,
+    pkts_s2c INTEGER,
+    bytes_c2s INTEGER,
+    bytes_s2c INTEGER,
+    payload_c2s INTEGER,
+    payload_s2c INTEGER,
+    first_file INTEGER,
+    first_frame INTEGER,
+    last_file INTEGER,
+    last_frame INTEGER,
+    syn_count INTEGER,
+    handshake INTEGER,
+    midstream INTEGER,
+    rst_client INTEGER,
+    rst_server INTEGER,
+    icmp_errors INTEGER,
+    to_group INTEGER,
+    ev_syn INTEGER,
+    ev_synack INTEGER,
+    ev_rst INTEGER,
+    ev_fin INTEGER,
+    ev_unreach INTEGER,
+    ev_dr INTEGER,
+    ev_op INTEGER,
+    ev_tls INTEGER,
+    ev_rdp INTEGER,
+    tls_sni TEXT,
+    tls_no_sni INTEGER,
+    tls_ja3_hash TEXT,
+    tls_version INTEGER,
+    cert_subject TEXT,
+    cert_issuer TEXT,
+    cert_self_signed INTEGER,
+    rdp_cookie TEXT,
+    n_ops INTEGER,
+    PRIMARY KEY (session_id)
+);
+CREATE INDEX sessions_first_ts ON sessions (first_ts);
+CREATE INDEX sessions_last_ts ON sessions (last_ts);
+CREATE INDEX sessions_client ON sessions (client_hi, client_lo, first_ts);
+CREATE INDEX sessions_server ON sessions (server_hi, server_lo, first_ts);
+CREATE INDEX sessions_port ON sessions (server_port, first_ts);
+CREATE INDEX sessions_app ON sessions (app, first_ts);
+CREATE INDEX sessions_state ON sessions (state);
+CREATE TABLE session_ops (
+    session_id INTEGER,
+    client_hi INTEGER,
+    client_lo INTEGER,
+    server_hi INTEGER,
+    server_lo INTEGER,
+    server_port INTEGER,
+    src_hi INTEGER,
+    src_lo INTEGER,
+    dst_hi INTEGER,
+    dst_lo INTEGER,
+    app INTEGER,
+    code INTEGER,
+    cls INTEGER,
+    name TEXT,
+    from_client INTEGER,
+    requests INTEGER,
+    count INTEGER,
+    exceptions INTEGER,
+    first_file INTEGER,
+    first_frame INTEGER,
+    PRIMARY KEY (session_id, app, code, cls, name, from_client, requests)
+);
+CREATE INDEX session_ops_src ON session_ops (src_hi, src_lo);
+CREATE INDEX session_ops_dst ON session_ops (dst_hi, dst_lo);
+CREATE INDEX session_ops_cls ON session_ops (cls, app, code);
+CREATE TABLE devices (
+    device TEXT,
+    hi INTEGER,
+    lo INTEGER,
+    ip TEXT,
+    mac INTEGER,
+    vendor TEXT,
+    name TEXT,
+    name_source TEXT,
+    names TEXT,
+    zone TEXT,
+    zone_kind TEXT,
+    vlan INTEGER,
+    role TEXT,
+    role_reasons TEXT,
+    first_ts INTEGER,
+    last_ts INTEGER,
+    pkts_sent INTEGER,
+    pkts_recv INTEGER,
+    bytes_sent INTEGER,
+    bytes_recv INTEGER,
+    sessions_client INTEGER,
+    sessions_server INTEGER,
+    failed_client INTEGER,
+    peers INTEGER,
+    clients INTEGER,
+    servers INTEGER,
+    ics_used TEXT,
+    ics_served TEXT,
+    ics_clients INTEGER,
+    ics_servers_read INTEGER,
+    read_ops INTEGER,
+    discover_ops INTEGER,
+    action_ops INTEGER,
+    reprogram_ops INTEGER,
+    server_clients INTEGER,
+    is_router INTEGER,
+    PRIMARY KEY (device)
+);
+CREATE INDEX devices_role ON devices (role);
+CREATE INDEX devices_zone ON devices (zone);
+CREATE INDEX devices_addr ON devices (hi, lo);
+CREATE TABLE state (
+    name TEXT PRIMARY KEY,     -- pipeline state kept across runs (open sessions, inventory)
+    value BLOB
+);
+"""
+
+# V2: the pattern of life and what deviates from it (core/detection/baseline.py, core/detection/detector.py).
+V2 = """
+CREATE TABLE baseline_devices (
+    device TEXT PRIMARY KEY,   -- IP text (devices.device)
+    hi INTEGER,
+    lo INTEGER,
+    maturity TEXT,             -- learning | mature
+    reasons TEXT,              -- why, in words, clauses separated by a semicolon and a space
+    first_ts INTEGER,          -- first/last session seen while learning (ns, packet time)
+    last_ts INTEGER,
+    sessions INTEGER,          -- sessions it took part in (client or server) in the baseline
+    peers INTEGER,             -- distinct peers in the baseline
+    ports_used TEXT,           -- JSON list of server ports it used as a client (top 20)
+    ports_served TEXT,         -- JSON list of ports it served (top 20)
+    ics_ops INTEGER            -- ICS operations it sent in the baseline
+);
+CREATE TABLE baseline_meta (
+    name TEXT PRIMARY KEY,     -- first_ts, last_ts, hours, runs, maturity
+    value TEXT
+);
+CREATE TABLE breaches (
+    breach_id INTEGER PRIMARY KEY,  -- 63-bit deterministic id
+    model TEXT NOT NULL,       -- model name (core/models/)
+    category TEXT,             -- model category (Device, Network, ICS, ...)
+    severity TEXT,             -- low | medium | high | critical (the model's default)
+    phase TEXT,                -- entry | privilege | discovery | lateral movement | command and control | impact
+    attack_ids TEXT,           -- JSON list of MITRE ATT&CK for ICS technique ids
+    device TEXT,               -- the device that did it (devices.device)
+    devices TEXT,              -- JSON list: the device first, then the devices it targeted
+    first_ts INTEGER,          -- time span of the evidence (ns, packet time)
+    last_ts INTEGER,
+    score REAL,                -- 0..1
+    importance REAL,           -- statistical importance: -log10 of the probability under the baseline
+    explanation TEXT,          -- one sentence quoting the baseline numbers
+    sessions TEXT,             -- JSON list of session ids (evidence, at most 50)
+    refs TEXT,                 -- JSON list of packet refs capture_id << 32 | frame (at most 50)
+    details TEXT,              -- JSON object of the counts behind the explanation
+    incident_id INTEGER        -- incidents.incident_id, null when it is in none
+);
+CREATE INDEX breaches_time ON breaches (first_ts);
+CREATE INDEX breaches_device ON breaches (device, first_ts);
+CREATE INDEX breaches_model ON breaches (model, first_ts);
+CREATE INDEX breaches_incident ON breaches (incident_id);
+CREATE INDEX breaches_score ON breaches (score);
+CREATE TABLE breach_sessions (
+    breach_id INTEGER,         -- breaches.breach_id
+    session_id INTEGER,        -- sessions.session_id (evidence)
+    PRIMARY KEY (breach_id, session_id)
+);
+CREATE INDEX breach_sessions_session ON breach_sessions (session_id);
+CREATE TABLE incidents (
+    incident_id INTEGER PRIMARY KEY,  -- 63-bit deterministic id
+    title TEXT,                -- "Network reconnaissance and ICS access by new device 10.10.10.157"
+    device TEXT,               -- the main device (highest threat score)
+    devices TEXT,              -- JSON list of involved devices
+    first_ts INTEGER,
+    last_ts INTEGER,
+    score REAL,                -- 0..1, combined score of its breaches
+    phases TEXT,               -- JSON list of {phase, first_ts, last_ts, models, attack_ids}, in time order
+    attack_ids TEXT,           -- JSON list
+    narrative TEXT,            -- a few sentences a plant engineer can read aloud
+    timeline TEXT,             -- JSON list of {ts, phase, model, device, explanation, breach_id}
+    breaches INTEGER           -- number of breaches in it
+);
+CREATE INDEX incidents_time ON incidents (first_ts);
+CREATE INDEX incidents_device ON incidents (device);
+CREATE TABLE device_scores (
+    device TEXT,               -- devices.device
+    ts INTEGER,                -- start of the hour (ns, packet time)
+    score REAL,                -- threat score 0..1 in that hour (the "mathematical importance" chart)
+    breaches INTEGER,          -- breaches of the device (as actor or target) active in that hour
+    PRIMARY KEY (device, ts)
+);
+CREATE INDEX device_scores_ts ON device_scores (ts);
+"""
+
+# V3: the console's port filter (devices that served or used a port) answers with two index probes
+# per device instead of reading every session on that port. The address leads, so a query on the
+# port alone keeps using sessions_port, which also gives it the time order.
+V3 = """
+CREATE INDEX sessions_server_port ON sessions (server_hi, server_lo, server_port);
+CREATE INDEX sessions_client_port ON sessions (client_hi, client_lo, server_port);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+
+# The primary key of each table written through Store.upsert.
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "captures": ("fingerprint",),
+    "sessions": ("session_id",),
+    "session_ops": ("session_id", "app", "code", "cls", "name", "from_client", "requests"),
+    "devices": ("device",),
+    "state": ("name",),
+    "baseline_devices": ("device",),
+    "baseline_meta": ("name",),
+    "breaches": ("breach_id",),
+    "breach_sessions": ("breach_id", "session_id"),
+    "incidents": ("incident_id",),
+    "device_scores": ("device", "ts"),
+}

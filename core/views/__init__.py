@@ -1,0 +1,3 @@
+"""Read APIs over the store, split by subject: the console's queries, the JSON report, evaluation against
+ground truth, the full Wireshark decode of one packet, and safe display of wire strings.
+"""

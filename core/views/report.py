@@ -1,0 +1,199 @@
+"""What `plantwatch analyze` reports, read back from the store as plain data (dicts and lists).
+
+The same dict feeds the human summary and `--json`; `--jsonl` flattens it into one record per
+line. The shapes are documented in core/data/analyze.schema.json.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from plantwatch.core.decode.addr import ip_to_text, mac_to_text
+from plantwatch.core.decode.schema import APP_NAMES, CLASS_NAMES
+from plantwatch.core.flows.sessions import FAILED_STATES
+from plantwatch.core.store.database import Store
+
+REPORT_VERSION = 1
+PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
+_FAILED_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(FAILED_STATES)) + ")"
+
+
+def iso(ts_ns: int | None) -> str | None:
+    if ts_ns is None:
+        return None
+    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _u(v: int | None) -> int:
+    """A stored signed 64-bit value back to unsigned."""
+    return 0 if v is None else v & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def _ip(hi: int | None, lo: int | None) -> str:
+    return ip_to_text(_u(hi), _u(lo))
+
+
+def devices(store: Store) -> list[dict[str, Any]]:
+    cur = store.execute(
+        "SELECT device, ip, mac, name, vendor, zone, zone_kind, vlan, role, role_reasons, first_ts, last_ts,"
+        " pkts_sent, pkts_recv, bytes_sent, bytes_recv, sessions_client, sessions_server, failed_client,"
+        " peers, ics_used, ics_served, read_ops, discover_ops, action_ops, reprogram_ops"
+        " FROM devices ORDER BY CASE zone_kind WHEN 'external' THEN 1 ELSE 0 END, hi, lo, device")
+    out = []
+    for r in cur.fetchall():
+        (device, ip, mac, name, vendor, zone, zone_kind, vlan, role, reasons, first, last,
+         ps, pr, bs, br, sc, ss, fc, peers, used, served, rd, dc, ac, rp) = r
+        out.append({
+            "device": device, "address": ip, "mac": mac_to_text(mac) if mac is not None else None,
+            "name": name, "vendor": vendor, "zone": zone, "zone_kind": zone_kind, "vlan": vlan,
+            "role": role, "role_reasons": [s for s in (reasons or "").split("; ") if s],
+            "first_seen": iso(first), "last_seen": iso(last),
+            "packets_sent": ps, "packets_received": pr, "bytes_sent": bs, "bytes_received": br,
+            "sessions_as_client": sc, "sessions_as_server": ss, "failed_as_client": fc, "peers": peers,
+            "ics_protocols_used": json.loads(used or "[]"), "ics_protocols_served": json.loads(served or "[]"),
+            "ics_operations_sent": {"READ": rd, "DISCOVER": dc, "ACTION": ac, "REPROGRAM": rp},
+        })
+    return out
+
+
+def sessions_by_protocol(store: Store) -> list[dict[str, Any]]:
+    cur = store.execute(
+        "SELECT app, proto, COUNT(*), SUM(pkts_c2s + pkts_s2c), SUM(bytes_c2s + bytes_s2c),"
+        f" SUM(state IN {_FAILED_SQL}), MIN(first_ts), MAX(last_ts)"
+        " FROM sessions GROUP BY app, proto ORDER BY COUNT(*) DESC, app, proto")
+    return [{
+        "protocol": APP_NAMES.get(app, str(app)) or PROTO_NAMES.get(proto, str(proto)),
+        "transport": PROTO_NAMES.get(proto, str(proto)), "sessions": n, "packets": pk, "bytes": by,
+        "failed": failed, "first_seen": iso(first), "last_seen": iso(last),
+    } for app, proto, n, pk, by, failed, first, last in cur.fetchall()]
+
+
+def ics_operations(store: Store) -> list[dict[str, Any]]:
+    """Operations sent (requests and other PDUs the sender originates), by class and source."""
+    cur = store.execute(
+        "SELECT src_hi, src_lo, cls, app, code, name, SUM(count), COUNT(DISTINCT dst_hi || ':' || dst_lo),"
+        " SUM(exceptions), MIN(first_file * 4294967296 + first_frame)"
+        " FROM session_ops WHERE requests = 1 OR from_client = 1"
+        " GROUP BY src_hi, src_lo, cls, app, code, name ORDER BY src_hi, src_lo, cls DESC, app, code")
+    return [{
+        "source": _ip(hi, lo), "class": CLASS_NAMES.get(cls, "") or "OTHER",
+        "protocol": APP_NAMES.get(app, str(app)), "code": code, "name": name, "count": count,
+        "targets": targets, "exceptions": exc,
+        "first_packet": {"capture_id": ref >> 32, "frame": ref & 0xFFFFFFFF},
+    } for hi, lo, cls, app, code, name, count, targets, exc, ref in cur.fetchall()]
+
+
+def failed_connections(store: Store) -> list[dict[str, Any]]:
+    cur = store.execute(
+        "SELECT client_hi, client_lo, COUNT(*), SUM(state = 'refused'), SUM(state = 'unanswered'),"
+        " SUM(state = 'unreachable'), COUNT(DISTINCT server_hi || ':' || server_lo),"
+        " GROUP_CONCAT(DISTINCT server_port), MIN(first_ts), MAX(last_ts)"
+        f" FROM sessions WHERE state IN {_FAILED_SQL} GROUP BY client_hi, client_lo ORDER BY COUNT(*) DESC")
+    out = []
+    for hi, lo, n, refused, unanswered, unreach, targets, ports, first, last in cur.fetchall():
+        port_list = sorted({int(p) for p in (ports or "").split(",") if p not in ("", "-1")})
+        out.append({
+            "source": _ip(hi, lo), "failed": n, "refused": refused, "unanswered": unanswered,
+            "unreachable": unreach, "targets": targets, "ports": port_list,
+            "first_seen": iso(first), "last_seen": iso(last),
+        })
+    return out
+
+
+def captures(store: Store) -> list[dict[str, Any]]:
+    cur = store.execute("SELECT capture_id, path, packets, first_ts, last_ts, status, warnings"
+                        " FROM captures ORDER BY capture_id")
+    return [{"capture_id": cid, "path": path, "packets": n, "first_packet": iso(first),
+             "last_packet": iso(last), "status": status, "warnings": json.loads(w or "[]")}
+            for cid, path, n, first, last, status, w in cur.fetchall()]
+
+
+def _packets(refs: list[int]) -> list[dict[str, int]]:
+    return [{"capture_id": int(r) >> 32, "frame": int(r) & 0xFFFFFFFF} for r in refs]
+
+
+def breaches(store: Store) -> list[dict[str, Any]]:
+    """Model breaches, in time order (core/detection/detector.py writes them)."""
+    cur = store.execute(
+        "SELECT breach_id, model, category, severity, phase, attack_ids, device, devices, first_ts, last_ts,"
+        " score, importance, explanation, sessions, refs, details, incident_id FROM breaches"
+        " ORDER BY first_ts, model, breach_id")
+    out = []
+    for (bid, model, cat, sev, phase, attack, dev, devs, first, last, score, imp, expl, sess, refs,
+         details, iid) in cur.fetchall():
+        out.append({
+            "breach_id": bid, "model": model, "category": cat, "severity": sev, "phase": phase,
+            "attack_ids": json.loads(attack or "[]"), "device": dev, "devices": json.loads(devs or "[]"),
+            "first_seen": iso(first), "last_seen": iso(last), "score": score, "importance": imp,
+            "explanation": expl,
+            "evidence": {"sessions": json.loads(sess or "[]"), "packets": _packets(json.loads(refs or "[]"))},
+            "details": json.loads(details or "{}"), "incident_id": iid,
+        })
+    return out
+
+
+def incidents(store: Store) -> list[dict[str, Any]]:
+    cur = store.execute(
+        "SELECT incident_id, title, device, devices, first_ts, last_ts, score, phases, attack_ids, narrative,"
+        " timeline, breaches FROM incidents ORDER BY score DESC, first_ts, incident_id")
+    out = []
+    for iid, title, dev, devs, first, last, score, phases, attack, narrative, timeline, n in cur.fetchall():
+        out.append({
+            "incident_id": iid, "title": title, "device": dev, "devices": json.loads(devs or "[]"),
+            "first_seen": iso(first), "last_seen": iso(last), "score": score,
+            "phases": [{"phase": p["phase"], "first_seen": iso(p["first_ts"]), "last_seen": iso(p["last_ts"]),
+                        "models": p["models"], "attack_ids": p["attack_ids"]} for p in json.loads(phases or "[]")],
+            "attack_ids": json.loads(attack or "[]"), "narrative": narrative,
+            "timeline": [{"time": iso(t["ts"]), "phase": t["phase"], "model": t["model"], "device": t["device"],
+                          "score": t["score"], "explanation": t["explanation"], "breach_id": t["breach_id"]}
+                         for t in json.loads(timeline or "[]")],
+            "breaches": n,
+        })
+    return out
+
+
+def threat(store: Store) -> list[dict[str, Any]]:
+    """Devices by their peak threat score (device_scores), highest first."""
+    cur = store.execute(
+        "SELECT device, MAX(score), SUM(breaches), MIN(ts) FROM device_scores GROUP BY device"
+        " ORDER BY MAX(score) DESC, device")
+    return [{"device": d, "score": s, "breach_hours": n, "first_seen": iso(t)} for d, s, n, t in cur.fetchall()]
+
+
+def detection(store: Store) -> dict[str, Any]:
+    meta = dict(store.execute("SELECT name, value FROM baseline_meta").fetchall())
+    models = json.loads(meta.get("models", "{}"))
+    counts = dict(store.execute("SELECT model, COUNT(*) FROM breaches GROUP BY model").fetchall())
+    return {
+        "baseline_hours": float(meta.get("hours", 0) or 0),
+        "baseline": meta.get("maturity", "learning"),
+        "models": [{"name": n, "state": st, "breaches": counts.get(n, 0)} for n, st in models.items()],
+    }
+
+
+def build(store: Store) -> dict[str, Any]:
+    return {
+        "report_version": REPORT_VERSION,
+        "captures": captures(store),
+        "devices": devices(store),
+        "sessions_by_protocol": sessions_by_protocol(store),
+        "ics_operations": ics_operations(store),
+        "failed_connections": failed_connections(store),
+        "detection": detection(store),
+        "breaches": breaches(store),
+        "incidents": incidents(store),
+        "threat": threat(store),
+    }
+
+
+def jsonl_records(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One record per line, each tagged with its `type`."""
+    kinds = {"captures": "capture", "devices": "device", "sessions_by_protocol": "protocol",
+             "ics_operations": "operation", "failed_connections": "failed", "breaches": "breach",
+             "incidents": "incident", "threat": "threat"}
+    out: list[dict[str, Any]] = [{"type": "report", "report_version": report["report_version"]}]
+    for key, kind in kinds.items():
+        out += [{"type": kind, **row} for row in report[key]]
+    return out
