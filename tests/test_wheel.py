@@ -64,7 +64,7 @@ def test_analyze_the_bundled_demo_outside_the_repository(installed: tuple[Path, 
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["captures"][0]["packets"] > 100_000
-    assert any(d["address"] == "10.10.10.57" for d in doc["devices"])  # the demo's attacker
+    assert any(d["address"] == "10.10.10.157" for d in doc["devices"])  # the demo's attacker
 
 
 def test_demo_help_and_module_entry_point(installed: tuple[Path, Path], tmp_path: Path) -> None:
