@@ -54,8 +54,7 @@ class Config:
         return PlantShape(
             seed=self.seed, zones=ZONES,
             devices={"plc_s7": self.plcs, "plc_modbus": self.modbus_devices, "workstation": self.workstations},
-            vendors={"plc_s7": "Siemens", "plc_modbus": "Schneider", "workstation": "Dell",
-                     "attacker": "ASUSTek"},
+            vendors={"plc_s7": "Siemens", "plc_modbus": "Schneider", "attacker": "ASUSTek"},
             poll_s={"s7": self.poll_s, "modbus": self.poll_s},
             domain="corp.foodplant.local", sites=SAAS, ca_name="Demo Public TLS CA 1",
             counters="digest", port_span=10000, opaque_block=4096, opaque_wire_safe=True)
@@ -91,7 +90,7 @@ class DemoPlant(Plant):
         self.hist = H("HIST01", f"{ot.prefix}.12", ot, mac(hp[0]), "HP", "historian")
         self.hmi = H("HMI01", f"{ot.prefix}.30", ot, mac(OUIS["Schneider"][0]), "Schneider", "HMI panel", ttl=64)
         self.ews = H("EWS01", f"{ot.prefix}.50", ot, mac(dell[3]), "Dell", "engineering workstation")
-        self.plcs = [H(f"PLC-{i + 1:02d}", f"{ot.prefix}.{plc_ips[i]}", ot, mac(siemens[i % 2]),
+        self.plcs = [H(f"PLC-{i + 1:02d}", f"{ot.prefix}.{plc_ips[i]}", ot, mac(siemens[i % 2 % len(siemens)]),
                        shape.vendors["plc_s7"], "PLC (S7)", ttl=30) for i in range(n_plc)]
         self.mbs = [H(f"MB-{i + 1:02d}", f"{ot.prefix}.{mb_ips[i]}", ot, mac(schneider), shape.vendors["plc_modbus"],
                       "PLC (Modbus)" if i % 3 != 2 else "power meter (Modbus)", ttl=64)

@@ -84,8 +84,11 @@ class MixedPlant(Plant):
         self.t0 = T0
         it, c1, c2 = (s.zone(n) for n in ("it", "c1", "c2"))
         n = s.count
-        assert n("workstation") <= 200 and n("plc_s7") <= 50 and n("plc_enip") <= 100, "cells are /24s"
-        assert n("hmi") <= 90 and n("plc_modbus") <= 100 and n("rtu_dnp3") <= 20 and n("rtu_iec104") <= 30
+        room = {"workstation": 200, "plc_s7": 50, "plc_enip": 100, "hmi": 90, "plc_modbus": 100,
+                "rtu_dnp3": 20, "rtu_iec104": 30}  # the address ranges of this layout (/24 cells)
+        over = [k for k, most in room.items() if not 0 <= n(k) <= most]
+        if over or n("hmi") < 1 or n("workstation") < 2:
+            raise ValueError(f"the mixed plant cannot hold these device counts: {dict(s.devices)}")
 
         def oui(kind: str) -> str:
             return OUIS[s.vendors[kind]][0]

@@ -14,7 +14,8 @@ Conventions:
   sequence and acknowledgement numbers.
 
 The builders live in one module per layer family (wire, tcpsession, ics_plc, ics_field,
-it_payloads); this package re-exports them all, so `from plantwatch.core.synth import frames as f`
+it_payloads); this package re-exports them all (private helpers too: tests build odd frames
+with `_bvlc` and friends), so `from plantwatch.core.synth import frames as f`
 and `f.tcp_frame(...)` keep working.
 """
 
@@ -29,6 +30,8 @@ from plantwatch.core.synth.frames.ics_field import (  # noqa: F401
     IEC104_STARTDT_CON,
     IEC104_TESTFR_ACT,
     IEC104_TESTFR_CON,
+    _bvlc,
+    _dnp_crc,
     bacnet_i_am,
     bacnet_object_id,
     bacnet_read_property,
@@ -57,6 +60,8 @@ from plantwatch.core.synth.frames.ics_plc import (  # noqa: F401
     S7_BLOCK_TYPES,
     S7_PORT,
     S7Item,
+    _pack_bits,
+    _s7_item,
     cotp_cc,
     cotp_cr,
     cotp_dr,
@@ -97,6 +102,7 @@ from plantwatch.core.synth.frames.ics_plc import (  # noqa: F401
     tpkt,
 )
 from plantwatch.core.synth.frames.it_payloads import (  # noqa: F401
+    _NTP_EPOCH,
     DHCP_ACK,
     DHCP_DISCOVER,
     DHCP_OFFER,
@@ -113,6 +119,10 @@ from plantwatch.core.synth.frames.it_payloads import (  # noqa: F401
     TLS_GROUPS,
     TLS_PORT,
     TLS_SIGALGS,
+    _ext,
+    _handshake,
+    _nbss,
+    _smb2_header,
     dhcp,
     dns_name,
     dns_query,
@@ -167,6 +177,8 @@ from plantwatch.core.synth.frames.wire import (  # noqa: F401
     Addr,
     _ip,
     _mac,
+    _ones_sum,
+    _pseudo,
     arp,
     arp_frame,
     ether,

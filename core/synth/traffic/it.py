@@ -5,7 +5,7 @@ the historian's archive pulls."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from plantwatch.core.synth import frames as f
 from plantwatch.core.synth.actors import WindowActor
@@ -13,7 +13,7 @@ from plantwatch.core.synth.clock import DAY, HOUR, MINUTE, SEC, hour_of
 from plantwatch.core.synth.plant import Host, Plant, Record
 
 
-def tls_conversation(p: Plant, rng: random.Random, opaque, ts: int, client: Host, server: Host,
+def tls_conversation(p: Plant, rng: random.Random, opaque: Callable[[int], bytes], ts: int, client: Host, server: Host,
                      port: int, sni: str | None, chain: list[bytes], up: int, down: int,
                      ciphers: tuple[int, ...] = f.TLS_CIPHERS_BROWSER, rtt: int = 20_000_000) -> list[Record]:
     """A whole TLS 1.2 connection: handshake, `up`/`down` bytes of application data, FIN close.
