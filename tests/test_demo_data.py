@@ -211,3 +211,12 @@ def test_shipped_incident_matches_ground_truth() -> None:
 def test_shipped_captures_decode_cleanly() -> None:
     for p in SHIPPED:
         _assert_decodes_cleanly(p)
+
+
+@shipped
+@pytest.mark.slow
+def test_shipped_files_regenerate_byte_for_byte(tmp_path: Path) -> None:
+    """The simulator rebuilds the shipped captures and ground truth exactly (default options)."""
+    gen.generate(gen.Config(out_dir=tmp_path))
+    for name in ("learn.pcapng.gz", "incident.pcapng.gz", "ground_truth.json"):
+        assert (tmp_path / name).read_bytes() == (DEMO / name).read_bytes(), name
