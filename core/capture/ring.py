@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from plantwatch.core.capture.batch import CaptureError, RawBatch
-from plantwatch.core.capture.files import PcapngCursor, pcapng_block_at, read_pcapng_from
+from plantwatch.core.capture.pcapng import PcapngCursor, pcapng_block_at, read_pcapng_from
+from plantwatch.core.capture.records import clamp_warning
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,7 @@ class RingFollower:
         path = self.dir / rf.name
         complete = self.complete(rf, writer_active)  # decided before reading: no race with the writer
         out: list[RawBatch] = []
+        clamped = rf.cursor.clamped
         for _ in range(64):
             try:
                 with open(path, "rb", buffering=0) as f:
@@ -236,6 +238,8 @@ class RingFollower:
                                    f"kept the {rf.cursor.packets} packets before it")
                 rf.done = True
             break
+        if rf.cursor.clamped > clamped:
+            self._warn(rf, clamp_warning(str(path), rf.cursor.clamped - clamped))
         batch = _concat(out)
         if batch is not None and len(batch):
             lo, hi = int(batch.ts.min()), int(batch.ts.max())
