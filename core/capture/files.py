@@ -43,6 +43,7 @@ from plantwatch.core.capture.records import Parser, Piece, clamp_warning, concat
 log = logging.getLogger(__name__)
 
 BLOCK_SIZE = 4 << 20                 # bytes read (or decompressed) at a time
+CHUNK_BYTES = 64 << 20               # captured bytes per batch, at most (one record excepted)
 _GZIP = b"\x1f\x8b"
 
 
@@ -263,11 +264,14 @@ def _merged(sources: list[Iterator[Piece]]) -> Iterator[Piece]:
 
 def read_batches(paths: Sequence[str | Path], chunk_packets: int = 65536,
                  on_warning: Callable[[str], None] | None = None,
-                 on_progress: Callable[[int], None] | None = None) -> Iterator[RawBatch]:
+                 on_progress: Callable[[int], None] | None = None,
+                 chunk_bytes: int = CHUNK_BYTES) -> Iterator[RawBatch]:
     """Every record of the captures in `paths`, merged in packet-time order, as RawBatch objects
-    of at most `chunk_packets` records. Raises CaptureError for an unreadable input."""
-    if chunk_packets < 1:
-        raise ValueError("chunk_packets must be >= 1")
+    of at most `chunk_packets` records and, past one record, about `chunk_bytes` captured bytes
+    (large packets make smaller batches, so what a batch costs downstream stays bounded).
+    Raises CaptureError for an unreadable input."""
+    if chunk_packets < 1 or chunk_bytes < 1:
+        raise ValueError("chunk_packets and chunk_bytes must be >= 1")
     files = iter_files(paths)
     names = tuple(str(p) for p in files)
     warn = on_warning or log.warning
@@ -283,16 +287,21 @@ def read_batches(paths: Sequence[str | Path], chunk_packets: int = 65536,
         _open(p).close()
     sources = [_file_pieces(p, i, warn, progress) for i, p in enumerate(files)]
     pending: list[Piece] = []
-    count = 0
+    count = nbytes = 0
     for run in _merged(sources):
         pending.append(run)
         count += len(run)
-        while count >= chunk_packets:
+        nbytes += int(run.caplen.sum())
+        while count >= chunk_packets or nbytes >= chunk_bytes:
             whole = concat_pieces(pending) if len(pending) > 1 else pending[0]
-            yield to_batch(whole.take(slice(0, chunk_packets)), names)
-            rest = whole.take(slice(chunk_packets, None))
+            cut = min(count, chunk_packets)
+            if nbytes >= chunk_bytes:
+                filled = np.cumsum(whole.caplen[:cut], dtype=np.int64)
+                cut = max(1, min(cut, int(np.searchsorted(filled, chunk_bytes, side="right"))))
+            yield to_batch(whole.take(slice(0, cut)), names)
+            rest = whole.take(slice(cut, None))
             pending = [rest] if len(rest) else []
             count = len(rest)
+            nbytes = int(rest.caplen.sum())
     if count:
         yield to_batch(concat_pieces(pending), names)
-
