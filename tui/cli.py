@@ -13,6 +13,10 @@ from plantwatch.core.capture.batch import CaptureError
 from plantwatch.core.inventory.zones import ZonesError
 from plantwatch.core.store.database import StoreError
 
+# Line breaks to str.splitlines, JavaScript and many log tools, left raw by json.dumps: escaped so
+# one --jsonl record stays one line for them too (inside JSON strings, where alone they can occur)
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
 
 def _fail(message: str) -> None:
     click.echo(f"plantwatch: {message}", err=True)
@@ -91,7 +95,7 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     elif as_jsonl:
         for rec in report.jsonl_records(data):
-            click.echo(json.dumps(rec, ensure_ascii=False))
+            click.echo(json.dumps(rec, ensure_ascii=False).translate(_LINE_BREAKS))
     else:
         from plantwatch.tui.summary import print_summary
 
