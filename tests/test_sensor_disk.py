@@ -155,10 +155,35 @@ def test_ring_directory_this_user_may_not_write_is_refused(tmp_path: Path) -> No
     try:
         with pytest.raises(dumpcap.CaptureSetupError, match=f"^{d}: this user may not write"):
             dumpcap.secure_dir(d)
-        with pytest.raises(dumpcap.CaptureSetupError, match=f"^{d / 'sub'}: cannot create"):
+        with pytest.raises(dumpcap.CaptureSetupError, match=f"^{d / 'sub'}: this user may not create"):
             dumpcap.secure_dir(d / "sub")
     finally:
         d.chmod(0o700)
+
+
+@pytest.mark.skipif(not IS_ROOT or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv to try as another user")
+def test_ring_directory_another_user_may_not_write_is_named(tmp_path: Path) -> None:
+    import sys
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(dir="/tmp"))  # reachable by nobody, unlike pytest's tmp_path
+    base.chmod(0o755)
+    d = base / "ro"
+    d.mkdir(mode=0o500)
+    os.chown(d, 65534, 65534)
+    code = ("from plantwatch.core.capture.dumpcap import secure_dir, CaptureSetupError\n"
+            f"try:\n secure_dir({str(d)!r})\nexcept CaptureSetupError as e:\n print(e)\n")
+    try:
+        out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                              sys.executable, "-c", code], cwd="/", capture_output=True, text=True,
+                             timeout=60)
+    finally:
+        shutil.rmtree(base)
+    if "Permission denied" in out.stderr and "python" in out.stderr.lower() or "No module" in out.stderr:
+        pytest.skip("the venv is not readable by nobody")
+    assert out.stdout == f"{d}: this user may not write to this directory (mode 0500); chmod u+rwx {d}\n", \
+        out.stdout + out.stderr
 
 
 def test_ring_path_that_is_a_file_is_refused(tmp_path: Path) -> None:

@@ -134,6 +134,9 @@ def secure_dir(path: str | Path) -> Path:
         st = p.stat()
     except FileExistsError:
         raise CaptureSetupError(f"{p}: exists and is not a directory") from None
+    except PermissionError:
+        raise CaptureSetupError(f"{p}: this user may not create or reach this directory "
+                                "(permission denied)") from None
     except OSError as e:
         raise CaptureSetupError(f"{p}: cannot create this directory ({e.strerror or e})") from None
     if not stat.S_ISDIR(st.st_mode):
