@@ -17,7 +17,8 @@ Units of work:
 SIGTERM/SIGINT: the current batch is finished, the run is closed (state and positions saved),
 dumpcap is stopped. Plain log lines go to stderr (journald keeps them under systemd): start,
 warnings, missed ring files, and every `report_s` the rate, the pipeline lag (bytes and, from
-dumpcap's running count, packets not yet ingested), capture drops and pipeline drops.
+dumpcap's running count, packets not yet ingested), capture drops, pipeline drops and a full ring
+disk. Settings, status and what is kept in the store: sensor_state.py; the reports: sensor_report.py.
 """
 
 from __future__ import annotations
