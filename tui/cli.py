@@ -9,14 +9,39 @@ from pathlib import Path
 
 import click
 
-from plantwatch.core.capture.batch import CaptureError
-from plantwatch.core.inventory.zones import ZonesError
-from plantwatch.core.store.database import StoreError
+from plantwatch.core.capture.limits import (
+    AddressSpaceTooSmall,
+    address_space_limit,
+    fit_address_space,
+    limit_text,
+)
+
+# Before polars is imported: under `ulimit -v`, thread pools and malloc arenas sized to fit it.
+try:
+    fit_address_space()
+except AddressSpaceTooSmall as _e:
+    click.echo(f"plantwatch: {_e}", err=True)
+    sys.exit(2)
+
+from plantwatch.core.capture.batch import CaptureError  # noqa: E402
+from plantwatch.core.inventory.zones import ZonesError  # noqa: E402
+from plantwatch.core.store.database import StoreError  # noqa: E402
+
+# Line breaks to str.splitlines, JavaScript and many log tools, left raw by json.dumps: escaped so
+# one --jsonl record stays one line for them too (inside JSON strings, where alone they can occur)
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
 
 
 def _fail(message: str) -> None:
     click.echo(f"plantwatch: {message}", err=True)
     sys.exit(2)
+
+
+def _out_of_memory() -> str:
+    limit = address_space_limit()
+    if limit is None:
+        return "out of memory"
+    return f"out of memory under {limit_text(limit)}: raise it or analyse fewer captures at once"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
@@ -81,6 +106,8 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
             data = report.build(store)
     except (CaptureError, StoreError, ZonesError, ConfigError) as e:
         _fail(str(e))
+    except MemoryError:
+        _fail(_out_of_memory())
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -91,7 +118,7 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     elif as_jsonl:
         for rec in report.jsonl_records(data):
-            click.echo(json.dumps(rec, ensure_ascii=False))
+            click.echo(json.dumps(rec, ensure_ascii=False).translate(_LINE_BREAKS))
     else:
         from plantwatch.tui.summary import print_summary
 

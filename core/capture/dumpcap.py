@@ -15,9 +15,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import pwd
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -55,23 +57,50 @@ def permission_help(dumpcap: str) -> str:
             f"(sudo setcap cap_net_raw,cap_net_admin=eip {dumpcap}); do not run plantwatch as root")
 
 
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            return line.removeprefix("dumpcap: ")
-    return "no reason given"
+_RUNNING_COUNT = re.compile(r"Packets(?: captured)?: \d+ ?")
+_SAVE_FILE = re.compile(r'\("([^"]+)"\) could not be opened: ([^.\n]+)')
+DISK_FULL = "the ring disk is full"
+
+
+def one_line(text: str) -> str:
+    """dumpcap's message as one line: its sentences span several lines and share them with the
+    running packet count (written after a carriage return)."""
+    text = _RUNNING_COUNT.sub("\n", text.replace("\r", "\n"))
+    lines = [ln.strip().removeprefix("dumpcap: ") for ln in text.splitlines()]
+    lines = [ln for ln in lines
+             if ln and not ln.startswith(("Capturing on", "File:", "Packets received/dropped"))]
+    return " ".join(lines) or "no reason given"
 
 
 def explain(iface: str, dumpcap: str, text: str) -> str:
     """One line from dumpcap's error output."""
+    m = _SAVE_FILE.search(text)
+    if m:  # the ring file, not the interface: say which path
+        return (f"dumpcap cannot create {m[1]}: {m[2].strip()} (the ring directory must be "
+                f"writable by the user dumpcap runs as)")
+    if "no space left" in text.lower():
+        return f"{DISK_FULL}: {one_line(text)}"
     if "ermission" in text or "not permitted" in text:
         return permission_help(dumpcap)
     if "No such device" in text or "doesn't exist" in text or "no such device" in text.lower():
         return f"no interface {iface!r} (list them with: ip link)"
     if "not up" in text or "is down" in text:
         return f"interface {iface!r} is down (sudo ip link set {iface} up)"
-    return _first_line(text)
+    return one_line(text)
+
+
+def free_bytes(path: str | Path) -> int:
+    """Bytes an unprivileged writer may still use on the file system holding `path`."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def check_ring_space(ring: Path, file_kb: int) -> None:
+    """Refuse to start dumpcap where not even one ring file fits (one line naming the path)."""
+    free = free_bytes(ring)
+    if free < file_kb * 1000:
+        raise CaptureSetupError(f"{DISK_FULL}: {ring} has {free // 1000} kB free, one ring file "
+                                f"takes {file_kb} kB; free space there or choose another ring directory")
 
 
 def check_capture(iface: str, dumpcap: str | None = None, timeout: float = 20.0) -> str:
@@ -97,14 +126,38 @@ def check_capture(iface: str, dumpcap: str | None = None, timeout: float = 20.0)
 
 
 def secure_dir(path: str | Path) -> Path:
-    """Create `path` (0700) if needed; refuse a directory others may write to."""
+    """Create `path` (0700) if needed; refuse, in one line naming it, a directory this user cannot
+    create or write to, one owned by another user, or one others may write to."""
     p = Path(path)
-    p.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = p.stat()
+    try:
+        p.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = p.stat()
+    except FileExistsError:
+        raise CaptureSetupError(f"{p}: exists and is not a directory") from None
+    except PermissionError:
+        raise CaptureSetupError(f"{p}: this user may not create or reach this directory "
+                                "(permission denied)") from None
+    except OSError as e:
+        raise CaptureSetupError(f"{p}: cannot create this directory ({e.strerror or e})") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise CaptureSetupError(f"{p}: exists and is not a directory")
+    if st.st_uid != os.geteuid():
+        raise CaptureSetupError(f"{p}: owned by {_user(st.st_uid)}, not by this user "
+                                f"({_user(os.geteuid())}); use a directory of your own")
     if st.st_mode & 0o022:
         raise CaptureSetupError(f"{p}: other users may write to this directory; "
                                 f"use a private one (chmod 700 {p})")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise CaptureSetupError(f"{p}: this user may not write to this directory "
+                                f"(mode {stat.S_IMODE(st.st_mode):04o}); chmod u+rwx {p}")
     return p
+
+
+def _user(uid: int) -> str:
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
 
 
 def _child_setup() -> None:
@@ -147,6 +200,7 @@ class Dumpcap:
     def start(self) -> None:
         self.dumpcap = check_capture(self.iface, self.dumpcap)
         secure_dir(self.dir)
+        check_ring_space(self.dir, self.size_kb)
         stop_stale(self.dir)
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, preexec_fn=_child_setup)
@@ -180,9 +234,9 @@ class Dumpcap:
         if self._reader is not None:
             self._reader.join(2)
         text = self._err.decode("utf-8", "replace")
-        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(("Capturing on", "File:", "Packets"))]
-        return explain(self.iface, self.dumpcap or "dumpcap", "\n".join(lines)) if lines else \
-            f"dumpcap exited with status {self.proc.returncode}"
+        if one_line(text) == "no reason given":
+            return f"dumpcap exited with status {self.proc.returncode}"
+        return explain(self.iface, self.dumpcap or "dumpcap", text)
 
     def stop(self, timeout: float = 10.0) -> CaptureStats:
         """Ask dumpcap to finish (SIGTERM: it closes the file cleanly), wait, read its final

@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from plantwatch.core.capture.batch import CaptureError, RawBatch
-from plantwatch.core.capture.files import PcapngCursor, pcapng_block_at, read_pcapng_from
+from plantwatch.core.capture.files import read_batches
+from plantwatch.core.capture.pcapng import PcapngCursor, pcapng_block_at, read_pcapng_from
+from plantwatch.core.capture.records import clamp_warning
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +210,7 @@ class RingFollower:
         path = self.dir / rf.name
         complete = self.complete(rf, writer_active)  # decided before reading: no race with the writer
         out: list[RawBatch] = []
+        clamped = rf.cursor.clamped
         for _ in range(64):
             try:
                 with open(path, "rb", buffering=0) as f:
@@ -236,6 +239,8 @@ class RingFollower:
                                    f"kept the {rf.cursor.packets} packets before it")
                 rf.done = True
             break
+        if rf.cursor.clamped > clamped:
+            self._warn(rf, clamp_warning(str(path), rf.cursor.clamped - clamped))
         batch = _concat(out)
         if batch is not None and len(batch):
             lo, hi = int(batch.ts.min()), int(batch.ts.max())
@@ -328,3 +333,21 @@ def _partial_tail(buf: bytes, pos: int, order: str) -> bool:
         return True
     blen = struct.unpack_from(order + "I", buf, pos + 4)[0]
     return 12 <= blen <= (64 << 20) and blen % 4 == 0 and pos + blen > len(buf)
+
+
+def packets_written(ring_dir: Path, prefix: str, known: dict[str, RingFile]) -> int:
+    """Packets a writer with file prefix `prefix` got into the ring: those of its files still
+    there (read through, a block cut short at the end not counted) and, for files rotated away,
+    what the follower had read of them."""
+    total = 0
+    present = set()
+    for p in sorted(ring_dir.glob(f"{prefix}_*.pcapng")):
+        present.add(p.name)
+        try:
+            total += sum(len(b) for b in read_batches([p], on_warning=lambda _m: None))
+        except (CaptureError, OSError):
+            rf = known.get(p.name)
+            total += rf.cursor.packets if rf is not None else 0
+    total += sum(rf.cursor.packets for name, rf in known.items()
+                 if name.startswith(prefix + "_") and name not in present)
+    return total

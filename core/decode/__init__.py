@@ -125,6 +125,17 @@ class Decoder:
         return Decoded(packets=packets, ops=_ops_frame(batch, op_frames))
 
 
+    def notes(self) -> list[str]:
+        """What decoders left out under their memory caps since the last call, one line each
+        (modules with a `notes(state)` function: dns)."""
+        out: list[str] = []
+        for mod in self.modules:
+            notes = getattr(mod, "notes", None)
+            if notes is not None and mod.__name__ in self._state:
+                out += notes(self._state[mod.__name__])
+        return out
+
+
 def _scatter(cols: dict[str, pl.Series], part: pl.DataFrame, n: int) -> None:
     """Write the non-null values of a sparse column frame into the full-length columns."""
     rows = part["row"].to_numpy()

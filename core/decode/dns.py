@@ -8,6 +8,11 @@ compression pointers followed with a bound on jumps (a loop ends the name as mal
 DNS over TCP is decoded from the segment that starts the message, when it has one question (tshark
 reports a message split over segments on its last segment instead; the header and question are in
 the first one); only the first message of a segment is read.
+
+Memory is bounded whatever the packets hold (issue 17.3): at most MAX_ANSWERS answer records are
+walked per message and at most MAX_BATCH_ADDRS addresses are kept per batch (the inventory names
+each of them, one row per address); what is left out is counted and reported by notes(), never
+dropped silently. Only small messages are remembered by the parse cache.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ TCP_PORTS = frozenset({53})
 MAX_JUMPS = 32         # compression pointers followed in one name
 MAX_NAME = 255         # wire octets of a name
 MAX_ANSWERS = 64       # answer records walked per message
+MAX_BATCH_ADDRS = 32768  # answer addresses kept per batch (a busy resolver's worth, bounded)
+_CACHE_MSG = 512       # larger messages are parsed every time, not remembered
 
 _COLUMNS = ("dns_id", "dns_response", "dns_qname", "dns_qtype", "dns_rcode", "dns_answers")
 _SCHEMA = {"row": pl.Int64(), "app": pl.UInt8(), **{c: PACKETS[c] for c in _COLUMNS}}
@@ -126,6 +133,7 @@ def parse(msg: bytes) -> dict[str, object] | None:
         "dns_id": (msg[0] << 8) | msg[1], "dns_response": response,
         "dns_rcode": flags & 0x000F if response else None,
         "dns_qname": None, "dns_qtype": None, "dns_answers": None,
+        "unread": max(an - MAX_ANSWERS, 0),  # answer records beyond those walked
     }
     pos = 12
     try:
@@ -155,7 +163,7 @@ def parse(msg: bytes) -> dict[str, object] | None:
             elif rtype == 28 and rdlen == 16:
                 addrs.append(str(ipaddress.IPv6Address(msg[rdata:pos])))
         if addrs:
-            out["dns_answers"] = ",".join(addrs)
+            out["dns_answers"] = tuple(addrs)
     except BadName:
         pass
     return out
@@ -174,15 +182,18 @@ def _parse_cached(msg: bytes, cache: dict[bytes, dict[str, object] | None]) -> d
             return None
         return {**hit, "dns_id": (msg[0] << 8) | msg[1]}
     res = parse(msg)
-    if len(cache) >= _CACHE_MAX:
-        cache.clear()
-    cache[key] = res
+    if len(msg) <= _CACHE_MSG:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[key] = res
     return res
 
 
 def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
     cols: dict[str, list] = {"row": [], "app": [], **{c: [] for c in _COLUMNS}}
     cache = state.setdefault("parsed", {})
+    budget = MAX_BATCH_ADDRS
+    unread = over = 0
     for r in rows:
         r = int(r)
         msg = view.payload(r)
@@ -196,8 +207,31 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
         res = _parse_cached(msg, cache) if len(msg) >= 12 else None
         if res is None:
             continue
+        unread += res["unread"]
+        addrs = res["dns_answers"]
+        if addrs is not None:
+            if len(addrs) > budget:
+                over += len(addrs) - budget
+                addrs = addrs[:budget]
+            budget -= len(addrs)
+            res = {**res, "dns_answers": ",".join(addrs) if addrs else None}
         cols["row"].append(r)
         cols["app"].append(APP_DNS)
         for c in _COLUMNS:
             cols[c].append(res[c])
+    state["unread"] = state.get("unread", 0) + unread
+    state["over_batch"] = state.get("over_batch", 0) + over
     return AppResult(columns=pl.DataFrame(cols, schema=_SCHEMA))
+
+
+def notes(state: dict) -> list[str]:
+    """One line for what the caps left out since the last call; the counters restart."""
+    unread, over = state.pop("unread", 0), state.pop("over_batch", 0)
+    if not unread and not over:
+        return []
+    parts = []
+    if over:
+        parts.append(f"{over:,} answer addresses beyond {MAX_BATCH_ADDRS:,} per batch")
+    if unread:
+        parts.append(f"{unread:,} answer records beyond the first {MAX_ANSWERS} of a response")
+    return [f"DNS: {' and '.join(parts)} were left out (not decoded, not used to name devices)"]

@@ -19,16 +19,15 @@ from collections import OrderedDict
 
 import numpy as np
 import polars as pl
-from cryptography import x509
 
 from plantwatch.core.decode.schema import APP_TLS, PACKETS
+from plantwatch.core.decode.tls_cert import cert_cached, leaf_der
 from plantwatch.core.decode.view import AppResult, PacketView
 
 MAX_FLOW_BYTES = 64 * 1024      # pending bytes kept per flow direction
 MAX_FLOWS = 256                 # flow directions with a pending handshake
 FLOW_IDLE_NS = 120 * 10**9      # a pending flow idle this long (packet time) is dropped
 MAX_OOO_SEGMENTS = 16           # out-of-order segments kept per flow
-CERT_CACHE = 256                # parsed leaf certificates remembered, by DER
 
 # Handshake types a cleartext message may have; anything else is taken as encrypted (as tshark does).
 _HS_TYPES = frozenset({0, 1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25,
@@ -281,53 +280,6 @@ def _sni(msg: bytes, start: int, end: int) -> str | None:
     return None
 
 
-def _leaf_der(msg: bytes) -> bytes | None:
-    """The first certificate of a (TLS 1.0-1.2) Certificate message."""
-    if len(msg) < 6:
-        return None
-    ln = (msg[3] << 16) | (msg[4] << 8) | msg[5]
-    if ln == 0 or 6 + ln > len(msg):
-        return None
-    return msg[6 : 6 + ln]
-
-
-def cert_facts(der: bytes) -> tuple[str | None, str | None, bool | None]:
-    """(subject, issuer, self-signed) of a DER certificate; (None, None, None) if unparsable.
-
-    Self-signed means issuer == subject and the signature verifies with the certificate's own
-    public key; any key or signature type cryptography cannot check counts as not self-signed.
-    """
-    try:
-        cert = x509.load_der_x509_certificate(der)
-        subject = cert.subject.rfc4514_string()
-        issuer = cert.issuer.rfc4514_string()
-        same = cert.issuer == cert.subject
-    except Exception:  # noqa: BLE001 - hostile bytes: any parse failure means "unknown"
-        return None, None, None
-    signed = False
-    if same:
-        try:
-            cert.verify_directly_issued_by(cert)
-            signed = True
-        except Exception:  # noqa: BLE001 - bad signature, unsupported key or algorithm
-            signed = False
-    return subject, issuer, signed
-
-
-def _cert_cached(der: bytes, state: dict) -> tuple[str | None, str | None, bool | None]:
-    cache: OrderedDict = state.setdefault("certs", OrderedDict())
-    key = hashlib.sha1(der).digest()
-    hit = cache.get(key)
-    if hit is not None:
-        cache.move_to_end(key)
-        return hit
-    facts = cert_facts(der)
-    cache[key] = facts
-    if len(cache) > CERT_CACHE:
-        cache.popitem(last=False)
-    return facts
-
-
 def _forget(flows: OrderedDict, hashes: dict, key: tuple) -> None:
     flows.pop(key, None)
     hashes.pop(key, None)
@@ -407,9 +359,9 @@ def _step(view: PacketView, r: int, key: tuple, flows: OrderedDict,
         elif t == 2 and vals["tls_version"] is None and len(msg) >= 2:
             vals["tls_version"] = (msg[0] << 8) | msg[1]
         elif t == 11 and vals["cert_subject"] is None:
-            der = _leaf_der(msg)
+            der = leaf_der(msg)
             if der is not None:
-                subj, iss, ss = _cert_cached(der, state)
+                subj, iss, ss = cert_cached(der, state)
                 vals["cert_subject"], vals["cert_issuer"] = subj, iss
                 vals["cert_self_signed"] = ss
     return vals

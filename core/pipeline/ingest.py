@@ -173,6 +173,8 @@ class Ingest:
                 if on_batch is not None and len(batch):
                     on_batch(BatchDone(packets=len(batch), first_ts=int(batch.ts[0]),
                                        last_ts=int(batch.ts[-1]), sessions_ended=ended.height))
+            for note in self.decoder.notes():  # caps that bounded memory: said, not silent
+                warn(note)
             with batch_tx():
                 still_open = self.tracker.open_sessions()
                 self.inventory.update(pl.DataFrame(), None, None, open_sessions=still_open)

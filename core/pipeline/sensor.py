@@ -17,14 +17,13 @@ Units of work:
 SIGTERM/SIGINT: the current batch is finished, the run is closed (state and positions saved),
 dumpcap is stopped. Plain log lines go to stderr (journald keeps them under systemd): start,
 warnings, missed ring files, and every `report_s` the rate, the pipeline lag (bytes and, from
-dumpcap's running count, packets not yet ingested), capture drops and pipeline drops.
+dumpcap's running count, packets not yet ingested), capture drops, pipeline drops and a full ring
+disk. Settings, status and what is kept in the store: sensor_state.py; the reports: sensor_report.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
 import logging
 import os
 import signal
@@ -32,57 +31,28 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from plantwatch.core.capture.batch import CaptureError, RawBatch
-from plantwatch.core.capture.dumpcap import CaptureSetupError, CaptureStats, Dumpcap, secure_dir
-from plantwatch.core.capture.ring import Missed, RingFile, RingFollower, _concat
+from plantwatch.core.capture.dumpcap import CaptureSetupError, Dumpcap, secure_dir
+from plantwatch.core.capture.ring import RingFile, RingFollower, _concat
 from plantwatch.core.inventory.zones import Zones
-from plantwatch.core.pipeline.ingest import BatchDone, Ingest
+from plantwatch.core.pipeline.ingest import BatchDone
+from plantwatch.core.pipeline.sensor_report import SensorReports
+from plantwatch.core.pipeline.sensor_state import (
+    PROVISIONAL_STATE,
+    RING_STATE,
+    SensorConfig,
+    SensorIngest,
+    SensorStatus,
+    load_state,
+    save_state,
+)
 from plantwatch.core.store.database import Store, StoreError
-from plantwatch.core.views.textsafe import printable
 
 log = logging.getLogger("plantwatch.sensor")
 
-RING_STATE = "ring.follower"      # state row: the follower's positions (JSON)
-STATUS_STATE = "sensor.status"    # state row: the last status report (JSON), for the console
-# state row: breach and incident ids written by detection checkpoints of the run in progress; a
-# run cut short (kill -9, power cut) is redone from its start, so they are removed first
-PROVISIONAL_STATE = "sensor.provisional"
-MAX_SLOTS = 4096                  # ring files one run may span
-
-
-@dataclass
-class SensorConfig:
-    chunk_packets: int = 65536
-    flush_s: float = 1.0          # a batch boundary at least this often (wall time) when idle-ish
-    poll_s: float = 0.2           # how often the ring is looked at when nothing is waiting
-    run_seconds: float = 60.0     # wall time of one run (state saved at its end)
-    run_packets: int = 2_000_000
-    detect_wall_s: float = 2.0    # detection checkpoint inside a run after this much wall time
-    report_s: float = 30.0        # status log line period (wall time)
-    exit_idle_s: float | None = None   # follow-only mode: stop after this long with nothing new
-
-
-@dataclass
-class SensorStatus:
-    started: float = 0.0
-    packets: int = 0              # ingested by this process
-    batches: int = 0
-    runs: int = 0
-    last_packet_ts: int | None = None
-    lag_bytes: int = 0
-    lag_packets: int | None = None
-    capture_captured: int | None = None
-    capture_dropped: int | None = None
-    capture_ifdrop: int | None = None
-    missed_files: int = 0
-    missed_bytes: int = 0
-    state: str = "starting"       # starting | running | stopping | stopped | error
-    message: str = ""
+__all__ = ["RING_STATE", "Sensor", "SensorConfig", "SensorStatus", "configure_logging", "run_sensor"]
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -99,88 +69,7 @@ def configure_logging(level: int = logging.INFO) -> None:
         lg.propagate = False
 
 
-class _SensorIngest(Ingest):
-    """Ingest whose runs read ring files through the follower (the `source` of Ingest.run) and
-    whose captures rows are the ring files themselves, one row per file across runs."""
-
-    def __init__(self, sensor: Sensor, store: Store, zones: Zones, models: dict | None) -> None:
-        super().__init__(store, zones, "detect", models)
-        self.sensor = sensor
-        self.slots: list[RingFile] = []
-        self.ids = np.zeros(MAX_SLOTS, dtype=np.int64)
-
-    # --- the engine's hooks --------------------------------------------------------------------
-
-    def register_captures(self, todo: list) -> np.ndarray:
-        self.slots = []
-        self.ids[:] = 0
-        return self.ids
-
-    def count_batch(self, batch: RawBatch, infos: list) -> None:  # the follower counts
-        return None
-
-    def finish_captures(self, todo: list) -> None:
-        for rf in self.slots:
-            status = "complete" if rf.done else "partial"
-            if any("truncated" in w or "corrupt" in w for w in rf.warnings):
-                status = "truncated" if rf.done else status
-            self.store.execute(
-                "UPDATE captures SET packets=?, first_ts=?, last_ts=?, size=?, status=?, warnings=? "
-                "WHERE capture_id=?",
-                (rf.cursor.packets, rf.first_ts, rf.last_ts, rf.size, status, json.dumps(rf.warnings),
-                 rf.capture_id))
-        self.sensor.follower.prune()
-        save_state(self.store, RING_STATE, self.sensor.follower.state())
-        save_state(self.store, PROVISIONAL_STATE, {"breaches": [], "incidents": []})
-        save_state(self.store, STATUS_STATE, asdict(self.sensor.status))
-
-    def checkpoint(self) -> None:
-        """Detect over what the run has seen so far, open sessions included, and write it (inside
-        a transaction)."""
-        self.detector.checkpoint(self.tracker.open_sessions(), self.inventory.devices())
-
-    # --- slots ----------------------------------------------------------------------------------
-
-    def slot(self, rf: RingFile) -> int | None:
-        for i, s in enumerate(self.slots):
-            if s is rf:
-                return i
-        if len(self.slots) >= MAX_SLOTS:
-            return None
-        if not rf.capture_id:
-            rf.capture_id = ensure_capture(self.store, self.sensor.follower.dir / rf.name, rf)
-        self.slots.append(rf)
-        self.ids[len(self.slots) - 1] = rf.capture_id
-        return len(self.slots) - 1
-
-
-def ensure_capture(store: Store, path: Path, rf: RingFile) -> int:
-    """The captures row of a ring file (created on first use; found again after a restart)."""
-    fp = f"ring:{rf.name}:{rf.ino}"
-    row = store.execute("SELECT capture_id FROM captures WHERE fingerprint = ?", (fp,)).fetchone()
-    if row:
-        return int(row[0])
-    cur = store.execute("INSERT INTO captures (path, fingerprint, size, packets, status) "
-                        "VALUES (?, ?, ?, 0, 'partial')", (str(path.resolve()), fp, rf.size))
-    return int(cur.lastrowid or 0)
-
-
-def save_state(store: Store, name: str, value: dict) -> None:
-    store.execute("INSERT INTO state (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
-                  "SET value = excluded.value", (name, json.dumps(value).encode()))
-
-
-def load_state(store: Store, name: str) -> dict | None:
-    row = store.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
-    if not row:
-        return None
-    try:
-        return json.loads(bytes(row[0]).decode())
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-class Sensor:
+class Sensor(SensorReports):
     """The service loop. `capture` None: follow an existing ring directory (tests, benchmark,
     a ring written by something else); `writer_active` then tells whether its writer still runs."""
 
@@ -259,7 +148,7 @@ class Sensor:
         self.follower = RingFollower(self.ring_dir, load_state(store, RING_STATE),
                                      on_warning=lambda m: log.warning("%s", m), on_missed=self._missed)
         self._drop_provisional(store)
-        ingest = _SensorIngest(self, store, self.zones, self.models)
+        ingest = SensorIngest(self, store, self.zones, self.models)
         if self.capture is not None:
             self.capture.start()
             log.info("capturing on %s into %s (ring of %d files of %d kB)", self.capture.iface,
@@ -299,6 +188,9 @@ class Sensor:
                 self.stopping.wait(self.cfg.poll_s)
         self.status.state = "stopping"
         if self.fatal:
+            if self.status.ring_full and self.capture is not None:
+                self._stop_capture()  # its final counts first: the message says what was lost
+                self.fatal = self._disk_full_message()
             self.status.state, self.status.message = "error", self.fatal
             log.error("sensor stopped: %s", self.fatal)
             self._final_report(store)
@@ -339,7 +231,7 @@ class Sensor:
 
     # --- one run's batches ---------------------------------------------------------------------
 
-    def _source(self, ingest: _SensorIngest) -> Iterator[RawBatch]:
+    def _source(self, ingest: SensorIngest) -> Iterator[RawBatch]:
         """Batches for one run, following the ring; returns when the run should end."""
         cfg = self.cfg
         t0 = time.monotonic()
@@ -418,88 +310,6 @@ class Sensor:
         self.status.last_packet_ts = done.last_ts
         if self.on_batch_cb is not None:
             self.on_batch_cb(done)
-
-    # --- capture and drops ------------------------------------------------------------------------
-
-    def _check_capture(self) -> None:
-        if self.capture is None or self.fatal:
-            return
-        err = self.capture.error()
-        if err is not None and not self.stopping.is_set():
-            self.fatal = f"dumpcap stopped: {err}"
-
-    def _stop_capture(self) -> None:
-        if self.capture is None or self._capture_stopped:
-            return
-        self._capture_stopped = True
-        stats = self.capture.stop()
-        self._capture_stats(stats)
-        if stats.received is not None:
-            log.info("dumpcap: %d packets received, %d dropped by capture, %d by the interface",
-                     stats.received, stats.dropped or 0, stats.ifdrop or 0)
-
-    def _capture_stats(self, stats: CaptureStats) -> None:
-        self.status.capture_captured = stats.captured
-        if stats.dropped is not None:
-            self.status.capture_dropped = stats.dropped
-            self.status.capture_ifdrop = stats.ifdrop
-        isb = [s for rf in self.follower.files.values() for s in rf.cursor.isb.values()]
-        if isb:  # Interface Statistics Blocks written into the ring (by dumpcap or another writer)
-            self.status.capture_dropped = max(self.status.capture_dropped or 0,
-                                              sum(s.get("ifdrop", 0) + s.get("osdrop", 0) for s in isb))
-
-    def _missed(self, m: Missed) -> None:
-        if m.unread_bytes is None:
-            log.warning("pipeline drop: ring file %s was created and removed before it was read", m.name)
-        else:
-            log.warning("pipeline drop: ring file %s was removed by rotation with %d bytes unread "
-                        "(%d packets of it were read)", m.name, m.unread_bytes, m.packets_read)
-
-    # --- reports ---------------------------------------------------------------------------------
-
-    def _report(self, store: Store, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_report < self.cfg.report_s:
-            return
-        span = max(now - self._last_report, 1e-3) if self._last_report else None
-        self._last_report = now
-        st = self.status
-        if self.capture is not None:
-            self._capture_stats(self.capture.stats())
-        st.lag_bytes = self.follower.bytes_behind()
-        st.lag_packets = (max(st.capture_captured - st.packets, 0)
-                          if self.capture is not None and st.capture_captured is not None else None)
-        st.missed_files, st.missed_bytes = self.follower.missed, self.follower.missed_bytes
-        rate = (st.packets - self._report_packets) / span if span else 0.0
-        self._report_packets = st.packets
-        counts = {}
-        with contextlib.suppress(StoreError):
-            for t in ("devices", "breaches", "incidents"):
-                counts[t] = store.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-        lag_p = "" if st.lag_packets is None else f" / {st.lag_packets} packets"
-        drops = "n/a" if st.capture_dropped is None else str(st.capture_dropped)
-        log.info("status: %d packets (%.0f/s), lag %d bytes%s, capture drops %s, pipeline drops %d "
-                 "files (%d bytes); devices %s, breaches %s, incidents %s", st.packets, rate,
-                 st.lag_bytes, lag_p, drops, st.missed_files, st.missed_bytes, counts.get("devices", "?"),
-                 counts.get("breaches", "?"), counts.get("incidents", "?"))
-        if not store.db.in_transaction:
-            with contextlib.suppress(StoreError):
-                save_state(store, STATUS_STATE, asdict(st))
-
-    def _final_report(self, store: Store) -> None:
-        if self.capture is not None:
-            self._stop_capture()
-        with contextlib.suppress(Exception):
-            self._report(store, force=True)
-
-    def _log_run(self, report) -> None:  # noqa: ANN001 - plantwatch.core.pipeline.ingest.IngestReport
-        det = report.detection
-        if det is None:
-            return
-        for b in det.breaches[-20:]:
-            log.info("breach %.2f %s [%s]: %s", b["score"], b["model"], printable(b["device"], 60),
-                     printable(b["explanation"], 300))
-
 
 def run_sensor(store_path: str | Path, ring_dir: str | Path, *, iface: str | None,
                ring_size_mb: float = 100.0, ring_files: int = 10, zones: Zones | None = None,
