@@ -37,7 +37,10 @@ def main(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("captures", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--zeek", "zeek_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="A directory of Zeek logs (TSV or JSON, gzip or not) to score instead of captures "
+                   "(repeat the option).")
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
 @click.option("--store", "store_path", type=click.Path(path_type=Path),
               help="SQLite store to create or append to (default: a temporary one).")
@@ -47,8 +50,9 @@ def main(ctx: click.Context) -> None:
               help="Capture(s) of normal traffic to learn the baseline from first (repeat the option).")
 @click.option("--models", "models_file", type=click.Path(path_type=Path),
               help="TOML file overriding detection thresholds (defaults: core/data/models.toml).")
-def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Path | None,
-            as_json: bool, as_jsonl: bool, learn: tuple[Path, ...], models_file: Path | None) -> None:
+def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file: Path | None,
+            store_path: Path | None, as_json: bool, as_jsonl: bool, learn: tuple[Path, ...],
+            models_file: Path | None) -> None:
     """Analyse capture files (pcap, pcapng, .gz, or directories of them) with no console.
 
     Detection compares with the baseline in the store (learned with `plantwatch learn` or
@@ -57,11 +61,14 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
     from plantwatch.core.detection.models import ConfigError, load_config
     from plantwatch.core.inventory.zones import Zones
     from plantwatch.core.pipeline.ingest import Ingest
+    from plantwatch.core.pipeline.zeek.reader import ZeekLogError
     from plantwatch.core.store.database import Store
     from plantwatch.core.views import report
 
     if as_json and as_jsonl:
         _fail("--json and --jsonl are exclusive")
+    if bool(captures) == bool(zeek_dirs):
+        _fail("give capture files, or Zeek log directories with --zeek (not both)")
     tmp = None
     try:
         zones = Zones.load(zones_file) if zones_file else Zones.default()
@@ -75,11 +82,14 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
                 with _progress() as progress:
                     Ingest(store, zones, mode="learn", models=models).run(
                         learn, on_progress=progress, on_warning=warn)
-            with _progress() as progress:
-                result = Ingest(store, zones, mode="detect", models=models).run(
-                    captures, on_progress=progress, on_warning=warn)
+            if zeek_dirs:
+                result = Ingest(store, zones, mode="detect", models=models).run_zeek(zeek_dirs, on_warning=warn)
+            else:
+                with _progress() as progress:
+                    result = Ingest(store, zones, mode="detect", models=models).run(
+                        captures, on_progress=progress, on_warning=warn)
             data = report.build(store)
-    except (CaptureError, StoreError, ZonesError, ConfigError) as e:
+    except (CaptureError, StoreError, ZonesError, ConfigError, ZeekLogError) as e:
         _fail(str(e))
     finally:
         if tmp is not None:
