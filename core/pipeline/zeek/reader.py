@@ -234,3 +234,14 @@ def unescape(s: str | None) -> str | None:
         out.append(c)
         i += 1
     return "".join(out)
+
+
+def record_at(path: str | Path, line: int) -> dict[str, str | None]:
+    """The fields of the record on `line` of a log (evidence: its `uid` names the connection in
+    every other log of the cluster). Raises ZeekLogError when that line is not a record."""
+    log = read_log(path)
+    hit = log.frame.filter(pl.col("_line") == line)
+    if hit.height == 0:
+        raise ZeekLogError(path, f"line {line}: not a record")
+    row = hit.row(0, named=True)
+    return {k: v for k, v in row.items() if not k.startswith("_")}
