@@ -383,9 +383,12 @@ def live(iface: str, zones_file: Path | None, store_path: Path | None) -> None:
 @click.option("--exit-idle", type=float, default=None, hidden=True,
               help="With --follow-only: stop after this many seconds with nothing new.")
 @click.option("--run-seconds", type=float, default=None, hidden=True)
+@click.option("--zeek", "zeek_dir", type=click.Path(path_type=Path),
+              help="Score the logs a Zeek cluster writes in this directory (following its "
+                   "rotation) instead of capturing.")
 def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size: float,
            ring_files: int, zones_file: Path | None, capture_filter: str | None, follow_only: bool,
-           exit_idle: float | None, run_seconds: float | None) -> None:
+           exit_idle: float | None, run_seconds: float | None, zeek_dir: Path | None) -> None:
     """Headless capture and analysis for a sensor box (runs until SIGTERM/SIGINT).
 
     dumpcap writes a ring of pcapng files; they are decoded as they grow and every batch is
@@ -395,6 +398,18 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
     from plantwatch.core.inventory.zones import Zones
     from plantwatch.core.pipeline.sensor import SensorConfig, run_sensor
 
+    if zeek_dir is not None:
+        from plantwatch.core.pipeline.zeek.follow import follow
+
+        if iface or follow_only:
+            _fail("--zeek reads logs: no -i/--follow-only with it")
+        if not zeek_dir.is_dir():
+            _fail(f"{zeek_dir}: not a directory of Zeek logs")
+        try:
+            zones = Zones.load(zones_file) if zones_file else Zones.default()
+        except ZonesError as e:
+            _fail(str(e))
+        sys.exit(follow(store_path, zeek_dir, zones=zones, exit_idle_s=exit_idle, run_seconds=run_seconds))
     if not follow_only and not iface:
         _fail("give the interface to capture on: -i IFACE")
     try:
