@@ -54,6 +54,7 @@ bench: setup
 	$(PY) bench/run.py
 	$(PY) bench/sensor.py
 	$(PY) bench/console.py
+	$(PY) bench/zeek.py
 
 lint: setup
 	$(VENV)/bin/ruff check core tui tests demo_data bench plantwatch setup.py

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 import polars as pl
 
@@ -75,6 +76,7 @@ _BACNET.update({("unconfirmedcovnotificationmultiple", 1): 11, ("unconfirmedaudi
 _IEC104_NAMES = {n.split()[0]: t for t, (_, n) in ics.IEC104_TYPE.items() if "_" in n.split()[0]}
 
 
+@lru_cache(maxsize=65536)
 def _num(s: str | None) -> int | None:
     """'0x1a', '26', 'unknown-26' -> 26; None when there is no number."""
     if s is None:
@@ -88,6 +90,7 @@ def _num(s: str | None) -> int | None:
 
 
 def _name_code(table: dict[str, int]) -> Callable[[str | None], int | None]:
+    @lru_cache(maxsize=4096)
     def f(s: str | None) -> int | None:
         if s is None:
             return None

@@ -149,12 +149,22 @@ def _tsv_frame(data: list[str], path: str | Path, hdr: Header, name: str,
         raise ZeekLogError(path, f"no #fields header, and {ncols} columns match no known layout of "
                            f"a {name!r} log")
     hdr.fields = fields
-    bad = next((k for k, line in enumerate(data) if line.count(hdr.separator) + 1 != len(fields)), None)
-    if bad is not None:
-        raise ZeekLogError(path, f"line {nums[bad]}: {data[bad].count(hdr.separator) + 1} fields, "
-                           f"the header has {len(fields)}")
-    cols = [line.split(hdr.separator) for line in data]
-    frame = pl.DataFrame(cols, schema={f: pl.String for f in fields}, orient="row")
+    text = "\n".join(data) + "\n"
+    frame = None
+    # every line has exactly len(fields) - 1 separators iff the whole text has that many times n
+    if len(hdr.separator) == 1 and text.count(hdr.separator) == len(data) * (len(fields) - 1):
+        try:
+            frame = pl.read_csv(text.encode(), separator=hdr.separator, has_header=False, new_columns=fields,
+                                schema={f: pl.String for f in fields}, quote_char=None, comment_prefix=None)
+        except pl.exceptions.PolarsError:
+            frame = None
+    if frame is None or frame.height != len(data) or len(hdr.separator) != 1:
+        bad = next((k for k, line in enumerate(data) if line.count(hdr.separator) + 1 != len(fields)), None)
+        if bad is not None:
+            raise ZeekLogError(path, f"line {nums[bad]}: {data[bad].count(hdr.separator) + 1} fields, "
+                               f"the header has {len(fields)}")
+        frame = pl.DataFrame([line.split(hdr.separator) for line in data],
+                             schema={f: pl.String for f in fields}, orient="row")
     return frame.with_columns(
         pl.when(pl.col(f) == hdr.unset).then(None)
         .when(pl.col(f) == hdr.empty).then(pl.lit(""))
