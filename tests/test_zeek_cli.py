@@ -81,6 +81,15 @@ def test_masked_times_are_refused_store_untouched(tmp_path: Path) -> None:
     assert db.execute("SELECT COUNT(*) FROM captures").fetchone()[0] == 0
 
 
+def test_learn_from_zeek_logs_then_detect(logs: dict[str, Path], tmp_path: Path) -> None:
+    cold = report("--zeek", str(logs["s7comm_snap7"]), "--store", str(tmp_path / "cold.sqlite"))
+    warm = report("--zeek", str(logs["s7comm_snap7"]), "--learn", str(logs["modbus"]),
+                  "--store", str(tmp_path / "warm.sqlite"))
+    assert cold["detection"]["baseline_hours"] == 0
+    assert warm["detection"]["baseline_hours"] > 0  # the Modbus logs span two days of packet time
+    assert {c["path"].split("/")[-2] for c in warm["captures"]} == {"modbus", "s7comm_snap7"}
+
+
 @pytest.mark.parametrize("args", [
     ["--zeek", "/nonexistent/zeek"],
     ["x.pcap", "--zeek", "/tmp"],

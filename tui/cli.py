@@ -78,7 +78,9 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
             store_path = Path(tmp.name) / "analyze.sqlite"
         warn = lambda m: click.echo(f"plantwatch: warning: {m}", err=True)  # noqa: E731
         with Store(store_path) as store:
-            if learn:
+            if learn and zeek_dirs:  # with --zeek, --learn names Zeek log directories too
+                Ingest(store, zones, mode="learn", models=models).run_zeek(learn, on_warning=warn)
+            elif learn:
                 with _progress() as progress:
                     Ingest(store, zones, mode="learn", models=models).run(
                         learn, on_progress=progress, on_warning=warn)

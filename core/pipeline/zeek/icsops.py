@@ -302,7 +302,8 @@ def bacnet(log: ZeekLog, file_id: int) -> pl.DataFrame:
 def opcua_binary(log: ZeekLog, file_id: int) -> pl.DataFrame:
     """opcua_binary.log: msg_type (HEL, ACK, OPN, MSG, CLO, ERR); MSG carries the service node id."""
     base = _base(log, file_id)
-    mt = [(m or "").upper() or None for m in _vals(log, "msg_type")]
+    known = {"HEL", "ACK", "OPN", "MSG", "CLO", "ERR", "RHE"}  # the name is shown: nothing else from the wire
+    mt = [m.upper() if m and m.upper() in known else None for m in _vals(log, "msg_type")]
     ident = [_num(x) for x in _vals(log, "identifier")]
     orig = [o != "F" for o in _vals(log, "is_orig")]
     return _finish(base, app=[APP_OPCUA] * log.height, service=mt,
