@@ -120,3 +120,19 @@ def test_unescape() -> None:
     assert unescape("FTBCO\\\\A70") == "FTBCO\\A70"
     assert unescape("a\\x09b\\x1b[31m") == "a\tb\x1b[31m"   # control chars come back; views escape them
     assert unescape(None) is None and unescape("plain") == "plain"
+
+
+def test_open_conn_sessions_stay_open_until_conn_log(tmp_path: Path) -> None:
+    """open_conn.log has conn.log's layout for connections not closed yet: their sessions are
+    open (a connection that never got an answer is still "attempted"); a conn.log line wins."""
+    text = (ZEEK_DATA / "dnp3" / "conn.log").read_text().replace("#path\tconn", "#path\topen_conn")
+    (tmp_path / "open_conn.log").write_text(text)
+    for p in (ZEEK_DATA / "dnp3").glob("dnp3*.log"):
+        (tmp_path / p.name).write_text(p.read_text())
+    logs = [(read_log(p), i + 1) for i, p in enumerate(sorted(tmp_path.glob("*.log")))]
+    b = build(logs)
+    assert b.ended.height == 0 and b.open.height == 11
+    assert tuples(b.open) == tuples(zeek_sessions(ZEEK_DATA / "dnp3"))
+    assert b.open["n_ops"].sum() == zeek_sessions(ZEEK_DATA / "dnp3")["n_ops"].sum()
+    both = build(logs + [(read_log(ZEEK_DATA / "dnp3" / "conn.log"), 9)])
+    assert both.ended.height == 11 and both.open.height == 0

@@ -23,6 +23,9 @@ from plantwatch.core.pipeline.zeek.icsops import OP_ROWS, op_rows
 from plantwatch.core.pipeline.zeek.reader import ZeekLog, ts_ns
 
 _MASK63 = (1 << 63) - 1
+# conn.log-shaped logs of connections still open: open_conn (open-connections packages) and
+# conn_long (zeek/long-connections); the latest record of a uid wins, its conn.log line over all
+OPEN_CONN_LOGS = ("open_conn", "conn_long")
 _UDP_ONLY = frozenset(ICS_UDP_PORTS - ICS_TCP_PORTS) | {53, 67, 68, 123, 137, 161}
 
 
@@ -112,8 +115,9 @@ def build(logs: list[tuple[ZeekLog, int]]) -> ZeekBatch:
     facts = session_facts(logs)
     closed, still = [], []
     for log, fid in logs:
-        if log.name in ("conn", "open_conn") and log.height and "uid" in log.frame.columns:
-            (still if log.name == "open_conn" else closed).append(conn_records(log.frame, fid, still_open=log.name == "open_conn"))
+        if log.name in ("conn", *OPEN_CONN_LOGS) and log.height and "uid" in log.frame.columns:
+            is_open = log.name in OPEN_CONN_LOGS
+            (still if is_open else closed).append(conn_records(log.frame, fid, still_open=is_open))
     ended = pl.concat(closed).unique("uid", keep="first", maintain_order=True) if closed else None
     opened = pl.concat(still).unique("uid", keep="last", maintain_order=True) if still else None
     if opened is not None and ended is not None:

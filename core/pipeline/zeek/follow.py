@@ -34,7 +34,7 @@ from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store
 
 log = logging.getLogger("plantwatch.zeek")
-_PROTOCOL_LOGS = ("conn", "open_conn", "dns", "dhcp", "x509")  # not held while a connection is open
+_PROTOCOL_LOGS = ("conn", "open_conn", "conn_long", "dns", "dhcp", "x509")  # not held while a connection is open
 _ENDED_MEMORY = 200_000  # keys of closed connections remembered (late protocol lines are dropped)
 PENDING_STATE = "zeek_pending"
 
