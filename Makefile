@@ -55,6 +55,7 @@ bench: setup
 	$(PY) bench/sensor.py
 	$(PY) bench/console.py
 	$(PY) bench/hostile_dns.py
+	$(PY) bench/zeek.py
 
 lint: setup
 	$(VENV)/bin/ruff check core tui tests demo_data bench plantwatch setup.py

@@ -62,7 +62,10 @@ def main(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("captures", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--zeek", "zeek_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="A directory of Zeek logs (TSV or JSON, gzip or not) to score instead of captures "
+                   "(repeat the option).")
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
 @click.option("--store", "store_path", type=click.Path(path_type=Path),
               help="SQLite store to create or append to (default: a temporary one).")
@@ -72,8 +75,9 @@ def main(ctx: click.Context) -> None:
               help="Capture(s) of normal traffic to learn the baseline from first (repeat the option).")
 @click.option("--models", "models_file", type=click.Path(path_type=Path),
               help="TOML file overriding detection thresholds (defaults: core/data/models.toml).")
-def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Path | None,
-            as_json: bool, as_jsonl: bool, learn: tuple[Path, ...], models_file: Path | None) -> None:
+def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file: Path | None,
+            store_path: Path | None, as_json: bool, as_jsonl: bool, learn: tuple[Path, ...],
+            models_file: Path | None) -> None:
     """Analyse capture files (pcap, pcapng, .gz, or directories of them) with no console.
 
     Detection compares with the baseline in the store (learned with `plantwatch learn` or
@@ -82,11 +86,14 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
     from plantwatch.core.detection.models import ConfigError, load_config
     from plantwatch.core.inventory.zones import Zones
     from plantwatch.core.pipeline.ingest import Ingest
+    from plantwatch.core.pipeline.zeek.reader import ZeekLogError
     from plantwatch.core.store.database import Store
     from plantwatch.core.views import report
 
     if as_json and as_jsonl:
         _fail("--json and --jsonl are exclusive")
+    if bool(captures) == bool(zeek_dirs):
+        _fail("give capture files, or Zeek log directories with --zeek (not both)")
     tmp = None
     try:
         zones = Zones.load(zones_file) if zones_file else Zones.default()
@@ -96,15 +103,20 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
             store_path = Path(tmp.name) / "analyze.sqlite"
         warn = lambda m: click.echo(f"plantwatch: warning: {m}", err=True)  # noqa: E731
         with Store(store_path) as store:
-            if learn:
+            if learn and zeek_dirs:  # with --zeek, --learn names Zeek log directories too
+                Ingest(store, zones, mode="learn", models=models).run_zeek(learn, on_warning=warn)
+            elif learn:
                 with _progress() as progress:
                     Ingest(store, zones, mode="learn", models=models).run(
                         learn, on_progress=progress, on_warning=warn)
-            with _progress() as progress:
-                result = Ingest(store, zones, mode="detect", models=models).run(
-                    captures, on_progress=progress, on_warning=warn)
+            if zeek_dirs:
+                result = Ingest(store, zones, mode="detect", models=models).run_zeek(zeek_dirs, on_warning=warn)
+            else:
+                with _progress() as progress:
+                    result = Ingest(store, zones, mode="detect", models=models).run(
+                        captures, on_progress=progress, on_warning=warn)
             data = report.build(store)
-    except (CaptureError, StoreError, ZonesError, ConfigError) as e:
+    except (CaptureError, StoreError, ZonesError, ConfigError, ZeekLogError) as e:
         _fail(str(e))
     except MemoryError:
         _fail(_out_of_memory())
@@ -400,9 +412,12 @@ def live(iface: str, zones_file: Path | None, store_path: Path | None) -> None:
 @click.option("--exit-idle", type=float, default=None, hidden=True,
               help="With --follow-only: stop after this many seconds with nothing new.")
 @click.option("--run-seconds", type=float, default=None, hidden=True)
+@click.option("--zeek", "zeek_dir", type=click.Path(path_type=Path),
+              help="Score the logs a Zeek cluster writes in this directory (following its "
+                   "rotation) instead of capturing.")
 def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size: float,
            ring_files: int, zones_file: Path | None, capture_filter: str | None, follow_only: bool,
-           exit_idle: float | None, run_seconds: float | None) -> None:
+           exit_idle: float | None, run_seconds: float | None, zeek_dir: Path | None) -> None:
     """Headless capture and analysis for a sensor box (runs until SIGTERM/SIGINT).
 
     dumpcap writes a ring of pcapng files; they are decoded as they grow and every batch is
@@ -412,6 +427,18 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
     from plantwatch.core.inventory.zones import Zones
     from plantwatch.core.pipeline.sensor import SensorConfig, run_sensor
 
+    if zeek_dir is not None:
+        from plantwatch.core.pipeline.zeek.follow import follow
+
+        if iface or follow_only:
+            _fail("--zeek reads logs: no -i/--follow-only with it")
+        if not zeek_dir.is_dir():
+            _fail(f"{zeek_dir}: not a directory of Zeek logs")
+        try:
+            zones = Zones.load(zones_file) if zones_file else Zones.default()
+        except ZonesError as e:
+            _fail(str(e))
+        sys.exit(follow(store_path, zeek_dir, zones=zones, exit_idle_s=exit_idle, run_seconds=run_seconds))
     if not follow_only and not iface:
         _fail("give the interface to capture on: -i IFACE")
     try:

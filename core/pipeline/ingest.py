@@ -189,6 +189,14 @@ class Ingest:
         report.packets = sum(i.packets for _, i, _ in todo)
         return report
 
+    def run_zeek(self, paths: Sequence[str | Path], *,
+                 on_warning: Callable[[str], None] | None = None) -> IngestReport:
+        """Zeek logs (directories or files) instead of captures, into the same inventory,
+        detector and store: plantwatch.core.pipeline.zeek.run."""
+        from plantwatch.core.pipeline.zeek.run import run_zeek
+
+        return run_zeek(self, paths, on_warning=on_warning)
+
     # --- hooks: how a run accounts for its captures (the sensor overrides them for ring files) ---
 
     def register_captures(self, todo: list[tuple[Path, CaptureInfo, str]]) -> np.ndarray:
