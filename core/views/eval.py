@@ -2,7 +2,8 @@
 the attacker's rank by threat score, and whether one incident tells the whole story in order.
 
 The ground truth is demo_data/ground_truth.json's format: `attacker.ip` and `steps`, each with
-`id`, `start_ns`/`end_ns`, `source` and the `models` expected to fire. A breach detects a step
+`id`, `start_ns`/`end_ns`, `source` and the `models` expected to fire (model ids or titles; the
+evaluation answers in the file's own words). A breach detects a step
 for a model when it is of that model, the step's source is among its devices, and its time span
 meets the step's (within `tolerance_s`). A breach is a true positive when it involves the
 attacker and falls within the attack (first step start to last step end, with the tolerance).
@@ -14,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from plantwatch.core.detection.models import MODELS
+from plantwatch.core.detection.models import MODELS, model_id, title_of
 from plantwatch.core.detection.models.base import NS, PHASES
 from plantwatch.core.store.database import Store
 
@@ -39,7 +40,7 @@ def load_truth(path: str | Path) -> dict[str, Any]:
 def step_phase(models: list[str]) -> str | None:
     """The phase a step stands for: impact if any of its models is an impact model, else the
     phase of its first model."""
-    phases = [MODELS[m].phase for m in models if m in MODELS]
+    phases = [MODELS[i].phase for i in map(model_id, models) if i is not None]
     if not phases:
         return None
     return "impact" if "impact" in phases else phases[0]
@@ -48,7 +49,7 @@ def step_phase(models: list[str]) -> str | None:
 def _breaches(store: Store) -> list[dict]:
     cur = store.execute("SELECT breach_id, model, device, devices, first_ts, last_ts, score, incident_id"
                         " FROM breaches ORDER BY first_ts, breach_id")
-    return [{"breach_id": b, "model": m, "device": d, "devices": json.loads(ds or "[]"), "first_ts": a,
+    return [{"breach_id": b, "model": model_id(m) or m, "device": d, "devices": json.loads(ds or "[]"), "first_ts": a,
              "last_ts": z, "score": s, "incident_id": i} for b, m, d, ds, a, z, s, i in cur.fetchall()]
 
 
@@ -63,14 +64,16 @@ def evaluate(store: Store, truth: dict[str, Any], tolerance_s: float = 300.0) ->
         a, z = int(s["start_ns"]), int(s["end_ns"])
         per_model = {}
         for m in s["models"]:
-            hits = [b for b in breaches if b["model"] == m and s["source"] in b["devices"]
+            hits = [b for b in breaches if b["model"] == (model_id(m) or m) and s["source"] in b["devices"]
                     and b["first_ts"] - tol <= z and b["last_ts"] + tol >= a]
             per_model[m] = [b["breach_id"] for b in hits]
             pairs += 1
             hit_pairs += bool(hits)
         found = [m for m, h in per_model.items() if h]
-        other = sorted({b["model"] for b in breaches if s["source"] in b["devices"]
-                        and b["first_ts"] - tol <= z and b["last_ts"] + tol >= a} - set(s["models"]))
+        expected = {model_id(m) or m for m in s["models"]}
+        other = sorted({title_of(b["model"]) for b in breaches if s["source"] in b["devices"]
+                        and b["first_ts"] - tol <= z and b["last_ts"] + tol >= a
+                        and b["model"] not in expected})
         rows.append({"id": s["id"], "title": s.get("title", ""), "start": s.get("start"),
                      "phase": step_phase(s["models"]), "expected": s["models"], "detected_by": found,
                      "missed": [m for m in s["models"] if m not in found], "also": other,
