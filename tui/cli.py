@@ -5,18 +5,54 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from plantwatch.core.capture.batch import CaptureError
+from plantwatch.core.detection.models import ConfigError
 from plantwatch.core.inventory.zones import ZonesError
 from plantwatch.core.store.database import StoreError
+
+if TYPE_CHECKING:
+    from plantwatch.core.inventory.zones import Zones
 
 
 def _fail(message: str) -> None:
     click.echo(f"plantwatch: {message}", err=True)
     sys.exit(2)
+
+
+def _note(message: str) -> None:
+    click.echo(f"plantwatch: {message}", err=True)
+
+
+def _zones(zones_file: Path | None) -> Zones:
+    """The zones file given, else the default zones (raises ZonesError, one line)."""
+    from plantwatch.core.inventory.zones import Zones
+
+    return Zones.load(zones_file) if zones_file else Zones.default()
+
+
+def _models(models_file: Path | None) -> dict:
+    """The detection config, a --models file overlaid (raises ConfigError, one line); a
+    deprecated file form gets one note on stderr."""
+    from plantwatch.core.detection.models import load_config
+
+    return load_config(models_file, on_note=_note)
+
+
+@contextmanager
+def _store_path(store_path: Path | None, name: str) -> Iterator[Path]:
+    """The store file given, else one in a temporary directory removed afterwards."""
+    if store_path is not None:
+        yield store_path
+        return
+    with tempfile.TemporaryDirectory(prefix="plantwatch-") as tmp:
+        yield Path(tmp) / name
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
@@ -54,23 +90,17 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
     Detection compares with the baseline in the store (learned with `plantwatch learn` or
     --learn); with none, models that need history report "learning" and the rest still fire.
     """
-    from plantwatch.core.detection.models import ConfigError, load_config
-    from plantwatch.core.inventory.zones import Zones
     from plantwatch.core.pipeline.ingest import Ingest
     from plantwatch.core.store.database import Store
     from plantwatch.core.views import report
 
     if as_json and as_jsonl:
         _fail("--json and --jsonl are exclusive")
-    tmp = None
     try:
-        zones = Zones.load(zones_file) if zones_file else Zones.default()
-        models = load_config(models_file)
-        if store_path is None:
-            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-")
-            store_path = Path(tmp.name) / "analyze.sqlite"
+        zones = _zones(zones_file)
+        models = _models(models_file)
         warn = lambda m: click.echo(f"plantwatch: warning: {m}", err=True)  # noqa: E731
-        with Store(store_path) as store:
+        with _store_path(store_path, "analyze.sqlite") as path, Store(path) as store:
             if learn:
                 with _progress() as progress:
                     Ingest(store, zones, mode="learn", models=models).run(
@@ -81,9 +111,6 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
             data = report.build(store)
     except (CaptureError, StoreError, ZonesError, ConfigError) as e:
         _fail(str(e))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
     for info in result.captures:
         if info.skipped:
             click.echo(f"plantwatch: {info.path}: already in the store; not counted again", err=True)
@@ -138,14 +165,12 @@ def _print_detection(data: dict) -> None:
 def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
           models_file: Path | None) -> None:
     """Learn the pattern of life from capture(s) of normal traffic into a store (no detection)."""
-    from plantwatch.core.detection.models import ConfigError, load_config
-    from plantwatch.core.inventory.zones import Zones
     from plantwatch.core.pipeline.ingest import Ingest
     from plantwatch.core.store.database import Store
 
     try:
-        zones = Zones.load(zones_file) if zones_file else Zones.default()
-        models = load_config(models_file)
+        zones = _zones(zones_file)
+        models = _models(models_file)
         with Store(store_path) as store:
             with _progress() as progress:
                 result = Ingest(store, zones, mode="learn", models=models).run(
@@ -178,23 +203,17 @@ def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
 def eval_(captures: tuple[Path, ...], truth_file: Path, store_path: Path | None, learn: tuple[Path, ...],
           zones_file: Path | None, models_file: Path | None, as_json: bool) -> None:
     """Compare the breaches in a store with a ground truth: per step, which model detected it."""
-    from plantwatch.core.detection.models import ConfigError, load_config
-    from plantwatch.core.inventory.zones import Zones
     from plantwatch.core.pipeline.ingest import Ingest
     from plantwatch.core.store.database import Store
     from plantwatch.core.views import eval as evaluation
 
     if not captures and store_path is None:
         _fail("give CAPTURES to analyse, or --store of an analysed store")
-    tmp = None
     try:
         truth = evaluation.load_truth(truth_file)
-        zones = Zones.load(zones_file) if zones_file else Zones.default()
-        models = load_config(models_file)
-        if store_path is None:
-            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-eval-")
-            store_path = Path(tmp.name) / "eval.sqlite"
-        with Store(store_path) as store:
+        zones = _zones(zones_file)
+        models = _models(models_file)
+        with _store_path(store_path, "eval.sqlite") as path, Store(path) as store:
             if learn:
                 Ingest(store, zones, mode="learn", models=models).run(learn)
             if captures:
@@ -202,9 +221,6 @@ def eval_(captures: tuple[Path, ...], truth_file: Path, store_path: Path | None,
             result = evaluation.evaluate(store, truth)
     except (CaptureError, StoreError, ZonesError, ConfigError, evaluation.TruthError) as e:
         _fail(str(e))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -247,7 +263,9 @@ def _run_with_pipeline(store_path: Path, pipeline, join_s: float = 5.0) -> None:
               help="Keep the demo's store in this file (default: a temporary one).")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Directory of the demo captures (default: the bundled demo_data/).")
-def demo(speed: float, store_path: Path | None, data_dir: Path | None) -> None:
+@click.option("--models", "models_file", type=click.Path(path_type=Path),
+              help="TOML file overriding detection thresholds.")
+def demo(speed: float, store_path: Path | None, data_dir: Path | None, models_file: Path | None) -> None:
     """Learn from the bundled plant capture, then replay the incident as if live."""
     from plantwatch.tui.live import DEMO_DIR, DemoPipeline
 
@@ -257,20 +275,14 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None) -> None:
         _fail(f"the demo captures are missing ({', '.join(missing)}); "
               "generate them with: python demo_data/generate.py")
 
-    tmp = None
+    if store_path is not None and store_path.exists():
+        _fail(f"{store_path}: already exists; the demo needs a new store")
     try:
-        if store_path is None:
-            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-demo-")
-            store_path = Path(tmp.name) / "demo.sqlite"
-        elif store_path.exists():
-            _fail(f"{store_path}: already exists; the demo needs a new store")
-        pipeline = DemoPipeline(store_path, data_dir, speed=speed)
-        _run_with_pipeline(store_path, pipeline)
-    except (StoreError, ZonesError) as e:
+        models = _models(models_file)
+        with _store_path(store_path, "demo.sqlite") as path:
+            _run_with_pipeline(path, DemoPipeline(path, data_dir, speed=speed, models=models))
+    except (StoreError, ZonesError, ConfigError) as e:
         _fail(str(e))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
 
 
 @main.command("open")
@@ -280,28 +292,22 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None) -> None:
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
 @click.option("--store", "store_path", type=click.Path(path_type=Path),
               help="SQLite store to create or append to (default: a temporary one).")
+@click.option("--models", "models_file", type=click.Path(path_type=Path),
+              help="TOML file overriding detection thresholds.")
 def open_(captures: tuple[Path, ...], learn: tuple[Path, ...], zones_file: Path | None,
-          store_path: Path | None) -> None:
+          store_path: Path | None, models_file: Path | None) -> None:
     """Analyse capture files and browse the result in the console."""
     from plantwatch.core.capture.files import iter_files
-    from plantwatch.core.inventory.zones import Zones
     from plantwatch.tui.live import FilesPipeline
 
-    tmp = None
     try:
         iter_files(list(captures) + list(learn))   # fail before the console on a bad path
-        zones = Zones.load(zones_file) if zones_file else Zones.default()
-        if store_path is None:
-            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-")
-            store_path = Path(tmp.name) / "open.sqlite"
-
-        pipeline = FilesPipeline(store_path, captures, learn, zones)
-        _run_with_pipeline(store_path, pipeline)
-    except (CaptureError, StoreError, ZonesError) as e:
+        zones = _zones(zones_file)
+        models = _models(models_file)
+        with _store_path(store_path, "open.sqlite") as path:
+            _run_with_pipeline(path, FilesPipeline(path, captures, learn, zones, models=models))
+    except (CaptureError, StoreError, ZonesError, ConfigError) as e:
         _fail(str(e))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
 
 
 @main.command()
@@ -328,32 +334,30 @@ def console(store_path: Path | None) -> None:
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
 @click.option("--store", "store_path", type=click.Path(path_type=Path),
               help="SQLite store to create or append to (default: a temporary one).")
-def live(iface: str, zones_file: Path | None, store_path: Path | None) -> None:
+@click.option("--models", "models_file", type=click.Path(path_type=Path),
+              help="TOML file overriding detection thresholds.")
+def live(iface: str, zones_file: Path | None, store_path: Path | None, models_file: Path | None) -> None:
     """Capture on an interface (through dumpcap) and watch it live."""
     from plantwatch.core.capture.dumpcap import CaptureSetupError
-    from plantwatch.core.inventory.zones import Zones
     from plantwatch.tui.live import LivePipeline, check_capture
 
+    try:
+        zones = _zones(zones_file)
+        models = _models(models_file)
+    except (ZonesError, ConfigError) as e:
+        _fail(str(e))
     try:
         check_capture(iface)
     except CaptureSetupError as e:
         _fail(f"cannot capture on {iface}: {e}")
-    tmp = None
     try:
-        zones = Zones.load(zones_file) if zones_file else Zones.default()
-        if store_path is None:
-            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-live-")
-            store_path = Path(tmp.name) / "live.sqlite"
-        # the captured packets stay beside the store, for the packet decode
-        spool = store_path.parent / (store_path.name + ".captures")
-
-        pipeline = LivePipeline(store_path, iface, zones, spool=spool)
-        _run_with_pipeline(store_path, pipeline, join_s=10)
-    except (StoreError, ZonesError) as e:
+        with _store_path(store_path, "live.sqlite") as path:
+            # the captured packets stay beside the store, for the packet decode
+            spool = path.parent / (path.name + ".captures")
+            pipeline = LivePipeline(path, iface, zones, spool=spool, models=models)
+            _run_with_pipeline(path, pipeline, join_s=10)
+    except StoreError as e:
         _fail(str(e))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
 
 
 @main.command()
@@ -382,13 +386,12 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
     committed to the store, so `plantwatch console --store STORE` sees new devices and breaches
     within seconds. A restart resumes where it stopped. Logs go to stderr.
     """
-    from plantwatch.core.inventory.zones import Zones
     from plantwatch.core.pipeline.sensor import SensorConfig, run_sensor
 
     if not follow_only and not iface:
         _fail("give the interface to capture on: -i IFACE")
     try:
-        zones = Zones.load(zones_file) if zones_file else Zones.default()
+        zones = _zones(zones_file)
     except ZonesError as e:
         _fail(str(e))
     cfg = SensorConfig(exit_idle_s=exit_idle)
