@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -16,43 +12,14 @@ from plantwatch.core.capture.batch import CaptureError
 from plantwatch.core.detection.models import ConfigError
 from plantwatch.core.inventory.zones import ZonesError
 from plantwatch.core.store.database import StoreError
-
-if TYPE_CHECKING:
-    from plantwatch.core.inventory.zones import Zones
-
-
-def _fail(message: str) -> None:
-    click.echo(f"plantwatch: {message}", err=True)
-    sys.exit(2)
-
-
-def _note(message: str) -> None:
-    click.echo(f"plantwatch: {message}", err=True)
-
-
-def _zones(zones_file: Path | None) -> Zones:
-    """The zones file given, else the default zones (raises ZonesError, one line)."""
-    from plantwatch.core.inventory.zones import Zones
-
-    return Zones.load(zones_file) if zones_file else Zones.default()
-
-
-def _models(models_file: Path | None) -> dict:
-    """The detection config, a --models file overlaid (raises ConfigError, one line); a
-    deprecated file form gets one note on stderr."""
-    from plantwatch.core.detection.models import load_config
-
-    return load_config(models_file, on_note=_note)
-
-
-@contextmanager
-def _store_path(store_path: Path | None, name: str) -> Iterator[Path]:
-    """The store file given, else one in a temporary directory removed afterwards."""
-    if store_path is not None:
-        yield store_path
-        return
-    with tempfile.TemporaryDirectory(prefix="plantwatch-") as tmp:
-        yield Path(tmp) / name
+from plantwatch.tui.cli_support import (
+    fail,
+    load_models,
+    load_zones,
+    print_detection,
+    progress_bar,
+    store_file,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
@@ -95,22 +62,22 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
     from plantwatch.core.views import report
 
     if as_json and as_jsonl:
-        _fail("--json and --jsonl are exclusive")
+        fail("--json and --jsonl are exclusive")
     try:
-        zones = _zones(zones_file)
-        models = _models(models_file)
+        zones = load_zones(zones_file)
+        models = load_models(models_file)
         warn = lambda m: click.echo(f"plantwatch: warning: {m}", err=True)  # noqa: E731
-        with _store_path(store_path, "analyze.sqlite") as path, Store(path) as store:
+        with store_file(store_path, "analyze.sqlite") as path, Store(path) as store:
             if learn:
-                with _progress() as progress:
+                with progress_bar() as progress:
                     Ingest(store, zones, mode="learn", models=models).run(
                         learn, on_progress=progress, on_warning=warn)
-            with _progress() as progress:
+            with progress_bar() as progress:
                 result = Ingest(store, zones, mode="detect", models=models).run(
                     captures, on_progress=progress, on_warning=warn)
             data = report.build(store)
     except (CaptureError, StoreError, ZonesError, ConfigError) as e:
-        _fail(str(e))
+        fail(str(e))
     for info in result.captures:
         if info.skipped:
             click.echo(f"plantwatch: {info.path}: already in the store; not counted again", err=True)
@@ -123,36 +90,7 @@ def analyze(captures: tuple[Path, ...], zones_file: Path | None, store_path: Pat
         from plantwatch.tui.summary import print_summary
 
         print_summary(data)
-        _print_detection(data)
-
-
-def _print_detection(data: dict) -> None:
-    """Incidents, breaches and the threat ranking, as plain text (wire strings escaped)."""
-    from plantwatch.core.views.textsafe import printable
-
-    det = data["detection"]
-    learning = [m["name"] for m in det["models"] if m["state"] == "learning"]
-    click.echo(f"\nBaseline: {det['baseline']} ({det['baseline_hours']:.1f} h of learning)")
-    if learning:
-        click.echo(f"Still learning (no history yet): {', '.join(learning)}")
-    for inc in data["incidents"]:
-        click.echo(f"\nIncident {inc['score']:.2f}: {printable(inc['title'])}")
-        click.echo("  phases: " + " -> ".join(p["phase"] for p in inc["phases"])
-                   + f"   ATT&CK: {', '.join(inc['attack_ids'])}")
-        click.echo("  " + printable(inc["narrative"], 4000))
-    if data["breaches"]:
-        click.echo(f"\nBreaches ({len(data['breaches'])}):")
-        for b in data["breaches"]:
-            when = (b["first_seen"] or "")[:19].replace("T", " ")
-            pk = b["evidence"]["packets"][:3]
-            frames = ", ".join(f"#{p['frame']}" for p in pk)
-            click.echo(f"  {b['score']:.2f} {when} {b['model']} [{b['device']}]")
-            click.echo(f"       {printable(b['explanation'], 1000)} (frames {frames or '-'})")
-    else:
-        click.echo("\nNo breach.")
-    if data["threat"]:
-        top = ", ".join(f"{t['device']} {t['score']:.2f}" for t in data["threat"][:5])
-        click.echo(f"\nThreat ranking: {top}")
+        print_detection(data)
 
 
 @main.command()
@@ -169,17 +107,17 @@ def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
     from plantwatch.core.store.database import Store
 
     try:
-        zones = _zones(zones_file)
-        models = _models(models_file)
+        zones = load_zones(zones_file)
+        models = load_models(models_file)
         with Store(store_path) as store:
-            with _progress() as progress:
+            with progress_bar() as progress:
                 result = Ingest(store, zones, mode="learn", models=models).run(
                     captures, on_progress=progress,
                     on_warning=lambda m: click.echo(f"plantwatch: warning: {m}", err=True))
             meta = dict(store.execute("SELECT name, value FROM baseline_meta").fetchall())
             mat = dict(store.execute("SELECT maturity, COUNT(*) FROM baseline_devices GROUP BY maturity").fetchall())
     except (CaptureError, StoreError, ZonesError, ConfigError) as e:
-        _fail(str(e))
+        fail(str(e))
     for info in result.captures:
         if info.skipped:
             click.echo(f"plantwatch: {info.path}: already in the store; not learned again", err=True)
@@ -208,19 +146,19 @@ def eval_(captures: tuple[Path, ...], truth_file: Path, store_path: Path | None,
     from plantwatch.core.views import eval as evaluation
 
     if not captures and store_path is None:
-        _fail("give CAPTURES to analyse, or --store of an analysed store")
+        fail("give CAPTURES to analyse, or --store of an analysed store")
     try:
         truth = evaluation.load_truth(truth_file)
-        zones = _zones(zones_file)
-        models = _models(models_file)
-        with _store_path(store_path, "eval.sqlite") as path, Store(path) as store:
+        zones = load_zones(zones_file)
+        models = load_models(models_file)
+        with store_file(store_path, "eval.sqlite") as path, Store(path) as store:
             if learn:
                 Ingest(store, zones, mode="learn", models=models).run(learn)
             if captures:
                 Ingest(store, zones, mode="detect", models=models).run(captures)
             result = evaluation.evaluate(store, truth)
     except (CaptureError, StoreError, ZonesError, ConfigError, evaluation.TruthError) as e:
-        _fail(str(e))
+        fail(str(e))
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -272,17 +210,17 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None, models_fi
     data_dir = data_dir or DEMO_DIR
     missing = DemoPipeline.missing(data_dir)
     if missing:
-        _fail(f"the demo captures are missing ({', '.join(missing)}); "
+        fail(f"the demo captures are missing ({', '.join(missing)}); "
               "generate them with: python demo_data/generate.py")
 
     if store_path is not None and store_path.exists():
-        _fail(f"{store_path}: already exists; the demo needs a new store")
+        fail(f"{store_path}: already exists; the demo needs a new store")
     try:
-        models = _models(models_file)
-        with _store_path(store_path, "demo.sqlite") as path:
+        models = load_models(models_file)
+        with store_file(store_path, "demo.sqlite") as path:
             _run_with_pipeline(path, DemoPipeline(path, data_dir, speed=speed, models=models))
     except (StoreError, ZonesError, ConfigError) as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 @main.command("open")
@@ -302,12 +240,12 @@ def open_(captures: tuple[Path, ...], learn: tuple[Path, ...], zones_file: Path 
 
     try:
         iter_files(list(captures) + list(learn))   # fail before the console on a bad path
-        zones = _zones(zones_file)
-        models = _models(models_file)
-        with _store_path(store_path, "open.sqlite") as path:
+        zones = load_zones(zones_file)
+        models = load_models(models_file)
+        with store_file(store_path, "open.sqlite") as path:
             _run_with_pipeline(path, FilesPipeline(path, captures, learn, zones, models=models))
     except (CaptureError, StoreError, ZonesError, ConfigError) as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 @main.command()
@@ -317,13 +255,13 @@ def console(store_path: Path | None) -> None:
     """Attach read-only to a store another process is filling; refreshes as it grows."""
     store_path = store_path or _configured_store()
     if store_path is None:
-        _fail(f"which store? give --store FILE or set {STORE_ENV}")
+        fail(f"which store? give --store FILE or set {STORE_ENV}")
     from plantwatch.core.store.database import Store
 
     try:
         Store(store_path, readonly=True).close()
     except StoreError as e:
-        _fail(str(e))
+        fail(str(e))
     from plantwatch.tui.app import make_app
 
     _run_console(make_app(store_path, None, source=f"store: {store_path.name}", poll_s=1.0))
@@ -342,22 +280,22 @@ def live(iface: str, zones_file: Path | None, store_path: Path | None, models_fi
     from plantwatch.tui.live import LivePipeline, check_capture
 
     try:
-        zones = _zones(zones_file)
-        models = _models(models_file)
+        zones = load_zones(zones_file)
+        models = load_models(models_file)
     except (ZonesError, ConfigError) as e:
-        _fail(str(e))
+        fail(str(e))
     try:
         check_capture(iface)
     except CaptureSetupError as e:
-        _fail(f"cannot capture on {iface}: {e}")
+        fail(f"cannot capture on {iface}: {e}")
     try:
-        with _store_path(store_path, "live.sqlite") as path:
+        with store_file(store_path, "live.sqlite") as path:
             # the captured packets stay beside the store, for the packet decode
             spool = path.parent / (path.name + ".captures")
             pipeline = LivePipeline(path, iface, zones, spool=spool, models=models)
             _run_with_pipeline(path, pipeline, join_s=10)
     except StoreError as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 @main.command()
@@ -389,11 +327,11 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
     from plantwatch.core.pipeline.sensor import SensorConfig, run_sensor
 
     if not follow_only and not iface:
-        _fail("give the interface to capture on: -i IFACE")
+        fail("give the interface to capture on: -i IFACE")
     try:
-        zones = _zones(zones_file)
+        zones = load_zones(zones_file)
     except ZonesError as e:
-        _fail(str(e))
+        fail(str(e))
     cfg = SensorConfig(exit_idle_s=exit_idle)
     if run_seconds is not None:
         cfg.run_seconds = run_seconds
@@ -401,23 +339,6 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
     sys.exit(run_sensor(store_path, ring_dir, iface=None if follow_only else iface,
                         ring_size_mb=ring_size, ring_files=ring_files, zones=zones, config=cfg,
                         capture_filter=capture_filter))
-
-
-class _NoProgress:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _progress():
-    """A progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        return _NoProgress()
-    from plantwatch.tui.progress import ByteProgress
-
-    return ByteProgress()
 
 
 if __name__ == "__main__":  # pragma: no cover
