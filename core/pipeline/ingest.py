@@ -189,9 +189,11 @@ class Ingest:
         return report
 
     def _new_detector(self) -> Detector:
-        """The detector of a run: the baseline earlier runs learned, results into the store."""
+        """The detector of a run: the baseline earlier runs learned, results into the store
+        through `self.sink` (which knows the breach and incident ids the run has written)."""
         mode, models = self._detect_args
-        return Detector(load_baseline(self.store), StoreSink(self.store), self.zones, mode, models)
+        self.sink = StoreSink(self.store)
+        return Detector(load_baseline(self.store), self.sink, self.zones, mode, models)
 
     # --- hooks: how a run accounts for its captures (the sensor overrides them for ring files) ---
 

@@ -359,7 +359,7 @@ class Sensor:
                 # keep their cost at a fifth of the time at most
                 with ingest.store.transaction():
                     ingest.checkpoint()
-                    b_ids, i_ids = getattr(ingest.detector, "_written", (set(), set()))
+                    b_ids, i_ids = ingest.sink.written
                     save_state(ingest.store, PROVISIONAL_STATE,
                                {"breaches": sorted(b_ids), "incidents": sorted(i_ids)})
                 last_check, unchecked = time.monotonic(), 0
@@ -497,8 +497,8 @@ class Sensor:
         if det is None:
             return
         for b in det.breaches[-20:]:
-            log.info("breach %.2f %s [%s]: %s", b["score"], b["model"], printable(b["device"], 60),
-                     printable(b["explanation"], 300))
+            log.info("breach %.2f %s [%s]: %s", b.score, b.model, printable(b.device, 60),
+                     printable(b.explanation, 300))
 
 
 def run_sensor(store_path: str | Path, ring_dir: str | Path, *, iface: str | None,

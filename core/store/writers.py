@@ -58,6 +58,11 @@ class StoreSink:
         self.store = store
         self._written: tuple[set[int], set[int]] = (set(), set())  # breach, incident ids of this run
 
+    @property
+    def written(self) -> tuple[set[int], set[int]]:
+        """Breach and incident ids this run has written so far (a live run's provisional rows)."""
+        return set(self._written[0]), set(self._written[1])
+
     def write_detection(self, breaches: list[Breach], incidents: list[Incident],
                         scores: list[tuple[str, int, float, int]]) -> None:
         st = self.store
