@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,14 +80,14 @@ def print_detection(data: dict) -> None:
 
 
 class NoProgress:
-    def __enter__(self):
+    def __enter__(self) -> None:
         return None
 
     def __exit__(self, *exc: object) -> None:
         return None
 
 
-def progress_bar():
+def progress_bar() -> AbstractContextManager:
     """A progress bar on stderr when it is a terminal; nothing otherwise."""
     if not sys.stderr.isatty():
         return NoProgress()
