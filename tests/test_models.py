@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.decode.addr import text_to_ip
 from plantwatch.core.decode.schema import (
     APP_MODBUS,
@@ -48,7 +49,7 @@ _ids = itertools.count(1000)
 
 def op(app: int, code: int, cls: int, name: str, count: int = 1, from_client: bool = True) -> dict:
     return {"app": app, "code": code, "cls": cls, "name": name, "from_client": from_client,
-            "requests": from_client, "count": count, "exceptions": 0, "first_ref": (1 << 32) | 7}
+            "requests": from_client, "count": count, "exceptions": 0, "first_ref": PacketRef(1, 7).pack()}
 
 
 READ_HR = op(APP_MODBUS, 3, CLS_READ, "Read Holding Registers", 10)
@@ -80,11 +81,11 @@ def sess(c: str, s: str, port: int, t: int, *, proto: int = 6, state: str = "clo
         "payload_c2s": 0 if failed else up, "payload_s2c": 0 if failed else down,
         "first_file": 1, "first_frame": sid, "last_file": 1, "last_frame": sid + 5, "syn_count": 1,
         "handshake": not failed, "midstream": False, "rst_client": 0, "rst_server": int(state == "refused"),
-        "icmp_errors": 0, "to_group": False, "ev_syn": (1 << 32) | sid, "tls_no_sni": False,
+        "icmp_errors": 0, "to_group": False, "ev_syn": PacketRef(1, sid).pack(), "tls_no_sni": False,
         "n_ops": sum(o["count"] for o in ops), "ops": list(ops) or None,
     })
     if "rdp_cookie" in kw or "tls_sni" in kw or "tls_no_sni" in kw or "cert_self_signed" in kw:
-        row["ev_tls"] = row["ev_rdp"] = (1 << 32) | (sid + 1)
+        row["ev_tls"] = row["ev_rdp"] = PacketRef(1, sid + 1).pack()
     row.update(kw)
     return row
 
@@ -177,7 +178,7 @@ def test_failed_internal_fires_on_a_sweep_not_on_a_few_failures(learned: Path, t
     assert len(b) == 1 and b[0].device == NEW
     assert "failed 12 connections to 12 internal host(s)" in b[0].explanation
     assert "0 failed connection(s)" in b[0].explanation  # quotes the baseline
-    assert len(b[0].sessions) == 12 and b[0].refs[0] >> 32 == 1
+    assert len(b[0].sessions) == 12 and PacketRef.unpack(b[0].refs[0]).capture_id == 1
     few = [sess(WS1, f"10.10.10.{40 + i}", 445, T_DETECT + i * NS, state="refused") for i in range(5)]
     assert not fired(detect(learned, tmp_path, few), "net.failed_internal")
     slow = [sess(WS1, f"10.10.10.{40 + i}", 445, T_DETECT + i * 200 * NS, state="refused") for i in range(12)]
@@ -288,7 +289,7 @@ def test_admin_rdp(learned: Path, tmp_path: Path) -> None:
     rows = [sess(NEW, WINCC, 3389, T_DETECT, app=APP_RDP, rdp_cookie="Administrator")]
     b = fired(detect(learned, tmp_path, rows, NEWDEV), "rdp.admin")
     assert len(b) == 1 and "(from IT into OT)" in b[0].explanation and b[0].details["it_to_ot"]
-    assert b[0].refs == [(1 << 32) | (rows[0]["session_id"] + 1)]  # the X.224 request's packet
+    assert b[0].refs == [PacketRef(1, rows[0]["session_id"] + 1).pack()]  # the X.224 request's packet
     normal = [sess(JUMP, WINCC, 3389, T_DETECT, app=APP_RDP, rdp_cookie="adm-mkeller")]
     assert not fired(detect(learned, tmp_path, normal), "rdp.admin")
     user = [sess(WS1, DC, 3389, T_DETECT, app=APP_RDP, rdp_cookie="alice")]
