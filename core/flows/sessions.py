@@ -25,8 +25,8 @@ ways), established (handshake seen, or mid-stream), attempted (SYN, no answer ye
 (no answer within tcp_unanswered_s, or ended without one). Other protocols: answered (the
 server sent something), unreachable (only an ICMP unreachable came back), unanswered.
 
-Packet references: evidence columns (`ev_*`) hold `ref = file_id << 32 | frame`, packed and
-unpacked by plantwatch.core.capture.refs. Session ids are 63-bit hashes of proto, both endpoints and ports
+Packet references: evidence columns (`ev_*`) hold `ref = file_id << 32 | frame`; see
+`ref_file`, `ref_frame`. Session ids are 63-bit hashes of proto, both endpoints and ports
 (canonical order) and the first packet's ts, so re-analysing a capture yields the same ids.
 ICS operations are kept per session as a list of structs (`ops`, OP_STRUCT); `session_ops()`
 gives the tidy frame (who sent which operation to whom, how often, first frame).
@@ -40,14 +40,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from plantwatch.core.capture.refs import (
-    PacketRef,
-    pack_refs,
-    ref_capture_expr,
-    ref_expr,
-    ref_frame_expr,
-    unpack_refs,
-)
 from plantwatch.core.decode.addr import hash_u64, is_group
 from plantwatch.core.decode.ics import ICS_TCP_PORTS, ICS_UDP_PORTS
 from plantwatch.core.decode.schema import DIR_REQUEST
@@ -122,15 +114,15 @@ _EMPTY_SESSIONS = pl.DataFrame(schema=SESSIONS)
 
 
 def make_ref(file_id: np.ndarray | int, frame: np.ndarray | int) -> np.ndarray | int:
-    return pack_refs(file_id, frame)
+    return (np.asarray(file_id, dtype=np.int64) << 32) | np.asarray(frame, dtype=np.int64)
 
 
 def ref_file(ref: int) -> int:
-    return PacketRef.unpack(ref).capture_id
+    return int(ref) >> 32
 
 
 def ref_frame(ref: int) -> int:
-    return PacketRef.unpack(ref).frame
+    return int(ref) & 0xFFFFFFFF
 
 
 def empty_sessions() -> pl.DataFrame:
@@ -201,7 +193,7 @@ def _select_exprs() -> list[pl.Expr]:
     ported = (proto == 6) | (proto == 17)
     return [
         pl.col("ts").cast(pl.Int64),
-        ref_expr("file_id", "frame").alias("ref"),
+        (pl.col("file_id").cast(pl.Int64) * (1 << 32) + pl.col("frame")).alias("ref"),
         pl.col("wirelen").fill_null(0).cast(pl.Int64), pl.col("pay_len").fill_null(0).cast(pl.Int64),
         proto.cast(pl.UInt64).alias("proto"),
         pl.col("src_hi").fill_null(0), pl.col("src_lo").fill_null(0),
@@ -713,7 +705,7 @@ class SessionTracker:
                  seg: np.ndarray, sid: np.ndarray, pdir0: np.ndarray, n: int) -> pl.DataFrame:
         """ICS operations per session, joined to their packet by (file_id, frame)."""
         o = ops.select(
-            ref_expr("file_id", "frame").alias("ref"),
+            (pl.col("file_id").cast(pl.Int64) * (1 << 32) + pl.col("frame")).alias("ref"),
             (pl.col("direction") == DIR_REQUEST).fill_null(False).alias("req"),
             pl.col("app").fill_null(0), pl.col("code"), pl.col("cls").fill_null(0), pl.col("name"),
             pl.col("exception").is_not_null().cast(pl.Int64).alias("exc"),
@@ -924,8 +916,8 @@ class SessionTracker:
             "client_mac": c_mac, "server_mac": s_mac, "vlan": g["vlan"],
             "first_ts": g["first_ts"], "last_ts": g["last_ts"], "pkts_c2s": p_c, "pkts_s2c": p_s,
             "bytes_c2s": b_c, "bytes_s2c": b_s, "payload_c2s": y_c, "payload_s2c": y_s,
-            "first_file": unpack_refs(fr)[0], "first_frame": unpack_refs(fr)[1],
-            "last_file": unpack_refs(lr)[0], "last_frame": unpack_refs(lr)[1],
+            "first_file": fr >> 32, "first_frame": fr & 0xFFFFFFFF,
+            "last_file": lr >> 32, "last_frame": lr & 0xFFFFFFFF,
             "syn_count": syn_c, "handshake": handshake, "midstream": midstream & (proto == 6),
             "rst_client": rst_c, "rst_server": rst_s, "icmp_errors": g["icmp_err"],
             "to_group": is_group(s_hi, s_lo),
@@ -978,8 +970,8 @@ def session_ops(sessions: pl.DataFrame) -> pl.DataFrame:
         pl.when(fc).then(pl.col("server_hi")).otherwise(pl.col("client_hi")).alias("dst_hi"),
         pl.when(fc).then(pl.col("server_lo")).otherwise(pl.col("client_lo")).alias("dst_lo"),
         "app", "code", "cls", "name", "from_client", "requests", "count", "exceptions",
-        ref_capture_expr("first_ref").cast(pl.Int32).alias("first_file"),
-        ref_frame_expr("first_ref").alias("first_frame"),
+        (pl.col("first_ref") // (1 << 32)).cast(pl.Int32).alias("first_file"),
+        (pl.col("first_ref") % (1 << 32)).alias("first_frame"),
     ).cast(SESSION_OPS)
 
 
