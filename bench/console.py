@@ -90,7 +90,7 @@ def synth_store(path: Path, devices: int, sessions: int, seed: int = 1) -> float
                 st.db.executemany(
                     "INSERT INTO breaches (breach_id, model, device, devices, first_ts, last_ts, score,"
                     " explanation, sessions, refs, incident_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '[]', '[]', ?)",
-                    [(i, rng.choice(("Unusual Admin RDP Session", "Multiple Failed Internal Connections")),
+                    [(i, rng.choice(("rdp.admin", "net.failed_internal")),
                       addrs[i % devices][0], json.dumps([addrs[i % devices][0]]), T0 + i * NS, T0 + i * NS,
                       rng.random(), "synthetic breach", 1 if i < 10 else None) for i in range(1, 2001)])
                 st.db.executemany("INSERT INTO device_scores (device, ts, score, breaches) VALUES (?, ?, ?, 1)",

@@ -13,6 +13,7 @@ from plantwatch.core.detection.baseline import Aggregates, Baseline
 from plantwatch.core.detection.detector import Detector
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store
+from plantwatch.core.store.writers import StoreSink, load_baseline
 from tests.test_models import (
     DC,
     DOWNLOAD,
@@ -93,7 +94,7 @@ def test_merge_leaves_out_excluded_devices() -> None:
 def test_persists_in_the_store_and_learns_across_runs(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     with Store(path) as st, st.transaction():
-        d = Detector(st, ZONES, mode="learn")
+        d = Detector(load_baseline(st), StoreSink(st), ZONES, mode="learn")
         d.update(None, None, frame([r for r in normal_day(hours=12) if r["first_ts"] < T0 + 12 * HOUR]))
         d.finish(None, devices())
     with Store(path) as st:
@@ -105,7 +106,7 @@ def test_persists_in_the_store_and_learns_across_runs(tmp_path: Path) -> None:
         rows = st.execute("SELECT device, maturity, reasons FROM baseline_devices").fetchall()
         assert {r[0] for r in rows} >= {WS1, EWS, PLC2}
         with st.transaction():  # a second learning run extends the same baseline
-            d = Detector(st, ZONES, mode="learn")
+            d = Detector(load_baseline(st), StoreSink(st), ZONES, mode="learn")
             d.update(None, None, frame([sess(WS1, DC, 445, T0 + 25 * HOUR)]))
             d.finish(None, devices())
         b = Baseline()
@@ -118,17 +119,17 @@ def test_detection_does_not_learn_the_attacker(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     with Store(path) as st:
         with st.transaction():
-            d = Detector(st, ZONES, mode="learn")
+            d = Detector(load_baseline(st), StoreSink(st), ZONES, mode="learn")
             d.update(None, None, frame(normal_day()))
             d.finish(None, devices())
         attack = [sess(NEW, PLC2, 102, T_DETECT, app=APP_S7, ops=(DOWNLOAD,))]
         normal = [sess(WS1, "10.10.10.99", 80, T_DETECT)]
         for _ in range(2):  # the same attack twice: still new the second time
             with st.transaction():
-                d = Detector(st, ZONES)
+                d = Detector(load_baseline(st), StoreSink(st), ZONES)
                 d.update(None, None, frame(attack + normal))
                 res = d.finish(None, devices())
-            assert [b for b in res.breaches if b["model"] == "Uncommon ICS Reprogram"]
+            assert [b for b in res.breaches if b.model == "ics.reprogram"]
         b = Baseline()
         pipeline_state.load(st, "baseline", b)
         assert b.edges.filter(pl.col("c_lo") == text_to_ip(NEW)[1]).height == 0

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.inventory.zones import Zones
 from plantwatch.core.pipeline.ingest import Ingest
 from plantwatch.core.store.database import Store
@@ -82,12 +83,13 @@ def test_breaches_point_at_the_attackers_sessions_and_packets(detected: Path) ->
         for model, _, sess, refs, expl in rows:
             sids, refs = json.loads(sess), json.loads(refs)
             assert sids and refs, model
-            assert all(r >> 32 == cid and 0 < (r & 0xFFFFFFFF) <= packets for r in refs)
+            assert all(PacketRef.unpack(r).capture_id == cid and 0 < PacketRef.unpack(r).frame <= packets
+                       for r in refs)
             found = st.execute(f"SELECT COUNT(*) FROM sessions WHERE session_id IN ({','.join('?' * len(sids))})",
                                sids).fetchone()[0]
             assert found == len(sids), model
             assert "learning" in expl or "baseline" in expl or "first seen" in expl, expl
-        rdp = st.execute("SELECT explanation FROM breaches WHERE model = 'Unusual Data Volume'").fetchone()[0]
+        rdp = st.execute("SELECT explanation FROM breaches WHERE model = 'net.data_volume'").fetchone()[0]
         assert "10.10.10.157 sent to 10.20.20.10" in rdp and "port 3389" in rdp
 
 
@@ -95,9 +97,9 @@ def test_breaches_point_at_the_attackers_sessions_and_packets(detected: Path) ->
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 def test_admin_rdp_evidence_frame_is_the_cookie(plant: dict[str, Path], detected: Path) -> None:
     with Store(detected, readonly=True) as st:
-        refs = json.loads(st.execute("SELECT refs FROM breaches WHERE model = 'Unusual Admin RDP Session'")
+        refs = json.loads(st.execute("SELECT refs FROM breaches WHERE model = 'rdp.admin'")
                           .fetchone()[0])
-    frame = refs[0] & 0xFFFFFFFF
+    frame = PacketRef.unpack(refs[0]).frame
     out = subprocess.run(["tshark", "-r", str(plant["attack"] / "incident.pcapng.gz"), "-Y",
                           f"frame.number == {frame}", "-T", "fields", "-e", "ip.src", "-e", "rdp.rt_cookie"],
                          capture_output=True, text=True, check=True).stdout.strip()
@@ -112,7 +114,7 @@ def test_attack_free_day_of_another_seed(plant: dict[str, Path]) -> None:
         res = Ingest(st, zones).run([plant["free"] / "incident.pcapng.gz"]).detection
         assert not res.cold
         assert res.incidents == []
-        assert all(b["score"] < 0.5 for b in res.breaches), [(b["model"], b["score"]) for b in res.breaches]
+        assert all(b.score < 0.5 for b in res.breaches), [(b.model, b.score) for b in res.breaches]
         assert st.execute("SELECT COUNT(*) FROM incidents").fetchone()[0] == 0
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from plantwatch.core.capture.files import read_batches
+from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.detection.models import MODELS, load_config
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.pipeline.ingest import Ingest
 from plantwatch.core.store.database import Store
 from plantwatch.core.synth.pcapwriter import write_pcap
@@ -23,43 +25,43 @@ def _cold(path: Path, tmp_path: Path):
         return Ingest(st).run([path]).detection
 
 
-def _frames(b: dict) -> list[int]:
-    return [r & 0xFFFFFFFF for r in b["refs"]]
+def _frames(b: Breach) -> list[int]:
+    return [PacketRef.unpack(r).frame for r in b.refs]
 
 
 def test_snap7_cold_start_raises_the_stop_and_the_upload(tmp_path: Path) -> None:
     res = _cold(REAL / "s7comm_snap7.pcap", tmp_path)
     assert res.cold
-    stop = [b for b in res.breaches if "PLC Stop" in b["details"].get("critical", [])]
+    stop = [b for b in res.breaches if "PLC Stop" in b.details.get("critical", [])]
     assert len(stop) == 1
     b = stop[0]
-    assert b["model"] == "Multiple New Action Commands" and b["device"] == "134.217.61.131"
-    assert b["devices"] == ["134.217.61.131", "134.217.61.211"]
+    assert b.model == "ics.new_action" and b.device == "134.217.61.131"
+    assert b.devices == ["134.217.61.131", "134.217.61.211"]
     assert 57 in _frames(b)  # tshark: frame 57 is the PLC Stop job (s7comm.param.func == 0x29)
-    assert "PLC Stop" in b["explanation"] and "no baseline yet" in b["explanation"]
-    assert b["score"] >= 0.9
-    up = [b for b in res.breaches if b["model"] == "Uncommon ICS Reprogram"]
+    assert "PLC Stop" in b.explanation and "no baseline yet" in b.explanation
+    assert b.score >= 0.9
+    up = [b for b in res.breaches if b.model == "ics.reprogram"]
     assert len(up) == 1
-    assert "Start Upload" in up[0]["details"]["operations"]
+    assert "Start Upload" in up[0].details["operations"]
     assert _frames(up[0])[0] == 17  # tshark: the first Start Upload job (s7comm.param.func == 0x1d)
-    assert up[0]["score"] >= 0.9 and "REPROGRAM operation(s)" in up[0]["explanation"]
-    assert len(res.incidents) == 1 and res.incidents[0]["device"] == "134.217.61.131"
+    assert up[0].score >= 0.9 and "REPROGRAM operation(s)" in up[0].explanation
+    assert len(res.incidents) == 1 and res.incidents[0].device == "134.217.61.131"
 
 
 def test_dnp3_cold_start_raises_the_restarts(tmp_path: Path) -> None:
     res = _cold(REAL / "dnp3_test_data_part1.pcap", tmp_path)
     crit = {}
     for b in res.breaches:
-        for name in b["details"].get("critical", []):
+        for name in b.details.get("critical", []):
             crit.setdefault(name, []).append(b)
     assert {"Cold Restart", "Warm Restart"} <= set(crit)
-    cold = {b["device"]: _frames(b) for b in crit["Cold Restart"]}
+    cold = {b.device: _frames(b) for b in crit["Cold Restart"]}
     assert cold == {"10.0.0.8": [70], "10.0.0.9": [76]}  # tshark: dnp3.al.func == 13
     warm = crit["Warm Restart"][0]
-    assert warm["device"] == "10.0.0.8" and _frames(warm)[0] == 143  # dnp3.al.func == 14
+    assert warm.device == "10.0.0.8" and _frames(warm)[0] == 143  # dnp3.al.func == 14
     for b in crit["Cold Restart"] + crit["Warm Restart"]:
-        assert b["devices"][1] == "10.0.0.3" and "Restart" in b["explanation"]
-        assert b["explanation"].endswith(".")
+        assert b.devices[1] == "10.0.0.3" and "Restart" in b.explanation
+        assert b.explanation.endswith(".")
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=[p.name for p in CAPTURES])
@@ -84,6 +86,6 @@ def test_every_capture_runs_through_every_model(path: Path, tmp_path: Path) -> N
         res = Ingest(st, models=cfg).run([c]).detection
         assert not res.cold and set(res.models.values()) == {"active"}
         for b in res.breaches:
-            assert 0 <= b["score"] <= 1 and b["explanation"] and b["refs"]
+            assert 0 <= b.score <= 1 and b.explanation and b.refs
         stored = st.execute("SELECT COUNT(*) FROM breaches").fetchone()[0]
         assert stored == len(res.breaches)

@@ -162,7 +162,7 @@ def test_sensor_over_a_ring_matches_the_offline_engine_and_restarts_count_nothin
     assert _follow(store, tmp_path / "ring", zones) == 0
     assert _rows(store, SESSIONS) == _rows(ref, SESSIONS)
     models = {m for m, *_ in _rows(store, BREACHES)}
-    assert {"Uncommon ICS Reprogram", "Multiple Failed Connections to ICS Device"} <= models
+    assert {"ics.reprogram", "ics.failed_connections"} <= models
     assert _rows(store, "SELECT SUM(packets) FROM captures")[0][0] == len(records(paths))
     assert oct(store.stat().st_mode & 0o777) == "0o600"
     assert oct((tmp_path / "ring").stat().st_mode & 0o777) == "0o700"

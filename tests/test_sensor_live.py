@@ -106,7 +106,7 @@ def test_sensor_on_a_veth_detects_the_attack_and_counts_every_packet(tmp_path: P
         while time.monotonic() < deadline and not (seen_device and seen_breach):
             seen_device = bool(_q(store, "SELECT 1 FROM devices WHERE device = ?", (ATTACKER[1],)))
             seen_breach = bool(_q(store, "SELECT 1 FROM breaches WHERE device = ? AND model = ?",
-                                  (ATTACKER[1], "Uncommon ICS Reprogram")))
+                                  (ATTACKER[1], "ics.reprogram")))
             time.sleep(0.2)
         assert seen_device and seen_breach
         assert sensor.poll() is None
@@ -122,8 +122,8 @@ def test_sensor_on_a_veth_detects_the_attack_and_counts_every_packet(tmp_path: P
     assert rc == 0, log
     assert "sensor stopped cleanly" in log and "Traceback" not in log
     models = {m for (m,) in _q(store, "SELECT DISTINCT model FROM breaches WHERE device = ?", (ATTACKER[1],))}
-    assert {"Multiple Failed Connections to ICS Device", "Multiple Failed Internal Connections",
-            "Multiple New Action Commands", "Uncommon ICS Reprogram"} <= models, models
+    assert {"ics.failed_connections", "net.failed_internal",
+            "ics.new_action", "ics.reprogram"} <= models, models
     files = _q(store, "SELECT path, packets FROM captures")
     assert len(files) >= 2                                       # the ring rotated during the test
     assert sum(n for _, n in files) == len(recs)                 # every packet sent, counted once
@@ -190,7 +190,7 @@ def test_kill_9_of_a_capturing_sensor_takes_dumpcap_down_and_a_restart_loses_not
                        capture_output=True, timeout=120)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not _q(
-                store, "SELECT 1 FROM breaches WHERE device = ? AND model = ?", (ATTACKER[1], "Uncommon ICS Reprogram")):
+                store, "SELECT 1 FROM breaches WHERE device = ? AND model = ?", (ATTACKER[1], "ics.reprogram")):
             time.sleep(0.2)
     finally:
         for p in (first, second):

@@ -45,3 +45,13 @@ def test_help_lists_the_console_commands() -> None:
     r = run("--help")
     for cmd in ("demo", "open", "console", "live", "analyze"):
         assert cmd in r.output
+
+
+def test_open_live_and_demo_take_a_models_file(tmp_path: Path) -> None:
+    bad = tmp_path / "m.toml"
+    bad.write_text('["net.failed_internal"]\nmin_failures = "x"\n')
+    capture = Path(__file__).parent / "data" / "real" / "s7comm_snap7.pcap"
+    for args in (("open", str(capture)), ("live", "-i", "no-such-if0"), ("demo",)):
+        r = run(*args, "--models", str(bad))
+        assert r.exit_code == 2 and "Traceback" not in r.output, (args, r.output)
+        assert r.output.strip().splitlines() == [f"plantwatch: {bad}: 'net.failed_internal.min_failures' must be int"]

@@ -66,7 +66,7 @@ def test_rotation_partial_lines_and_restart(src: Path, tmp_path: Path) -> None:
     assert full[47785] == ("closed", 46, 502)
     db = sqlite3.connect(store)
     models = {r[0] for r in db.execute("SELECT model FROM breaches")}
-    assert "Multiple New Action Commands" in models
+    assert "ics.new_action" in models  # stored by model id
     # every line was read once: captures hold the records of the three files
     recs = dict(db.execute("SELECT path, packets FROM captures").fetchall())
     assert {Path(p).name: n for p, n in recs.items()} == {

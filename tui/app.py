@@ -17,7 +17,7 @@ from textual.screen import Screen
 
 from plantwatch.core.store.database import Store
 from plantwatch.core.views import queries
-from plantwatch.tui.live import Pipeline, PipelineStatus
+from plantwatch.tui.live import DemoPipeline, Pipeline, PipelineStatus
 from plantwatch.tui.screens.base import BaseScreen, Loaded, Loader
 from plantwatch.tui.widgets.status import StatusBar, StatusView
 
@@ -58,10 +58,11 @@ class PlantwatchApp(App):
         self._status_cache: tuple[int, queries.Status] | None = None
         self._reusable: dict[type, Screen] = {}
         self._frozen = False
-        self.is_demo = bool(pipeline is not None and pipeline.__class__.__name__ == "DemoPipeline")
+        self.is_demo = isinstance(pipeline, DemoPipeline)
         if self.no_color:
             # NO_COLOR: no colour at all (Textual's default is a grey-scale rendering, which still
-            # sends colour codes); selection and emphasis then rely on reverse and bold (app.tcss)
+            # sends colour codes); selection and emphasis then rely on reverse and bold (app.tcss).
+            # App._filters is a Textual internal: pyproject pins Textual to the tested minor release
             from textual.filter import Monochrome, NoColor
 
             self._filters = [NoColor() if isinstance(f, Monochrome) else f for f in self._filters]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -24,17 +23,21 @@ except AddressSpaceTooSmall as _e:
     sys.exit(2)
 
 from plantwatch.core.capture.batch import CaptureError  # noqa: E402
+from plantwatch.core.detection.models import ConfigError  # noqa: E402
 from plantwatch.core.inventory.zones import ZonesError  # noqa: E402
 from plantwatch.core.store.database import StoreError  # noqa: E402
+from plantwatch.tui.cli_support import (  # noqa: E402
+    fail,
+    load_models,
+    load_zones,
+    print_detection,
+    progress_bar,
+    store_file,
+)
 
 # Line breaks to str.splitlines, JavaScript and many log tools, left raw by json.dumps: escaped so
 # one --jsonl record stays one line for them too (inside JSON strings, where alone they can occur)
 _LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
-
-
-def _fail(message: str) -> None:
-    click.echo(f"plantwatch: {message}", err=True)
-    sys.exit(2)
 
 
 def _out_of_memory() -> str:
@@ -83,46 +86,37 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
     Detection compares with the baseline in the store (learned with `plantwatch learn` or
     --learn); with none, models that need history report "learning" and the rest still fire.
     """
-    from plantwatch.core.detection.models import ConfigError, load_config
-    from plantwatch.core.inventory.zones import Zones
     from plantwatch.core.pipeline.ingest import Ingest
     from plantwatch.core.pipeline.zeek.reader import ZeekLogError
     from plantwatch.core.store.database import Store
     from plantwatch.core.views import report
 
     if as_json and as_jsonl:
-        _fail("--json and --jsonl are exclusive")
+        fail("--json and --jsonl are exclusive")
     if bool(captures) == bool(zeek_dirs):
-        _fail("give capture files, or Zeek log directories with --zeek (not both)")
-    tmp = None
+        fail("give capture files, or Zeek log directories with --zeek (not both)")
     try:
-        zones = Zones.load(zones_file) if zones_file else Zones.default()
-        models = load_config(models_file)
-        if store_path is None:
-            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-")
-            store_path = Path(tmp.name) / "analyze.sqlite"
+        zones = load_zones(zones_file)
+        models = load_models(models_file)
         warn = lambda m: click.echo(f"plantwatch: warning: {m}", err=True)  # noqa: E731
-        with Store(store_path) as store:
+        with store_file(store_path, "analyze.sqlite") as path, Store(path) as store:
             if learn and zeek_dirs:  # with --zeek, --learn names Zeek log directories too
                 Ingest(store, zones, mode="learn", models=models).run_zeek(learn, on_warning=warn)
             elif learn:
-                with _progress() as progress:
+                with progress_bar() as progress:
                     Ingest(store, zones, mode="learn", models=models).run(
                         learn, on_progress=progress, on_warning=warn)
             if zeek_dirs:
                 result = Ingest(store, zones, mode="detect", models=models).run_zeek(zeek_dirs, on_warning=warn)
             else:
-                with _progress() as progress:
+                with progress_bar() as progress:
                     result = Ingest(store, zones, mode="detect", models=models).run(
                         captures, on_progress=progress, on_warning=warn)
             data = report.build(store)
     except (CaptureError, StoreError, ZonesError, ConfigError, ZeekLogError) as e:
-        _fail(str(e))
+        fail(str(e))
     except MemoryError:
-        _fail(_out_of_memory())
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+        fail(_out_of_memory())
     for info in result.captures:
         if info.skipped:
             click.echo(f"plantwatch: {info.path}: already in the store; not counted again", err=True)
@@ -135,36 +129,7 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
         from plantwatch.tui.summary import print_summary
 
         print_summary(data)
-        _print_detection(data)
-
-
-def _print_detection(data: dict) -> None:
-    """Incidents, breaches and the threat ranking, as plain text (wire strings escaped)."""
-    from plantwatch.core.views.textsafe import printable
-
-    det = data["detection"]
-    learning = [m["name"] for m in det["models"] if m["state"] == "learning"]
-    click.echo(f"\nBaseline: {det['baseline']} ({det['baseline_hours']:.1f} h of learning)")
-    if learning:
-        click.echo(f"Still learning (no history yet): {', '.join(learning)}")
-    for inc in data["incidents"]:
-        click.echo(f"\nIncident {inc['score']:.2f}: {printable(inc['title'])}")
-        click.echo("  phases: " + " -> ".join(p["phase"] for p in inc["phases"])
-                   + f"   ATT&CK: {', '.join(inc['attack_ids'])}")
-        click.echo("  " + printable(inc["narrative"], 4000))
-    if data["breaches"]:
-        click.echo(f"\nBreaches ({len(data['breaches'])}):")
-        for b in data["breaches"]:
-            when = (b["first_seen"] or "")[:19].replace("T", " ")
-            pk = b["evidence"]["packets"][:3]
-            frames = ", ".join(f"#{p['frame']}" for p in pk)
-            click.echo(f"  {b['score']:.2f} {when} {b['model']} [{b['device']}]")
-            click.echo(f"       {printable(b['explanation'], 1000)} (frames {frames or '-'})")
-    else:
-        click.echo("\nNo breach.")
-    if data["threat"]:
-        top = ", ".join(f"{t['device']} {t['score']:.2f}" for t in data["threat"][:5])
-        click.echo(f"\nThreat ranking: {top}")
+        print_detection(data)
 
 
 @main.command()
@@ -177,23 +142,21 @@ def _print_detection(data: dict) -> None:
 def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
           models_file: Path | None) -> None:
     """Learn the pattern of life from capture(s) of normal traffic into a store (no detection)."""
-    from plantwatch.core.detection.models import ConfigError, load_config
-    from plantwatch.core.inventory.zones import Zones
     from plantwatch.core.pipeline.ingest import Ingest
     from plantwatch.core.store.database import Store
 
     try:
-        zones = Zones.load(zones_file) if zones_file else Zones.default()
-        models = load_config(models_file)
+        zones = load_zones(zones_file)
+        models = load_models(models_file)
         with Store(store_path) as store:
-            with _progress() as progress:
+            with progress_bar() as progress:
                 result = Ingest(store, zones, mode="learn", models=models).run(
                     captures, on_progress=progress,
                     on_warning=lambda m: click.echo(f"plantwatch: warning: {m}", err=True))
             meta = dict(store.execute("SELECT name, value FROM baseline_meta").fetchall())
             mat = dict(store.execute("SELECT maturity, COUNT(*) FROM baseline_devices GROUP BY maturity").fetchall())
     except (CaptureError, StoreError, ZonesError, ConfigError) as e:
-        _fail(str(e))
+        fail(str(e))
     for info in result.captures:
         if info.skipped:
             click.echo(f"plantwatch: {info.path}: already in the store; not learned again", err=True)
@@ -217,33 +180,24 @@ def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
 def eval_(captures: tuple[Path, ...], truth_file: Path, store_path: Path | None, learn: tuple[Path, ...],
           zones_file: Path | None, models_file: Path | None, as_json: bool) -> None:
     """Compare the breaches in a store with a ground truth: per step, which model detected it."""
-    from plantwatch.core.detection.models import ConfigError, load_config
-    from plantwatch.core.inventory.zones import Zones
     from plantwatch.core.pipeline.ingest import Ingest
     from plantwatch.core.store.database import Store
     from plantwatch.core.views import eval as evaluation
 
     if not captures and store_path is None:
-        _fail("give CAPTURES to analyse, or --store of an analysed store")
-    tmp = None
+        fail("give CAPTURES to analyse, or --store of an analysed store")
     try:
         truth = evaluation.load_truth(truth_file)
-        zones = Zones.load(zones_file) if zones_file else Zones.default()
-        models = load_config(models_file)
-        if store_path is None:
-            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-eval-")
-            store_path = Path(tmp.name) / "eval.sqlite"
-        with Store(store_path) as store:
+        zones = load_zones(zones_file)
+        models = load_models(models_file)
+        with store_file(store_path, "eval.sqlite") as path, Store(path) as store:
             if learn:
                 Ingest(store, zones, mode="learn", models=models).run(learn)
             if captures:
                 Ingest(store, zones, mode="detect", models=models).run(captures)
             result = evaluation.evaluate(store, truth)
     except (CaptureError, StoreError, ZonesError, ConfigError, evaluation.TruthError) as e:
-        _fail(str(e))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+        fail(str(e))
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -286,30 +240,26 @@ def _run_with_pipeline(store_path: Path, pipeline, join_s: float = 5.0) -> None:
               help="Keep the demo's store in this file (default: a temporary one).")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Directory of the demo captures (default: the bundled demo_data/).")
-def demo(speed: float, store_path: Path | None, data_dir: Path | None) -> None:
+@click.option("--models", "models_file", type=click.Path(path_type=Path),
+              help="TOML file overriding detection thresholds.")
+def demo(speed: float, store_path: Path | None, data_dir: Path | None, models_file: Path | None) -> None:
     """Learn from the bundled plant capture, then replay the incident as if live."""
     from plantwatch.tui.live import DEMO_DIR, DemoPipeline
 
     data_dir = data_dir or DEMO_DIR
     missing = DemoPipeline.missing(data_dir)
     if missing:
-        _fail(f"the demo captures are missing ({', '.join(missing)}); "
+        fail(f"the demo captures are missing ({', '.join(missing)}); "
               "generate them with: python demo_data/generate.py")
 
-    tmp = None
+    if store_path is not None and store_path.exists():
+        fail(f"{store_path}: already exists; the demo needs a new store")
     try:
-        if store_path is None:
-            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-demo-")
-            store_path = Path(tmp.name) / "demo.sqlite"
-        elif store_path.exists():
-            _fail(f"{store_path}: already exists; the demo needs a new store")
-        pipeline = DemoPipeline(store_path, data_dir, speed=speed)
-        _run_with_pipeline(store_path, pipeline)
-    except (StoreError, ZonesError) as e:
-        _fail(str(e))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+        models = load_models(models_file)
+        with store_file(store_path, "demo.sqlite") as path:
+            _run_with_pipeline(path, DemoPipeline(path, data_dir, speed=speed, models=models))
+    except (StoreError, ZonesError, ConfigError) as e:
+        fail(str(e))
 
 
 @main.command("open")
@@ -319,28 +269,22 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None) -> None:
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
 @click.option("--store", "store_path", type=click.Path(path_type=Path),
               help="SQLite store to create or append to (default: a temporary one).")
+@click.option("--models", "models_file", type=click.Path(path_type=Path),
+              help="TOML file overriding detection thresholds.")
 def open_(captures: tuple[Path, ...], learn: tuple[Path, ...], zones_file: Path | None,
-          store_path: Path | None) -> None:
+          store_path: Path | None, models_file: Path | None) -> None:
     """Analyse capture files and browse the result in the console."""
     from plantwatch.core.capture.files import iter_files
-    from plantwatch.core.inventory.zones import Zones
     from plantwatch.tui.live import FilesPipeline
 
-    tmp = None
     try:
         iter_files(list(captures) + list(learn))   # fail before the console on a bad path
-        zones = Zones.load(zones_file) if zones_file else Zones.default()
-        if store_path is None:
-            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-")
-            store_path = Path(tmp.name) / "open.sqlite"
-
-        pipeline = FilesPipeline(store_path, captures, learn, zones)
-        _run_with_pipeline(store_path, pipeline)
-    except (CaptureError, StoreError, ZonesError) as e:
-        _fail(str(e))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+        zones = load_zones(zones_file)
+        models = load_models(models_file)
+        with store_file(store_path, "open.sqlite") as path:
+            _run_with_pipeline(path, FilesPipeline(path, captures, learn, zones, models=models))
+    except (CaptureError, StoreError, ZonesError, ConfigError) as e:
+        fail(str(e))
 
 
 @main.command()
@@ -350,13 +294,13 @@ def console(store_path: Path | None) -> None:
     """Attach read-only to a store another process is filling; refreshes as it grows."""
     store_path = store_path or _configured_store()
     if store_path is None:
-        _fail(f"which store? give --store FILE or set {STORE_ENV}")
+        fail(f"which store? give --store FILE or set {STORE_ENV}")
     from plantwatch.core.store.database import Store
 
     try:
         Store(store_path, readonly=True).close()
     except StoreError as e:
-        _fail(str(e))
+        fail(str(e))
     from plantwatch.tui.app import make_app
 
     _run_console(make_app(store_path, None, source=f"store: {store_path.name}", poll_s=1.0))
@@ -367,32 +311,30 @@ def console(store_path: Path | None) -> None:
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
 @click.option("--store", "store_path", type=click.Path(path_type=Path),
               help="SQLite store to create or append to (default: a temporary one).")
-def live(iface: str, zones_file: Path | None, store_path: Path | None) -> None:
+@click.option("--models", "models_file", type=click.Path(path_type=Path),
+              help="TOML file overriding detection thresholds.")
+def live(iface: str, zones_file: Path | None, store_path: Path | None, models_file: Path | None) -> None:
     """Capture on an interface (through dumpcap) and watch it live."""
     from plantwatch.core.capture.dumpcap import CaptureSetupError
-    from plantwatch.core.inventory.zones import Zones
     from plantwatch.tui.live import LivePipeline, check_capture
 
     try:
+        zones = load_zones(zones_file)
+        models = load_models(models_file)
+    except (ZonesError, ConfigError) as e:
+        fail(str(e))
+    try:
         check_capture(iface)
     except CaptureSetupError as e:
-        _fail(f"cannot capture on {iface}: {e}")
-    tmp = None
+        fail(f"cannot capture on {iface}: {e}")
     try:
-        zones = Zones.load(zones_file) if zones_file else Zones.default()
-        if store_path is None:
-            tmp = tempfile.TemporaryDirectory(prefix="plantwatch-live-")
-            store_path = Path(tmp.name) / "live.sqlite"
-        # the captured packets stay beside the store, for the packet decode
-        spool = store_path.parent / (store_path.name + ".captures")
-
-        pipeline = LivePipeline(store_path, iface, zones, spool=spool)
-        _run_with_pipeline(store_path, pipeline, join_s=10)
-    except (StoreError, ZonesError) as e:
-        _fail(str(e))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+        with store_file(store_path, "live.sqlite") as path:
+            # the captured packets stay beside the store, for the packet decode
+            spool = path.parent / (path.name + ".captures")
+            pipeline = LivePipeline(path, iface, zones, spool=spool, models=models)
+            _run_with_pipeline(path, pipeline, join_s=10)
+    except StoreError as e:
+        fail(str(e))
 
 
 @main.command()
@@ -424,27 +366,26 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
     committed to the store, so `plantwatch console --store STORE` sees new devices and breaches
     within seconds. A restart resumes where it stopped. Logs go to stderr.
     """
-    from plantwatch.core.inventory.zones import Zones
     from plantwatch.core.pipeline.sensor import SensorConfig, run_sensor
 
     if zeek_dir is not None:
         from plantwatch.core.pipeline.zeek.follow import follow
 
         if iface or follow_only:
-            _fail("--zeek reads logs: no -i/--follow-only with it")
+            fail("--zeek reads logs: no -i/--follow-only with it")
         if not zeek_dir.is_dir():
-            _fail(f"{zeek_dir}: not a directory of Zeek logs")
+            fail(f"{zeek_dir}: not a directory of Zeek logs")
         try:
-            zones = Zones.load(zones_file) if zones_file else Zones.default()
+            zones = load_zones(zones_file)
         except ZonesError as e:
-            _fail(str(e))
+            fail(str(e))
         sys.exit(follow(store_path, zeek_dir, zones=zones, exit_idle_s=exit_idle, run_seconds=run_seconds))
     if not follow_only and not iface:
-        _fail("give the interface to capture on: -i IFACE")
+        fail("give the interface to capture on: -i IFACE")
     try:
-        zones = Zones.load(zones_file) if zones_file else Zones.default()
+        zones = load_zones(zones_file)
     except ZonesError as e:
-        _fail(str(e))
+        fail(str(e))
     cfg = SensorConfig(exit_idle_s=exit_idle)
     if run_seconds is not None:
         cfg.run_seconds = run_seconds
@@ -452,23 +393,6 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
     sys.exit(run_sensor(store_path, ring_dir, iface=None if follow_only else iface,
                         ring_size_mb=ring_size, ring_files=ring_files, zones=zones, config=cfg,
                         capture_filter=capture_filter))
-
-
-class _NoProgress:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _progress():
-    """A progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        return _NoProgress()
-    from plantwatch.tui.progress import ByteProgress
-
-    return ByteProgress()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,7 +3,9 @@
 A `Pipeline` runs plantwatch.core.pipeline.ingest.Ingest in a thread of its own (never on the UI's event loop) and
 calls `on_status` with an immutable `PipelineStatus` after every committed batch; the console
 turns that into a message (thread-safe post) and decides on its own timer when to redraw, so a
-burst of batches collapses into one refresh. The UI reads the store through its own read-only
+burst of batches collapses into one refresh. The status is changed by the pipeline thread
+(batches) and by the UI thread (pause, speed): every change derives the next snapshot from the
+current one and swaps it in under one lock, and readers only ever see whole snapshots. The UI reads the store through its own read-only
 connections in worker threads (tui/screens/base.py).
 
 Kinds of pipeline:
@@ -76,10 +78,13 @@ class Pipeline:
 
     source_label = ""
 
-    def __init__(self, store_path: str | Path, zones: Zones | None = None) -> None:
+    def __init__(self, store_path: str | Path, zones: Zones | None = None,
+                 models: dict | None = None) -> None:
         self.store_path = str(store_path)
         self.zones = zones or Zones.default()
-        self.status = PipelineStatus(source=self.source_label)
+        self.models = models     # detection config (plantwatch.core.detection.models.load_config)
+        self._status = PipelineStatus(source=self.source_label)
+        self._status_lock = threading.Lock()
         self._on_status: StatusCallback | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -99,6 +104,11 @@ class Pipeline:
             self._thread.join(timeout)
 
     @property
+    def status(self) -> PipelineStatus:
+        """The current snapshot (immutable; a later change swaps in a new one)."""
+        return self._status
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
@@ -116,15 +126,25 @@ class Pipeline:
         return None
 
     # --- internals ---
+    def _update(self, change: Callable[[PipelineStatus], dict[str, object]]) -> None:
+        """Swap in the snapshot `change` derives from the current one, and report it. Under the
+        lock, so two threads never lose each other's change and reports keep their order."""
+        with self._status_lock:
+            self._status = replace(self._status, **change(self._status))
+            if self._on_status is not None:
+                with contextlib.suppress(Exception):  # the UI may be shutting down
+                    self._on_status(self._status)
+
     def _emit(self, **changes: object) -> None:
-        self.status = replace(self.status, **changes)
-        if self._on_status is not None:
-            with contextlib.suppress(Exception):  # the UI may be shutting down
-                self._on_status(self.status)
+        self._update(lambda _st: changes)
+
+    def _next_generation(self, **changes: object) -> None:
+        self._update(lambda st: {**changes, "generation": st.generation + 1})
 
     def _batch_done(self, done: BatchDone, **extra: object) -> None:
-        self._emit(packet_clock=done.last_ts, packets=self.status.packets + done.packets,
-                   pps=self._rate.add(done.packets), generation=self.status.generation + 1, **extra)
+        self._update(lambda st: {"packet_clock": done.last_ts, "packets": st.packets + done.packets,
+                                 "pps": self._rate.add(done.packets), "generation": st.generation + 1,
+                                 **extra})
 
     def _main(self) -> None:
         try:
@@ -145,7 +165,7 @@ class Pipeline:
         def progress(done: int, total: int) -> None:
             self._emit(progress=(done / total) if total else None)
 
-        report = Ingest(store, self.zones, mode="learn").run(
+        report = Ingest(store, self.zones, mode="learn", models=self.models).run(
             paths, on_progress=progress, on_batch=lambda d: self._batch_done(d))
         ends = [c.last_ts for c in report.captures if c.last_ts is not None]
         if not ends:
@@ -153,36 +173,38 @@ class Pipeline:
         if ends:
             with store.transaction():
                 queries.set_learn_end(store, max(ends))
-        self._emit(progress=1.0, generation=self.status.generation + 1)
+        self._next_generation(progress=1.0)
 
 
 class FilesPipeline(Pipeline):
     """`plantwatch open`: learn, then analyse, as fast as the machine goes."""
 
     def __init__(self, store_path: str | Path, captures: Sequence[str | Path],
-                 learn: Sequence[str | Path] = (), zones: Zones | None = None) -> None:
+                 learn: Sequence[str | Path] = (), zones: Zones | None = None,
+                 models: dict | None = None) -> None:
         self.source_label = "files: " + ", ".join(Path(p).name for p in captures)
-        super().__init__(store_path, zones)
+        super().__init__(store_path, zones, models)
         self.captures = [str(p) for p in captures]
         self.learn = [str(p) for p in learn]
 
     def run(self, store: Store) -> None:
         self._learn(store, self.learn)
         self._emit(phase="detecting", progress=None)
-        Ingest(store, self.zones).run(self.captures, commit="batch", on_batch=self._batch_done)
-        self._emit(phase="done", pps=0.0, generation=self.status.generation + 1)
+        Ingest(store, self.zones, models=self.models).run(self.captures, commit="batch",
+                                                          on_batch=self._batch_done)
+        self._next_generation(phase="done", pps=0.0)
 
 
 class DemoPipeline(Pipeline):
     """`plantwatch demo`: learn from the bundled learning capture, then replay the incident."""
 
     def __init__(self, store_path: str | Path, data_dir: str | Path = DEMO_DIR, speed: float = 2000.0,
-                 paced: bool = True, zones: Zones | None = None) -> None:
+                 paced: bool = True, zones: Zones | None = None, models: dict | None = None) -> None:
         data = Path(data_dir)
         self.source_label = f"demo: {DEMO_INCIDENT}"
         if zones is None and (data / "zones.toml").exists():
             zones = Zones.load(data / "zones.toml")
-        super().__init__(store_path, zones)
+        super().__init__(store_path, zones, models)
         self.learn_paths = [data / DEMO_LEARN]
         self.incident_paths = [data / DEMO_INCIDENT]
         self.replay = Replay(speed=speed)
@@ -197,11 +219,11 @@ class DemoPipeline(Pipeline):
     def run(self, store: Store) -> None:
         self._learn(store, self.learn_paths)
         self._emit(phase="detecting", progress=None, speed=self.replay.speed)
-        Ingest(store, self.zones).run(
+        Ingest(store, self.zones, models=self.models).run(
             self.incident_paths, commit="batch", source=self.replay, chunk_packets=16384,
             detect_every_s=DETECT_EVERY_S,
             on_batch=lambda d: self._batch_done(d, speed=self.replay.speed))
-        self._emit(phase="done", pps=0.0, generation=self.status.generation + 1)
+        self._next_generation(phase="done", pps=0.0)
 
     def stop(self) -> None:
         super().stop()
@@ -209,8 +231,8 @@ class DemoPipeline(Pipeline):
 
     def toggle_pause(self) -> bool | None:
         paused = self.replay.toggle_pause()
-        if self.status.phase in ("detecting", "paused"):
-            self._emit(phase="paused" if paused else "detecting")
+        self._update(lambda st: {"phase": "paused" if paused else "detecting"}
+                     if st.phase in ("detecting", "paused") else {})
         return paused
 
     def faster(self) -> None:
@@ -223,8 +245,7 @@ class DemoPipeline(Pipeline):
 
     def finish(self) -> None:
         self.replay.finish()
-        if self.status.phase == "paused":
-            self._emit(phase="detecting")
+        self._update(lambda st: {"phase": "detecting"} if st.phase == "paused" else {})
 
 
 # --------------------------------------------------------------------------- live capture
@@ -242,9 +263,10 @@ class LivePipeline(Pipeline):
     The ring files stay in `spool` so the packet view can decode what the ring still holds."""
 
     def __init__(self, store_path: str | Path, iface: str, zones: Zones | None = None,
-                 spool: str | Path | None = None, ring_size_mb: float = 20.0, ring_files: int = 50) -> None:
+                 spool: str | Path | None = None, ring_size_mb: float = 20.0, ring_files: int = 50,
+                 models: dict | None = None) -> None:
         self.source_label = f"live: {iface}"
-        super().__init__(store_path, zones)
+        super().__init__(store_path, zones, models)
         self.iface = iface
         self.spool = Path(spool) if spool else Path(tempfile.mkdtemp(prefix="plantwatch-live-"))
         self.ring = (ring_size_mb, ring_files)
@@ -262,7 +284,7 @@ class LivePipeline(Pipeline):
         quiet.propagate = False
         capture = Dumpcap(self.iface, self.spool, ring_size_mb=self.ring[0], ring_files=self.ring[1])
         self.sensor = Sensor(self.store_path, self.spool, capture=capture, zones=self.zones,
-                             on_batch=self._live_batch)
+                             models=self.models, on_batch=self._live_batch)
         if self._stopping.is_set():
             return
         self._emit(phase="detecting", drops=0)
@@ -271,14 +293,17 @@ class LivePipeline(Pipeline):
         if code != 0 or st.state == "error":
             self._emit(phase="error", message=st.message or "capture stopped")
         else:
-            self._emit(phase="done", pps=0.0, generation=self.status.generation + 1)
+            self._next_generation(phase="done", pps=0.0)
 
     def _live_batch(self, done: BatchDone) -> None:
         st = self.sensor.status if self.sensor is not None else None
         drops = None
         if st is not None and (st.capture_dropped is not None or st.capture_ifdrop is not None):
             drops = (st.capture_dropped or 0) + (st.capture_ifdrop or 0)
-        self._batch_done(done, drops=drops if drops is not None else self.status.drops)
+        if drops is None:
+            self._batch_done(done)
+        else:
+            self._batch_done(done, drops=drops)
 
     def stop(self) -> None:
         super().stop()

@@ -4,10 +4,11 @@ Per batch (`update`) it only folds the ended sessions into aggregates (core/base
 and keeps the few sessions a model could care about (failed, ICS, external, RDP, TLS oddities,
 big transfers, or an edge the baseline does not know), narrowed to the columns the models read:
 vectorised group_bys and one hash membership test, no per-packet or per-session Python. At the end
-of the run (`finish`) the kept sessions are joined with the baseline once, every model runs over
-them, breaches are grouped into incidents, the device threat scores are computed, everything is
-written to the store in the engine's transaction, and the run is learned into the baseline,
-leaving out the devices that breached. Decisions depend on packet time and the data only, so a
+of the run (`finish`) the kept sessions are joined with the baseline once (core/detection/context.py),
+every model runs over them, breaches are grouped into incidents, the device threat scores are
+computed, everything is handed to the sink (the pipeline gives a store writer,
+core/store/writers.py, inside its transaction), and the run is learned into the baseline, leaving
+out the devices that breached. Decisions depend on packet time and the data only, so a
 run gives the same breaches whatever the batch size.
 
 Modes: "learn" (aggregate everything into the baseline, no detection) and "detect" (detect, then
@@ -25,25 +26,20 @@ import numpy as np
 import polars as pl
 
 from plantwatch.core.decode.addr import classify as addr_classify
-from plantwatch.core.decode.addr import ip_texts, is_group, text_to_ip
+from plantwatch.core.decode.addr import is_group, text_to_ip
 from plantwatch.core.detection import incidents as incidents_mod
 from plantwatch.core.detection import scoring
 from plantwatch.core.detection.baseline import HOUR, Aggregates, Baseline, key_hash
+from plantwatch.core.detection.context import KEEP, ContextBuilder
+from plantwatch.core.detection.contracts import DetectionSink
 from plantwatch.core.detection.models import MODELS, MODULES, load_config
-from plantwatch.core.detection.models.base import Context
+from plantwatch.core.detection.records import Breach, Incident
 from plantwatch.core.flows.sessions import FAILED_STATES, ICS_PORTS, session_ops
 from plantwatch.core.inventory.devices import ICS_APPS
 from plantwatch.core.inventory.zones import Zones
-from plantwatch.core.store import state as pipeline_state
-from plantwatch.core.store.database import Store
 
 MODES = ("learn", "detect")
 U = pl.UInt64()
-
-_KEEP = ["session_id", "proto", "state", "app", "client_hi", "client_lo", "server_hi", "server_lo",
-         "server_port", "first_ts", "last_ts", "payload_c2s", "payload_s2c", "n_ops", "first_file",
-         "first_frame", "ev_syn", "ev_tls", "ev_rdp", "ev_op", "tls_no_sni", "tls_sni",
-         "cert_self_signed", "cert_subject", "tls_ja3_hash", "rdp_cookie", "to_group"]
 
 
 @dataclass
@@ -51,36 +47,33 @@ class DetectResult:
     mode: str
     cold: bool
     baseline_hours: float
-    breaches: list[dict] = field(default_factory=list)
-    incidents: list[dict] = field(default_factory=list)
-    models: dict[str, str] = field(default_factory=dict)   # name -> active | learning
+    breaches: list[Breach] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+    models: dict[str, str] = field(default_factory=dict)   # model id -> active | learning
     threat: list[tuple[str, float]] = field(default_factory=list)  # devices by peak threat score
 
 
-def _texts(hi: pl.Series, lo: pl.Series) -> pl.Series:
-    return pl.Series(ip_texts(hi.to_numpy(), lo.to_numpy()), dtype=pl.String)
-
-
 class Detector:
-    def __init__(self, store: Store, zones: Zones | None = None, mode: str = "detect",
-                 config: dict[str, Any] | None = None) -> None:
+    """Learns and detects over one run. `baseline` is what earlier runs learned (the pipeline
+    loads it); `sink` receives the results (breaches, incidents, scores, the learned baseline)."""
+
+    def __init__(self, baseline: Baseline, sink: DetectionSink, zones: Zones | None = None,
+                 mode: str = "detect", config: dict[str, Any] | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
-        self.store = store
+        self.sink = sink
         self.zones = zones or Zones.default()
         self.mode = mode
         self.cfg = config or load_config()
-        self.baseline = Baseline()
-        pipeline_state.load(store, "baseline", self.baseline)
+        self.baseline = baseline
         self.agg = Aggregates()
         self._kept: list[pl.DataFrame] = []
         self._ops: list[pl.DataFrame] = []
         e = self.baseline.edges
         self._known = np.sort(key_hash(e["c_hi"], e["c_lo"], e["s_hi"], e["s_lo"], e["proto"], e["port"])) \
             if e.height else np.zeros(0, dtype=np.int64)
-        self._big = int(self.cfg["Unusual Data Volume"]["min_bytes"]) // 4
+        self._big = int(self.cfg["net.data_volume"]["min_bytes"]) // 4
         self._last_checkpoint = 0
-        self._written: tuple[set[int], set[int]] = (set(), set())  # breach, incident ids of this run
         self.result: DetectResult | None = None
 
     # --- per batch ------------------------------------------------------------------------------
@@ -117,7 +110,7 @@ class Detector:
         keep = flags | new | glob
         if not keep.any():
             return
-        k = s.filter(pl.Series(keep)).select(_KEEP)
+        k = s.filter(pl.Series(keep)).select(KEEP)
         self._kept.append(k)
         if sops.height:
             self._ops.append(sops.filter(pl.col("from_client") & pl.col("session_id").is_in(k["session_id"].implode())))
@@ -125,28 +118,27 @@ class Detector:
     # --- end of run -------------------------------------------------------------------------------
 
     def finish(self, open_sessions: pl.DataFrame | None, devices: pl.DataFrame | None) -> DetectResult:
-        """Detect over the run, write breaches/incidents/scores/baseline, learn. Call inside the
-        engine's transaction."""
+        """Detect over the run, hand breaches/incidents/scores to the sink, learn, hand the
+        baseline to the sink. Call inside the engine's transaction when the sink is a store."""
         if open_sessions is not None and open_sessions.height:
             self.update(None, None, open_sessions)
         res = self._detect(devices)
         exclude = pl.DataFrame(schema={"hi": U, "lo": U})
-        actors = sorted({b["device"] for b in res.breaches})
+        actors = sorted({b.device for b in res.breaches})
         if actors:
             pairs = [text_to_ip(a) for a in actors]
             exclude = pl.DataFrame({"hi": [p[0] for p in pairs], "lo": [p[1] for p in pairs]},
                                    schema={"hi": U, "lo": U})
         self.baseline.merge(self.agg, exclude)
         self._write_baseline(res.models)
-        pipeline_state.save(self.store, "baseline", self.baseline)
         self.result = res
         return res
 
     def checkpoint(self, open_sessions: pl.DataFrame | None, devices: pl.DataFrame | None,
                    every_s: float = 0.0) -> DetectResult | None:
         """Live runs (one transaction per batch): detect over what the run has seen so far and
-        write it, at most once per `every_s` of packet time; learns nothing. Breach and incident
-        ids are deterministic, so each checkpoint replaces the previous one's rows."""
+        hand it to the sink, at most once per `every_s` of packet time; learns nothing. Breach and
+        incident ids are deterministic, so each checkpoint replaces the previous one's rows."""
         has_open = open_sessions is not None and open_sessions.height > 0
         # on a quiet network packet time stands still and sessions end late: open ones count too
         if self.mode != "detect" or not (self._kept or has_open):
@@ -170,272 +162,48 @@ class Detector:
         bcfg = self.cfg["baseline"]
         cold = not self.baseline.mature(float(bcfg["network_min_hours"]))
         res = DetectResult(self.mode, cold, self.baseline.hours())
-        res.models = {m.name: ("learning" if (cold and m.needs_history) else "active") for m in MODELS.values()}
+        res.models = {m.id: ("learning" if (cold and m.needs_history) else "active") for m in MODELS.values()}
         if self.mode != "detect":
             return res
-        ctx = self._context(devices, cold)
+        titles = {m.id: m.title for m in MODELS.values()}
+        ctx = ContextBuilder(self.baseline, self.zones, self.cfg, self.agg, self._kept, self._ops,
+                             titles).build(devices, cold)
         for mod in MODULES:
             ctx.breaches.extend(mod.run(ctx))
-        breaches = sorted(ctx.breaches, key=lambda b: (b["first_ts"], b["model"], b["breach_id"]))
+        # ordered as before ids: by time, then title (the report and the live checkpoints agree)
+        breaches = sorted(ctx.breaches, key=lambda b: (b.first_ts, titles[b.model], b.breach_id))
         new_devs = set(ctx.D.filter(~pl.col("known") & ~pl.col("external"))["device"].to_list()) \
             if not cold else set()
         names = {r["device"]: r["name"] for r in ctx.D.select("device", "name").iter_rows(named=True) if r["name"]}
         res.incidents = incidents_mod.build(breaches, self.cfg, new_devs, names)
         res.breaches = breaches
-        res.threat = self._write(breaches, res.incidents)
+        scores, res.threat = self._scores(breaches)
+        self.sink.write_detection(breaches, res.incidents, scores)
         return res
 
-    # --- the context the models read ----------------------------------------------------------------
+    # --- scores and the baseline's tables -----------------------------------------------------------
 
-    def _devices(self, devices: pl.DataFrame | None) -> pl.DataFrame:
-        """Devices of the run with zone kind, role and baseline flags."""
-        bcfg = self.cfg["baseline"]
-        mat = self.baseline.maturity(float(bcfg["device_min_hours"]), int(bcfg["device_min_sessions"]),
-                                     float(bcfg["network_min_hours"])).select(
-            pl.col("hi").cast(U), pl.col("lo").cast(U), "maturity")
-        if devices is None or devices.height == 0:
-            return pl.DataFrame(schema={"device": pl.String(), "hi": U, "lo": U, "name": pl.String(),
-                                        "vendor": pl.String(), "zone_kind": pl.String(), "role": pl.String(),
-                                        "first_ts": pl.Int64(), "ics": pl.Boolean(), "known": pl.Boolean(),
-                                        "immature": pl.Boolean(), "external": pl.Boolean()})
-        d = devices.filter(pl.col("hi").is_not_null()).select(
-            "device", pl.col("hi").cast(U), pl.col("lo").cast(U), "name", "vendor", "zone_kind", "role",
-            "first_ts", ((pl.col("zone_kind") == "ot") | (pl.col("ics_served").list.len() > 0)).alias("ics"))
-        d = d.join(mat, on=["hi", "lo"], how="left")
-        _, k0 = self.zones.classify(d["hi"].to_numpy(), d["lo"].to_numpy())
-        d = d.with_columns(pl.Series("k0", k0.tolist(), dtype=pl.String))
-        d = d.with_columns(_kind("zone_kind", "k0").alias("zone_kind")).drop("k0")
-        return d.with_columns(
-            pl.col("maturity").is_not_null().alias("known"),
-            (pl.col("maturity") == "learning").fill_null(False).alias("immature"),
-            (pl.col("zone_kind") == "external").alias("external")).drop("maturity")
-
-    def _context(self, devices: pl.DataFrame | None, cold: bool) -> Context:
-        D = self._devices(devices)
-        B = self.baseline
-        be = B.edges
-        S = pl.concat(self._kept) if self._kept else pl.DataFrame(schema={k: v for k, v in _session_schema().items()})
-        S = S.unique("session_id", keep="last", maintain_order=True)
-        S = S.rename({"client_hi": "c_hi", "client_lo": "c_lo", "server_hi": "s_hi", "server_lo": "s_lo"}).with_columns(
-            pl.col("server_port").fill_null(0).alias("port"),
-            pl.col("state").is_in(list(FAILED_STATES)).alias("failed"),
-            (pl.col("first_file").cast(pl.Int64) * (1 << 32) + pl.col("first_frame")).alias("ref"),
-            pl.col("tls_no_sni").fill_null(False), pl.col("cert_self_signed").fill_null(False).alias("self_signed"),
-            pl.col("rdp_cookie").alias("rdp_user"), pl.col("tls_ja3_hash").alias("ja3"),
-            pl.col("to_group").fill_null(False).alias("s_group"),
-            pl.col("payload_c2s").alias("up"), pl.col("payload_s2c").alias("down"))
-        S = S.with_columns(_texts(S["c_hi"], S["c_lo"]).alias("c"), _texts(S["s_hi"], S["s_lo"]).alias("s"))
-        # zone kind: the inventory's when it knows the address, else the zones file / address class
-        _, ck = self.zones.classify(S["c_hi"].to_numpy(), S["c_lo"].to_numpy())
-        _, sk = self.zones.classify(S["s_hi"].to_numpy(), S["s_lo"].to_numpy())
-        S = S.with_columns(pl.Series("c_kind0", ck.tolist(), dtype=pl.String),
-                           pl.Series("s_kind0", sk.tolist(), dtype=pl.String))
-        # ICS devices by the baseline: those that served or spoke an ICS protocol (PLCs, SCADA, EWS)
-        ics_e = be.filter(pl.col("app").is_in(list(ICS_APPS)) & (pl.col("ok") > 0))
-        ics_b = pl.concat([ics_e.select(pl.col("s_hi").alias("hi"), pl.col("s_lo").alias("lo")),
-                           ics_e.select(pl.col("c_hi").alias("hi"), pl.col("c_lo").alias("lo"))]).unique().with_columns(
-            pl.lit(True).alias("ics_b"))
-        dd = D.select("hi", "lo", "zone_kind", "role", "ics", "known", "immature").join(
-            ics_b, on=["hi", "lo"], how="full", coalesce=True)
-        for side in ("c", "s"):
-            S = S.join(dd.rename({"hi": f"{side}_hi", "lo": f"{side}_lo", "zone_kind": f"{side}_zk",
-                                  "role": f"{side}_role", "ics": f"{side}_ics0", "known": f"{side}_known",
-                                  "immature": f"{side}_immature", "ics_b": f"{side}_icsb"}),
-                       on=[f"{side}_hi", f"{side}_lo"], how="left")
-            S = S.with_columns(_kind(f"{side}_zk", f"{side}_kind0").alias(f"{side}_kind"))
-            S = S.with_columns(
-                (pl.col(f"{side}_ics0").fill_null(False) | pl.col(f"{side}_icsb").fill_null(False)
-                 | (pl.col(f"{side}_kind") == "ot")).alias(f"{side}_ics"),
-                pl.col(f"{side}_known").fill_null(False), pl.col(f"{side}_immature").fill_null(False),
-                pl.col(f"{side}_role").fill_null("unknown"))
-        S = S.with_columns(
-            (pl.col("c_kind") == "external").alias("c_ext"), (pl.col("s_kind") == "external").alias("s_ext"),
-            # IT: the zones say so, or (no zone) an internal device the baseline never saw speak ICS
-            ((pl.col("c_kind") == "it")
-             | ((pl.col("c_kind") == "internal") & ~pl.col("c_icsb").fill_null(False))).alias("c_it"))
-        # baseline counts
-        pair = ["c_hi", "c_lo", "s_hi", "s_lo"]
-        ics_edge = pl.col("app").is_in(list(ICS_APPS)) | pl.col("port").is_in(list(ICS_PORTS))
-        joins = [
-            (be.group_by([*pair, "proto", "port"]).agg(pl.col("sessions").sum().alias("edge_b")), [*pair, "proto", "port"]),
-            (be.group_by(pair).agg(pl.col("sessions").sum().alias("pair_b")), pair),
-            (be.group_by(["c_hi", "c_lo", "app"]).agg(pl.col("sessions").sum().alias("c_app_b")), ["c_hi", "c_lo", "app"]),
-            (be.group_by(["c_hi", "c_lo"]).agg(
-                pl.col("sessions").filter(ics_edge).sum().alias("c_ics_b"), pl.col("failed").sum().alias("c_failed_b"),
-                pl.col("failed").filter(ics_edge).sum().alias("c_failed_ics_b")), ["c_hi", "c_lo"]),
-            (be.group_by(["s_hi", "s_lo"]).agg(
-                pl.struct("c_hi", "c_lo").n_unique().cast(pl.Int64).alias("s_prev_b"),
-                pl.col("sessions").sum().alias("s_srv_b")), ["s_hi", "s_lo"]),
-        ]
-        for frame, on in joins:
-            S = S.join(frame, on=on, how="left")
-        r = B.rdp
-        S = S.join(r.group_by(["s_hi", "s_lo", "user"]).agg(pl.col("sessions").sum().alias("rdp_user_s_b")),
-                   left_on=["s_hi", "s_lo", "rdp_user"], right_on=["s_hi", "s_lo", "user"], how="left")
-        S = S.join(r.group_by(["s_hi", "s_lo"]).agg(pl.col("user").n_unique().cast(pl.Int64).alias("s_rdp_users_b")),
-                   on=["s_hi", "s_lo"], how="left")
-        S = S.join(B.ja3.select("c_hi", "c_lo", "ja3", pl.lit(True).alias("ja3_known")),
-                   on=["c_hi", "c_lo", "ja3"], how="left")
-        app_clients = be.filter(pl.col("app").is_in(list(ICS_APPS))).group_by("app").agg(
-            pl.struct("c_hi", "c_lo").n_unique().cast(pl.Int64).alias("net_app_clients_b"))
-        S = S.join(app_clients, on="app", how="left")
-        S = S.with_columns(
-            [pl.col(k).fill_null(0) for k in ("edge_b", "pair_b", "c_app_b", "c_ics_b", "c_failed_b",
-                                             "c_failed_ics_b", "s_prev_b", "s_srv_b", "rdp_user_s_b",
-                                             "s_rdp_users_b", "net_app_clients_b")]
-            + [pl.col("ja3_known").fill_null(False)])
-        # network-wide numbers quoted by explanations
-        net_it_ot, net_nosni = self._network_numbers(D)
-        S = S.with_columns(pl.lit(net_it_ot, pl.Int64).alias("net_it_ot_b"),
-                           pl.lit(net_nosni, pl.Int64).alias("net_nosni_b"))
-        ops = self._ops_context(S)
-        V = self._volume_context(S)
-        return Context(S=S, ops=ops, V=V, D=D, cfg=self.cfg, hours_b=self.baseline.hours(), cold=cold)
-
-    def _network_numbers(self, D: pl.DataFrame) -> tuple[int, int]:
-        be = self.baseline.edges
-        if be.height == 0:
-            return 0, 0
-        _, ck = self.zones.classify(be["c_hi"].to_numpy(), be["c_lo"].to_numpy())
-        _, sk = self.zones.classify(be["s_hi"].to_numpy(), be["s_lo"].to_numpy())
-        it_ot = int(be.filter(pl.Series((ck == "it") & (sk == "ot")))["sessions"].sum())
-        ext = addr_classify(be["s_hi"].to_numpy(), be["s_lo"].to_numpy()) == 0
-        nosni = int(be.filter(pl.Series(ext))["nosni"].sum())
-        return it_ot, nosni
-
-    def _ops_context(self, S: pl.DataFrame) -> pl.DataFrame:
-        ops = pl.concat(self._ops) if self._ops else None
-        if ops is None or ops.height == 0:
-            return pl.DataFrame(schema={"session_id": pl.Int64(), "src": pl.String(), "dst": pl.String(),
-                                        "app": pl.UInt8(), "code": pl.Int32(), "cls": pl.UInt8(),
-                                        "name": pl.String(), "count": pl.Int64(), "ref": pl.Int64(),
-                                        "first_ts": pl.Int64(), "last_ts": pl.Int64(), "key_b": pl.Int64(),
-                                        "pair_reprogram_b": pl.Int64(), "src_discover_b": pl.Int64(),
-                                        "src_action_b": pl.Int64(), "src_role": pl.String(),
-                                        "src_immature": pl.Boolean()})
-        ops = ops.unique(["session_id", "app", "code", "cls", "name", "from_client", "requests"], keep="last")
-        o = ops.join(S.select("session_id", "c", "s", "first_ts", "last_ts", "port", "c_role", "c_immature"),
-                     on="session_id", how="inner").rename({"c": "src", "s": "dst", "c_role": "src_role",
-                                                          "c_immature": "src_immature"})
-        o = o.with_columns((pl.col("first_file").cast(pl.Int64) * (1 << 32) + pl.col("first_frame")).alias("ref"))
-        bo = self.baseline.ops
-        from plantwatch.core.decode.schema import CLS_ACTION, CLS_DISCOVER, CLS_REPROGRAM
-
-        key = ["src_hi", "src_lo", "dst_hi", "dst_lo", "app", "code", "name"]
-        o = o.join(bo.group_by(key).agg(pl.col("count").sum().alias("key_b")), on=key, how="left")
-        o = o.join(bo.filter(pl.col("cls") == CLS_REPROGRAM).group_by(["src_hi", "src_lo", "dst_hi", "dst_lo"]).agg(
-            pl.col("count").sum().alias("pair_reprogram_b")), on=["src_hi", "src_lo", "dst_hi", "dst_lo"], how="left")
-        o = o.join(bo.group_by(["src_hi", "src_lo"]).agg(
-            pl.col("count").filter(pl.col("cls") == CLS_DISCOVER).sum().alias("src_discover_b"),
-            pl.col("count").filter(pl.col("cls") == CLS_ACTION).sum().alias("src_action_b")),
-            on=["src_hi", "src_lo"], how="left")
-        return o.with_columns([pl.col(k).fill_null(0) for k in ("key_b", "pair_reprogram_b", "src_discover_b",
-                                                                 "src_action_b")])
-
-    def _volume_context(self, S: pl.DataFrame) -> pl.DataFrame:
-        min_b = int(self.cfg["Unusual Data Volume"]["min_bytes"])
-        vh = self.agg.frames()["vol_hours"].filter((pl.col("up") >= min_b) | (pl.col("down") >= min_b))
-        if vh.height == 0:
-            return pl.DataFrame()
-        long = pl.concat([
-            vh.select("c_hi", "c_lo", "s_hi", "s_lo", "port", "hour", pl.lit("up").alias("measure"), pl.col("up").alias("bytes")),
-            vh.select("c_hi", "c_lo", "s_hi", "s_lo", "port", "hour", pl.lit("down").alias("measure"), pl.col("down").alias("bytes")),
-        ]).filter(pl.col("bytes") >= min_b)
-        bv = self.baseline.vol
-
-        def stats(df: pl.DataFrame, prefix: str) -> pl.DataFrame:
-            mean = pl.col("slog") / pl.col("hours")
-            var = (pl.col("slog2") / pl.col("hours") - mean * mean).clip(lower_bound=0)
-            return df.select(*[c for c in df.columns if c not in ("hours", "max", "slog", "slog2")],
-                             pl.col("hours").alias(f"{prefix}_hours"), pl.col("max").alias(f"{prefix}_max"),
-                             mean.alias(f"{prefix}_mean"), var.sqrt().alias(f"{prefix}_sd"))
-
-        pair = stats(bv, "p")
-        srv = stats(bv.group_by(["s_hi", "s_lo", "port", "measure"]).agg(
-            pl.col("hours").sum(), pl.col("max").max(), pl.col("slog").sum(), pl.col("slog2").sum()), "q")
-        v = long.join(pair, on=["c_hi", "c_lo", "s_hi", "s_lo", "port", "measure"], how="left").join(
-            srv, on=["s_hi", "s_lo", "port", "measure"], how="left")
-        has_pair = pl.col("p_hours").is_not_null()
-        v = v.with_columns(
-            pl.when(has_pair).then(pl.lit("pair")).when(pl.col("q_hours").is_not_null()).then(pl.lit("server port"))
-            .otherwise(None).alias("ref_kind"),
-            pl.when(has_pair).then(pl.col("p_max")).otherwise(pl.col("q_max")).alias("ref_max"),
-            pl.when(has_pair).then(pl.col("p_mean")).otherwise(pl.col("q_mean")).alias("ref_mean"),
-            pl.when(has_pair).then(pl.col("p_sd")).otherwise(pl.col("q_sd")).alias("ref_sd"))
-        v = v.with_columns(_texts(v["c_hi"], v["c_lo"]).alias("c"), _texts(v["s_hi"], v["s_lo"]).alias("s"))
-        imm = S.select("c", "c_immature").unique("c")
-        return v.join(imm, on="c", how="left").with_columns(pl.col("c_immature").fill_null(False))
-
-    # --- writing -----------------------------------------------------------------------------------
-
-    def _write(self, breaches: list[dict], incidents: list[dict]) -> list[tuple[str, float]]:
-        st = self.store
-        old_b, old_i = self._written
-        gone_b = old_b - {b["breach_id"] for b in breaches}
-        gone_i = old_i - {i["incident_id"] for i in incidents}
-        for bid in sorted(gone_b):  # a checkpoint's breach that a later one grew into another
-            st.execute("DELETE FROM breaches WHERE breach_id = ?", (bid,))
-            st.execute("DELETE FROM breach_sessions WHERE breach_id = ?", (bid,))
-        for iid in sorted(gone_i):
-            st.execute("DELETE FROM incidents WHERE incident_id = ?", (iid,))
-        self._written = ({b["breach_id"] for b in breaches}, {i["incident_id"] for i in incidents})
-        if breaches:
-            rows = pl.DataFrame([{
-                "breach_id": b["breach_id"], "model": b["model"], "category": b["category"],
-                "severity": b["severity"], "phase": b["phase"], "attack_ids": json.dumps(b["attack_ids"]),
-                "device": b["device"], "devices": json.dumps(b["devices"]), "first_ts": b["first_ts"],
-                "last_ts": b["last_ts"], "score": b["score"], "importance": b["importance"],
-                "explanation": b["explanation"], "sessions": json.dumps(b["sessions"]),
-                "refs": json.dumps(b["refs"]), "details": json.dumps(b["details"]),
-                "incident_id": b["incident_id"]} for b in breaches],
-                schema_overrides={"incident_id": pl.Int64})
-            st.upsert("breaches", rows)
-            links = [(b["breach_id"], s) for b in breaches for s in b["sessions"]]
-            if links:
-                st.upsert("breach_sessions", pl.DataFrame(links, schema=["breach_id", "session_id"], orient="row").unique())
-        if incidents:
-            st.upsert("incidents", pl.DataFrame([{
-                "incident_id": i["incident_id"], "title": i["title"], "device": i["device"],
-                "devices": json.dumps(i["devices"]), "first_ts": i["first_ts"], "last_ts": i["last_ts"],
-                "score": i["score"], "phases": json.dumps(i["phases"]), "attack_ids": json.dumps(i["attack_ids"]),
-                "narrative": i["narrative"], "timeline": json.dumps(i["timeline"]), "breaches": i["breaches"],
-            } for i in incidents]))
+    def _scores(self, breaches: list[Breach]) -> tuple[list[tuple[str, int, float, int]], list[tuple[str, float]]]:
+        """Device threat scores per hour, and the devices by their peak score."""
         sc = self.cfg["scoring"]
         share = float(sc["secondary_factor"])
         events = []
         for b in breaches:
-            events.append((b["device"], b["first_ts"], b["last_ts"], b["score"], True))
-            events += [(d, b["first_ts"], b["last_ts"], b["score"] * share, False) for d in b["devices"][1:]]
+            events.append((b.device, b.first_ts, b.last_ts, b.score, True))
+            events += [(d, b.first_ts, b.last_ts, b.score * share, False) for d in b.devices[1:]]
         series = scoring.threat_over_time(events, float(sc["score_decay_hours"]))
         rows = [(dev, ts, s, n) for dev, ser in series.items() for ts, (s, n) in ser.items()]
-        if rows:
-            st.upsert("device_scores", pl.DataFrame(rows, schema=["device", "ts", "score", "breaches"], orient="row"))
         peak = {dev: max((s for s, _ in ser.values()), default=0.0) for dev, ser in series.items()}
-        return sorted(peak.items(), key=lambda kv: (-kv[1], kv[0]))
+        return rows, sorted(peak.items(), key=lambda kv: (-kv[1], kv[0]))
 
     def _write_baseline(self, models: dict[str, str]) -> None:
         b = self.cfg["baseline"]
         t = self.baseline.device_table(float(b["device_min_hours"]), int(b["device_min_sessions"]),
                                        float(b["network_min_hours"]))
-        if t.height:
-            self.store.upsert("baseline_devices", t.with_columns(
-                pl.col("ports_used").fill_null("[]"), pl.col("ports_served").fill_null("[]")))
         meta = self.baseline.meta(float(b["network_min_hours"]))
         if self.mode == "detect":
             meta["models"] = json.dumps(models)
-        self.store.upsert("baseline_meta", pl.DataFrame({"name": list(meta), "value": list(meta.values())}))
-
-
-def _kind(inventory: str, by_address: str) -> pl.Expr:
-    """Zone kind of an address: the inventory's when it knows the address (it has seen its MAC
-    and VLAN), else what the zones file and the address class say."""
-    return pl.coalesce(pl.col(inventory), pl.col(by_address))
-
-
-def _session_schema() -> dict[str, pl.DataType]:
-    from plantwatch.core.flows.sessions import SESSIONS
-
-    return {k: SESSIONS[k] for k in _KEEP}
+        self.sink.write_baseline(self.baseline, t, meta)
 
 
 __all__ = ["Detector", "DetectResult", "MODES", "HOUR", "is_group"]

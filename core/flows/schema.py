@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from plantwatch.core.capture.refs import PacketRef, pack_refs
 from plantwatch.core.decode.ics import ICS_TCP_PORTS, ICS_UDP_PORTS
 
 ICS_PORTS = frozenset(ICS_TCP_PORTS | ICS_UDP_PORTS)
@@ -78,15 +79,15 @@ _EMPTY_SESSIONS = pl.DataFrame(schema=SESSIONS)
 
 
 def make_ref(file_id: np.ndarray | int, frame: np.ndarray | int) -> np.ndarray | int:
-    return (np.asarray(file_id, dtype=np.int64) << 32) | np.asarray(frame, dtype=np.int64)
+    return pack_refs(file_id, frame)
 
 
 def ref_file(ref: int) -> int:
-    return int(ref) >> 32
+    return PacketRef.unpack(ref).capture_id
 
 
 def ref_frame(ref: int) -> int:
-    return int(ref) & 0xFFFFFFFF
+    return PacketRef.unpack(ref).frame
 
 
 def empty_sessions() -> pl.DataFrame:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from plantwatch.core.capture.refs import ref_expr
 from plantwatch.core.decode.addr import hash_u64
 from plantwatch.core.decode.schema import DIR_REQUEST
 from plantwatch.core.flows.table import _OPS_ACC, _STR_SCHEMA, _endpoints
@@ -75,7 +76,7 @@ def _select_exprs() -> list[pl.Expr]:
     ported = (proto == 6) | (proto == 17)
     return [
         pl.col("ts").cast(pl.Int64),
-        (pl.col("file_id").cast(pl.Int64) * (1 << 32) + pl.col("frame")).alias("ref"),
+        ref_expr("file_id", "frame").alias("ref"),
         pl.col("wirelen").fill_null(0).cast(pl.Int64), pl.col("pay_len").fill_null(0).cast(pl.Int64),
         proto.cast(pl.UInt64).alias("proto"),
         pl.col("src_hi").fill_null(0), pl.col("src_lo").fill_null(0),
@@ -345,7 +346,7 @@ class SegmentCutter:
                  seg: np.ndarray, sid: np.ndarray, pdir0: np.ndarray, n: int) -> pl.DataFrame:
         """ICS operations per session, joined to their packet by (file_id, frame)."""
         o = ops.select(
-            (pl.col("file_id").cast(pl.Int64) * (1 << 32) + pl.col("frame")).alias("ref"),
+            ref_expr("file_id", "frame").alias("ref"),
             (pl.col("direction") == DIR_REQUEST).fill_null(False).alias("req"),
             pl.col("app").fill_null(0), pl.col("code"), pl.col("cls").fill_null(0), pl.col("name"),
             pl.col("exception").is_not_null().cast(pl.Int64).alias("exc"),

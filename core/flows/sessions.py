@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from plantwatch.core.capture.refs import ref_capture_expr, ref_frame_expr, unpack_refs
 from plantwatch.core.decode.addr import is_group
 from plantwatch.core.flows.schema import (
     _ST_ANSWERED,
@@ -332,8 +333,8 @@ class SessionTracker(SegmentCutter):
             "client_mac": c_mac, "server_mac": s_mac, "vlan": g["vlan"],
             "first_ts": g["first_ts"], "last_ts": g["last_ts"], "pkts_c2s": p_c, "pkts_s2c": p_s,
             "bytes_c2s": b_c, "bytes_s2c": b_s, "payload_c2s": y_c, "payload_s2c": y_s,
-            "first_file": fr >> 32, "first_frame": fr & 0xFFFFFFFF,
-            "last_file": lr >> 32, "last_frame": lr & 0xFFFFFFFF,
+            "first_file": unpack_refs(fr)[0], "first_frame": unpack_refs(fr)[1],
+            "last_file": unpack_refs(lr)[0], "last_frame": unpack_refs(lr)[1],
             "syn_count": syn_c, "handshake": handshake, "midstream": midstream & (proto == 6),
             "rst_client": rst_c, "rst_server": rst_s, "icmp_errors": g["icmp_err"],
             "to_group": is_group(s_hi, s_lo),
@@ -386,8 +387,8 @@ def session_ops(sessions: pl.DataFrame) -> pl.DataFrame:
         pl.when(fc).then(pl.col("server_hi")).otherwise(pl.col("client_hi")).alias("dst_hi"),
         pl.when(fc).then(pl.col("server_lo")).otherwise(pl.col("client_lo")).alias("dst_lo"),
         "app", "code", "cls", "name", "from_client", "requests", "count", "exceptions",
-        (pl.col("first_ref") // (1 << 32)).cast(pl.Int32).alias("first_file"),
-        (pl.col("first_ref") % (1 << 32)).alias("first_frame"),
+        ref_capture_expr("first_ref").cast(pl.Int32).alias("first_file"),
+        ref_frame_expr("first_ref").alias("first_frame"),
     ).cast(SESSION_OPS)
 
 

@@ -29,6 +29,7 @@ from plantwatch.core.inventory.devices import DeviceInventory
 from plantwatch.core.inventory.zones import Zones
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store, fingerprint
+from plantwatch.core.store.writers import StoreSink, load_baseline
 
 # Records per batch offline: large enough that polars' per-operation overhead is amortised
 # (measured: 65,536 -> 131,072 is ~20% faster), small enough to keep peak memory far below 1 GB.
@@ -90,7 +91,7 @@ class Ingest:
         pipeline_state.load(store, "sessions", self.tracker)
         pipeline_state.load(store, "devices", self.inventory)
         self._detect_args = (mode, models)
-        self.detector = Detector(store, self.zones, mode, models)
+        self.detector = self._new_detector()
 
     def run(self, paths: Sequence[str | Path], *, chunk_packets: int = OFFLINE_BATCH,
             on_progress: Callable[[int, int], None] | None = None,
@@ -126,7 +127,7 @@ class Ingest:
             return report
         total = total_input_bytes([p for p, _, _ in todo])
         if self.detector.result is not None:  # a second run of this Ingest: fresh detector state
-            self.detector = Detector(self.store, self.zones, *self._detect_args)
+            self.detector = self._new_detector()
 
         def warn(msg: str) -> None:
             report.warnings.append(msg)
@@ -196,6 +197,13 @@ class Ingest:
         from plantwatch.core.pipeline.zeek.run import run_zeek
 
         return run_zeek(self, paths, on_warning=on_warning)
+
+    def _new_detector(self) -> Detector:
+        """The detector of a run: the baseline earlier runs learned, results into the store
+        through `self.sink` (which knows the breach and incident ids the run has written)."""
+        mode, models = self._detect_args
+        self.sink = StoreSink(self.store)
+        return Detector(load_baseline(self.store), self.sink, self.zones, mode, models)
 
     # --- hooks: how a run accounts for its captures (the sensor overrides them for ring files) ---
 

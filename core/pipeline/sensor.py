@@ -251,7 +251,7 @@ class Sensor(SensorReports):
                 # keep their cost at a fifth of the time at most
                 with ingest.store.transaction():
                     ingest.checkpoint()
-                    b_ids, i_ids = getattr(ingest.detector, "_written", (set(), set()))
+                    b_ids, i_ids = ingest.sink.written
                     save_state(ingest.store, PROVISIONAL_STATE,
                                {"breaches": sorted(b_ids), "incidents": sorted(i_ids)})
                 last_check, unchecked = time.monotonic(), 0

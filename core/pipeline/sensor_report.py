@@ -139,7 +139,7 @@ class SensorReports:
         if det is None:
             return
         for b in det.breaches[-20:]:
-            log.info("breach %.2f %s [%s]: %s", b["score"], b["model"], printable(b["device"], 60),
-                     printable(b["explanation"], 300))
+            log.info("breach %.2f %s [%s]: %s", b.score, b.model, printable(b.device, 60),
+                     printable(b.explanation, 300))
 
 

@@ -179,7 +179,7 @@ CREATE TABLE baseline_meta (
 );
 CREATE TABLE breaches (
     breach_id INTEGER PRIMARY KEY,  -- 63-bit deterministic id
-    model TEXT NOT NULL,       -- model name (core/models/)
+    model TEXT NOT NULL,       -- model id (core/detection/models/, since V4; before: its title)
     category TEXT,             -- model category (Device, Network, ICS, ...)
     severity TEXT,             -- low | medium | high | critical (the model's default)
     phase TEXT,                -- entry | privilege | discovery | lateral movement | command and control | impact
@@ -241,7 +241,49 @@ CREATE INDEX sessions_server_port ON sessions (server_hi, server_lo, server_port
 CREATE INDEX sessions_client_port ON sessions (client_hi, client_lo, server_port);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+# V4: models are known by a stable id (plantwatch.core.detection.models); the title is display only.
+# Stored titles become ids: breaches.model, the models of incidents' phases and timelines, and the
+# model states of the last run in baseline_meta. The mapping is frozen here as it was at V4.
+# (Breach details and explanations are words for people and keep quoting titles.)
+V4_MODEL_IDS: dict[str, str] = {
+    "Multiple Failed Internal Connections": "net.failed_internal",
+    "Multiple Failed Connections to ICS Device": "ics.failed_connections",
+    "Anomalous IT to ICS Connection": "ics.it_to_ics",
+    "Unusual ICS Connectivity": "ics.connectivity",
+    "Experimental / Possible ICS Protocol": "ics.protocol",
+    "Multiple New Discover Commands": "ics.new_discover",
+    "Multiple New Action Commands": "ics.new_action",
+    "Uncommon ICS Reprogram": "ics.reprogram",
+    "Unusual Admin RDP Session": "rdp.admin",
+    "Anomalous SSL without SNI to New External": "tls.no_sni",
+    "Rare External SSL Self-Signed": "tls.self_signed",
+    "Unusual Data Volume": "net.data_volume",
+    "Unusual External Connectivity": "net.external",
+    "Unusual Activity from New Device": "device.new",
+}
+
+
+def _sql_text(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _v4() -> str:
+    case = " ".join(f"WHEN {_sql_text(k)} THEN {_sql_text(v)}" for k, v in V4_MODEL_IDS.items())
+
+    def in_json(col: str) -> str:  # a title as a JSON string ("...") inside a JSON text column
+        expr = col
+        for k, v in V4_MODEL_IDS.items():
+            expr = f"REPLACE({expr}, {_sql_text(chr(34) + k + chr(34))}, {_sql_text(chr(34) + v + chr(34))})"
+        return expr
+
+    return (f"UPDATE breaches SET model = CASE model {case} ELSE model END;\n"
+            f"UPDATE incidents SET phases = {in_json('phases')}, timeline = {in_json('timeline')};\n"
+            f"UPDATE baseline_meta SET value = {in_json('value')} WHERE name = 'models';\n")
+
+
+V4 = _v4()
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 
 # The primary key of each table written through Store.upsert.
 TABLE_KEYS: dict[str, tuple[str, ...]] = {

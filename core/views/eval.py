@@ -2,7 +2,8 @@
 the attacker's rank by threat score, and whether one incident tells the whole story in order.
 
 The ground truth is demo_data/ground_truth.json's format: `attacker.ip` and `steps`, each with
-`id`, `start_ns`/`end_ns`, `source` and the `models` expected to fire. A breach detects a step
+`id`, `start_ns`/`end_ns`, `source` and the `models` expected to fire (model ids or titles; the
+evaluation answers in the file's own words). A breach detects a step
 for a model when it is of that model, the step's source is among its devices, and its time span
 meets the step's (within `tolerance_s`). A breach is a true positive when it involves the
 attacker and falls within the attack (first step start to last step end, with the tolerance).
@@ -11,10 +12,11 @@ attacker and falls within the attack (first step start to last step end, with th
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plantwatch.core.detection.models import MODELS
+from plantwatch.core.detection.models import MODELS, model_id, title_of
 from plantwatch.core.detection.models.base import NS, PHASES
 from plantwatch.core.store.database import Store
 
@@ -39,17 +41,30 @@ def load_truth(path: str | Path) -> dict[str, Any]:
 def step_phase(models: list[str]) -> str | None:
     """The phase a step stands for: impact if any of its models is an impact model, else the
     phase of its first model."""
-    phases = [MODELS[m].phase for m in models if m in MODELS]
+    phases = [MODELS[i].phase for i in map(model_id, models) if i is not None]
     if not phases:
         return None
     return "impact" if "impact" in phases else phases[0]
 
 
-def _breaches(store: Store) -> list[dict]:
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """The fields of a stored breach the evaluation reads."""
+    breach_id: int
+    model: str                 # model id
+    device: str
+    devices: tuple[str, ...]
+    first_ts: int
+    last_ts: int
+    score: float
+    incident_id: int | None
+
+
+def _breaches(store: Store) -> list[_Stored]:
     cur = store.execute("SELECT breach_id, model, device, devices, first_ts, last_ts, score, incident_id"
                         " FROM breaches ORDER BY first_ts, breach_id")
-    return [{"breach_id": b, "model": m, "device": d, "devices": json.loads(ds or "[]"), "first_ts": a,
-             "last_ts": z, "score": s, "incident_id": i} for b, m, d, ds, a, z, s, i in cur.fetchall()]
+    return [_Stored(b, model_id(m) or m, d, tuple(json.loads(ds or "[]")), a, z, s, i)
+            for b, m, d, ds, a, z, s, i in cur.fetchall()]
 
 
 def evaluate(store: Store, truth: dict[str, Any], tolerance_s: float = 300.0) -> dict[str, Any]:
@@ -63,27 +78,29 @@ def evaluate(store: Store, truth: dict[str, Any], tolerance_s: float = 300.0) ->
         a, z = int(s["start_ns"]), int(s["end_ns"])
         per_model = {}
         for m in s["models"]:
-            hits = [b for b in breaches if b["model"] == m and s["source"] in b["devices"]
-                    and b["first_ts"] - tol <= z and b["last_ts"] + tol >= a]
-            per_model[m] = [b["breach_id"] for b in hits]
+            hits = [b for b in breaches if b.model == (model_id(m) or m) and s["source"] in b.devices
+                    and b.first_ts - tol <= z and b.last_ts + tol >= a]
+            per_model[m] = [b.breach_id for b in hits]
             pairs += 1
             hit_pairs += bool(hits)
         found = [m for m, h in per_model.items() if h]
-        other = sorted({b["model"] for b in breaches if s["source"] in b["devices"]
-                        and b["first_ts"] - tol <= z and b["last_ts"] + tol >= a} - set(s["models"]))
+        expected = {model_id(m) or m for m in s["models"]}
+        other = sorted({title_of(b.model) for b in breaches if s["source"] in b.devices
+                        and b.first_ts - tol <= z and b.last_ts + tol >= a
+                        and b.model not in expected})
         rows.append({"id": s["id"], "title": s.get("title", ""), "start": s.get("start"),
                      "phase": step_phase(s["models"]), "expected": s["models"], "detected_by": found,
                      "missed": [m for m in s["models"] if m not in found], "also": other,
                      "status": "detected" if len(found) == len(s["models"]) else ("partial" if found else "missed")})
     lo = min((int(s["start_ns"]) for s in steps), default=0) - tol
     hi = max((int(s["end_ns"]) for s in steps), default=0) + tol
-    tp = [b for b in breaches if attacker in b["devices"] and b["first_ts"] <= hi and b["last_ts"] >= lo]
+    tp = [b for b in breaches if attacker in b.devices and b.first_ts <= hi and b.last_ts >= lo]
     # the attacker's rank among devices by peak threat score
     ranking = [d for d, _ in store.execute(
         "SELECT device, MAX(score) FROM device_scores GROUP BY device ORDER BY MAX(score) DESC, device").fetchall()]
     rank = ranking.index(attacker) + 1 if attacker in ranking else None
     # incidents: the one holding most of the attack's breaches
-    inc_ids = [b["incident_id"] for b in tp if b["incident_id"] is not None]
+    inc_ids = [b.incident_id for b in tp if b.incident_id is not None]
     incident = None
     if inc_ids:
         main = max(set(inc_ids), key=lambda i: (inc_ids.count(i), -i))
@@ -110,7 +127,7 @@ def evaluate(store: Store, truth: dict[str, Any], tolerance_s: float = 300.0) ->
         "breaches": len(breaches), "true_positives": len(tp),
         "precision": round(len(tp) / len(breaches), 4) if breaches else None,
         "attacker_rank": rank, "devices_ranked": len(ranking), "incidents": n_inc, "incident": incident,
-        "false_positive_max_score": max((b["score"] for b in breaches if b not in tp), default=0.0),
+        "false_positive_max_score": max((b.score for b in breaches if b not in tp), default=0.0),
     }
 
 

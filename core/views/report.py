@@ -2,6 +2,10 @@
 
 The same dict feeds the human summary and `--json`; `--jsonl` flattens it into one record per
 line. The shapes are documented in core/data/analyze.schema.json.
+
+Models: the store holds model ids; `model` (and `name` in detection.models, `models` in an
+incident's phases) stays the model's title, as before ids existed, so readers of the JSON keep
+working; `model_id` (`id`) carries the stable id beside it.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from plantwatch.core.capture.refs import SQL_PACK, PacketRef
 from plantwatch.core.decode.addr import ip_to_text, mac_to_text
 from plantwatch.core.decode.schema import APP_NAMES, CLASS_NAMES
+from plantwatch.core.detection.models import model_id, title_of
 from plantwatch.core.flows.sessions import FAILED_STATES
 from plantwatch.core.store.database import Store
 
@@ -74,14 +80,14 @@ def ics_operations(store: Store) -> list[dict[str, Any]]:
     """Operations sent (requests and other PDUs the sender originates), by class and source."""
     cur = store.execute(
         "SELECT src_hi, src_lo, cls, app, code, name, SUM(count), COUNT(DISTINCT dst_hi || ':' || dst_lo),"
-        " SUM(exceptions), MIN(first_file * 4294967296 + first_frame)"
+        " SUM(exceptions), MIN(" + SQL_PACK.format(capture="first_file", frame="first_frame") + ")"
         " FROM session_ops WHERE requests = 1 OR from_client = 1"
         " GROUP BY src_hi, src_lo, cls, app, code, name ORDER BY src_hi, src_lo, cls DESC, app, code")
     return [{
         "source": _ip(hi, lo), "class": CLASS_NAMES.get(cls, "") or "OTHER",
         "protocol": APP_NAMES.get(app, str(app)), "code": code, "name": name, "count": count,
         "targets": targets, "exceptions": exc,
-        "first_packet": {"capture_id": ref >> 32, "frame": ref & 0xFFFFFFFF},
+        "first_packet": _packet(ref),
     } for hi, lo, cls, app, code, name, count, targets, exc, ref in cur.fetchall()]
 
 
@@ -110,8 +116,19 @@ def captures(store: Store) -> list[dict[str, Any]]:
             for cid, path, n, first, last, status, w in cur.fetchall()]
 
 
+def _packet(ref: int) -> dict[str, int]:
+    p = PacketRef.unpack(ref)
+    return {"capture_id": p.capture_id, "frame": p.frame}
+
+
 def _packets(refs: list[int]) -> list[dict[str, int]]:
-    return [{"capture_id": int(r) >> 32, "frame": int(r) & 0xFFFFFFFF} for r in refs]
+    return [_packet(r) for r in refs]
+
+
+def _model(stored: str) -> tuple[str, str]:
+    """(title, id) of a stored model (an id; a title in a store not migrated yet)."""
+    mid = model_id(stored) or stored
+    return title_of(mid), mid
 
 
 def breaches(store: Store) -> list[dict[str, Any]]:
@@ -119,12 +136,14 @@ def breaches(store: Store) -> list[dict[str, Any]]:
     cur = store.execute(
         "SELECT breach_id, model, category, severity, phase, attack_ids, device, devices, first_ts, last_ts,"
         " score, importance, explanation, sessions, refs, details, incident_id FROM breaches"
-        " ORDER BY first_ts, model, breach_id")
+        " ORDER BY first_ts, breach_id")
+    rows = sorted(cur.fetchall(), key=lambda r: (r[8], _model(r[1])[0], r[0]))  # time, title, id
     out = []
     for (bid, model, cat, sev, phase, attack, dev, devs, first, last, score, imp, expl, sess, refs,
-         details, iid) in cur.fetchall():
+         details, iid) in rows:
+        title, mid = _model(model)
         out.append({
-            "breach_id": bid, "model": model, "category": cat, "severity": sev, "phase": phase,
+            "breach_id": bid, "model": title, "model_id": mid, "category": cat, "severity": sev, "phase": phase,
             "attack_ids": json.loads(attack or "[]"), "device": dev, "devices": json.loads(devs or "[]"),
             "first_seen": iso(first), "last_seen": iso(last), "score": score, "importance": imp,
             "explanation": expl,
@@ -144,10 +163,12 @@ def incidents(store: Store) -> list[dict[str, Any]]:
             "incident_id": iid, "title": title, "device": dev, "devices": json.loads(devs or "[]"),
             "first_seen": iso(first), "last_seen": iso(last), "score": score,
             "phases": [{"phase": p["phase"], "first_seen": iso(p["first_ts"]), "last_seen": iso(p["last_ts"]),
-                        "models": p["models"], "attack_ids": p["attack_ids"]} for p in json.loads(phases or "[]")],
+                        "models": [_model(m)[0] for m in p["models"]], "attack_ids": p["attack_ids"]}
+                       for p in json.loads(phases or "[]")],
             "attack_ids": json.loads(attack or "[]"), "narrative": narrative,
-            "timeline": [{"time": iso(t["ts"]), "phase": t["phase"], "model": t["model"], "device": t["device"],
-                          "score": t["score"], "explanation": t["explanation"], "breach_id": t["breach_id"]}
+            "timeline": [{"time": iso(t["ts"]), "phase": t["phase"], "model": _model(t["model"])[0],
+                          "model_id": _model(t["model"])[1], "device": t["device"], "score": t["score"],
+                          "explanation": t["explanation"], "breach_id": t["breach_id"]}
                          for t in json.loads(timeline or "[]")],
             "breaches": n,
         })
@@ -164,12 +185,15 @@ def threat(store: Store) -> list[dict[str, Any]]:
 
 def detection(store: Store) -> dict[str, Any]:
     meta = dict(store.execute("SELECT name, value FROM baseline_meta").fetchall())
-    models = json.loads(meta.get("models", "{}"))
-    counts = dict(store.execute("SELECT model, COUNT(*) FROM breaches GROUP BY model").fetchall())
+    models = {_model(k)[1]: st for k, st in json.loads(meta.get("models", "{}")).items()}
+    counts: dict[str, int] = {}
+    for m, n in store.execute("SELECT model, COUNT(*) FROM breaches GROUP BY model").fetchall():
+        counts[_model(m)[1]] = counts.get(_model(m)[1], 0) + n
     return {
         "baseline_hours": float(meta.get("hours", 0) or 0),
         "baseline": meta.get("maturity", "learning"),
-        "models": [{"name": n, "state": st, "breaches": counts.get(n, 0)} for n, st in models.items()],
+        "models": [{"name": title_of(m), "id": m, "state": st, "breaches": counts.get(m, 0)}
+                   for m, st in models.items()],
     }
 
 

@@ -118,11 +118,10 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
             return
         from plantwatch.tui.screens.packet import PacketScreen
 
-        cid, frame = b.refs[0]
-        self.app.push_screen(PacketScreen(cid, frame, f"evidence of {b.model}"))
+        self.app.push_screen(PacketScreen(b.refs[0], f"evidence of {b.model}"))
 
     def action_event_log(self) -> None:
         b = self._selected()
         if b:
-            self.app.open_event_log(f'model:"{b.model}" device:{b.device}' if b.device
-                                    else f'model:"{b.model}"')
+            self.app.open_event_log(f'model:{b.model_id} device:{b.device}' if b.device
+                                    else f'model:{b.model_id}')

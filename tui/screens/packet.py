@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import Static, Tree
 
+from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.views import queries
 from plantwatch.core.views.dissect import DissectError, Dissection, Node, dissect
 from plantwatch.tui.screens.base import BaseScreen, Message1
@@ -15,15 +16,16 @@ def open_packet(app: App, row: queries.ConnRow) -> None:
     if row.capture_id is None or row.frame is None:
         app.notify("this connection has no packet reference", severity="warning")
         return
-    app.push_screen(PacketScreen(int(row.capture_id), int(row.frame),
+    app.push_screen(PacketScreen(PacketRef(int(row.capture_id), int(row.frame)),
                                  f"{row.client} → {row.server}:{row.server_port} {row.protocol or row.transport}"))
 
 
 class PacketScreen(BaseScreen):
-    def __init__(self, capture_id: int, frame: int, context: str = "") -> None:
+    def __init__(self, ref: PacketRef, context: str = "") -> None:
         super().__init__()
-        self.capture_id = capture_id
-        self.frame = frame
+        self.ref = ref
+        self.capture_id = ref.capture_id
+        self.frame = ref.frame
         self.context = context
         self.dissection: Dissection | None = None
         self.problem: str | None = None
@@ -35,14 +37,14 @@ class PacketScreen(BaseScreen):
         yield Tree(plain("decode"), id="tree")
 
     def on_mount(self) -> None:
-        cid, frame = self.capture_id, self.frame
+        ref = self.ref
 
         def work(store) -> tuple:
-            ref = queries.packet_ref(store, cid, frame)
-            if ref.path is None:
-                return ref, None, f"capture {cid} is not in the store"
+            loc = queries.packet_location(store, ref)
+            if loc.path is None:
+                return loc, None, f"capture {ref.capture_id} is not in the store"
             try:
-                return ref, dissect(ref.path, frame), None
+                return loc, dissect(loc.path, ref.frame), None
             except DissectError as e:
                 return ref, None, str(e)
 

@@ -20,7 +20,7 @@ class KeyFooter(Footer):
                      for _node, b, enabled, tooltip in self.screen.active_bindings.values() if b.show)
 
     def bindings_changed(self, screen: Screen) -> None:
-        self._bindings_ready = True
+        self._bindings_ready = True   # Footer's internal flag (Textual pinned in pyproject)
         if not screen.app.app_focus:
             return
         if self.is_attached and screen is self.screen:

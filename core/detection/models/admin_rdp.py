@@ -17,15 +17,16 @@ from plantwatch.core.detection.models.base import (
     span,
     window_s_of,
 )
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
 MODEL = Model(
-    "Unusual Admin RDP Session", "Compliance", "high", "privilege", ("T0886", "T0859"), True,
+    "rdp.admin", "Unusual Admin RDP Session", "Compliance", "high", "privilege", ("T0886", "T0859"), True,
     "RDP with an administrative user (mstshash cookie) on a pair, or for a user and target, never "
     "seen while learning; worse from IT into OT.")
 
 
-def run(ctx: Context) -> list[dict]:
+def run(ctx: Context) -> list[Breach]:
     if ctx.cold:
         return []
     c = ctx.mcfg(MODEL)

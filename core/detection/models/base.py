@@ -1,11 +1,17 @@
 """What every model shares: its metadata, the context it reads, and the breach it writes.
 
-A model is a module with `MODEL` (a `Model`) and `run(ctx) -> list[dict]`. It reads the run's
-sessions and operations already joined with the baseline (`Context.S`, `Context.ops`, see
-core/detection/detector.py for the columns), groups them vectorised with polars, and for each group that
-crosses its thresholds calls `ctx.breach(...)`, which scores it (core/detection/scoring.py) and returns the
-breach record. Models that need history ("new", "rare", "unusual") check `ctx.cold` and return
-no breach while the network is still learning; the detector reports them as learning.
+A model is a module with `MODEL` (a `Model`) and `run(ctx) -> list[Breach]`
+(plantwatch.core.detection.contracts.DetectionModel). It reads the run's sessions and operations
+already joined with the baseline (`Context.S`, `Context.ops`, `Context.V`, `Context.D`), whose
+columns are declared once in plantwatch.core.detection.features: the frames hold those columns
+and no other, so reading an undeclared one fails. It groups them vectorised with polars, and for
+each group that crosses its thresholds calls `ctx.breach(...)`, which scores it
+(core/detection/scoring.py) and returns the `Breach`. Models that need history ("new", "rare",
+"unusual") check `ctx.cold` and return no breach while the network is still learning; the
+detector reports them as learning.
+
+A model is known by its `id` (`ics.new_action`): config tables, stored breaches and filters use
+it. Its `title` is what people read, and nothing decides anything on it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.detection import scoring
+from plantwatch.core.detection.features import declared_frame
+from plantwatch.core.detection.records import Breach
 
 NS = 1_000_000_000
 EVIDENCE_MAX = 50
@@ -27,7 +36,8 @@ PHASES = ("entry", "privilege", "discovery", "lateral movement", "command and co
 
 @dataclass(frozen=True)
 class Model:
-    name: str
+    id: str                    # stable: config key, stored value, filter term ("ics.new_action")
+    title: str                 # for display only
     category: str
     severity: str              # low | medium | high | critical
     phase: str                 # one of PHASES
@@ -39,38 +49,49 @@ class Model:
 
 @dataclass
 class Context:
-    S: pl.DataFrame                      # sessions of the run, enriched (core/detection/detector.py)
+    """The frames hold exactly their declared features (features.py); built by
+    core/detection/context.py."""
+    S: pl.DataFrame                      # sessions of the run, enriched
     ops: pl.DataFrame                    # ICS operations sent by clients, enriched
     V: pl.DataFrame                      # per-hour volumes of the run, with baseline statistics
     D: pl.DataFrame                      # devices of the run, with baseline flags
     cfg: dict[str, Any]
     hours_b: float                       # hours of baseline
     cold: bool                           # no mature baseline yet
-    breaches: list[dict] = field(default_factory=list)  # filled as models run (in order)
+    breaches: list[Breach] = field(default_factory=list)  # filled as models run (in order)
+    titles: dict[str, str] = field(default_factory=dict)  # model id -> title, for explanations
+
+    def __post_init__(self) -> None:
+        self.S = declared_frame("S", self.S)
+        self.ops = declared_frame("ops", self.ops)
+        self.V = declared_frame("V", self.V)
+        self.D = declared_frame("D", self.D)
 
     def mcfg(self, model: Model) -> dict[str, Any]:
-        return self.cfg.get(model.name, {})
+        return self.cfg.get(model.id, {})
+
+    def title_of(self, model_id: str) -> str:
+        return self.titles.get(model_id, model_id)
 
     def breach(self, model: Model, device: str, targets: list[str], first_ts: int, last_ts: int,
                importance: float, explanation: str, sessions: list[int], refs: list[int],
-               details: dict[str, Any], immature: bool = False) -> dict[str, Any]:
+               details: dict[str, Any], immature: bool = False) -> Breach:
         sc = self.cfg["scoring"]
         factor = float(sc["immature_factor"]) if immature else 1.0
         score = scoring.breach_score(importance, model.severity, sc["severity_weight"],
                                      float(sc["importance_scale"]), factor)
         sessions = [int(s) for s in sessions if s is not None][:EVIDENCE_MAX]
-        refs = [int(r) for r in refs if r is not None and r >= 0][:EVIDENCE_MAX]
-        key = f"{model.name}|{device}|{first_ts}|{sessions[0] if sessions else 0}"
+        refs = [PacketRef.unpack(r).pack() for r in refs if r is not None and r >= 0][:EVIDENCE_MAX]
+        # the title, not the id, keys the breach id: ids stay what stores written before ids had
+        key = f"{model.title}|{device}|{first_ts}|{sessions[0] if sessions else 0}"
         bid = _text_id(key)
         devices = [device] + [t for t in dict.fromkeys(targets) if t and t != device]
-        return {
-            "breach_id": bid, "model": model.name, "category": model.category,
-            "severity": model.severity, "phase": model.phase, "attack_ids": list(model.attack_ids),
-            "device": device, "devices": devices[:EVIDENCE_MAX], "first_ts": int(first_ts),
-            "last_ts": int(last_ts), "score": score, "importance": round(float(importance), 3),
-            "explanation": explanation, "sessions": sessions, "refs": refs,
-            "details": json.loads(json.dumps(details, default=_jsonable)), "incident_id": None,
-        }
+        return Breach(
+            breach_id=bid, model=model.id, category=model.category, severity=model.severity,
+            phase=model.phase, attack_ids=list(model.attack_ids), device=device,
+            devices=devices[:EVIDENCE_MAX], first_ts=int(first_ts), last_ts=int(last_ts),
+            score=score, importance=round(float(importance), 3), explanation=explanation,
+            sessions=sessions, refs=refs, details=json.loads(json.dumps(details, default=_jsonable)))
 
 
 def _jsonable(v: object) -> object:

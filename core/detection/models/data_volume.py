@@ -6,10 +6,11 @@ from __future__ import annotations
 import polars as pl
 
 from plantwatch.core.detection.models.base import NS, Context, Model, evidence, hours_text
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import normal_importance
 
 MODEL = Model(
-    "Unusual Data Volume", "Network", "high", "lateral movement", ("T0867", "T0882"), True,
+    "net.data_volume", "Unusual Data Volume", "Network", "high", "lateral movement", ("T0867", "T0882"), True,
     "An hour of transfer between two devices far above the largest hour seen for that pair, or "
     "for that server and port when the pair is new.")
 
@@ -20,7 +21,7 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
-def run(ctx: Context) -> list[dict]:
+def run(ctx: Context) -> list[Breach]:
     if ctx.cold or ctx.V.height == 0:
         return []
     c = ctx.mcfg(MODEL)

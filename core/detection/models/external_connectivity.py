@@ -16,17 +16,18 @@ from plantwatch.core.detection.models.base import (
     span,
     window_s_of,
 )
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 from plantwatch.core.flows.sessions import ICS_PORTS
 
 MODEL = Model(
-    "Unusual External Connectivity", "Network", "medium", "command and control", ("T0885", "T0884"),
+    "net.external", "Unusual External Connectivity", "Network", "medium", "command and control", ("T0885", "T0884"),
     True,
     "Connections to several external endpoints that (almost) no internal device used, or failed "
     "connections to the internet on ICS ports.")
 
 
-def run(ctx: Context) -> list[dict]:
+def run(ctx: Context) -> list[Breach]:
     c = ctx.mcfg(MODEL)
     w, n_min = float(c["window_s"]), int(c["min_endpoints"])
     rare_max = int(ctx.cfg["baseline"]["rare_max_devices"])

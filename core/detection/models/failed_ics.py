@@ -15,16 +15,17 @@ from plantwatch.core.detection.models.base import (
     summarize,
     window_s_of,
 )
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 from plantwatch.core.flows.sessions import ICS_PORTS
 
 MODEL = Model(
-    "Multiple Failed Connections to ICS Device", "ICS", "high", "discovery", ("T0846", "T0888"), False,
+    "ics.failed_connections", "Multiple Failed Connections to ICS Device", "ICS", "high", "discovery", ("T0846", "T0888"), False,
     "Several refused or unanswered connections from one source to ICS ports or OT devices: "
     "looking for controllers.")
 
 
-def run(ctx: Context) -> list[dict]:
+def run(ctx: Context) -> list[Breach]:
     c = ctx.mcfg(MODEL)
     w, n_min = float(c["window_s"]), int(c["min_failures"])
     f = ctx.S.filter(pl.col("failed") & ~pl.col("s_ext") & ~pl.col("s_group")

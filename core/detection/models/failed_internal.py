@@ -15,15 +15,16 @@ from plantwatch.core.detection.models.base import (
     summarize,
     window_s_of,
 )
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
 MODEL = Model(
-    "Multiple Failed Internal Connections", "Network", "medium", "discovery", ("T0846",), False,
+    "net.failed_internal", "Multiple Failed Internal Connections", "Network", "medium", "discovery", ("T0846",), False,
     "Many refused, unanswered or unreachable connections from one source to internal hosts in a "
     "short time: a scan or a sweep.")
 
 
-def run(ctx: Context) -> list[dict]:
+def run(ctx: Context) -> list[Breach]:
     c = ctx.mcfg(MODEL)
     w, n_min = float(c["window_s"]), int(c["min_failures"])
     f = ctx.S.filter(pl.col("failed") & ~pl.col("s_ext") & ~pl.col("s_group"))

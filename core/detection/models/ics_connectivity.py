@@ -15,16 +15,17 @@ from plantwatch.core.detection.models.base import (
     summarize,
     window_s_of,
 )
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 from plantwatch.core.flows.sessions import ICS_PORTS
 
 MODEL = Model(
-    "Unusual ICS Connectivity", "ICS", "medium", "lateral movement", ("T0886", "T0884"), True,
+    "ics.connectivity", "Unusual ICS Connectivity", "ICS", "medium", "lateral movement", ("T0886", "T0884"), True,
     "A connection on an edge never seen that involves an OT/ICS device, an ICS device reaching IT "
     "or the internet, or an ICS port used towards the internet.")
 
 
-def run(ctx: Context) -> list[dict]:
+def run(ctx: Context) -> list[Breach]:
     c = ctx.mcfg(MODEL)
     w = float(c["window_s"])
     ics_port = pl.col("port").is_in(list(ICS_PORTS))

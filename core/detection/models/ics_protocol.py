@@ -18,17 +18,18 @@ from plantwatch.core.detection.models.base import (
     span,
     window_s_of,
 )
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
 MODEL = Model(
-    "Experimental / Possible ICS Protocol", "ICS", "high", "lateral movement", ("T0869", "T0885"), True,
+    "ics.protocol", "Experimental / Possible ICS Protocol", "ICS", "high", "lateral movement", ("T0869", "T0885"), True,
     "ICS protocol traffic from a device that never used that protocol while learning, or an ICS "
     "protocol on a port that is not its own.")
 
 _STD = [(app, p) for app, m in APP_PORTS.items() for ports in m.values() for p in ports]
 
 
-def run(ctx: Context) -> list[dict]:
+def run(ctx: Context) -> list[Breach]:
     c = ctx.mcfg(MODEL)
     w = float(c["window_s"])
     std = pl.DataFrame({"app": [a for a, _ in _STD], "std_port": [p for _, p in _STD]},

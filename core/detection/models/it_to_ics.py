@@ -15,16 +15,17 @@ from plantwatch.core.detection.models.base import (
     summarize,
     window_s_of,
 )
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 from plantwatch.core.flows.sessions import ICS_PORTS
 
 MODEL = Model(
-    "Anomalous IT to ICS Connection", "ICS", "high", "lateral movement", ("T0886", "T0866"), True,
+    "ics.it_to_ics", "Anomalous IT to ICS Connection", "ICS", "high", "lateral movement", ("T0886", "T0866"), True,
     "An IT device opens a session to an OT device or an ICS port on an edge never seen, or speaks "
     "an ICS port although it never did while learning.")
 
 
-def run(ctx: Context) -> list[dict]:
+def run(ctx: Context) -> list[Breach]:
     if ctx.cold:
         return []
     c = ctx.mcfg(MODEL)

@@ -24,15 +24,16 @@ from plantwatch.core.detection.models.base import (
     span,
     window_s_of,
 )
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
 MODEL = Model(
-    "Multiple New Action Commands", "ICS", "critical", "impact", ("T0855", "T0816", "T0836"), False,
+    "ics.new_action", "Multiple New Action Commands", "ICS", "critical", "impact", ("T0855", "T0816", "T0836"), False,
     "ACTION operations (writes, stop, start, restart) that the source never sent to that target "
     "while learning; a single stop or restart is enough.", prior_hours=24.0 * 7)
 
 
-def run(ctx: Context) -> list[dict]:
+def run(ctx: Context) -> list[Breach]:
     c = ctx.mcfg(MODEL)
     w, k_min = float(c["window_s"]), int(c["min_keys"])
     crit = re.compile(c["critical_pattern"])

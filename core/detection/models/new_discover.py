@@ -16,15 +16,16 @@ from plantwatch.core.detection.models.base import (
     span,
     window_s_of,
 )
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
 MODEL = Model(
-    "Multiple New Discover Commands", "ICS", "high", "discovery", ("T0888", "T0846"), True,
+    "ics.new_discover", "Multiple New Discover Commands", "ICS", "high", "discovery", ("T0888", "T0846"), True,
     "Several DISCOVER operations (identification, SZL reads, block lists) that the source never "
     "sent to those targets while learning.")
 
 
-def run(ctx: Context) -> list[dict]:
+def run(ctx: Context) -> list[Breach]:
     if ctx.cold:
         return []
     c = ctx.mcfg(MODEL)

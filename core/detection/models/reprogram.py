@@ -17,15 +17,16 @@ from plantwatch.core.detection.models.base import (
     span,
     window_s_of,
 )
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
 MODEL = Model(
-    "Uncommon ICS Reprogram", "ICS", "critical", "impact", ("T0843", "T0845", "T0809"), False,
+    "ics.reprogram", "Uncommon ICS Reprogram", "ICS", "critical", "impact", ("T0843", "T0845", "T0809"), False,
     "A program download, upload or block deletion on a pair that (almost) never did it.",
     prior_hours=24.0 * 30)
 
 
-def run(ctx: Context) -> list[dict]:
+def run(ctx: Context) -> list[Breach]:
     c = ctx.mcfg(MODEL)
     w, max_seen = float(c["window_s"]), int(c["max_seen"])
     f = ctx.ops.filter((pl.col("cls") == CLS_REPROGRAM) & (pl.col("pair_reprogram_b") <= max_seen))

@@ -16,15 +16,16 @@ from plantwatch.core.detection.models.base import (
     summarize,
     window_s_of,
 )
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
 MODEL = Model(
-    "Anomalous SSL without SNI to New External", "Network", "high", "command and control",
+    "tls.no_sni", "Anomalous SSL without SNI to New External", "Network", "high", "command and control",
     ("T0869", "T0885"), True,
     "TLS without SNI to an external endpoint new to the whole network (typical of tooling and C2).")
 
 
-def run(ctx: Context) -> list[dict]:
+def run(ctx: Context) -> list[Breach]:
     if ctx.cold:
         return []
     w = float(ctx.mcfg(MODEL)["window_s"])

@@ -16,15 +16,16 @@ from plantwatch.core.detection.models.base import (
     span,
     window_s_of,
 )
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
 MODEL = Model(
-    "Rare External SSL Self-Signed", "Network", "medium", "command and control", ("T0869",), True,
+    "tls.self_signed", "Rare External SSL Self-Signed", "Network", "medium", "command and control", ("T0869",), True,
     "An external TLS server with a self-signed certificate that at most a couple of internal "
     "devices ever used.")
 
 
-def run(ctx: Context) -> list[dict]:
+def run(ctx: Context) -> list[Breach]:
     if ctx.cold:
         return []
     w = float(ctx.mcfg(MODEL)["window_s"])

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from plantwatch.core.detection.detector import Detector, DetectResult
+from plantwatch.core.detection.detector import DetectResult
 from plantwatch.core.inventory.devices import endpoints_from_sessions
 from plantwatch.core.pipeline.zeek.build import ZeekBatch, build
 from plantwatch.core.pipeline.zeek.reader import ZeekLog, ZeekLogError, read_log, ts_ns
@@ -82,7 +82,7 @@ def run_zeek(ingest: Ingest, paths: Sequence[str | Path], *,
     for log in logs:
         check_times(log)
     if ingest.detector.result is not None:
-        ingest.detector = Detector(ingest.store, ingest.zones, *ingest._detect_args)
+        ingest.detector = ingest._new_detector()
     with ingest.store.transaction():
         ids = ingest.register_captures(todo)
         pairs = [(log, int(i)) for log, i in zip(logs, ids, strict=True)]

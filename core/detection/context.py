@@ -1,0 +1,236 @@
+"""The context the models read: the run's kept sessions, operations and hourly volumes joined
+with the baseline, and the devices of the run with their baseline flags.
+
+Built once per detection (end of run, or a live checkpoint) by vectorised joins and group_bys; the
+frames are then narrowed to the features declared in plantwatch.core.detection.features.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from plantwatch.core.capture.refs import ref_expr
+from plantwatch.core.decode.addr import classify as addr_classify
+from plantwatch.core.decode.addr import ip_texts
+from plantwatch.core.decode.schema import CLS_ACTION, CLS_DISCOVER, CLS_REPROGRAM
+from plantwatch.core.detection.baseline import Aggregates, Baseline
+from plantwatch.core.detection.models.base import Context
+from plantwatch.core.flows.sessions import FAILED_STATES, ICS_PORTS
+from plantwatch.core.inventory.devices import ICS_APPS
+from plantwatch.core.inventory.zones import Zones
+
+U = pl.UInt64()
+
+# the session columns the detector keeps of each batch (what the context is built from)
+KEEP = ["session_id", "proto", "state", "app", "client_hi", "client_lo", "server_hi", "server_lo",
+        "server_port", "first_ts", "last_ts", "payload_c2s", "payload_s2c", "n_ops", "first_file",
+        "first_frame", "ev_syn", "ev_tls", "ev_rdp", "ev_op", "tls_no_sni", "tls_sni",
+        "cert_self_signed", "cert_subject", "tls_ja3_hash", "rdp_cookie", "to_group"]
+
+
+def _texts(hi: pl.Series, lo: pl.Series) -> pl.Series:
+    return pl.Series(ip_texts(hi.to_numpy(), lo.to_numpy()), dtype=pl.String)
+
+
+class ContextBuilder:
+    """One detection's context from the detector's state (read only)."""
+
+    def __init__(self, baseline: Baseline, zones: Zones, cfg: dict, agg: Aggregates,
+                 kept: list[pl.DataFrame], ops: list[pl.DataFrame], titles: dict[str, str]) -> None:
+        self.baseline = baseline
+        self.zones = zones
+        self.cfg = cfg
+        self.agg = agg
+        self._kept = kept
+        self._ops = ops
+        self.titles = titles
+
+    def _devices(self, devices: pl.DataFrame | None) -> pl.DataFrame:
+        """Devices of the run with zone kind, role and baseline flags."""
+        bcfg = self.cfg["baseline"]
+        mat = self.baseline.maturity(float(bcfg["device_min_hours"]), int(bcfg["device_min_sessions"]),
+                                     float(bcfg["network_min_hours"])).select(
+            pl.col("hi").cast(U), pl.col("lo").cast(U), "maturity")
+        if devices is None or devices.height == 0:
+            return pl.DataFrame(schema={"device": pl.String(), "hi": U, "lo": U, "name": pl.String(),
+                                        "vendor": pl.String(), "zone_kind": pl.String(), "role": pl.String(),
+                                        "first_ts": pl.Int64(), "ics": pl.Boolean(), "known": pl.Boolean(),
+                                        "immature": pl.Boolean(), "external": pl.Boolean()})
+        d = devices.filter(pl.col("hi").is_not_null()).select(
+            "device", pl.col("hi").cast(U), pl.col("lo").cast(U), "name", "vendor", "zone_kind", "role",
+            "first_ts", ((pl.col("zone_kind") == "ot") | (pl.col("ics_served").list.len() > 0)).alias("ics"))
+        d = d.join(mat, on=["hi", "lo"], how="left")
+        _, k0 = self.zones.classify(d["hi"].to_numpy(), d["lo"].to_numpy())
+        d = d.with_columns(pl.Series("k0", k0.tolist(), dtype=pl.String))
+        d = d.with_columns(_kind("zone_kind", "k0").alias("zone_kind")).drop("k0")
+        return d.with_columns(
+            pl.col("maturity").is_not_null().alias("known"),
+            (pl.col("maturity") == "learning").fill_null(False).alias("immature"),
+            (pl.col("zone_kind") == "external").alias("external")).drop("maturity")
+
+    def build(self, devices: pl.DataFrame | None, cold: bool) -> Context:
+        D = self._devices(devices)
+        B = self.baseline
+        be = B.edges
+        S = pl.concat(self._kept) if self._kept else pl.DataFrame(schema={k: v for k, v in _session_schema().items()})
+        S = S.unique("session_id", keep="last", maintain_order=True)
+        S = S.rename({"client_hi": "c_hi", "client_lo": "c_lo", "server_hi": "s_hi", "server_lo": "s_lo"}).with_columns(
+            pl.col("server_port").fill_null(0).alias("port"),
+            pl.col("state").is_in(list(FAILED_STATES)).alias("failed"),
+            ref_expr("first_file", "first_frame").alias("ref"),
+            pl.col("tls_no_sni").fill_null(False), pl.col("cert_self_signed").fill_null(False).alias("self_signed"),
+            pl.col("rdp_cookie").alias("rdp_user"), pl.col("tls_ja3_hash").alias("ja3"),
+            pl.col("to_group").fill_null(False).alias("s_group"),
+            pl.col("payload_c2s").alias("up"), pl.col("payload_s2c").alias("down"))
+        S = S.with_columns(_texts(S["c_hi"], S["c_lo"]).alias("c"), _texts(S["s_hi"], S["s_lo"]).alias("s"))
+        # zone kind: the inventory's when it knows the address, else the zones file / address class
+        _, ck = self.zones.classify(S["c_hi"].to_numpy(), S["c_lo"].to_numpy())
+        _, sk = self.zones.classify(S["s_hi"].to_numpy(), S["s_lo"].to_numpy())
+        S = S.with_columns(pl.Series("c_kind0", ck.tolist(), dtype=pl.String),
+                           pl.Series("s_kind0", sk.tolist(), dtype=pl.String))
+        # ICS devices by the baseline: those that served or spoke an ICS protocol (PLCs, SCADA, EWS)
+        ics_e = be.filter(pl.col("app").is_in(list(ICS_APPS)) & (pl.col("ok") > 0))
+        ics_b = pl.concat([ics_e.select(pl.col("s_hi").alias("hi"), pl.col("s_lo").alias("lo")),
+                           ics_e.select(pl.col("c_hi").alias("hi"), pl.col("c_lo").alias("lo"))]).unique().with_columns(
+            pl.lit(True).alias("ics_b"))
+        dd = D.select("hi", "lo", "zone_kind", "role", "ics", "known", "immature").join(
+            ics_b, on=["hi", "lo"], how="full", coalesce=True)
+        for side in ("c", "s"):
+            S = S.join(dd.rename({"hi": f"{side}_hi", "lo": f"{side}_lo", "zone_kind": f"{side}_zk",
+                                  "role": f"{side}_role", "ics": f"{side}_ics0", "known": f"{side}_known",
+                                  "immature": f"{side}_immature", "ics_b": f"{side}_icsb"}),
+                       on=[f"{side}_hi", f"{side}_lo"], how="left")
+            S = S.with_columns(_kind(f"{side}_zk", f"{side}_kind0").alias(f"{side}_kind"))
+            S = S.with_columns(
+                (pl.col(f"{side}_ics0").fill_null(False) | pl.col(f"{side}_icsb").fill_null(False)
+                 | (pl.col(f"{side}_kind") == "ot")).alias(f"{side}_ics"),
+                pl.col(f"{side}_known").fill_null(False), pl.col(f"{side}_immature").fill_null(False),
+                pl.col(f"{side}_role").fill_null("unknown"))
+        S = S.with_columns(
+            (pl.col("c_kind") == "external").alias("c_ext"), (pl.col("s_kind") == "external").alias("s_ext"),
+            # IT: the zones say so, or (no zone) an internal device the baseline never saw speak ICS
+            ((pl.col("c_kind") == "it")
+             | ((pl.col("c_kind") == "internal") & ~pl.col("c_icsb").fill_null(False))).alias("c_it"))
+        # baseline counts
+        pair = ["c_hi", "c_lo", "s_hi", "s_lo"]
+        ics_edge = pl.col("app").is_in(list(ICS_APPS)) | pl.col("port").is_in(list(ICS_PORTS))
+        joins = [
+            (be.group_by([*pair, "proto", "port"]).agg(pl.col("sessions").sum().alias("edge_b")), [*pair, "proto", "port"]),
+            (be.group_by(pair).agg(pl.col("sessions").sum().alias("pair_b")), pair),
+            (be.group_by(["c_hi", "c_lo", "app"]).agg(pl.col("sessions").sum().alias("c_app_b")), ["c_hi", "c_lo", "app"]),
+            (be.group_by(["c_hi", "c_lo"]).agg(
+                pl.col("sessions").filter(ics_edge).sum().alias("c_ics_b"), pl.col("failed").sum().alias("c_failed_b"),
+                pl.col("failed").filter(ics_edge).sum().alias("c_failed_ics_b")), ["c_hi", "c_lo"]),
+            (be.group_by(["s_hi", "s_lo"]).agg(
+                pl.struct("c_hi", "c_lo").n_unique().cast(pl.Int64).alias("s_prev_b"),
+                pl.col("sessions").sum().alias("s_srv_b")), ["s_hi", "s_lo"]),
+        ]
+        for frame, on in joins:
+            S = S.join(frame, on=on, how="left")
+        r = B.rdp
+        S = S.join(r.group_by(["s_hi", "s_lo", "user"]).agg(pl.col("sessions").sum().alias("rdp_user_s_b")),
+                   left_on=["s_hi", "s_lo", "rdp_user"], right_on=["s_hi", "s_lo", "user"], how="left")
+        S = S.join(r.group_by(["s_hi", "s_lo"]).agg(pl.col("user").n_unique().cast(pl.Int64).alias("s_rdp_users_b")),
+                   on=["s_hi", "s_lo"], how="left")
+        S = S.join(B.ja3.select("c_hi", "c_lo", "ja3", pl.lit(True).alias("ja3_known")),
+                   on=["c_hi", "c_lo", "ja3"], how="left")
+        app_clients = be.filter(pl.col("app").is_in(list(ICS_APPS))).group_by("app").agg(
+            pl.struct("c_hi", "c_lo").n_unique().cast(pl.Int64).alias("net_app_clients_b"))
+        S = S.join(app_clients, on="app", how="left")
+        S = S.with_columns(
+            [pl.col(k).fill_null(0) for k in ("edge_b", "pair_b", "c_app_b", "c_ics_b", "c_failed_b",
+                                             "c_failed_ics_b", "s_prev_b", "s_srv_b", "rdp_user_s_b",
+                                             "s_rdp_users_b", "net_app_clients_b")]
+            + [pl.col("ja3_known").fill_null(False)])
+        # network-wide numbers quoted by explanations
+        net_it_ot, net_nosni = self._network_numbers(D)
+        S = S.with_columns(pl.lit(net_it_ot, pl.Int64).alias("net_it_ot_b"),
+                           pl.lit(net_nosni, pl.Int64).alias("net_nosni_b"))
+        ops = self._ops_context(S)
+        V = self._volume_context(S)
+        return Context(S=S, ops=ops, V=V, D=D, cfg=self.cfg, hours_b=self.baseline.hours(), cold=cold,
+                       titles=self.titles)
+
+    def _network_numbers(self, D: pl.DataFrame) -> tuple[int, int]:
+        be = self.baseline.edges
+        if be.height == 0:
+            return 0, 0
+        _, ck = self.zones.classify(be["c_hi"].to_numpy(), be["c_lo"].to_numpy())
+        _, sk = self.zones.classify(be["s_hi"].to_numpy(), be["s_lo"].to_numpy())
+        it_ot = int(be.filter(pl.Series((ck == "it") & (sk == "ot")))["sessions"].sum())
+        ext = addr_classify(be["s_hi"].to_numpy(), be["s_lo"].to_numpy()) == 0
+        nosni = int(be.filter(pl.Series(ext))["nosni"].sum())
+        return it_ot, nosni
+
+    def _ops_context(self, S: pl.DataFrame) -> pl.DataFrame:
+        ops = pl.concat(self._ops) if self._ops else None
+        if ops is None or ops.height == 0:
+            return pl.DataFrame(schema={"session_id": pl.Int64(), "src": pl.String(), "dst": pl.String(),
+                                        "app": pl.UInt8(), "code": pl.Int32(), "cls": pl.UInt8(),
+                                        "name": pl.String(), "count": pl.Int64(), "ref": pl.Int64(),
+                                        "first_ts": pl.Int64(), "last_ts": pl.Int64(), "key_b": pl.Int64(),
+                                        "pair_reprogram_b": pl.Int64(), "src_discover_b": pl.Int64(),
+                                        "src_action_b": pl.Int64(), "src_role": pl.String(),
+                                        "src_immature": pl.Boolean()})
+        ops = ops.unique(["session_id", "app", "code", "cls", "name", "from_client", "requests"], keep="last")
+        o = ops.join(S.select("session_id", "c", "s", "first_ts", "last_ts", "port", "c_role", "c_immature"),
+                     on="session_id", how="inner").rename({"c": "src", "s": "dst", "c_role": "src_role",
+                                                          "c_immature": "src_immature"})
+        o = o.with_columns(ref_expr("first_file", "first_frame").alias("ref"))
+        bo = self.baseline.ops
+        key = ["src_hi", "src_lo", "dst_hi", "dst_lo", "app", "code", "name"]
+        o = o.join(bo.group_by(key).agg(pl.col("count").sum().alias("key_b")), on=key, how="left")
+        o = o.join(bo.filter(pl.col("cls") == CLS_REPROGRAM).group_by(["src_hi", "src_lo", "dst_hi", "dst_lo"]).agg(
+            pl.col("count").sum().alias("pair_reprogram_b")), on=["src_hi", "src_lo", "dst_hi", "dst_lo"], how="left")
+        o = o.join(bo.group_by(["src_hi", "src_lo"]).agg(
+            pl.col("count").filter(pl.col("cls") == CLS_DISCOVER).sum().alias("src_discover_b"),
+            pl.col("count").filter(pl.col("cls") == CLS_ACTION).sum().alias("src_action_b")),
+            on=["src_hi", "src_lo"], how="left")
+        return o.with_columns([pl.col(k).fill_null(0) for k in ("key_b", "pair_reprogram_b", "src_discover_b",
+                                                                 "src_action_b")])
+
+    def _volume_context(self, S: pl.DataFrame) -> pl.DataFrame:
+        min_b = int(self.cfg["net.data_volume"]["min_bytes"])
+        vh = self.agg.frames()["vol_hours"].filter((pl.col("up") >= min_b) | (pl.col("down") >= min_b))
+        if vh.height == 0:
+            return pl.DataFrame()
+        long = pl.concat([
+            vh.select("c_hi", "c_lo", "s_hi", "s_lo", "port", "hour", pl.lit("up").alias("measure"), pl.col("up").alias("bytes")),
+            vh.select("c_hi", "c_lo", "s_hi", "s_lo", "port", "hour", pl.lit("down").alias("measure"), pl.col("down").alias("bytes")),
+        ]).filter(pl.col("bytes") >= min_b)
+        bv = self.baseline.vol
+
+        def stats(df: pl.DataFrame, prefix: str) -> pl.DataFrame:
+            mean = pl.col("slog") / pl.col("hours")
+            var = (pl.col("slog2") / pl.col("hours") - mean * mean).clip(lower_bound=0)
+            return df.select(*[c for c in df.columns if c not in ("hours", "max", "slog", "slog2")],
+                             pl.col("hours").alias(f"{prefix}_hours"), pl.col("max").alias(f"{prefix}_max"),
+                             mean.alias(f"{prefix}_mean"), var.sqrt().alias(f"{prefix}_sd"))
+
+        pair = stats(bv, "p")
+        srv = stats(bv.group_by(["s_hi", "s_lo", "port", "measure"]).agg(
+            pl.col("hours").sum(), pl.col("max").max(), pl.col("slog").sum(), pl.col("slog2").sum()), "q")
+        v = long.join(pair, on=["c_hi", "c_lo", "s_hi", "s_lo", "port", "measure"], how="left").join(
+            srv, on=["s_hi", "s_lo", "port", "measure"], how="left")
+        has_pair = pl.col("p_hours").is_not_null()
+        v = v.with_columns(
+            pl.when(has_pair).then(pl.lit("pair")).when(pl.col("q_hours").is_not_null()).then(pl.lit("server port"))
+            .otherwise(None).alias("ref_kind"),
+            pl.when(has_pair).then(pl.col("p_max")).otherwise(pl.col("q_max")).alias("ref_max"),
+            pl.when(has_pair).then(pl.col("p_mean")).otherwise(pl.col("q_mean")).alias("ref_mean"),
+            pl.when(has_pair).then(pl.col("p_sd")).otherwise(pl.col("q_sd")).alias("ref_sd"))
+        v = v.with_columns(_texts(v["c_hi"], v["c_lo"]).alias("c"), _texts(v["s_hi"], v["s_lo"]).alias("s"))
+        imm = S.select("c", "c_immature").unique("c")
+        return v.join(imm, on="c", how="left").with_columns(pl.col("c_immature").fill_null(False))
+
+
+def _kind(inventory: str, by_address: str) -> pl.Expr:
+    """Zone kind of an address: the inventory's when it knows the address (it has seen its MAC
+    and VLAN), else what the zones file and the address class say."""
+    return pl.coalesce(pl.col(inventory), pl.col(by_address))
+
+
+def _session_schema() -> dict[str, pl.DataType]:
+    from plantwatch.core.flows.sessions import SESSIONS
+
+    return {k: SESSIONS[k] for k in KEEP}

@@ -1,0 +1,99 @@
+"""Detection's results into the store: breaches, incidents, device scores and the baseline.
+
+`StoreSink` is the plantwatch.core.detection.contracts.DetectionSink the pipeline gives the
+Detector; `load_baseline` reads what earlier runs learned. Writes happen inside the caller's
+transaction. Stored shapes are described in core/store/migrations.py (model fields hold model
+ids; packet references are packed, core/capture/refs.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+
+from plantwatch.core.detection.baseline import Baseline
+from plantwatch.core.detection.records import Breach, Incident
+from plantwatch.core.store import state as pipeline_state
+from plantwatch.core.store.database import Store
+
+BASELINE_STATE = "baseline"
+
+
+def load_baseline(store: Store) -> Baseline:
+    """The baseline earlier runs learned into `store` (empty when none did)."""
+    baseline = Baseline()
+    pipeline_state.load(store, BASELINE_STATE, baseline)
+    return baseline
+
+
+def breach_row(b: Breach) -> dict[str, Any]:
+    return {
+        "breach_id": b.breach_id, "model": b.model, "category": b.category, "severity": b.severity,
+        "phase": b.phase, "attack_ids": json.dumps(b.attack_ids), "device": b.device,
+        "devices": json.dumps(b.devices), "first_ts": b.first_ts, "last_ts": b.last_ts,
+        "score": b.score, "importance": b.importance, "explanation": b.explanation,
+        "sessions": json.dumps(b.sessions), "refs": json.dumps(b.refs),
+        "details": json.dumps(b.details), "incident_id": b.incident_id,
+    }
+
+
+def incident_row(i: Incident) -> dict[str, Any]:
+    return {
+        "incident_id": i.incident_id, "title": i.title, "device": i.device,
+        "devices": json.dumps(i.devices), "first_ts": i.first_ts, "last_ts": i.last_ts,
+        "score": i.score, "phases": json.dumps([p.as_dict() for p in i.phases]),
+        "attack_ids": json.dumps(i.attack_ids), "narrative": i.narrative,
+        "timeline": json.dumps([e.as_dict() for e in i.timeline]), "breaches": i.breaches,
+    }
+
+
+class StoreSink:
+    """Writes one run's detections; a later call of the same run (a live checkpoint, then the
+    end of the run) replaces what an earlier one wrote, deleting breaches and incidents that a
+    later detection grew into others."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._written: tuple[set[int], set[int]] = (set(), set())  # breach, incident ids of this run
+
+    @property
+    def written(self) -> tuple[set[int], set[int]]:
+        """Breach and incident ids this run has written so far (a live run's provisional rows)."""
+        return set(self._written[0]), set(self._written[1])
+
+    def write_detection(self, breaches: list[Breach], incidents: list[Incident],
+                        scores: list[tuple[str, int, float, int]]) -> None:
+        st = self.store
+        old_b, old_i = self._written
+        gone_b = old_b - {b.breach_id for b in breaches}
+        gone_i = old_i - {i.incident_id for i in incidents}
+        for bid in sorted(gone_b):
+            st.execute("DELETE FROM breaches WHERE breach_id = ?", (bid,))
+            st.execute("DELETE FROM breach_sessions WHERE breach_id = ?", (bid,))
+        for iid in sorted(gone_i):
+            st.execute("DELETE FROM incidents WHERE incident_id = ?", (iid,))
+        self._written = ({b.breach_id for b in breaches}, {i.incident_id for i in incidents})
+        if breaches:
+            st.upsert("breaches", pl.DataFrame([breach_row(b) for b in breaches],
+                                               schema_overrides={"incident_id": pl.Int64}))
+            links = [(b.breach_id, s) for b in breaches for s in b.sessions]
+            if links:
+                st.upsert("breach_sessions", pl.DataFrame(links, schema=["breach_id", "session_id"],
+                                                          orient="row").unique())
+        if incidents:
+            st.upsert("incidents", pl.DataFrame([incident_row(i) for i in incidents]))
+        if scores:
+            st.upsert("device_scores", pl.DataFrame(scores, schema=["device", "ts", "score", "breaches"],
+                                                    orient="row"))
+
+    def write_baseline(self, baseline: Baseline, devices: pl.DataFrame, meta: dict[str, str]) -> None:
+        if devices.height:
+            self.store.upsert("baseline_devices", devices.with_columns(
+                pl.col("ports_used").fill_null("[]"), pl.col("ports_served").fill_null("[]")))
+        self.store.upsert("baseline_meta", pl.DataFrame({"name": list(meta), "value": list(meta.values())}))
+        pipeline_state.save(self.store, BASELINE_STATE, baseline)
+
+
+__all__ = ["StoreSink", "load_baseline", "breach_row", "incident_row", "BASELINE_STATE"]

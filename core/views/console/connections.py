@@ -1,0 +1,145 @@
+"""Connections (sessions) matching a filter, newest first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from plantwatch.core.decode.schema import APP_NAMES
+from plantwatch.core.store.database import Store
+from plantwatch.core.views.console.breaches import model_clause
+from plantwatch.core.views.console.common import (
+    _FAILED_SQL,
+    APP_IDS,
+    PROTO_NAMES,
+    _addr_params,
+    has_table,
+    ip_of,
+)
+from plantwatch.core.views.console.filters import ConnFilter
+
+
+@dataclass(frozen=True, slots=True)
+class ConnRow:
+    session_id: int
+    first_ts: int
+    last_ts: int
+    client: str
+    client_port: int | None
+    server: str
+    server_port: int | None
+    transport: str
+    protocol: str
+    state: str
+    packets: int
+    bytes_c2s: int
+    bytes_s2c: int
+    facts: str                  # SNI / certificate / RDP cookie, raw (untrusted)
+    capture_id: int | None
+    frame: int | None           # first packet of the session in its capture
+
+
+@dataclass(frozen=True, slots=True)
+class Connections:
+    rows: tuple[ConnRow, ...]
+    total: int                  # matching rows (rows is cut to the limit)
+    filter: ConnFilter = field(default_factory=ConnFilter)
+
+
+_CONN_COLS = ("session_id, first_ts, last_ts, client_hi, client_lo, client_port, server_hi, server_lo,"
+              " server_port, proto, app, state, pkts_c2s + pkts_s2c, bytes_c2s, bytes_s2c, tls_sni,"
+              " tls_no_sni, cert_subject, cert_self_signed, rdp_cookie, first_file, first_frame")
+
+
+def _conn_row(r: tuple) -> ConnRow:
+    (sid, first, last, chi, clo, cport, shi, slo, sport, proto, app, state, pk, bc, bs, sni,
+     nosni, subj, selfs, cookie, ffile, fframe) = r
+    facts = []
+    if sni:
+        facts.append(f"sni={sni}")
+    elif nosni:
+        facts.append("no SNI")
+    if subj:
+        facts.append(f"cert={subj}" + (" (self-signed)" if selfs else ""))
+    if cookie:
+        facts.append(f"rdp user={cookie}")
+    return ConnRow(session_id=int(sid), first_ts=int(first or 0), last_ts=int(last or 0),
+                   client=ip_of(chi, clo), client_port=cport if cport is not None and cport >= 0 else None,
+                   server=ip_of(shi, slo), server_port=sport if sport is not None and sport >= 0 else None,
+                   transport=PROTO_NAMES.get(proto, str(proto)), protocol=APP_NAMES.get(app or 0, "") or "",
+                   state=state or "", packets=int(pk or 0), bytes_c2s=int(bc or 0), bytes_s2c=int(bs or 0),
+                   facts="; ".join(facts), capture_id=ffile, frame=fframe)
+
+
+def _model_sessions(store: Store, model: str) -> list[int] | None:
+    """Session ids the breaches of models matching `model` (id or title, or part of one) cite."""
+    if not has_table(store, "breach_sessions"):
+        return None
+    sql, values = model_clause("b.model", model)
+    return [int(r[0]) for r in store.execute(
+        "SELECT DISTINCT bs.session_id FROM breach_sessions bs JOIN breaches b USING (breach_id)"
+        f" WHERE {sql}", tuple(values))]
+
+
+def connections(store: Store, flt: ConnFilter | None = None, limit: int = 500,
+                count: bool = True) -> Connections:
+    """Sessions matching `flt`, newest first, at most `limit` of them. `count=False` skips
+    counting every match (a scan of a million index entries without a filter): `total` is then
+    exact only when fewer than `limit` matched, else -1 (see `count_connections`)."""
+    flt = flt or ConnFilter()
+    where, params = _conn_where(store, flt)
+    sql_where = (" WHERE " + " AND ".join(where)) if where else ""
+    rows = store.execute(f"SELECT {_CONN_COLS} FROM sessions{sql_where}"
+                         " ORDER BY first_ts DESC, session_id LIMIT ?", (*params, limit)).fetchall()
+    if count:
+        total = int(store.execute(f"SELECT COUNT(*) FROM sessions{sql_where}", params).fetchone()[0])
+    else:
+        total = len(rows) if len(rows) < limit else -1
+    return Connections(rows=tuple(_conn_row(r) for r in rows), total=total, filter=flt)
+
+
+def count_connections(store: Store, flt: ConnFilter | None = None) -> int:
+    """How many sessions match `flt`."""
+    where, params = _conn_where(store, flt or ConnFilter())
+    sql_where = (" WHERE " + " AND ".join(where)) if where else ""
+    return int(store.execute(f"SELECT COUNT(*) FROM sessions{sql_where}", params).fetchone()[0])
+
+
+def _conn_where(store: Store, flt: ConnFilter) -> tuple[list[str], list]:
+    where: list[str] = []
+    params: list = []
+    if flt.device:
+        hi, lo = _addr_params(flt.device)
+        where.append("((client_hi = ? AND client_lo = ?) OR (server_hi = ? AND server_lo = ?))")
+        params += [hi, lo, hi, lo]
+    if flt.port is not None:
+        where.append("server_port = ?")
+        params.append(flt.port)
+    if flt.proto:
+        if flt.proto in APP_IDS:
+            where.append("app = ?")
+            params.append(APP_IDS[flt.proto])
+        else:
+            where.append("proto = ?")
+            params.append({v: k for k, v in PROTO_NAMES.items()}[flt.proto])
+    if flt.state:
+        if flt.state == "failed":
+            where.append(f"state IN {_FAILED_SQL}")
+        else:
+            where.append("state = ?")
+            params.append(flt.state)
+    if flt.since is not None:
+        where.append("last_ts >= ?")
+        params.append(flt.since)
+    if flt.until is not None:
+        where.append("first_ts <= ?")
+        params.append(flt.until)
+    if flt.model:
+        ids = _model_sessions(store, flt.model)
+        ids = ids or [-1]
+        where.append(f"session_id IN ({', '.join('?' * len(ids))})")
+        params += ids
+    for w in flt.text:
+        where.append("(LOWER(COALESCE(tls_sni, '')) LIKE ? OR LOWER(COALESCE(rdp_cookie, '')) LIKE ?"
+                     " OR LOWER(COALESCE(cert_subject, '')) LIKE ? OR state = ?)")
+        params += [f"%{w}%", f"%{w}%", f"%{w}%", w]
+    return where, params

@@ -1,0 +1,222 @@
+"""The device list: rows with scores, breach counts and activity sparklines, filtered and sorted."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from plantwatch.core.decode.addr import text_to_ip
+from plantwatch.core.store.database import Store
+from plantwatch.core.views.console.common import (
+    SPARK_BUCKETS,
+    _json_list,
+    _u,
+    detection_ran,
+    has_table,
+    learn_end,
+)
+from plantwatch.core.views.console.filters import DeviceFilter
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    device: str
+    ip: str
+    name: str
+    vendor: str
+    zone: str
+    zone_kind: str
+    role: str
+    first_ts: int | None
+    last_ts: int | None
+    breaches: int
+    score: float | None
+    new: bool
+    activity: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceList:
+    rows: tuple[DeviceRow, ...]
+    total: int                  # devices in the store, before the filter
+    detection: bool
+
+
+SORT_KEYS = ("score", "address", "name", "vendor", "zone", "role", "first", "breaches")
+
+
+def _scores(store: Store) -> dict[str, float]:
+    """Each device's threat score: its highest hourly score (device_scores), else its best breach."""
+    if has_table(store, "device_scores"):
+        rows = store.execute("SELECT device, MAX(score) FROM device_scores GROUP BY device").fetchall()
+        if rows:
+            return {r[0]: float(r[1]) for r in rows if r[1] is not None}
+    if has_table(store, "breaches"):
+        return {r[0]: float(r[1] or 0) for r in
+                store.execute("SELECT device, MAX(score) FROM breaches GROUP BY device")}
+    return {}
+
+
+def _breach_counts(store: Store) -> dict[str, int]:
+    """Breaches per device, counting the device that did it and the devices it targeted."""
+    out: dict[str, int] = {}
+    for devs, dev in store.execute("SELECT devices, device FROM breaches"):
+        names = {str(d) for d in _json_list(devs)} | ({dev} if dev else set())
+        for d in names:
+            out[d] = out.get(d, 0) + 1
+    return out
+
+
+def activity(store: Store, buckets: int = SPARK_BUCKETS) -> dict[tuple[int, int], tuple[int, ...]]:
+    """Sessions started per time bucket over the store's span, per address (client or server)."""
+    lo_hi = store.execute("SELECT MIN(first_ts), MAX(first_ts) FROM sessions").fetchone()
+    if lo_hi[0] is None:
+        return {}
+    t0, t1 = int(lo_hi[0]), int(lo_hi[1])
+    width = max(1, (t1 - t0) // buckets + 1)
+    out: dict[tuple[int, int], list[int]] = {}
+    for side in ("client", "server"):
+        cur = store.execute(
+            f"SELECT {side}_hi, {side}_lo, (first_ts - ?) / ?, COUNT(*) FROM sessions"
+            f" GROUP BY {side}_hi, {side}_lo, (first_ts - ?) / ?", (t0, width, t0, width))
+        for hi, lo, b, n in cur:
+            arr = out.setdefault((hi, lo), [0] * buckets)
+            arr[min(int(b), buckets - 1)] += n
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _devices_on_port(store: Store, port: int) -> set[tuple[int, int]]:
+    """Addresses of the devices that served `port` or connected to it."""
+    idx = {r[0] for r in store.execute("SELECT name FROM sqlite_master WHERE type='index'"
+                                       " AND tbl_name='sessions'")}
+    if {"sessions_server_port", "sessions_client_port"} <= idx:
+        # two index probes per device (schema V3): grows with the devices, not the sessions.
+        # One row of JSON back rather than a row per device: a worker thread fetching thousands
+        # of rows waits for the UI thread's GIL between rows.
+        found = store.execute(
+            "SELECT json_group_array(json_array(hi, lo)) FROM devices d WHERE EXISTS (SELECT 1 FROM"
+            " sessions INDEXED BY sessions_server_port WHERE server_hi = d.hi AND server_lo = d.lo"
+            " AND server_port = ?1) OR EXISTS (SELECT 1 FROM sessions INDEXED BY sessions_client_port"
+            " WHERE client_hi = d.hi AND client_lo = d.lo AND server_port = ?1)", (port,)).fetchone()[0]
+        return {(hi, lo) for hi, lo in json.loads(found or "[]")}
+    rows = store.execute("SELECT DISTINCT client_hi, client_lo, server_hi, server_lo FROM sessions"
+                         " WHERE server_port = ?", (port,)).fetchall()
+    return {(r[0], r[1]) for r in rows} | {(r[2], r[3]) for r in rows}
+
+
+@dataclass
+class DeviceCache:
+    """What `device_list` read last time on one connection, reused while that connection sees no
+    commit (PRAGMA data_version) and the sparklines are the same: a new filter or sort then costs a
+    pass over the rows in memory instead of reading the store again. One per connection."""
+    store: Store | None = None
+    key: tuple = ()
+    rows: tuple = ()            # (DeviceRow, (hi, lo)) of every device
+    detection: bool = False
+    ordered: dict = field(default_factory=dict)   # (sort, reverse) -> rows in that order
+    on_port: dict = field(default_factory=dict)   # port -> devices on it
+    extra: dict = field(default_factory=dict)     # the caller's, emptied with the rest
+
+
+def _device_rows(store: Store, spark: dict) -> tuple[list[tuple[DeviceRow, tuple[int, int]]], bool]:
+    detection = detection_ran(store)
+    scores = _scores(store) if detection else {}
+    counts = _breach_counts(store) if detection else {}
+    lend = learn_end(store)
+    known: set[str] | None = None
+    if lend is None and has_table(store, "baseline_devices") and detection:
+        known = {r[0] for r in store.execute("SELECT device FROM baseline_devices")}
+    out = []
+    for device, hi, lo, ip, name, vendor, zone, zkind, role, first, last in store.execute(
+            "SELECT device, hi, lo, ip, name, vendor, zone, zone_kind, role, first_ts, last_ts FROM devices"):
+        if lend is not None:
+            new = first is not None and first > lend
+        else:
+            new = known is not None and device not in known and zkind != "external"
+        out.append((DeviceRow(device=device, ip=ip or device, name=name or "", vendor=vendor or "",
+                              zone=zone or "", zone_kind=zkind or "", role=role or "", first_ts=first,
+                              last_ts=last, breaches=counts.get(device, 0), score=scores.get(device),
+                              new=new, activity=spark.get((hi, lo), ())), (hi, lo)))
+    return out, detection
+
+
+def device_list(store: Store, flt: DeviceFilter | None = None, sort: str = "score",
+                reverse: bool = False,
+                spark: dict[tuple[int, int], tuple[int, ...]] | None = None,
+                cache: DeviceCache | None = None) -> DeviceList:
+    """Every device matching `flt`, sorted by `sort` (score: highest first, then address)."""
+    flt = flt or DeviceFilter()
+    if cache is None:
+        cache = DeviceCache()
+    key = (store.execute("PRAGMA data_version").fetchone()[0], id(spark))
+    if cache.store is not store or cache.key != key or not cache.key:
+        rows, detection = _device_rows(store, spark or {})
+        cache.store, cache.key, cache.rows, cache.detection = store, key, tuple(rows), detection
+        cache.ordered.clear()
+        cache.on_port.clear()
+        cache.extra.clear()
+    ordered = cache.ordered.get((sort, reverse))
+    if ordered is None:
+        # the stored address halves sort like the parsed text, without parsing 5,000 addresses
+        addrs = {r.device: (_u(hi), _u(lo)) if hi is not None and lo is not None else _addr_key(r.ip)
+                 for r, (hi, lo) in cache.rows}
+        by = _sort_key(sort, addrs)
+        ordered = cache.ordered[(sort, reverse)] = tuple(
+            sorted(cache.rows, key=lambda x: by(x[0]), reverse=reverse))
+    if flt.empty:
+        return DeviceList(rows=tuple(r for r, _ in ordered), total=len(ordered), detection=cache.detection)
+    on_port = None
+    if flt.port is not None:
+        on_port = cache.on_port.get(flt.port)
+        if on_port is None:
+            on_port = cache.on_port[flt.port] = _devices_on_port(store, flt.port)
+    out = tuple(r for r, hl in ordered
+                if (on_port is None or hl in on_port) and _device_matches(r, flt, None, hl))
+    return DeviceList(rows=out, total=len(ordered), detection=cache.detection)
+
+
+def _device_matches(r: DeviceRow, f: DeviceFilter, on_port: set | None, key: tuple) -> bool:
+    if f.zone and f.zone not in (r.zone.lower(), r.zone_kind.lower()):
+        return False
+    if f.role and not r.role.lower().startswith(f.role):
+        return False
+    if f.vendor and f.vendor not in r.vendor.lower():
+        return False
+    if f.new is not None and r.new != f.new:
+        return False
+    if on_port is not None and key not in on_port:
+        return False
+    if f.score is not None:
+        s = r.score if r.score is not None else 0.0
+        ok = {">": s > f.score, ">=": s >= f.score, "<": s < f.score, "<=": s <= f.score,
+              "=": abs(s - f.score) < 1e-9}[f.score_op or ">="]
+        if not ok:
+            return False
+    if not f.text:
+        return True
+    hay = f"{r.ip} {r.device} {r.name} {r.vendor} {r.zone} {r.role}".lower()
+    return all(w in hay for w in f.text)
+
+
+def _addr_key(ip: str) -> tuple[int, int]:
+    try:
+        return text_to_ip(ip)
+    except ValueError:
+        return (1 << 64, 0)
+
+
+def _sort_key(sort: str, addrs: dict[str, tuple[int, int]] | None = None):
+    def addr_key(r: DeviceRow) -> tuple:
+        a = addrs.get(r.device) if addrs is not None else None
+        return a if a is not None else _addr_key(r.ip)
+
+    if sort == "score":
+        return lambda r: (-(r.score or 0.0), -r.breaches, not r.new, addr_key(r))
+    if sort == "address":
+        return addr_key
+    if sort == "first":
+        return lambda r: (r.first_ts or 0, addr_key(r))
+    if sort == "breaches":
+        return lambda r: (-r.breaches, addr_key(r))
+    attr = {"name": "name", "vendor": "vendor", "zone": "zone", "role": "role"}.get(sort, "ip")
+    return lambda r: (getattr(r, attr).lower() == "", getattr(r, attr).lower(), addr_key(r))

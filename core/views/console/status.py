@@ -1,0 +1,44 @@
+"""What the store holds, in one small snapshot the status bar polls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from plantwatch.core.store.database import Store
+from plantwatch.core.views.console.common import detection_ran, has_table, learn_end
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    captures: tuple[str, ...] = ()
+    packets: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    devices: int = 0
+    sessions: int = 0
+    breaches: int = 0
+    incidents: int = 0
+    detection: bool = False      # the store has detection tables
+    learn_end: int | None = None
+    version: int = 0             # changes whenever the store's content does
+
+
+def status(store: Store, count_sessions: bool = True) -> Status:
+    """What the store holds. `count_sessions=False` skips the one count that grows with the
+    store (sessions is then -1), for the console's frequent polling."""
+    caps = store.execute("SELECT path, packets, first_ts, last_ts FROM captures ORDER BY capture_id").fetchall()
+    n_dev = store.execute("SELECT COUNT(*) FROM devices").fetchone()[0]
+    n_ses = store.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] if count_sessions else -1
+    last_ses = store.execute("SELECT MAX(last_ts) FROM sessions").fetchone()[0]
+    detection = detection_ran(store)
+    n_br = store.execute("SELECT COUNT(*) FROM breaches").fetchone()[0] if has_table(store, "breaches") else 0
+    n_inc = (store.execute("SELECT COUNT(*) FROM incidents").fetchone()[0]
+             if has_table(store, "incidents") else 0)
+    firsts = [c[2] for c in caps if c[2] is not None]
+    lasts = [c[3] for c in caps if c[3] is not None] + ([last_ses] if last_ses is not None else [])
+    version = int(store.execute("PRAGMA data_version").fetchone()[0])
+    return Status(
+        captures=tuple(c[0] for c in caps), packets=int(sum(c[1] or 0 for c in caps)),
+        first_ts=min(firsts) if firsts else None, last_ts=max(lasts) if lasts else None,
+        devices=int(n_dev), sessions=int(n_ses), breaches=int(n_br), incidents=int(n_inc),
+        detection=detection, learn_end=learn_end(store), version=version)
