@@ -10,7 +10,7 @@ Device Notification, 8).
 Ops: one per AMS packet: code = command, direction from the state flags, trans = invoke id,
 exception = AMS error code, or else the ADS result of a response, when not 0; requests with an
 index also area = index group (when it fits 31 bits), ref = index offset, count = length (Read
-Write: the read length); Write Control: sub = requested ADS state.
+Write: the read length); Write Control: sub = requested ADS state, count = its data length.
 AMS/UDP (magic 03 66 14 71, invoke id32, service id32, bit 31 = response): group = 1,
 code = service id without the response bit (1 route discovery, 6 add route), trans = invoke id.
 
@@ -73,8 +73,9 @@ def parse_ams(p: bytes) -> dict | None:
     if not resp and cmd in _INDEXED and len(data) >= 12:
         ig, io, n = struct.unpack_from("<III", data)
         op.update(area=_fits(ig), ref=io, count=n)
-    elif not resp and cmd == 5 and len(data) >= 2:
+    elif not resp and cmd == 5 and len(data) >= 8:
         op["sub"] = data[0] | (data[1] << 8)
+        op["count"] = struct.unpack_from("<I", data, 4)[0]
     return op
 
 
@@ -111,13 +112,13 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
     err, _ = gather_le32(d, a + 24, e)
     invoke, _ = gather_le32(d, a + 28, e)
     w0, ok0 = gather_le32(d, a + 32, e)
-    io, _ = gather_le32(d, a + 36, e)
+    io, io_ok = gather_le32(d, a + 36, e)
     n, ok12 = gather_le32(d, a + 40, e)
     resp = (flags & 1) != 0
     result = resp & np.isin(cmd, _RESULT) & ok0
     exc = np.where(err != 0, err, np.where(result, w0, 0))
     indexed = ~resp & np.isin(cmd, _INDEXED) & ok12
-    ctl = ~resp & (cmd == 5) & ok0
+    ctl = ~resp & (cmd == 5) & io_ok
     # AMS/UDP
     u = np.flatnonzero(~tcp)
     ue = end[u]
@@ -135,7 +136,7 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
         "exception": (cat([exc, np.zeros(u.size, np.int64)]), cat([exc != 0, no_u])),
         "area": (cat([w0, np.zeros(u.size, np.int64)]), cat([indexed & (w0 < 1 << 31), no_u])),
         "ref": (cat([io, np.zeros(u.size, np.int64)]), cat([indexed, no_u])),
-        "count": (cat([n, np.zeros(u.size, np.int64)]), cat([indexed, no_u])),
+        "count": (cat([np.where(ctl, io, n), np.zeros(u.size, np.int64)]), cat([indexed | ctl, no_u])),
         "sub": (cat([w0 & 0xFFFF, np.zeros(u.size, np.int64)]), cat([ctl, no_u])),
     }
     slow: list[dict] = []
