@@ -132,7 +132,7 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
     b0, _ = gather_u8(d, p, e)
     four = np.isin(b0, (0x54, 0xD4))
     resp = np.isin(b0, (0xD0, 0xD4))
-    a = np.where(four, p + 4, p)  # network number
+    a = np.where(four, p + 6, p + 2)  # network number
     serial, _ = gather_le16(d, p + 2, e)
     pc, _ = gather_u8(d, a + 1, e)
     w9, _ = gather_le16(d, a + 7, e)  # end code (response)

@@ -37,6 +37,8 @@ TYPES = {b"HEL": DIR_REQUEST, b"ACK": DIR_RESPONSE, b"OPN": DIR_OTHER, b"CLO": D
 _MAX_MESSAGES = 64
 _MAX_FLOWS = 4096
 _HEADS = np.array([int.from_bytes(t, "little") for t in TYPES], dtype=np.int64)
+_FIRST = np.zeros(256, dtype=bool)
+_FIRST[[t[0] for t in TYPES]] = True
 
 
 def _flow(view: PacketView, r: int) -> tuple:
@@ -47,6 +49,7 @@ def _flow(view: PacketView, r: int) -> tuple:
 
 def select(view: PacketView, state: dict) -> np.ndarray:
     cand = np.flatnonzero((view.ip_proto == 6) & (view.pay_len >= 8))
+    cand = cand[_FIRST[view.data[view.pay[cand]]]]  # cheap first-byte filter before the rest
     if cand.size == 0:
         return cand
     pos, plen, end = view.span(cand)
