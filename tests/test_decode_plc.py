@@ -87,7 +87,7 @@ def test_melsec_binary_requests() -> None:
     check(rows[1], code=0x1401, sub=1, ref=100, area=0x90, count=8, trans=0x1234, cls=CLS_ACTION,
           name="Batch Write")
     check(rows[2], code=0x1002, name="Remote Stop", cls=CLS_ACTION, ref=None)
-    check(rows[3], code=0x1001, name="Remote Run", cls=CLS_ACTION)
+    check(rows[3], code=0x1001, name="Remote Run (Start)", cls=CLS_ACTION)
     check(rows[4], code=0x0101, name="Read CPU Model", cls=CLS_DISCOVER)
     check(rows[5], code=0x0403, count=3, ref=100, area=0xA8, cls=CLS_READ, name="Random Read")
     check(rows[6], code=0x0401, sub=2, ref=100, area=0xA8, count=3)
@@ -129,14 +129,14 @@ def test_melsec_claims_only_its_frames() -> None:
 def test_fins_udp_and_tcp_multi() -> None:
     _, ops = run(fins, FINS_FRAMES, proto=17, dport=9600)
     names = ops["name"].to_list()
-    assert names[:5] == ["Memory Area Read", "Memory Area Read", "Memory Area Write", "Run", "Stop"]
+    assert names[:5] == ["Memory Area Read", "Memory Area Read", "Memory Area Write", "Run (Start)", "Stop"]
     check(ops.row(0, named=True), area=0x82, ref=100 << 8, count=2, trans=1, unit=1,
           direction=DIR_REQUEST)
     check(ops.row(5, named=True), direction=DIR_RESPONSE, exception=0x1001, code=0x0402)
     assert ops.filter(pl.col("code") == 0x0307)["cls"].to_list() == [CLS_REPROGRAM]
     seg = fins_tcp(0, bytes(4)) + fins_tcp(2, FINS_FRAMES[3]) + fins_tcp(2, FINS_FRAMES[4])
     _, ops = run(fins, [seg], dport=9600)
-    assert ops["name"].to_list() == ["Run", "Stop"]
+    assert ops["name"].to_list() == ["Run (Start)", "Stop"]
 
 
 # ------------------------------------------------------------------------------------ ADS

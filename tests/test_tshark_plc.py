@@ -390,7 +390,7 @@ def test_synthetic_fins(tmp_path: Path) -> None:
     check(counts, bad, tuple(FINS_SPECS))
     _, ops = decode_file(path)
     names = ops.filter(pl.col("app") == APP_FINS)["name"].to_list()
-    assert {"Run", "Stop", "Memory Area Write", "Clock Read", "Clock Write", "Program Area Read",
+    assert {"Run (Start)", "Stop", "Memory Area Write", "Clock Read", "Clock Write", "Program Area Read",
             "Program Area Write"} <= set(names)
 
 

@@ -50,7 +50,7 @@ FINS: dict[int, tuple[int, str]] = {
     0x0202: (A, "Parameter Area Write"), 0x0203: (A, "Parameter Area Clear"),
     0x0304: (A, "Program Area Protect"), 0x0305: (A, "Program Area Protect Clear"),
     0x0306: (P, "Program Area Read"), 0x0307: (P, "Program Area Write"),
-    0x0308: (P, "Program Area Clear"), 0x0401: (A, "Run"), 0x0402: (A, "Stop"),
+    0x0308: (P, "Program Area Clear"), 0x0401: (A, "Run (Start)"), 0x0402: (A, "Stop"),
     0x0501: (D, "Controller Data Read"), 0x0502: (D, "Connection Data Read"),
     0x0601: (R, "Controller Status Read"), 0x0620: (R, "Cycle Time Read"),
     0x0701: (D, "Clock Read"), 0x0702: (A, "Clock Write"), 0x0920: (N, "Message Read/Clear"),
@@ -71,7 +71,7 @@ ADS: dict[int, tuple[int, str]] = {
     4: (R, "Read State"), 5: (A, "Write Control"), 6: (R, "Add Device Notification"),
     7: (N, "Delete Device Notification"), 8: (R, "Device Notification"), 9: (A, "Read Write"),
 }
-ADS_STATE = {0: "INVALID", 1: "IDLE", 2: "RESET", 3: "INIT", 4: "START", 5: "RUN", 6: "STOP",
+ADS_STATE = {0: "INVALID", 1: "IDLE", 2: "RESET", 3: "INIT", 4: "START", 5: "RUN, start", 6: "STOP",
              7: "SAVECFG", 8: "LOADCFG", 9: "POWERFAILURE", 10: "POWERGOOD", 11: "ERROR",
              12: "SHUTDOWN", 13: "SUSPEND", 14: "RESUME", 15: "CONFIG", 16: "RECONFIG"}
 ADS_UDP: dict[int, tuple[int, str]] = {1: (D, "Route Discovery"), 6: (A, "Add Route"),
@@ -85,7 +85,7 @@ MELSEC: dict[int, tuple[int, str]] = {
     0x1406: (A, "Batch Write Multiple Blocks"), 0x0801: (R, "Monitor Register"),
     0x0802: (R, "Monitor"), 0x0601: (R, "Read Buffer Memory"), 0x1601: (A, "Write Buffer Memory"),
     0x0613: (R, "Read Intelligent Module Buffer"), 0x1613: (A, "Write Intelligent Module Buffer"),
-    0x1001: (A, "Remote Run"), 0x1002: (A, "Remote Stop"), 0x1003: (A, "Remote Pause"),
+    0x1001: (A, "Remote Run (Start)"), 0x1002: (A, "Remote Stop"), 0x1003: (A, "Remote Pause"),
     0x1005: (A, "Remote Latch Clear"), 0x1006: (A, "Remote Reset"),
     0x0101: (D, "Read CPU Model"), 0x0619: (N, "Loopback Test"), 0x1617: (A, "Clear Error"),
     0x1630: (A, "Remote Password Unlock"), 0x1631: (A, "Remote Password Lock"),
