@@ -116,13 +116,15 @@ def test_melsoft_recognised_not_classified() -> None:
 
 
 def test_melsec_claims_only_its_frames() -> None:
-    """Other traffic on 5000-5011 (a web server, broken lengths, bad ASCII hex) is not MELSEC."""
+    """MC has no standard port: frames are told by their header on any port, and other traffic
+    (a web server, broken lengths, bad ASCII hex, an implausible I/O number) is not MELSEC."""
     cols, ops = run(melsec, [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", MC_BATCH_READ[:-1],
                              MC_BATCH_READ + b"\x00", b"500000FF03FF000018" + b"0010GGGG" + b"0" * 16,
                              b"HTTP/1.1 200 OK\r\n\r\n"], dport=5000)
     assert ops.height == 0 and (cols.height == 0 or cols.filter(pl.col("app") == APP_MELSEC).height == 0)
-    _, ops = run(melsec, [MC_BATCH_READ], dport=8080)
-    assert ops.height == 0
+    bad_io = MC_BATCH_READ[:5] + b"\x20" + MC_BATCH_READ[6:]  # I/O number 20FF
+    _, ops = run(melsec, [MC_BATCH_READ, bad_io, MELSOFT_REQ[:4]], proto=17, dport=8080)
+    assert ops["code"].to_list() == [0x0401]  # the discovery probe counts on UDP 5560 only
 
 
 # ------------------------------------------------------------------------------------ FINS

@@ -32,12 +32,13 @@ from plantwatch.core.decode.schema import (
 
 R, D, A, P, N = CLS_READ, CLS_DISCOVER, CLS_ACTION, CLS_REPROGRAM, CLS_NONE
 
-MELSEC_TCP = frozenset({*range(5000, 5012), 5562})   # MC protocol ports as usually set; MELSOFT TCP
-MELSEC_UDP = frozenset({*range(5000, 5012), 5560})
+# MC/SLMP has no standard port (decoded on any port, core/decode/melsec.py); these are the ports
+# of the MELSOFT engineering connection of iQ-F (FX5) controllers
+MELSOFT_TCP, MELSOFT_UDP = 5562, 5560
 PLC_PORTS: dict[int, dict[int, frozenset[int]]] = {
     APP_FINS: {6: frozenset({9600}), 17: frozenset({9600})},
     APP_ADS: {6: frozenset({48898}), 17: frozenset({48899})},
-    APP_MELSEC: {6: MELSEC_TCP, 17: MELSEC_UDP},
+    APP_MELSEC: {6: frozenset({MELSOFT_TCP}), 17: frozenset({MELSOFT_UDP})},
     APP_HARTIP: {6: frozenset({5094}), 17: frozenset({5094})},
     APP_C37118: {6: frozenset({4712}), 17: frozenset({4713})},
 }

@@ -21,6 +21,11 @@ MELSOFT, the engineering protocol of GX Works (requests 57 0x 00 00 00 11 11, re
 length16 at byte 19 counting the bytes after byte 20; discovery probes 5A 00 00 xx / DA 00 00 xx
 on UDP) is recognised: one op with service 'MELSOFT', no code (its commands are not published).
 
+MC/SLMP has no standard port (each PLC is set up with its own; iQ-R reserves 5000-5009 for the
+system), so frames are recognised on any TCP/UDP port by their header: the subheader, a length
+that matches the payload and, for binary frames, a plausible request-destination I/O number
+(03FF own station, 03D0-03D3, 0000-01FF); the MELSOFT discovery probes only on UDP 5560.
+
 Vectorised: binary MC frames and MELSOFT messages filling the payload. Walked per packet: ASCII.
 """
 
@@ -30,7 +35,7 @@ import numpy as np
 import polars as pl
 
 from plantwatch.core.decode import ics
-from plantwatch.core.decode.ics_plc import MELSEC_TCP, MELSEC_UDP
+from plantwatch.core.decode.ics_plc import MELSOFT_UDP
 from plantwatch.core.decode.schema import APP_MELSEC, DIR_REQUEST, DIR_RESPONSE
 from plantwatch.core.decode.view import (
     AppResult,
@@ -38,7 +43,6 @@ from plantwatch.core.decode.view import (
     gather_le16,
     gather_le32,
     gather_u8,
-    port_rows,
 )
 
 _BATCH = (0x0401, 0x1401)
@@ -54,8 +58,13 @@ _ASCII_HEADS = {b"5000": (DIR_REQUEST, 0), b"D000": (DIR_RESPONSE, 0),
                 b"5400": (DIR_REQUEST, 8), b"D400": (DIR_RESPONSE, 8)}
 
 
+_FIRST = np.zeros(256, dtype=bool)
+_FIRST[[0x50, 0xD0, 0x54, 0xD4, ord("5"), ord("D"), 0x57, 0xD7, 0x5A, 0xDA]] = True
+
+
 def select(view: PacketView, state: dict) -> np.ndarray:
-    rows = np.sort(np.concatenate([port_rows(view, 6, MELSEC_TCP), port_rows(view, 17, MELSEC_UDP)]))
+    rows = np.flatnonzero(((view.ip_proto == 6) | (view.ip_proto == 17)) & (view.pay_len >= 4))
+    rows = rows[_FIRST[view.data[view.pay[rows]]]]  # cheap first-byte filter before the rest
     if rows.size == 0:
         return rows
     return rows[_kind(view, rows) > 0]
@@ -72,13 +81,16 @@ def _kind(view: PacketView, rows: np.ndarray) -> np.ndarray:
     four |= b0 == 0xD4
     hlen = np.where(four, 13, 9)  # bytes up to and including the length field
     blen, _ = gather_le16(d, pos + hlen - 2, end)
-    binary = np.isin(b0, (0x50, 0xD0, 0x54, 0xD4)) & (b1 == 0) & (hlen + blen == plen) & (blen >= 2)
+    io_hi, _ = gather_u8(d, pos + hlen - 4, end)  # I/O number: 03FF own station, 03Dx, 0000-01FF
+    binary = (np.isin(b0, (0x50, 0xD0, 0x54, 0xD4)) & (b1 == 0) & (hlen + blen == plen)
+              & (blen >= 2) & (io_hi <= 3) & (io_hi != 2))
     asc = np.isin(head4, [int.from_bytes(k, "little") for k in _ASCII_HEADS]) & (plen >= 22)
     b5, _ = gather_u8(d, pos + 5, end)
     b6, _ = gather_u8(d, pos + 6, end)
     mlen, _ = gather_le16(d, pos + 19, end)
     soft = np.isin(b0, (0x57, 0xD7)) & (b1 <= 1) & (b5 == 0x11) & (b6 == 0x11) & (21 + mlen == plen)
-    probe = np.isin(b0, (0x5A, 0xDA)) & (b1 == 0) & (view.ip_proto[rows] == 17) & (plen >= 4)
+    udp_soft = (view.ip_proto[rows] == 17) & ((view.sport[rows] == MELSOFT_UDP) | (view.dport[rows] == MELSOFT_UDP))
+    probe = np.isin(b0, (0x5A, 0xDA)) & (b1 == 0) & udp_soft & (plen >= 4)
     probe &= (head4 >> 16 & 0xFF) == 0
     return np.select([binary, asc, soft | probe], [1, 2, 3], 0)
 
