@@ -15,12 +15,17 @@ import polars as pl
 
 from plantwatch.core.capture.batch import LINKTYPE_ETHERNET, RawBatch
 from plantwatch.core.decode import (
+    ads,
     bacnet,
+    c37118,
     dhcp,
     dnp3,
     dns,
     enip,
+    fins,
+    hartip,
     iec104,
+    melsec,
     modbus,
     nbns,
     opcua,
@@ -36,6 +41,7 @@ from plantwatch.core.decode.view import PacketView
 # Order matters only where two modules claim the same row and column: earlier wins.
 APP_MODULES: tuple[ModuleType, ...] = (
     modbus, s7, dnp3, enip, iec104, bacnet, opcua, rdp, tls, dns, dhcp, nbns,
+    fins, ads, melsec, hartip, c37118,
 )
 
 

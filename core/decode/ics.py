@@ -19,6 +19,7 @@ How an op row is keyed (columns of core/decode/schema.OPS):
   transmission; U-format: code null, sub = U function bits (0x01 STARTDT act ... 0x20 TESTFR con).
 - BACnet: code = service choice, sub = 0 confirmed / 1 unconfirmed.
 - OPC UA: service = message type (HEL, ACK, OPN, CLO, MSG, ERR); MSG: code = service node id.
+- FINS, ADS/AMS, MELSEC MC, HART-IP, C37.118: see core/decode/ics_plc.py.
 
 Direction: the class depends only on the codes above, never on `direction`. Where a response
 carries the code of what it answers (Modbus, S7 Ack_Data and userdata responses, CIP replies,
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from plantwatch.core.decode.ics_plc import PLC_PORTS, classify_plc
 from plantwatch.core.decode.schema import (
     APP_BACNET,
     APP_DNP3,
@@ -60,6 +62,7 @@ ICS_PORTS: dict[int, dict[int, frozenset[int]]] = {
     APP_IEC104: {6: frozenset({2404})},
     APP_BACNET: {17: frozenset({47808})},
     APP_OPCUA: {6: frozenset({4840})},
+    **PLC_PORTS,
 }
 ICS_TCP_PORTS = frozenset(p for m in ICS_PORTS.values() for p in m.get(6, ()))
 ICS_UDP_PORTS = frozenset(p for m in ICS_PORTS.values() for p in m.get(17, ()))
@@ -163,7 +166,8 @@ DNP3_FUNC: dict[int, tuple[int, str]] = {
 # ---------------------------------------------------------------------------------------------
 # EtherNet/IP encapsulation commands, CIP services
 ENIP_CMD: dict[int, tuple[int, str]] = {
-    0x0000: (N, "NOP"), 0x0004: (D, "List Services"), 0x0063: (D, "List Identity"),
+    0x0000: (N, "NOP"), 0x0001: (D, "List Targets"),  # legacy (RSLinx) discovery: target list
+    0x0004: (D, "List Services"), 0x0063: (D, "List Identity"),
     0x0064: (D, "List Interfaces"), 0x0065: (N, "Register Session"),
     0x0066: (N, "Unregister Session"), 0x006F: (N, "Send RR Data"),
     0x0070: (N, "Send Unit Data"), 0x0072: (N, "Indicate Status"), 0x0073: (N, "Cancel"),
@@ -312,7 +316,7 @@ def classify(app: int, code: int | None, sub: int | None, group: int | None,
                 return (N, OPCUA_RESPONSE_NAMES[code])
             return (N, f"Service {code}")
         return (N, service or "")
-    return (N, "")
+    return classify_plc(app, code, sub, group, service) or (N, "")
 
 
 _KEYS = ["app", "code", "sub", "group", "service"]

@@ -16,9 +16,9 @@ from plantwatch.core.decode.schema import APP_MODBUS, DIR_OTHER, DIR_REQUEST, DI
 from plantwatch.core.decode.view import AppResult, PacketView, gather_be16, gather_u8, port_rows
 
 PORT = 502
-# Requests whose PDU starts with a reference number (FC 23: the read reference); and those
-# followed by a count (FC 23: the read count).
-_REF_REQ = (1, 2, 3, 4, 5, 6, 15, 16, 22, 23)
+# Requests whose PDU starts with a reference number (FC 23: the read reference; FC 24: the FIFO
+# pointer address); and those followed by a count (FC 23: the read count).
+_REF_REQ = (1, 2, 3, 4, 5, 6, 15, 16, 22, 23, 24)
 _BITS = (1, 2, 15)
 _WORDS = (3, 4, 16, 23)
 _ECHO_RESP = (5, 6, 15, 16, 22)  # responses that echo reference (and count for 15/16)
@@ -100,7 +100,7 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
     fc = fc_raw & 0x7F
     exc = (fc_raw & 0x80) != 0
     # Fast path: exactly one ADU, and no function whose fields depend on more than fixed offsets.
-    simple = np.isin(fc, (1, 2, 3, 4, 5, 6, 15, 16, 22, 23)) | exc
+    simple = np.isin(fc, _REF_REQ) | exc
     fast = (length >= 2) & (length + 6 == plen) & simple & (plen >= 9)
     f = np.flatnonzero(fast)
     fr = rows[f]

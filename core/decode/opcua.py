@@ -1,4 +1,4 @@
-"""OPC UA binary (TCP 4840): message type, and the service node id of plaintext MSG chunks.
+"""OPC UA binary (TCP 4840, and any TCP port): message type, and the service node id.
 
 Every message starts `type(3) chunk(1) size32le`; HEL/ACK/OPN/CLO/MSG/ERR/RHE. A final MSG
 chunk ('F') holds secure channel id, token id, sequence number, request id, then the encoded
@@ -6,9 +6,18 @@ type node id of the body. With Sign&Encrypt the body is ciphertext: a node id is
 when it is a namespace-0 numeric id of a known service request or response, which encrypted
 bytes are most unlikely to spell.
 
-Ops: one per message (service = message type; MSG: code = node id numeric when readable).
+An OPN chunk holds secure channel id, security policy URI, sender certificate, receiver
+thumbprint (three length-prefixed byte strings, -1 for null), sequence number, request id, then
+the node id of OpenSecureChannel (446 request, 449 response), always in plaintext.
+
+Ops: one per message (service = message type; MSG, OPN: code = node id numeric when readable).
 Walked per packet (several messages per segment possible); intermediate chunks ('C') and
 aborts ('A') give an op without a code.
+
+Off 4840 (servers are often set up on another port) a segment is OPC UA when it starts with a
+message header whose size fits in the segment, or continues a connection that exchanged
+HEL/ACK (module state: those flows, bounded); a message larger than its segment is reported
+on the segment holding its header (TCP reassembly, as tshark does, is not done here).
 """
 
 from __future__ import annotations
@@ -20,24 +29,49 @@ import polars as pl
 
 from plantwatch.core.decode import ics
 from plantwatch.core.decode.schema import APP_OPCUA, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
-from plantwatch.core.decode.view import AppResult, PacketView, gather_u8, port_rows
+from plantwatch.core.decode.view import AppResult, PacketView, gather_le32
 
 PORT = 4840
 TYPES = {b"HEL": DIR_REQUEST, b"ACK": DIR_RESPONSE, b"OPN": DIR_OTHER, b"CLO": DIR_REQUEST,
          b"MSG": DIR_OTHER, b"ERR": DIR_RESPONSE, b"RHE": DIR_OTHER}
 _MAX_MESSAGES = 64
+_MAX_FLOWS = 4096
+_HEADS = np.array([int.from_bytes(t, "little") for t in TYPES], dtype=np.int64)
+_FIRST = np.zeros(256, dtype=bool)
+_FIRST[[t[0] for t in TYPES]] = True
+
+
+def _flow(view: PacketView, r: int) -> tuple:
+    a = (int(view.src_hi[r]), int(view.src_lo[r]), int(view.sport[r]))
+    b = (int(view.dst_hi[r]), int(view.dst_lo[r]), int(view.dport[r]))
+    return (a, b) if a < b else (b, a)
 
 
 def select(view: PacketView, state: dict) -> np.ndarray:
-    rows = port_rows(view, 6, {PORT})
-    if rows.size == 0:
-        return rows
-    pos, _, end = view.span(rows)
-    c0, ok = gather_u8(view.data, pos, end)
-    c3, _ = gather_u8(view.data, pos + 3, end)
-    return rows[ok & np.isin(c0, (ord("H"), ord("A"), ord("O"), ord("C"), ord("M"), ord("E"),
-                                  ord("R")))
-                & np.isin(c3, (ord("F"), ord("C"), ord("A"))) & (view.pay_len[rows] >= 8)]
+    cand = np.flatnonzero((view.ip_proto == 6) & (view.pay_len >= 8))
+    cand = cand[_FIRST[view.data[view.pay[cand]]]]  # cheap first-byte filter before the rest
+    if cand.size == 0:
+        return cand
+    pos, plen, end = view.span(cand)
+    head, ok = gather_le32(view.data, pos, end)
+    cand = cand[ok & np.isin(head & 0xFFFFFF, _HEADS) & np.isin(head >> 24, (0x46, 0x43, 0x41))]
+    if cand.size == 0:
+        return cand
+    pos, plen, end = view.span(cand)
+    size, _ = gather_le32(view.data, pos + 4, end)
+    std = (view.sport[cand] == PORT) | (view.dport[cand] == PORT)
+    fits = (size >= 8) & (size <= plen)
+    flows: set = state.setdefault("flows", set())
+    c0 = view.data[pos]
+    for i in np.flatnonzero(fits & ~std & np.isin(c0, (ord("H"), ord("A")))).tolist():
+        if len(flows) >= _MAX_FLOWS:
+            flows.clear()
+        flows.add(_flow(view, int(cand[i])))
+    known = np.zeros(cand.size, bool)
+    if flows:
+        for i in np.flatnonzero(~std & ~fits).tolist():
+            known[i] = _flow(view, int(cand[i])) in flows
+    return cand[std | fits | known]
 
 
 def node_id(b: bytes) -> int | None:
@@ -54,6 +88,17 @@ def node_id(b: bytes) -> int | None:
     return None
 
 
+def _opn_body(msg: bytes) -> bytes:
+    """The bytes after the asymmetric security header, sequence number and request id."""
+    off = 12
+    for _ in range(3):
+        if off + 4 > len(msg):
+            return b""
+        n = struct.unpack_from("<i", msg, off)[0]
+        off += 4 + max(n, 0)
+    return msg[off + 8 : off + 15]
+
+
 def walk(payload: bytes) -> list[dict]:
     ops: list[dict] = []
     off = 0
@@ -67,8 +112,9 @@ def walk(payload: bytes) -> list[dict]:
             break
         msg = payload[off : off + size]
         op: dict = {"app": APP_OPCUA, "service": mtype.decode("ascii"), "direction": TYPES[mtype]}
-        if mtype == b"MSG" and chunk == ord("F"):
-            nid = node_id(msg[24:31])
+        body = _opn_body(msg) if mtype == b"OPN" else msg[24:31] if mtype == b"MSG" else b""
+        if body and chunk == ord("F"):
+            nid = node_id(body)
             if nid is not None and (nid in ics.OPCUA_SERVICE or nid in ics.OPCUA_RESPONSE_NAMES):
                 op["code"] = nid
                 op["direction"] = DIR_REQUEST if nid in ics.OPCUA_SERVICE else DIR_RESPONSE

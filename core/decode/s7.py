@@ -85,6 +85,8 @@ def _userdata(op: dict, par: bytes, data: bytes, key: tuple, state: dict) -> Non
             open_frags.discard(fkey)
         if (par[10] << 8) | par[11]:
             op["exception"] = (par[10] << 8) | par[11]
+    if group == 2 and sub in (1, 5) and not continuation and len(data) >= 6 and data[0] == 0xFF:
+        op["count"] = (data[4] << 8) | data[5]  # cyclic (change-driven) transfer: item count
     if group == 4 and sub == 1 and not continuation and len(data) >= 6 and data[0] == 0xFF:
         length = (data[2] << 8) | data[3]
         if length >= 2:

@@ -23,6 +23,12 @@ APP_IEC104 = 5
 APP_BACNET = 6
 APP_OPCUA = 7
 APP_S7PLUS = 8
+# 9-13 left for IEC 61850 MMS, GOOSE and PROFINET; every id below 20 is an ICS protocol
+APP_FINS = 14    # Omron FINS (UDP, or TCP with the FINS/TCP header)
+APP_ADS = 15     # Beckhoff ADS/AMS (TCP 48898) and its UDP route discovery (48899)
+APP_MELSEC = 16  # Mitsubishi MC protocol / SLMP (3E, 4E; binary, ASCII), MELSOFT recognised
+APP_HARTIP = 17
+APP_C37118 = 18  # IEEE C37.118 synchrophasor
 APP_TLS = 20
 APP_RDP = 21
 APP_DNS = 22
@@ -37,7 +43,10 @@ APP_NAMES = {
     APP_IEC104: "iec104", APP_BACNET: "bacnet", APP_OPCUA: "opcua", APP_S7PLUS: "s7comm-plus",
     APP_TLS: "tls", APP_RDP: "rdp", APP_DNS: "dns", APP_DHCP: "dhcp", APP_NBNS: "nbns",
     APP_ARP: "arp", APP_HTTP: "http", APP_SMB: "smb", APP_NTP: "ntp",
+    APP_FINS: "fins", APP_ADS: "ads", APP_MELSEC: "melsec", APP_HARTIP: "hart-ip",
+    APP_C37118: "c37.118",
 }
+ICS_APPS = frozenset(k for k in APP_NAMES if 0 < k < APP_TLS)
 
 # Null means "not present in this packet" for every optional column.
 PACKETS: dict[str, pl.DataType] = {

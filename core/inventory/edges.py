@@ -7,15 +7,13 @@ import polars as pl
 
 from plantwatch.core.decode.schema import (
     APP_NAMES,
-    APP_S7PLUS,
     CLS_ACTION,
     CLS_DISCOVER,
     CLS_READ,
     CLS_REPROGRAM,
+    ICS_APPS,
 )
 from plantwatch.core.flows.sessions import ENDPOINTS, FAILED_STATES, ICS_PORTS, session_ops
-
-ICS_APPS = frozenset(range(1, APP_S7PLUS + 1))
 
 _EDGES = {"c_hi": pl.UInt64(), "c_lo": pl.UInt64(), "s_hi": pl.UInt64(), "s_lo": pl.UInt64(),
           "proto": pl.UInt8(), "port": pl.Int32(), "app": pl.UInt8(), "sessions": pl.Int64(),
