@@ -414,6 +414,19 @@ def test_classify_ops_frame_keys_and_tables() -> None:
 def test_ics_ports() -> None:
     assert {502, 102, 20000, 44818, 2404, 4840} <= ics.ICS_TCP_PORTS
     assert {47808, 2222, 20000, 44818} <= ics.ICS_UDP_PORTS
+    assert ics.ICS_PORTS == ics.ICS_TCP_PORTS | ics.ICS_UDP_PORTS
+    assert set(ics.APP_PORTS) <= ics.ICS_APPS
+
+
+def test_ics_ports_and_apps_live_in_one_place() -> None:
+    """Sessions, the inventory and the models use the very objects of core/decode/ics.py."""
+    from plantwatch.core.detection import detector
+    from plantwatch.core.detection.models import failed_ics, ics_protocol
+    from plantwatch.core.flows import sessions
+    from plantwatch.core.inventory import devices
+    assert sessions.ICS_PORTS is ics.ICS_PORTS and devices.ICS_PORTS is ics.ICS_PORTS
+    assert devices.ICS_APPS is ics.ICS_APPS and detector.ICS_APPS is ics.ICS_APPS
+    assert failed_ics.ICS_PORTS is ics.ICS_PORTS and ics_protocol.APP_PORTS is ics.APP_PORTS
 
 
 def test_vectorised_matches_walk_on_modbus() -> None:

@@ -50,8 +50,9 @@ from plantwatch.core.decode.schema import (
 
 R, D, A, P, N = CLS_READ, CLS_DISCOVER, CLS_ACTION, CLS_REPROGRAM, CLS_NONE
 
-# ICS protocols: transport (6 TCP, 17 UDP) -> ports, per app.
-ICS_PORTS: dict[int, dict[int, frozenset[int]]] = {
+# The one place ICS ports and application ids live (sessions, the inventory and the models import
+# them from here). Per app: transport (6 TCP, 17 UDP) -> its standard ports.
+APP_PORTS: dict[int, dict[int, frozenset[int]]] = {
     APP_MODBUS: {6: frozenset({502})},
     APP_S7: {6: frozenset({102})},
     APP_S7PLUS: {6: frozenset({102})},
@@ -61,8 +62,12 @@ ICS_PORTS: dict[int, dict[int, frozenset[int]]] = {
     APP_BACNET: {17: frozenset({47808})},
     APP_OPCUA: {6: frozenset({4840})},
 }
-ICS_TCP_PORTS = frozenset(p for m in ICS_PORTS.values() for p in m.get(6, ()))
-ICS_UDP_PORTS = frozenset(p for m in ICS_PORTS.values() for p in m.get(17, ()))
+ICS_TCP_PORTS = frozenset(p for m in APP_PORTS.values() for p in m.get(6, ()))
+ICS_UDP_PORTS = frozenset(p for m in APP_PORTS.values() for p in m.get(17, ()))
+ICS_PORTS = ICS_TCP_PORTS | ICS_UDP_PORTS  # any ICS port, either transport
+# ICS protocols carried directly on Ethernet (no port): they have no entry in APP_PORTS.
+ICS_L2_APPS: frozenset[int] = frozenset()
+ICS_APPS = frozenset(APP_PORTS) | ICS_L2_APPS
 
 # ---------------------------------------------------------------------------------------------
 # Modbus (function_code_vals)

@@ -26,13 +26,13 @@ import polars as pl
 
 from plantwatch.core.decode.addr import classify as addr_classify
 from plantwatch.core.decode.addr import ip_texts, is_group, text_to_ip
+from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
 from plantwatch.core.detection import incidents as incidents_mod
 from plantwatch.core.detection import scoring
 from plantwatch.core.detection.baseline import HOUR, Aggregates, Baseline, key_hash
 from plantwatch.core.detection.models import MODELS, MODULES, load_config
 from plantwatch.core.detection.models.base import Context
-from plantwatch.core.flows.sessions import FAILED_STATES, ICS_PORTS, session_ops
-from plantwatch.core.inventory.devices import ICS_APPS
+from plantwatch.core.flows.sessions import FAILED_STATES, session_ops
 from plantwatch.core.inventory.zones import Zones
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store

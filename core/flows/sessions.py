@@ -41,10 +41,8 @@ import numpy as np
 import polars as pl
 
 from plantwatch.core.decode.addr import hash_u64, is_group
-from plantwatch.core.decode.ics import ICS_TCP_PORTS, ICS_UDP_PORTS
+from plantwatch.core.decode.ics import ICS_PORTS
 from plantwatch.core.decode.schema import DIR_REQUEST
-
-ICS_PORTS = frozenset(ICS_TCP_PORTS | ICS_UDP_PORTS)
 
 STATE_ATTEMPTED = "attempted"
 STATE_ESTABLISHED = "established"

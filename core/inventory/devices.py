@@ -24,19 +24,17 @@ import numpy as np
 import polars as pl
 
 from plantwatch.core.decode import addr
+from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
 from plantwatch.core.decode.schema import (
     APP_NAMES,
-    APP_S7PLUS,
     CLS_ACTION,
     CLS_DISCOVER,
     CLS_READ,
     CLS_REPROGRAM,
 )
-from plantwatch.core.flows.sessions import ENDPOINTS, FAILED_STATES, ICS_PORTS, session_ops
+from plantwatch.core.flows.sessions import ENDPOINTS, FAILED_STATES, session_ops
 from plantwatch.core.inventory import oui
 from plantwatch.core.inventory.zones import EXTERNAL, INTERNAL, Zones
-
-ICS_APPS = frozenset(range(1, APP_S7PLUS + 1))
 
 ROLE_PLC = "plc"
 ROLE_HMI = "hmi"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from plantwatch.core.decode.ics import ICS_PORTS
 from plantwatch.core.detection.models.base import (
     Context,
     Model,
@@ -17,7 +18,6 @@ from plantwatch.core.detection.models.base import (
     window_s_of,
 )
 from plantwatch.core.detection.scoring import poisson_importance, rate
-from plantwatch.core.flows.sessions import ICS_PORTS
 
 MODEL = Model(
     "Unusual External Connectivity", "Network", "medium", "command and control", ("T0885", "T0884"),

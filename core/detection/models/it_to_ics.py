@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from plantwatch.core.decode.ics import ICS_PORTS
 from plantwatch.core.detection.models.base import (
     Context,
     Model,
@@ -16,7 +17,6 @@ from plantwatch.core.detection.models.base import (
     window_s_of,
 )
 from plantwatch.core.detection.scoring import poisson_importance, rate
-from plantwatch.core.flows.sessions import ICS_PORTS
 
 MODEL = Model(
     "Anomalous IT to ICS Connection", "ICS", "high", "lateral movement", ("T0886", "T0866"), True,
