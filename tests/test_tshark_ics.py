@@ -24,9 +24,11 @@ from plantwatch.core.decode.schema import (
     APP_BACNET,
     APP_DNP3,
     APP_ENIP,
+    APP_GOOSE,
     APP_IEC104,
     APP_MODBUS,
     APP_OPCUA,
+    APP_PROFINET,
     APP_S7,
     DIR_REQUEST,
     DIR_RESPONSE,
@@ -377,7 +379,8 @@ def test_bacnet() -> None:
 # --------------------------------------------------------------------------------------------
 # No false positives: an op of protocol X only where tshark sees X, on every capture.
 PROTO_OF_APP = {APP_MODBUS: "mbtcp", APP_S7: "s7comm", APP_DNP3: "dnp3", APP_ENIP: "enip",
-                APP_IEC104: "iec60870_104", APP_BACNET: "bacapp"}
+                APP_IEC104: "iec60870_104", APP_BACNET: "bacapp",
+                APP_GOOSE: "goose", APP_PROFINET: "pn_dcp"}  # MMS: tests/test_tshark_61850.py
 
 
 @pytest.mark.parametrize("path", sorted(REAL.glob("*.pcap*")), ids=lambda p: p.name)

@@ -20,10 +20,13 @@ from plantwatch.core.decode import (
     dnp3,
     dns,
     enip,
+    goose,
     iec104,
+    mms,
     modbus,
     nbns,
     opcua,
+    profinet,
     rdp,
     s7,
     tls,
@@ -33,9 +36,11 @@ from plantwatch.core.decode.retrans import Retransmissions
 from plantwatch.core.decode.schema import APP_ARP, OPS, PACKETS, empty_ops
 from plantwatch.core.decode.view import PacketView
 
-# Order matters only where two modules claim the same row and column: earlier wins.
+# Order matters only where two modules claim the same row and column: earlier wins, except
+# `app`, where a later module's label wins (mms after s7: s7.py labels all of TCP 102).
 APP_MODULES: tuple[ModuleType, ...] = (
     modbus, s7, dnp3, enip, iec104, bacnet, opcua, rdp, tls, dns, dhcp, nbns,
+    mms, goose, profinet,  # IEC 61850 and PROFINET
 )
 
 
@@ -91,6 +96,7 @@ def _view(batch: RawBatch, lay: Layers) -> PacketView:
         ip_proto=lay.ip_proto, sport=lay.sport, dport=lay.dport, tcp_flags=lay.tcp_flags,
         seq=lay.seq, src_hi=lay.src_hi, src_lo=lay.src_lo, dst_hi=lay.dst_hi, dst_lo=lay.dst_lo,
         ts=batch.ts.astype(np.int64),
+        ethertype=np.where(lay.has_ethertype, lay.ethertype, 0), l3=lay.l3, eth_src=lay.eth_src,
     )
 
 

@@ -19,6 +19,11 @@ How an op row is keyed (columns of core/decode/schema.OPS):
   transmission; U-format: code null, sub = U function bits (0x01 STARTDT act ... 0x20 TESTFR con).
 - BACnet: code = service choice, sub = 0 confirmed / 1 unconfirmed.
 - OPC UA: service = message type (HEL, ACK, OPN, CLO, MSG, ERR); MSG: code = service node id.
+- IEC 61850 MMS: sub = MMS PDU choice (0 confirmed-Request, 1 -Response, 2 -Error, 3 unconfirmed,
+  4 reject, 8-13 initiate/conclude); code = confirmed service (or unconfirmed service for sub 3).
+- GOOSE: code = GOOSE_* below (publish, state change, sequence anomalies), from core/decode/goose.py.
+- PROFINET DCP: code = service id << 8 | service type (0 request, bit 0 response); sub = the
+  first block's option << 8 | suboption (0x0102 IP, 0x0202 name of station, 0x0505 reset ...).
 
 Direction: the class depends only on the codes above, never on `direction`. Where a response
 carries the code of what it answers (Modbus, S7 Ack_Data and userdata responses, CIP replies,
@@ -31,13 +36,17 @@ from __future__ import annotations
 
 import polars as pl
 
+from plantwatch.core.decode.ics_61850 import classify_61850
 from plantwatch.core.decode.schema import (
     APP_BACNET,
     APP_DNP3,
     APP_ENIP,
+    APP_GOOSE,
     APP_IEC104,
+    APP_MMS,
     APP_MODBUS,
     APP_OPCUA,
+    APP_PROFINET,
     APP_S7,
     APP_S7PLUS,
     CLS_ACTION,
@@ -61,12 +70,13 @@ APP_PORTS: dict[int, dict[int, frozenset[int]]] = {
     APP_IEC104: {6: frozenset({2404})},
     APP_BACNET: {17: frozenset({47808})},
     APP_OPCUA: {6: frozenset({4840})},
+    APP_MMS: {6: frozenset({102})},
 }
 ICS_TCP_PORTS = frozenset(p for m in APP_PORTS.values() for p in m.get(6, ()))
 ICS_UDP_PORTS = frozenset(p for m in APP_PORTS.values() for p in m.get(17, ()))
 ICS_PORTS = ICS_TCP_PORTS | ICS_UDP_PORTS  # any ICS port, either transport
 # ICS protocols carried directly on Ethernet (no port): they have no entry in APP_PORTS.
-ICS_L2_APPS: frozenset[int] = frozenset()
+ICS_L2_APPS = frozenset({APP_GOOSE, APP_PROFINET})
 ICS_APPS = frozenset(APP_PORTS) | ICS_L2_APPS
 
 # ---------------------------------------------------------------------------------------------
@@ -317,6 +327,8 @@ def classify(app: int, code: int | None, sub: int | None, group: int | None,
                 return (N, OPCUA_RESPONSE_NAMES[code])
             return (N, f"Service {code}")
         return (N, service or "")
+    if app in (APP_MMS, APP_GOOSE, APP_PROFINET):
+        return classify_61850(app, code, sub)
     return (N, "")
 
 

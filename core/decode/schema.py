@@ -23,6 +23,9 @@ APP_IEC104 = 5
 APP_BACNET = 6
 APP_OPCUA = 7
 APP_S7PLUS = 8
+APP_MMS = 9        # IEC 61850 / ISO 9506 MMS over ISO-on-TCP (102)
+APP_GOOSE = 10     # IEC 61850 GOOSE (ethertype 0x88B8)
+APP_PROFINET = 11  # PROFINET DCP and RT (ethertype 0x8892)
 APP_TLS = 20
 APP_RDP = 21
 APP_DNS = 22
@@ -37,6 +40,7 @@ APP_NAMES = {
     APP_IEC104: "iec104", APP_BACNET: "bacnet", APP_OPCUA: "opcua", APP_S7PLUS: "s7comm-plus",
     APP_TLS: "tls", APP_RDP: "rdp", APP_DNS: "dns", APP_DHCP: "dhcp", APP_NBNS: "nbns",
     APP_ARP: "arp", APP_HTTP: "http", APP_SMB: "smb", APP_NTP: "ntp",
+    APP_MMS: "mms", APP_GOOSE: "goose", APP_PROFINET: "profinet",
 }
 
 # Null means "not present in this packet" for every optional column.
@@ -83,6 +87,13 @@ PACKETS: dict[str, pl.DataType] = {
     "nbns_name": pl.String(),
     "arp_op": pl.Int16(), "arp_sha": pl.UInt64(), "arp_spa": pl.UInt64(),  # spa as IPv4 integer
     "arp_tpa": pl.UInt64(),
+    # IEC 61850 GOOSE (one PDU per frame)
+    "goose_appid": pl.Int32(), "goose_gocb": pl.String(), "goose_dataset": pl.String(),
+    "goose_id": pl.String(), "goose_stnum": pl.Int64(), "goose_sqnum": pl.Int64(),
+    "goose_simulation": pl.Boolean(), "goose_confrev": pl.Int64(),
+    # PROFINET: FrameID (0xFEFC-0xFEFF DCP, 0x8000-0xFBFF RT cyclic); DCP identity of a device
+    "pn_frame_id": pl.Int32(), "pn_station": pl.String(), "pn_vendor_id": pl.Int32(),
+    "pn_device_id": pl.Int32(), "pn_ip": pl.UInt64(),  # IPv4 integer (DCP IP block)
 }
 
 # Operation classes (core/decode/ics.py maps protocol codes to these).
@@ -118,7 +129,8 @@ OPS: dict[str, pl.DataType] = {
     "szl_id": pl.Int32(),     # S7 SZL id of a Read SZL
     "block_type": pl.String(),  # S7 block type ('OB','DB','FC','FB',...) for download/upload/delete
     "block_num": pl.Int32(),
-    "service": pl.String(),   # S7 PI service name (P_PROGRAM, _DELE, ...); OPC UA message type (HEL, OPN, MSG ...)
+    "service": pl.String(),   # S7 PI service name (P_PROGRAM, _DELE, ...); OPC UA message type (HEL, OPN, MSG ...); MMS object (item id, program, file); GOOSE gocbRef; PROFINET DCP station name
+    "domain": pl.String(),    # MMS domain id of a domain-specific object name
 }
 
 
