@@ -1,7 +1,8 @@
 """Batch decoding: raw records in, the PACKETS and OPS frames of core.decode.schema out.
 
-The link, network and transport layers are decoded for all records at once (layers.py); then
-each application module picks its rows (select) and decodes them (decode). Application columns
+The link, network and transport layers are decoded for all records at once (layers.py); ICS
+PDUs cut across TCP segments are reassembled onto the segment completing them (reassembly.py);
+then each application module picks its rows (select) and decodes them (decode). Application columns
 come back sparse (a `row` index plus values) and are scattered into full-length columns here.
 """
 
@@ -32,6 +33,7 @@ from plantwatch.core.decode import (
     tls,
 )
 from plantwatch.core.decode.layers import Layers, decode_layers
+from plantwatch.core.decode.reassembly import Reassembler
 from plantwatch.core.decode.retrans import Retransmissions
 from plantwatch.core.decode.schema import APP_ARP, OPS, PACKETS, empty_ops
 from plantwatch.core.decode.view import PacketView
@@ -107,12 +109,13 @@ class Decoder:
     modules: tuple[ModuleType, ...] = APP_MODULES
     _state: dict[str, dict] = field(default_factory=dict)
     _retrans: Retransmissions = field(default_factory=Retransmissions)
+    _reassembly: Reassembler = field(default_factory=Reassembler)
 
     def decode(self, batch: RawBatch) -> Decoded:
         n = len(batch)
         lay = decode_layers(batch)
         cols = _layer_columns(batch, lay)
-        view = _view(batch, lay)
+        view = self._reassembly.apply(_view(batch, lay))  # ICS PDUs spanning TCP segments
         op_frames: list[pl.DataFrame] = []
         for mod in self.modules:
             state = self._state.setdefault(mod.__name__, {})
