@@ -24,12 +24,13 @@ from __future__ import annotations
 import numpy as np
 
 from plantwatch.core.decode.addr import hash_u64
-from plantwatch.core.decode.view import PacketView, gather_be16, gather_u8
+from plantwatch.core.decode.layers import be16, window
+from plantwatch.core.decode.view import PacketView
 
 # framing kinds
 _MODBUS, _TPKT, _DNP3, _IEC104 = 1, 2, 3, 4
 PORT_FRAMING = {502: _MODBUS, 102: _TPKT, 20000: _DNP3, 2404: _IEC104}
-_MIN_HEADER = {_MODBUS: 6, _TPKT: 4, _DNP3: 3, _IEC104: 2}
+_NEED = np.array([1, 6, 4, 3, 2], dtype=np.int64)  # header bytes that give the PDU length
 # Bytes tshark's dissectors want in a segment before they claim it (their heuristics run on the
 # segment's first bytes: mbtcp wants 8, is_tpkt 4, check_dnp3_header the 10-byte link header);
 # with fewer, the PDU cut after them is never reassembled by tshark, nor here. A PDU cut after
@@ -42,12 +43,11 @@ _WRAP = 1 << 32
 
 def _pdu_len(kind: np.ndarray, data: np.ndarray, pos: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Total length of the PDU starting at `pos` (0: not a PDU header; -1: header cut short)."""
-    b0, ok0 = gather_u8(data, pos, end)
-    b1, _ = gather_u8(data, pos + 1, end)
-    b2, _ = gather_u8(data, pos + 2, end)
-    w2, _ = gather_be16(data, pos + 2, end)
-    w4, _ = gather_be16(data, pos + 4, end)
+    m = window(data, pos, 6)  # bytes past `end` are masked below by `avail`
+    b0, b1, b2 = m[:, 0], m[:, 1].astype(np.int64), m[:, 2].astype(np.int64)
+    w2, w4 = be16(m, 2), be16(m, 4)
     avail = end - pos
+    ok0 = avail >= 1
     # the length fields' legal ranges (as the dissectors' heuristics check them): bytes that do
     # not start a PDU, say mid-stream at the start of a capture, are never held
     modbus = np.where((w2 == 0) & (w4 >= 2) & (w4 <= 254), 6 + w4, 0)
@@ -55,10 +55,8 @@ def _pdu_len(kind: np.ndarray, data: np.ndarray, pos: np.ndarray, end: np.ndarra
     user = b2 - 5
     dnp3 = np.where((b0 == 0x05) & (b1 == 0x64) & (b2 >= 5), 10 + user + 2 * ((user + 15) // 16), 0)
     iec104 = np.where((b0 == 0x68) & (b1 >= 4) & (b1 <= 253), 2 + b1, 0)
-    total = np.select([kind == _MODBUS, kind == _TPKT, kind == _DNP3, kind == _IEC104],
-                      [modbus, tpkt, dnp3, iec104], 0)
-    need = np.select([kind == _MODBUS, kind == _TPKT, kind == _DNP3, kind == _IEC104],
-                     [6, 4, 3, 2], 1)
+    total = np.choose(kind, [0, modbus, tpkt, dnp3, iec104])
+    need = _NEED[kind]
     # a header cut by the end of the segment: bytes that could start one (checked on what is there)
     short = ok0 & (avail < need) & (
         ((kind == _MODBUS) & ((avail < 4) | (w2 == 0)))
