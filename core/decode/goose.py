@@ -6,9 +6,9 @@ then the goosePdu, BER: [0] gocbRef, [1] timeAllowedtoLive, [2] datSet, [3] goID
 
 Per packet: goose_appid, goose_gocb, goose_dataset, goose_id, goose_stnum, goose_sqnum,
 goose_simulation, goose_confrev. One op per PDU, keyed by what it means for its control block's
-sequence (module state remembers the last publisher MAC, stNum and sqNum of each (APPID,
-gocbRef), bounded): a publication, a state change (stNum went up), the sequence going backwards
-(an old stNum/sqNum again: replay or a second publisher) or a stNum jump from a new publisher MAC;
+sequence (module state remembers, per (APPID, gocbRef), the last stNum and sqNum of the block
+and of each publisher MAC, bounded): a publication, a state change (stNum went up), the sequence
+going backwards (an old stNum/sqNum again: a replay) or a stNum jump from a new publisher MAC;
 the last two are ACTION-class (core/decode/ics_61850.py). The op's ref is stNum, service gocbRef,
 unit APPID.
 """
@@ -31,6 +31,7 @@ from plantwatch.core.decode.view import AppResult, PacketView
 
 ETHERTYPE = 0x88B8
 _MAX_STREAMS = 65536
+_MAX_MACS = 16  # publishers remembered per control block
 _FIELDS = {0: "goose_gocb", 2: "goose_dataset", 3: "goose_id", 5: "goose_stnum",
            6: "goose_sqnum", 7: "goose_simulation", 8: "goose_confrev"}
 _COLS = ["row", "app", "goose_appid", *_FIELDS.values()]
@@ -66,22 +67,36 @@ def parse(buf: bytes) -> dict | None:
 
 
 def _sequence(state: dict, key: tuple, mac: int, st: int | None, sq: int | None) -> int:
-    """What this PDU means for its control block, and remember it."""
+    """What this PDU means for its control block, and remember it.
+
+    A publisher already seen for the block is judged against its own last (stNum, sqNum): going
+    back is a restart or a replay of its frames. A MAC new to the block is judged against the
+    block's last frame: older is a replay, another stNum a takeover; the same stNum going on is a
+    redundant publisher taking over quietly (a publication)."""
     streams: dict = state.setdefault("streams", {})
     if st is None or sq is None:
         return GOOSE_PUBLISH
-    last = streams.get(key)
-    if last is None and len(streams) >= _MAX_STREAMS:
-        streams.clear()
-    streams[key] = (mac, st, sq)
-    if last is None:
+    block = streams.get(key)
+    if block is None:
+        if len(streams) >= _MAX_STREAMS:
+            streams.clear()
+        streams[key] = {"last": (st, sq), "macs": {mac: (st, sq)}}
         return GOOSE_PUBLISH
-    lmac, lst, lsq = last
-    if (st, sq) < (lst, lsq):
-        return GOOSE_SEQ_BACK
-    if mac != lmac and st != lst:
-        return GOOSE_NEW_PUBLISHER
-    return GOOSE_STATE_CHANGE if st > lst else GOOSE_PUBLISH
+    macs: dict = block["macs"]
+    own = macs.get(mac)
+    if own is not None:
+        code = (GOOSE_SEQ_BACK if (st, sq) < own else
+                GOOSE_STATE_CHANGE if st > own[0] else GOOSE_PUBLISH)
+    else:
+        lst = block["last"]
+        code = (GOOSE_SEQ_BACK if (st, sq) < lst else
+                GOOSE_NEW_PUBLISHER if st != lst[0] else GOOSE_PUBLISH)
+        if len(macs) >= _MAX_MACS:
+            macs.clear()
+    macs[mac] = (st, sq)
+    if own is not None or code == GOOSE_PUBLISH:
+        block["last"] = (st, sq)
+    return code
 
 
 def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:

@@ -32,7 +32,13 @@ from plantwatch.core.decode.schema import (
     CLS_READ,
     CLS_REPROGRAM,
 )
-from plantwatch.core.flows.sessions import ENDPOINTS, FAILED_STATES, session_ops
+from plantwatch.core.flows.sessions import (
+    ENDPOINTS,
+    FAILED_STATES,
+    L2_FLOW,
+    flow_addresses,
+    session_ops,
+)
 from plantwatch.core.inventory import oui
 from plantwatch.core.inventory.zones import EXTERNAL, INTERNAL, Zones
 
@@ -129,8 +135,8 @@ def edges_from_sessions(sessions: pl.DataFrame) -> pl.DataFrame:
 
 def packet_endpoints(p: pl.DataFrame) -> pl.DataFrame:
     """ENDPOINTS counters straight from packets (when no SessionTracker.last_endpoints is given)."""
-    ip = p.select("ip_ver", "src_hi", "src_lo", "eth_src", "dst_hi", "dst_lo", "wirelen", "ts",
-                  "vlan").filter(pl.col("ip_ver").fill_null(0) > 0)
+    ip = p.select(((pl.col("ip_ver").fill_null(0) > 0) | L2_FLOW).alias("flow"), *flow_addresses(),
+                  "eth_src", "wirelen", "ts", "vlan").filter("flow")
     if ip.height == 0:
         return pl.DataFrame(schema=ENDPOINTS)
     src = ip.group_by(["src_hi", "src_lo", "eth_src"]).agg(
