@@ -102,3 +102,41 @@ def test_mac_only_endpoints() -> None:
                           np.array([lo, 0x000C29BA09EA, 0xFFFFFFFFFFFF], np.uint64)).tolist()
     assert kinds == [addr.KIND_MULTICAST, addr.KIND_LINK_LOCAL, addr.KIND_BROADCAST]
     assert addr.text_to_ip("10.0.0.1") == (0, 0xFFFF0A000001)
+
+
+def test_profinet_rt_cyclic_frames_are_counted_per_pair(tmp_path) -> None:
+    """RT class 1 frames (FrameID 0x8000-0xBFFF, VLAN-tagged as PROFINET sends them): labelled,
+    not decoded, no op; one session per controller/device pair counts them."""
+    import polars as pl
+
+    from plantwatch.core.capture.files import read_batches
+    from plantwatch.core.decode import Decoder
+    from plantwatch.core.decode.schema import APP_PROFINET
+    from plantwatch.core.flows.sessions import SessionTracker
+    from plantwatch.core.synth import frames as F
+    from plantwatch.core.synth.pcapwriter import write_pcap
+    from tests.oracle import HAVE_TSHARK, tshark_fields
+
+    ctl, dev = "00:1b:1b:00:00:01", "00:1b:1b:00:00:02"
+    cyc = bytes(40) + b"\x00\x01\x35\x00"  # IO data, cycle counter, data status, transfer status
+    recs = []
+    for i in range(10):
+        recs.append((i * 1_000_000, F.ether(dev, ctl, 0x8892, b"\x80\x01" + cyc, vlan=0, pcp=6)))
+        recs.append((i * 1_000_000 + 500, F.ether(ctl, dev, 0x8892, b"\x80\x02" + cyc, vlan=0, pcp=6)))
+    path = tmp_path / "pn_rt.pcap"
+    write_pcap(path, recs)
+    dec, tr = Decoder(), SessionTracker()
+    for b in read_batches([str(path)]):
+        d = dec.decode(b)
+        tr.update(d.packets, d.ops)
+    assert d.ops.height == 0
+    assert d.packets["app"].to_list() == [APP_PROFINET] * 20
+    s = tr.flush()
+    assert s.height == 1 and s["pkts_c2s"][0] + s["pkts_s2c"][0] == 20 and s["app"][0] == APP_PROFINET
+    assert {addr.ip_to_text(s["client_hi"][0], s["client_lo"][0]),
+            addr.ip_to_text(s["server_hi"][0], s["server_lo"][0])} == {ctl, dev}
+    if HAVE_TSHARK:
+        t = tshark_fields(path, ["pn_rt.frame_id"])
+        assert [t[f]["pn_rt.frame_id"] for f in sorted(t)] == [str(x) for x in
+                                                              d.packets["pn_frame_id"].to_list()]
+        assert pl.Series(d.packets["pn_frame_id"]).unique().sort().to_list() == [0x8001, 0x8002]

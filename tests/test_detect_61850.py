@@ -80,3 +80,21 @@ def test_goose_replay_from_a_new_mac_cold_start(tmp_path: Path) -> None:
 def _dirs(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
+
+
+def test_profinet_station_name_in_the_inventory() -> None:
+    from plantwatch.core.capture.files import read_batches
+    from plantwatch.core.decode import Decoder
+    from plantwatch.core.flows.sessions import SessionTracker
+    from plantwatch.core.inventory.devices import DeviceInventory
+    from plantwatch.core.inventory.zones import Zones
+
+    tr, dec, inv = SessionTracker(), Decoder(), DeviceInventory(Zones())
+    for b in read_batches([str(REAL / "profinet_PROFINET-RT-DCP_ChangeIPUsingDCP.pcap")]):
+        d = dec.decode(b)
+        inv.update(d.packets, d.ops, tr.update(d.packets, d.ops), endpoints=tr.last_endpoints)
+    inv.update(d.packets.clear(), None, tr.flush())
+    devs = {r["device"]: r for r in inv.devices().iter_rows(named=True)}
+    # tshark frame 2: Ident Ok from 08:00:06:93:cf:32, NameOfStation "X208-BORD"
+    assert devs["08:00:06:93:cf:32"]["name"] == "X208-BORD"
+    assert devs["08:00:06:93:cf:32"]["role"] == "plc"
