@@ -113,3 +113,10 @@ def test_memory_is_bounded() -> None:
 def test_whole_pdus_leave_the_view_untouched() -> None:
     v = _view([(100, MB), (112, MB + MB)])
     assert Reassembler().apply(v) is v
+
+
+def test_a_marked_retransmission_neither_completes_nor_starts_a_pdu() -> None:
+    r = Reassembler()
+    view = _view([(100, MB[:9]), (109, MB[9:]), (100, MB[:9])])
+    v = r.apply(view, np.array([False, False, True]))
+    assert _seen(v) == [b"", MB, MB[:9]] and not r._held

@@ -115,7 +115,8 @@ class Decoder:
         n = len(batch)
         lay = decode_layers(batch)
         cols = _layer_columns(batch, lay)
-        view = self._reassembly.apply(_view(batch, lay))  # ICS PDUs spanning TCP segments
+        repeated = self._retrans.mark(lay, batch.ts)
+        view = self._reassembly.apply(_view(batch, lay), repeated)  # ICS PDUs spanning TCP segments
         op_frames: list[pl.DataFrame] = []
         for mod in self.modules:
             state = self._state.setdefault(mod.__name__, {})
@@ -127,7 +128,6 @@ class Decoder:
                 _scatter(cols, res.columns, n)
             if res.ops is not None and res.ops.height:
                 op_frames.append(res.ops)
-        repeated = self._retrans.mark(lay, batch.ts)
         if repeated.any():
             op_frames = [f.filter(~pl.Series(repeated[f["row"].to_numpy()])) for f in op_frames]
         packets = pl.DataFrame([cols[name] if name in cols else _nulls(name, n) for name in PACKETS])

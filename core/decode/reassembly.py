@@ -97,7 +97,9 @@ class Reassembler:
         # key -> (held bytes, next expected sequence number, packet time of the last segment)
         self._held: dict[int, tuple[bytes, int, int]] = {}
 
-    def apply(self, view: PacketView) -> PacketView:
+    def apply(self, view: PacketView, repeated: np.ndarray | None = None) -> PacketView:
+        """The view the decoders should see; `repeated` marks TCP retransmissions (retrans.py),
+        which neither complete nor start a held PDU."""
         table = _framing_table()
         cand = np.flatnonzero((view.ip_proto == 6) & (view.pay_len > 0))
         if cand.size == 0:
@@ -121,6 +123,8 @@ class Reassembler:
         base = view.data.size
         for i in np.flatnonzero(involved).tolist():
             r = int(cand[i])
+            if repeated is not None and repeated[r]:
+                continue
             out = self._segment(int(keys[i]), int(kind[i]), int(view.seq[r]), view.payload(r),
                                 int(view.ts[r]))
             if out is None:
