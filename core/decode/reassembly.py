@@ -41,28 +41,51 @@ _MAX_PDUS = 256  # per segment, a bound on the vectorised walk
 _WRAP = 1 << 32
 
 
+def _framed(k: int, m: np.ndarray) -> np.ndarray:
+    """PDU length from the first 6 header bytes `m` of framing kind `k` (0: not a PDU header).
+
+    The length fields' legal ranges are checked as the dissectors' heuristics do, so bytes that
+    do not start a PDU (say mid-stream at the start of a capture) are never held."""
+    b0, b1 = m[:, 0], m[:, 1].astype(np.int64)
+    if k == _MODBUS:
+        w4 = be16(m, 4)
+        return np.where((be16(m, 2) == 0) & (w4 >= 2) & (w4 <= 254), 6 + w4, 0)
+    if k == _TPKT:
+        w2 = be16(m, 2)
+        return np.where((b0 == 3) & (b1 == 0) & (w2 >= 7), w2, 0)
+    if k == _DNP3:
+        user = m[:, 2].astype(np.int64) - 5
+        return np.where((b0 == 0x05) & (b1 == 0x64) & (user >= 0), 10 + user + 2 * ((user + 15) // 16), 0)
+    return np.where((b0 == 0x68) & (b1 >= 4) & (b1 <= 253), 2 + b1, 0)
+
+
+def _cut_header(k: int, m: np.ndarray, avail: np.ndarray) -> np.ndarray:
+    """Fewer bytes than the length field needs, and those present could start a PDU."""
+    b0, b1 = m[:, 0], m[:, 1]
+    if k == _MODBUS:
+        return (avail < 4) | (be16(m, 2) == 0)
+    if k == _TPKT:
+        return (b0 == 3) & ((avail < 2) | (b1 == 0))
+    if k == _DNP3:
+        return (b0 == 0x05) & ((avail < 2) | (b1 == 0x64))
+    return b0 == 0x68
+
+
 def _pdu_len(kind: np.ndarray, data: np.ndarray, pos: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Total length of the PDU starting at `pos` (0: not a PDU header; -1: header cut short)."""
-    m = window(data, pos, 6)  # bytes past `end` are masked below by `avail`
-    b0, b1, b2 = m[:, 0], m[:, 1].astype(np.int64), m[:, 2].astype(np.int64)
-    w2, w4 = be16(m, 2), be16(m, 4)
+    m = window(data, pos, 6)  # bytes past `end` are never used: see `avail`
     avail = end - pos
-    ok0 = avail >= 1
-    # the length fields' legal ranges (as the dissectors' heuristics check them): bytes that do
-    # not start a PDU, say mid-stream at the start of a capture, are never held
-    modbus = np.where((w2 == 0) & (w4 >= 2) & (w4 <= 254), 6 + w4, 0)
-    tpkt = np.where((b0 == 3) & (b1 == 0) & (w2 >= 7), w2, 0)
-    user = b2 - 5
-    dnp3 = np.where((b0 == 0x05) & (b1 == 0x64) & (b2 >= 5), 10 + user + 2 * ((user + 15) // 16), 0)
-    iec104 = np.where((b0 == 0x68) & (b1 >= 4) & (b1 <= 253), 2 + b1, 0)
-    total = np.choose(kind, [0, modbus, tpkt, dnp3, iec104])
     need = _NEED[kind]
-    # a header cut by the end of the segment: bytes that could start one (checked on what is there)
-    short = ok0 & (avail < need) & (
-        ((kind == _MODBUS) & ((avail < 4) | (w2 == 0)))
-        | ((kind == _TPKT) & (b0 == 3) & ((avail < 2) | (b1 == 0))) | ((kind == _IEC104) & (b0 == 0x68))
-        | ((kind == _DNP3) & (b0 == 0x05) & ((avail < 2) | (b1 == 0x64))))
-    return np.where(short, -1, np.where(ok0 & (avail >= need), total, 0))
+    out = np.zeros(pos.size, dtype=np.int64)
+    full = avail >= need
+    for k in (_MODBUS, _TPKT, _DNP3, _IEC104):
+        i = np.flatnonzero((kind == k) & full)
+        if i.size:
+            out[i] = _framed(k, m[i])
+        i = np.flatnonzero((kind == k) & ~full & (avail >= 1))
+        if i.size:
+            out[i] = np.where(_cut_header(k, m[i], avail[i]), -1, 0)
+    return out
 
 
 def _walk(kind: np.ndarray, data: np.ndarray, pos: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
