@@ -456,3 +456,17 @@ def test_vectorised_matches_walk_on_enip() -> None:
     cols = ["code", "sub", "group", "direction", "exception", "cls", "name"]
     assert fast.height == 4
     assert fast.select(cols).rows() == slow.select(cols).rows()
+
+
+def test_arp_opcode_above_32767_decodes(tmp_path) -> None:
+    """ARP's opcode is 16 bits unsigned: 0x8001 from the wire (found by tests/test_fuzz.py) is a
+    value, not a crash."""
+    from plantwatch.core.capture.files import read_batches
+    from plantwatch.core.decode import Decoder
+    from plantwatch.core.synth import frames as F
+    from plantwatch.core.synth.pcapwriter import write_pcap
+
+    arp = bytes.fromhex("0001 0800 06 04 8001 020000000001 0a000001 000000000000 0a000002".replace(" ", ""))
+    write_pcap(tmp_path / "arp.pcap", [(0, F.ether("ff:ff:ff:ff:ff:ff", "02:00:00:00:00:01", 0x0806, arp))])
+    (b,) = read_batches([str(tmp_path / "arp.pcap")])
+    assert Decoder().decode(b).packets["arp_op"].to_list() == [0x8001]

@@ -85,7 +85,7 @@ PACKETS: dict[str, pl.DataType] = {
     "dhcp_type": pl.Int16(), "dhcp_hostname": pl.String(), "dhcp_req_ip": pl.String(),
     "dhcp_chaddr": pl.UInt64(),
     "nbns_name": pl.String(),
-    "arp_op": pl.Int16(), "arp_sha": pl.UInt64(), "arp_spa": pl.UInt64(),  # spa as IPv4 integer
+    "arp_op": pl.Int32(), "arp_sha": pl.UInt64(), "arp_spa": pl.UInt64(),  # op: 16 bits unsigned; spa as IPv4 integer
     "arp_tpa": pl.UInt64(),
     # IEC 61850 GOOSE (one PDU per frame)
     "goose_appid": pl.Int32(), "goose_gocb": pl.String(), "goose_dataset": pl.String(),
