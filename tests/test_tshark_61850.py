@@ -104,13 +104,15 @@ MMS_NAME_SPECS: dict[str, Spec] = {
 def mms_exclusions(path: Path) -> dict[int, str]:
     """Frames where tshark stops above MMS: the presentation layer of an association that started
     before the capture (tshark only maps a presentation context to MMS when it saw the context
-    negotiated in the CP/CPA; the frame shows 'pres' with no 'mms'), and an MMS PDU straight after
-    COTP that tshark's heuristic does not take (a lone conclude-Request, '8b 00': too short for it)."""
+    negotiated in the CP/CPA; the frame shows 'pres' with no 'mms': 23 frames of the sample file),
+    or a CPA tshark 4.0 flags malformed (frame 10 of the three iec61850_* captures, where we find no
+    MMS PDU either); and an MMS PDU straight after COTP that tshark's heuristic does not take (a
+    lone conclude-Request, '8b 00': too short for it)."""
     out = {}
     for f, v in tshark_fields(path, ["frame.protocols", "tcp.len"]).items():
         protos = v["frame.protocols"].split(":")
         if "pres" in protos and "mms" not in protos:
-            out[f] = "presentation context not negotiated in the capture"
+            out[f] = "tshark stops at the presentation layer"
         elif "cotp" in protos and "mms" not in protos and "ses" not in protos and v["tcp.len"] == "9":
             out[f] = "conclude-Request straight after COTP (tshark's MMS heuristic skips it)"
     return out

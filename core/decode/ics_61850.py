@@ -51,7 +51,7 @@ MMS_CONFIRMED: dict[int, tuple[int, str]] = {
 MMS_UNCONFIRMED: dict[int, tuple[int, str]] = {
     0: (R, "informationReport"), 1: (R, "unsolicitedStatus"), 2: (R, "eventNotification"),
 }
-MMS_PDU_NAMES = {2: "confirmed-Error", 4: "reject", 5: "cancel-Request", 6: "cancel-Response",
+MMS_PDU_NAMES = {0: "confirmed-Request", 1: "confirmed-Response", 2: "confirmed-Error", 3: "unconfirmed", 4: "reject", 5: "cancel-Request", 6: "cancel-Response",
                  7: "cancel-Error", 8: "initiate-Request", 9: "initiate-Response",
                  10: "initiate-Error", 11: "conclude-Request", 12: "conclude-Response",
                  13: "conclude-Error"}
@@ -85,7 +85,7 @@ def classify_61850(app: int, code: int | None, sub: int | None) -> tuple[int, st
             return MMS_UNCONFIRMED.get(code, (N, f"unconfirmed {code}"))
         if sub in (0, 1) and code is not None:
             return MMS_CONFIRMED.get(code, (N, f"service {code}"))
-        return (N, MMS_PDU_NAMES.get(sub or 0, "confirmed"))
+        return (N, MMS_PDU_NAMES.get(sub if sub is not None else -1, "MMS"))
     if app == APP_GOOSE and code is not None:
         return GOOSE_CODES.get(code, (N, "GOOSE"))
     if app == APP_PROFINET and code is not None:
