@@ -414,6 +414,19 @@ def test_classify_ops_frame_keys_and_tables() -> None:
 def test_ics_ports() -> None:
     assert {502, 102, 20000, 44818, 2404, 4840} <= ics.ICS_TCP_PORTS
     assert {47808, 2222, 20000, 44818} <= ics.ICS_UDP_PORTS
+    assert ics.ICS_PORTS == ics.ICS_TCP_PORTS | ics.ICS_UDP_PORTS
+    assert set(ics.APP_PORTS) <= ics.ICS_APPS
+
+
+def test_ics_ports_and_apps_live_in_one_place() -> None:
+    """Sessions, the inventory and the models use the very objects of core/decode/ics.py."""
+    from plantwatch.core.detection import detector
+    from plantwatch.core.detection.models import failed_ics, ics_protocol
+    from plantwatch.core.flows import sessions
+    from plantwatch.core.inventory import devices, edges
+    assert sessions.ICS_PORTS is ics.ICS_PORTS and edges.ICS_PORTS is ics.ICS_PORTS
+    assert devices.ICS_APPS is ics.ICS_APPS and detector.ICS_APPS is ics.ICS_APPS
+    assert failed_ics.ICS_PORTS is ics.ICS_PORTS and ics_protocol.APP_PORTS is ics.APP_PORTS
 
 
 def test_vectorised_matches_walk_on_modbus() -> None:
@@ -443,3 +456,17 @@ def test_vectorised_matches_walk_on_enip() -> None:
     cols = ["code", "sub", "group", "direction", "exception", "cls", "name"]
     assert fast.height == 4
     assert fast.select(cols).rows() == slow.select(cols).rows()
+
+
+def test_arp_opcode_above_32767_decodes(tmp_path) -> None:
+    """ARP's opcode is 16 bits unsigned: 0x8001 from the wire (found by tests/test_fuzz.py) is a
+    value, not a crash."""
+    from plantwatch.core.capture.files import read_batches
+    from plantwatch.core.decode import Decoder
+    from plantwatch.core.synth import frames as F
+    from plantwatch.core.synth.pcapwriter import write_pcap
+
+    arp = bytes.fromhex("0001 0800 06 04 8001 020000000001 0a000001 000000000000 0a000002".replace(" ", ""))
+    write_pcap(tmp_path / "arp.pcap", [(0, F.ether("ff:ff:ff:ff:ff:ff", "02:00:00:00:00:01", 0x0806, arp))])
+    (b,) = read_batches([str(tmp_path / "arp.pcap")])
+    assert Decoder().decode(b).packets["arp_op"].to_list() == [0x8001]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.pipeline.ingest import Ingest
 from plantwatch.core.store.database import Store
 from plantwatch.core.synth import frames as F
@@ -64,10 +65,10 @@ def test_cold_start_raises_the_stops(tmp_path: Path) -> None:
     want = {"10.0.1.5": "Stop", "10.0.1.6": "Write Control (STOP)", "10.0.1.7": "Remote Stop"}
     got = {}
     for b in res.breaches:
-        for name in b["details"].get("critical", []):
-            got[b["device"]] = (name, b)
+        for name in b.details.get("critical", []):
+            got[b.device] = (name, b)
     assert {d: n for d, (n, _) in got.items()} == want
     for dev, (name, b) in got.items():
-        assert b["model"] == "Multiple New Action Commands"
-        assert stops[dev] in [r & 0xFFFFFFFF for r in b["refs"]]
-        assert name in b["explanation"]
+        assert b.model == "ics.new_action"
+        assert stops[dev] in [PacketRef.unpack(r).frame for r in b.refs]
+        assert name in b.explanation

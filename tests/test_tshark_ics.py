@@ -24,9 +24,11 @@ from plantwatch.core.decode.schema import (
     APP_BACNET,
     APP_DNP3,
     APP_ENIP,
+    APP_GOOSE,
     APP_IEC104,
     APP_MODBUS,
     APP_OPCUA,
+    APP_PROFINET,
     APP_S7,
     DIR_REQUEST,
     DIR_RESPONSE,
@@ -202,8 +204,8 @@ S7_ITEM_SPECS: dict[str, Spec] = {
 def s7_exclusions(path: Path) -> dict[int, str]:
     """Frames where tshark reassembles and we do not (we report on the first piece instead):
     a COTP DT fragment (eot 0) carrying data, and the frame completing it (cotp.segment lists
-    the fragments); userdata split into data units (s7comm.fragments / last data unit = no);
-    a TPKT spanning TCP segments. Empty EOT=0 fragments (the '02 F0 00' some stacks send before
+    the fragments); userdata split into data units (s7comm.fragments / last data unit = no).
+    Empty EOT=0 fragments (the '02 F0 00' some stacks send before
     each PDU) are harmless: the next frame holds the whole PDU for both decoders."""
     t = tshark_fields(path, ["cotp.eot", "tpkt.length", "cotp.segment", "s7comm.fragments",
                              "s7comm.param.userdata.lastdataunit", "tcp.segments"])
@@ -216,9 +218,7 @@ def s7_exclusions(path: Path) -> dict[int, str]:
             out[f] = "COTP reassembly"
         elif v["s7comm.fragments"] or v["s7comm.param.userdata.lastdataunit"] not in ("", "0x00"):
             out[f] = "S7 userdata data-unit reassembly"
-        elif v["tcp.segments"]:
-            out[f] = "TPKT spanning TCP segments (TCP reassembly)"
-    return out
+    return out  # a TPKT spanning TCP segments is reassembled (core/decode/reassembly.py)
 
 
 def s7_multi(path: Path) -> dict[int, str]:
@@ -312,7 +312,7 @@ DNP3_SPECS: dict[str, Spec] = {
 
 def dnp3_exclusions(path: Path) -> dict[int, str]:
     """Frames with no application header of their own in tshark's view: a fragment spanning
-    several transport segments is shown on its last segment (we report the first), and link-only
+    several DNP3 transport segments is shown on its last segment (we report the first), and link-only
     frames show dnp3.dst without an op on our side (dnp3.dst is compared on op frames only)."""
     t = tshark_fields(path, ["dnp3.tr.fir", "dnp3.tr.fin", "dnp3.al.func", "dnp3.dst",
                              "tcp.segments"])
@@ -320,8 +320,6 @@ def dnp3_exclusions(path: Path) -> dict[int, str]:
     for f, v in t.items():
         if "0" in v["dnp3.tr.fin"].split(",") or "0" in v["dnp3.tr.fir"].split(","):
             out[f] = "DNP3 transport reassembly"
-        elif v["tcp.segments"]:
-            out[f] = "link frame spanning TCP segments"
         elif v["dnp3.dst"] and not v["dnp3.al.func"]:
             out[f] = "link-only frame (no application layer)"
     return out
@@ -377,7 +375,8 @@ def test_bacnet() -> None:
 # --------------------------------------------------------------------------------------------
 # No false positives: an op of protocol X only where tshark sees X, on every capture.
 PROTO_OF_APP = {APP_MODBUS: "mbtcp", APP_S7: "s7comm", APP_DNP3: "dnp3", APP_ENIP: "enip",
-                APP_IEC104: "iec60870_104", APP_BACNET: "bacapp"}
+                APP_IEC104: "iec60870_104", APP_BACNET: "bacapp",
+                APP_GOOSE: "goose", APP_PROFINET: "pn_dcp"}  # MMS: tests/test_tshark_61850.py
 
 
 @pytest.mark.parametrize("path", sorted(REAL.glob("*.pcap*")), ids=lambda p: p.name)

@@ -1,7 +1,8 @@
 """Batch decoding: raw records in, the PACKETS and OPS frames of core.decode.schema out.
 
-The link, network and transport layers are decoded for all records at once (layers.py); then
-each application module picks its rows (select) and decodes them (decode). Application columns
+The link, network and transport layers are decoded for all records at once (layers.py); ICS
+PDUs cut across TCP segments are reassembled onto the segment completing them (reassembly.py);
+then each application module picks its rows (select) and decodes them (decode). Application columns
 come back sparse (a `row` index plus values) and are scattered into full-length columns here.
 """
 
@@ -23,25 +24,31 @@ from plantwatch.core.decode import (
     dns,
     enip,
     fins,
+    goose,
     hartip,
     iec104,
     melsec,
+    mms,
     modbus,
     nbns,
     opcua,
+    profinet,
     rdp,
     s7,
     tls,
 )
 from plantwatch.core.decode.layers import Layers, decode_layers
+from plantwatch.core.decode.reassembly import Reassembler
 from plantwatch.core.decode.retrans import Retransmissions
 from plantwatch.core.decode.schema import APP_ARP, OPS, PACKETS, empty_ops
 from plantwatch.core.decode.view import PacketView
 
-# Order matters only where two modules claim the same row and column: earlier wins.
+# Order matters only where two modules claim the same row and column: earlier wins, except
+# `app`, where a later module's label wins (mms after s7: s7.py labels all of TCP 102).
 APP_MODULES: tuple[ModuleType, ...] = (
     modbus, s7, dnp3, enip, iec104, bacnet, opcua, rdp, tls, dns, dhcp, nbns,
     fins, ads, melsec, hartip, c37118,
+    mms, goose, profinet,  # IEC 61850 and PROFINET
 )
 
 
@@ -97,6 +104,7 @@ def _view(batch: RawBatch, lay: Layers) -> PacketView:
         ip_proto=lay.ip_proto, sport=lay.sport, dport=lay.dport, tcp_flags=lay.tcp_flags,
         seq=lay.seq, src_hi=lay.src_hi, src_lo=lay.src_lo, dst_hi=lay.dst_hi, dst_lo=lay.dst_lo,
         ts=batch.ts.astype(np.int64),
+        ethertype=np.where(lay.has_ethertype, lay.ethertype, 0), l3=lay.l3, eth_src=lay.eth_src,
     )
 
 
@@ -107,12 +115,14 @@ class Decoder:
     modules: tuple[ModuleType, ...] = APP_MODULES
     _state: dict[str, dict] = field(default_factory=dict)
     _retrans: Retransmissions = field(default_factory=Retransmissions)
+    _reassembly: Reassembler = field(default_factory=Reassembler)
 
     def decode(self, batch: RawBatch) -> Decoded:
         n = len(batch)
         lay = decode_layers(batch)
         cols = _layer_columns(batch, lay)
-        view = _view(batch, lay)
+        repeated = self._retrans.mark(lay, batch.ts)
+        view = self._reassembly.apply(_view(batch, lay), repeated)  # ICS PDUs spanning TCP segments
         op_frames: list[pl.DataFrame] = []
         for mod in self.modules:
             state = self._state.setdefault(mod.__name__, {})
@@ -124,7 +134,6 @@ class Decoder:
                 _scatter(cols, res.columns, n)
             if res.ops is not None and res.ops.height:
                 op_frames.append(res.ops)
-        repeated = self._retrans.mark(lay, batch.ts)
         if repeated.any():
             op_frames = [f.filter(~pl.Series(repeated[f["row"].to_numpy()])) for f in op_frames]
         packets = pl.DataFrame([cols[name] if name in cols else _nulls(name, n) for name in PACKETS])

@@ -14,6 +14,13 @@ import numpy as np
 
 V4_MAPPED = np.uint64(0xFFFF << 32)
 _U32 = np.uint64(0xFFFFFFFF)
+# Endpoints known only by their MAC (ICS protocols on Ethernet directly: GOOSE, PROFINET DCP) get
+# a pair in 100::/64, the IPv6 discard-only prefix (RFC 6666, never a host): hi = L2_HI and lo =
+# the 48-bit MAC. Their text is the MAC's; they classify as link-local (multicast/broadcast MACs
+# as such), so sessions, the inventory and the models treat them as local devices.
+L2_HI = 0x0100_0000_0000_0000
+_L2_HI = np.uint64(L2_HI)
+_MAC_BITS = 48
 
 # Address kinds returned by classify().
 KIND_GLOBAL = 0
@@ -37,6 +44,8 @@ def _u64(a: object) -> np.ndarray:
 def ip_to_text(hi: int, lo: int) -> str:
     """'10.0.0.1' for an IPv4-mapped pair, else the compressed IPv6 text."""
     hi, lo = int(hi), int(lo)
+    if hi == L2_HI and lo >> _MAC_BITS == 0:
+        return mac_to_text(lo)
     if hi == 0 and (lo >> 32) == 0xFFFF:
         v = lo & 0xFFFFFFFF
         return f"{v >> 24}.{(v >> 16) & 255}.{(v >> 8) & 255}.{v & 255}"
@@ -44,8 +53,12 @@ def ip_to_text(hi: int, lo: int) -> str:
 
 
 def text_to_ip(s: str) -> tuple[int, int]:
-    """(hi, lo) of an IPv4 or IPv6 address text. Raises ValueError on bad text."""
-    a = ipaddress.ip_address(s.strip())
+    """(hi, lo) of an IPv4 or IPv6 address text, or of a MAC text (an Ethernet-only endpoint,
+    see L2_HI). Raises ValueError on bad text."""
+    t = s.strip()
+    if len(t) == 17 and t.count(":") + t.count("-") == 5:
+        return L2_HI, text_to_mac(t)
+    a = ipaddress.ip_address(t)
     if a.version == 4:
         return 0, (0xFFFF << 32) | int(a)
     v = int(a)
@@ -148,6 +161,12 @@ def classify(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
         out[v6 & ((top & np.uint32(m)) == np.uint32(n & m))] = kind
     out[v6 & (hi == 0) & (lo == 1)] = KIND_LOOPBACK
     out[v6 & (hi == 0) & (lo == 0)] = KIND_UNSPECIFIED
+    l2 = hi == _L2_HI
+    if l2.any():
+        group = ((lo >> np.uint64(40)) & np.uint64(1)) == np.uint64(1)  # I/G bit of the first octet
+        out[l2] = KIND_LINK_LOCAL
+        out[l2 & group] = KIND_MULTICAST
+        out[l2 & (lo == np.uint64(0xFFFF_FFFF_FFFF))] = KIND_BROADCAST
     return out
 
 

@@ -8,8 +8,10 @@ responses IIN16, then the first object header) all sit in the first data block (
 
 Ops: one per link frame whose transport segment is the first of a fragment (FIR): code = AL
 function, sub = first object group, unit = link destination, trans = AL sequence. Link-only
-frames (no user data) and non-first transport segments give no op. Not reassembled: a fragment
-spanning several segments is reported on its first segment (tshark reports it on the last).
+frames (no user data) and non-first transport segments give no op. A link frame cut across TCP
+segments arrives whole on the segment completing it (core/decode/reassembly.py); DNP3 transport
+reassembly is not done: a fragment spanning several transport segments is reported on its first
+(tshark reports it on the last).
 Vectorised when one link frame fills the payload; several frames per segment are walked.
 """
 
@@ -85,7 +87,7 @@ def walk(payload: bytes) -> list[dict]:
             break
         n = frame_len(length)
         if off + n > len(payload):
-            break  # continues in the next segment: not reassembled
+            break  # cut: reassembly.py holds it for the segment completing it
         op = parse_frame(payload[off : off + n])
         if op is not None:
             ops.append(op)

@@ -20,6 +20,11 @@ How an op row is keyed (columns of core/decode/schema.OPS):
 - BACnet: code = service choice, sub = 0 confirmed / 1 unconfirmed.
 - OPC UA: service = message type (HEL, ACK, OPN, CLO, MSG, ERR); MSG: code = service node id.
 - FINS, ADS/AMS, MELSEC MC, HART-IP, C37.118: see core/decode/ics_plc.py.
+- IEC 61850 MMS: sub = MMS PDU choice (0 confirmed-Request, 1 -Response, 2 -Error, 3 unconfirmed,
+  4 reject, 8-13 initiate/conclude); code = confirmed service (or unconfirmed service for sub 3).
+- GOOSE: code = GOOSE_* below (publish, state change, sequence anomalies), from core/decode/goose.py.
+- PROFINET DCP: code = service id << 8 | service type (0 request, bit 0 response); sub = the
+  first block's option << 8 | suboption (0x0102 IP, 0x0202 name of station, 0x0505 reset ...).
 
 Direction: the class depends only on the codes above, never on `direction`. Where a response
 carries the code of what it answers (Modbus, S7 Ack_Data and userdata responses, CIP replies,
@@ -32,14 +37,18 @@ from __future__ import annotations
 
 import polars as pl
 
+from plantwatch.core.decode.ics_61850 import classify_61850
 from plantwatch.core.decode.ics_plc import PLC_PORTS, classify_plc
 from plantwatch.core.decode.schema import (
     APP_BACNET,
     APP_DNP3,
     APP_ENIP,
+    APP_GOOSE,
     APP_IEC104,
+    APP_MMS,
     APP_MODBUS,
     APP_OPCUA,
+    APP_PROFINET,
     APP_S7,
     APP_S7PLUS,
     CLS_ACTION,
@@ -52,8 +61,9 @@ from plantwatch.core.decode.schema import (
 
 R, D, A, P, N = CLS_READ, CLS_DISCOVER, CLS_ACTION, CLS_REPROGRAM, CLS_NONE
 
-# ICS protocols: transport (6 TCP, 17 UDP) -> ports, per app.
-ICS_PORTS: dict[int, dict[int, frozenset[int]]] = {
+# The one place ICS ports and application ids live (sessions, the inventory and the models import
+# them from here). Per app: transport (6 TCP, 17 UDP) -> its standard ports.
+APP_PORTS: dict[int, dict[int, frozenset[int]]] = {
     APP_MODBUS: {6: frozenset({502})},
     APP_S7: {6: frozenset({102})},
     APP_S7PLUS: {6: frozenset({102})},
@@ -63,9 +73,14 @@ ICS_PORTS: dict[int, dict[int, frozenset[int]]] = {
     APP_BACNET: {17: frozenset({47808})},
     APP_OPCUA: {6: frozenset({4840})},
     **PLC_PORTS,
+    APP_MMS: {6: frozenset({102})},
 }
-ICS_TCP_PORTS = frozenset(p for m in ICS_PORTS.values() for p in m.get(6, ()))
-ICS_UDP_PORTS = frozenset(p for m in ICS_PORTS.values() for p in m.get(17, ()))
+ICS_TCP_PORTS = frozenset(p for m in APP_PORTS.values() for p in m.get(6, ()))
+ICS_UDP_PORTS = frozenset(p for m in APP_PORTS.values() for p in m.get(17, ()))
+ICS_PORTS = ICS_TCP_PORTS | ICS_UDP_PORTS  # any ICS port, either transport
+# ICS protocols carried directly on Ethernet (no port): they have no entry in APP_PORTS.
+ICS_L2_APPS = frozenset({APP_GOOSE, APP_PROFINET})
+ICS_APPS = frozenset(APP_PORTS) | ICS_L2_APPS
 
 # ---------------------------------------------------------------------------------------------
 # Modbus (function_code_vals)
@@ -316,6 +331,8 @@ def classify(app: int, code: int | None, sub: int | None, group: int | None,
                 return (N, OPCUA_RESPONSE_NAMES[code])
             return (N, f"Service {code}")
         return (N, service or "")
+    if app in (APP_MMS, APP_GOOSE, APP_PROFINET):
+        return classify_61850(app, code, sub)
     return classify_plc(app, code, sub, group, service) or (N, "")
 
 

@@ -1,8 +1,8 @@
 """IEC 60870-5-104 (TCP 2404): APCI (I/S/U), and for I-format the ASDU header.
 
 Fully vectorised, including several APDUs per segment (common): the APDUs of all segments are
-walked together, one APDU per segment per numpy step. An APDU cut by the end of the segment is
-dropped (tshark reassembles it onto a later frame).
+walked together, one APDU per segment per numpy step. An APDU cut across TCP segments arrives
+whole on the segment completing it (core/decode/reassembly.py), as tshark reports it.
 
 Ops: one per I-format APDU (group 0, code = type id, sub = cause of transmission, unit = common
 address, ref = first IOA, trans = N(S)) and one per U-format APDU (group 3, sub = U function:

@@ -84,6 +84,7 @@ class Layers:
     start: np.ndarray
     end: np.ndarray
     # link
+    l3: np.ndarray          # absolute offset of what follows the link header and tags (-1: none)
     has_eth: np.ndarray
     eth_src: np.ndarray
     eth_dst: np.ndarray
@@ -335,7 +336,7 @@ def decode_layers(batch: RawBatch) -> Layers:
     is_arp, arp_op, arp_sha, arp_spa, arp_tpa = _arp(data, l3, end, has_et & (ethertype == ETH_ARP))
 
     return Layers(
-        n=n, start=start, end=end, has_eth=has_eth, eth_src=eth_src, eth_dst=eth_dst,
+        n=n, start=start, end=end, l3=l3, has_eth=has_eth, eth_src=eth_src, eth_dst=eth_dst,
         has_ethertype=has_et, ethertype=ethertype, vlan=vlan, vlan_inner=vlan_inner,
         ip_ver=ip_ver, src_hi=src_hi, src_lo=src_lo, dst_hi=dst_hi, dst_lo=dst_lo,
         ip_proto=np.where(ip_ver > 0, proto, 0), ttl=ttl, ip_frag=ip_frag,

@@ -2,8 +2,8 @@
 
 Direction is decided by port, as Wireshark does: to 502 is a request, from 502 a response.
 The common case (one ADU filling the segment) is decoded vectorised; segments carrying several
-ADUs, or anything irregular, are walked per packet. An ADU cut by the end of the segment is not
-reported (Wireshark reassembles it onto a later frame; we do not reassemble).
+ADUs, or anything irregular, are walked per packet. An ADU cut across TCP segments reaches this
+module whole, on the segment completing it (core/decode/reassembly.py), as in Wireshark.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ Vectorised: one TPKT filling the segment with a COTP DT and an S7 Job/Ack/Ack_Da
 Communication, Read Var or Write Var (the polling loop). Walked per packet: several TPKTs in one
 segment, userdata (SZL...), PI service, PLC stop, block up/download, S7comm-plus.
 
+A TPKT cut across TCP segments arrives whole on the segment completing it (reassembly.py). MMS
+on the same port is decoded by mms.py, whose `app` label replaces this module's on its packets.
 Not reassembled (tshark does both): an S7 PDU split over several COTP DT fragments is reported on
 the first fragment, whose bytes carry the S7 header; a userdata answer split into data units
 (last-data-unit = no) is reported on its first unit, and the later units of that answer get no
@@ -176,7 +178,7 @@ def walk(payload: bytes, key: tuple, state: dict) -> tuple[int | None, int, list
         if first_type is None:
             first_type = ctype
         if off + tlen > n:
-            break  # continues in the next segment: not reassembled
+            break  # cut: reassembly.py holds it for the segment completing it
         if ctype == 0x0F and li >= 2:
             pdu = payload[off + 5 + li : off + tlen]
             if pdu[:1] == b"\x72":

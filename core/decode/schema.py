@@ -23,12 +23,15 @@ APP_IEC104 = 5
 APP_BACNET = 6
 APP_OPCUA = 7
 APP_S7PLUS = 8
-# 9-13 left for IEC 61850 MMS, GOOSE and PROFINET; every id below 20 is an ICS protocol
+# every id below 20 is an ICS protocol
 APP_FINS = 14    # Omron FINS (UDP, or TCP with the FINS/TCP header)
 APP_ADS = 15     # Beckhoff ADS/AMS (TCP 48898) and its UDP route discovery (48899)
 APP_MELSEC = 16  # Mitsubishi MC protocol / SLMP (3E, 4E; binary, ASCII), MELSOFT recognised
 APP_HARTIP = 17
 APP_C37118 = 18  # IEEE C37.118 synchrophasor
+APP_MMS = 9        # IEC 61850 / ISO 9506 MMS over ISO-on-TCP (102)
+APP_GOOSE = 10     # IEC 61850 GOOSE (ethertype 0x88B8)
+APP_PROFINET = 11  # PROFINET DCP and RT (ethertype 0x8892)
 APP_TLS = 20
 APP_RDP = 21
 APP_DNS = 22
@@ -45,8 +48,8 @@ APP_NAMES = {
     APP_ARP: "arp", APP_HTTP: "http", APP_SMB: "smb", APP_NTP: "ntp",
     APP_FINS: "fins", APP_ADS: "ads", APP_MELSEC: "melsec", APP_HARTIP: "hart-ip",
     APP_C37118: "c37.118",
+    APP_MMS: "mms", APP_GOOSE: "goose", APP_PROFINET: "profinet",
 }
-ICS_APPS = frozenset(k for k in APP_NAMES if 0 < k < APP_TLS)
 
 # Null means "not present in this packet" for every optional column.
 PACKETS: dict[str, pl.DataType] = {
@@ -90,8 +93,15 @@ PACKETS: dict[str, pl.DataType] = {
     "dhcp_type": pl.Int16(), "dhcp_hostname": pl.String(), "dhcp_req_ip": pl.String(),
     "dhcp_chaddr": pl.UInt64(),
     "nbns_name": pl.String(),
-    "arp_op": pl.Int16(), "arp_sha": pl.UInt64(), "arp_spa": pl.UInt64(),  # spa as IPv4 integer
+    "arp_op": pl.Int32(), "arp_sha": pl.UInt64(), "arp_spa": pl.UInt64(),  # op: 16 bits unsigned; spa as IPv4 integer
     "arp_tpa": pl.UInt64(),
+    # IEC 61850 GOOSE (one PDU per frame)
+    "goose_appid": pl.Int32(), "goose_gocb": pl.String(), "goose_dataset": pl.String(),
+    "goose_id": pl.String(), "goose_stnum": pl.Int64(), "goose_sqnum": pl.Int64(),
+    "goose_simulation": pl.Boolean(), "goose_confrev": pl.Int64(),
+    # PROFINET: FrameID (0xFEFC-0xFEFF DCP, 0x8000-0xFBFF RT cyclic); DCP identity of a device
+    "pn_frame_id": pl.Int32(), "pn_station": pl.String(), "pn_vendor_id": pl.Int32(),
+    "pn_device_id": pl.Int32(), "pn_ip": pl.UInt64(),  # IPv4 integer (DCP IP block)
 }
 
 # Operation classes (core/decode/ics.py maps protocol codes to these).
@@ -127,7 +137,8 @@ OPS: dict[str, pl.DataType] = {
     "szl_id": pl.Int32(),     # S7 SZL id of a Read SZL
     "block_type": pl.String(),  # S7 block type ('OB','DB','FC','FB',...) for download/upload/delete
     "block_num": pl.Int32(),
-    "service": pl.String(),   # S7 PI service name (P_PROGRAM, _DELE, ...); OPC UA message type (HEL, OPN, MSG ...)
+    "service": pl.String(),   # S7 PI service name (P_PROGRAM, _DELE, ...); OPC UA message type (HEL, OPN, MSG ...); MMS object (item id, program, file); GOOSE gocbRef; PROFINET DCP station name
+    "domain": pl.String(),    # MMS domain id of a domain-specific object name
 }
 
 

@@ -39,6 +39,10 @@ class PacketView:
     dst_hi: np.ndarray
     dst_lo: np.ndarray
     ts: np.ndarray       # int64 ns
+    # link layer, for protocols carried on Ethernet directly (GOOSE, PROFINET); None in unit views
+    ethertype: np.ndarray | None = None  # int64, after VLAN tags (0: none)
+    l3: np.ndarray | None = None         # int64 absolute offset of the ethertype's payload (-1: none)
+    eth_src: np.ndarray | None = None    # uint64
 
     @classmethod
     def from_payloads(

@@ -12,11 +12,11 @@ import polars as pl
 from plantwatch.core.capture.refs import ref_expr
 from plantwatch.core.decode.addr import classify as addr_classify
 from plantwatch.core.decode.addr import ip_texts
+from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
 from plantwatch.core.decode.schema import CLS_ACTION, CLS_DISCOVER, CLS_REPROGRAM
 from plantwatch.core.detection.baseline import Aggregates, Baseline
 from plantwatch.core.detection.models.base import Context
-from plantwatch.core.flows.sessions import FAILED_STATES, ICS_PORTS
-from plantwatch.core.inventory.devices import ICS_APPS
+from plantwatch.core.flows.sessions import FAILED_STATES
 from plantwatch.core.inventory.zones import Zones
 
 U = pl.UInt64()

@@ -27,6 +27,7 @@ import polars as pl
 
 from plantwatch.core.decode.addr import classify as addr_classify
 from plantwatch.core.decode.addr import is_group, text_to_ip
+from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
 from plantwatch.core.detection import incidents as incidents_mod
 from plantwatch.core.detection import scoring
 from plantwatch.core.detection.baseline import HOUR, Aggregates, Baseline, key_hash
@@ -34,8 +35,7 @@ from plantwatch.core.detection.context import KEEP, ContextBuilder
 from plantwatch.core.detection.contracts import DetectionSink
 from plantwatch.core.detection.models import MODELS, MODULES, load_config
 from plantwatch.core.detection.records import Breach, Incident
-from plantwatch.core.flows.sessions import FAILED_STATES, ICS_PORTS, session_ops
-from plantwatch.core.inventory.devices import ICS_APPS
+from plantwatch.core.flows.sessions import FAILED_STATES, session_ops
 from plantwatch.core.inventory.zones import Zones
 
 MODES = ("learn", "detect")

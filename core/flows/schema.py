@@ -7,9 +7,7 @@ import numpy as np
 import polars as pl
 
 from plantwatch.core.capture.refs import PacketRef, pack_refs
-from plantwatch.core.decode.ics import ICS_TCP_PORTS, ICS_UDP_PORTS
-
-ICS_PORTS = frozenset(ICS_TCP_PORTS | ICS_UDP_PORTS)
+from plantwatch.core.decode.ics import ICS_PORTS as ICS_PORTS  # the one place: core/decode/ics.py
 
 STATE_ATTEMPTED = "attempted"
 STATE_ESTABLISHED = "established"

@@ -8,7 +8,8 @@ import numpy as np
 import polars as pl
 
 from plantwatch.core.capture.refs import ref_expr
-from plantwatch.core.decode.addr import hash_u64
+from plantwatch.core.decode.addr import L2_HI, hash_u64
+from plantwatch.core.decode.ics import ICS_L2_APPS
 from plantwatch.core.decode.schema import DIR_REQUEST
 from plantwatch.core.flows.table import _OPS_ACC, _STR_SCHEMA, _endpoints
 
@@ -71,6 +72,21 @@ def _flag_bits(packets: pl.DataFrame, proto: np.ndarray, tcp_flags: np.ndarray) 
     return bits
 
 
+# ICS on Ethernet directly (GOOSE, PROFINET): a flow between MACs, as addr.L2_HI pairs.
+L2_FLOW = (pl.col("ip_ver").fill_null(0) == 0) & pl.col("app").is_in(list(ICS_L2_APPS))
+
+
+def flow_addresses() -> list[pl.Expr]:
+    """src_hi, src_lo, dst_hi, dst_lo of a packet's flow: its IP addresses, or for an
+    Ethernet-only ICS packet (L2_FLOW) the MAC pairs of core/decode/addr.L2_HI."""
+    def side(ip: str, mac: str) -> list[pl.Expr]:
+        return [pl.when(L2_FLOW).then(pl.lit(L2_HI, pl.UInt64))
+                .otherwise(pl.col(f"{ip}_hi").fill_null(0)).alias(f"{ip}_hi"),
+                pl.when(L2_FLOW).then(pl.col(mac).fill_null(0))
+                .otherwise(pl.col(f"{ip}_lo").fill_null(0)).alias(f"{ip}_lo")]
+    return [*side("src", "eth_src"), *side("dst", "eth_dst")]
+
+
 def _select_exprs() -> list[pl.Expr]:
     proto = pl.col("ip_proto").fill_null(0).cast(pl.Int64)
     ported = (proto == 6) | (proto == 17)
@@ -79,8 +95,7 @@ def _select_exprs() -> list[pl.Expr]:
         ref_expr("file_id", "frame").alias("ref"),
         pl.col("wirelen").fill_null(0).cast(pl.Int64), pl.col("pay_len").fill_null(0).cast(pl.Int64),
         proto.cast(pl.UInt64).alias("proto"),
-        pl.col("src_hi").fill_null(0), pl.col("src_lo").fill_null(0),
-        pl.col("dst_hi").fill_null(0), pl.col("dst_lo").fill_null(0),
+        *flow_addresses(),
         pl.col("sport").fill_null(0).cast(pl.UInt64), pl.col("dport").fill_null(0).cast(pl.UInt64),
         pl.col("seq").fill_null(0).cast(pl.Int64), pl.col("eth_src").fill_null(0),
         pl.col("vlan").fill_null(-1).cast(pl.Int64), pl.col("app").fill_null(0),
@@ -89,7 +104,7 @@ def _select_exprs() -> list[pl.Expr]:
         pl.col("q_src_hi").fill_null(0), pl.col("q_src_lo").fill_null(0),
         pl.col("q_dst_hi").fill_null(0), pl.col("q_dst_lo").fill_null(0),
         pl.col("q_sport").fill_null(0).cast(pl.UInt64), pl.col("q_dport").fill_null(0).cast(pl.UInt64),
-        ((pl.col("ip_ver").fill_null(0) > 0) & ~(ported & pl.col("sport").is_null())).alias("ok"),
+        (((pl.col("ip_ver").fill_null(0) > 0) & ~(ported & pl.col("sport").is_null())) | L2_FLOW).alias("ok"),
     ]
 
 

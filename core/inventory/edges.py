@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import polars as pl
 
+from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
 from plantwatch.core.decode.schema import (
     APP_NAMES,
     CLS_ACTION,
     CLS_DISCOVER,
     CLS_READ,
     CLS_REPROGRAM,
-    ICS_APPS,
 )
-from plantwatch.core.flows.sessions import ENDPOINTS, FAILED_STATES, ICS_PORTS, session_ops
+from plantwatch.core.flows.segments import L2_FLOW, flow_addresses
+from plantwatch.core.flows.sessions import ENDPOINTS, FAILED_STATES, session_ops
 
 _EDGES = {"c_hi": pl.UInt64(), "c_lo": pl.UInt64(), "s_hi": pl.UInt64(), "s_lo": pl.UInt64(),
           "proto": pl.UInt8(), "port": pl.Int32(), "app": pl.UInt8(), "sessions": pl.Int64(),
@@ -51,8 +52,8 @@ def edges_from_sessions(sessions: pl.DataFrame) -> pl.DataFrame:
 
 def packet_endpoints(p: pl.DataFrame) -> pl.DataFrame:
     """ENDPOINTS counters straight from packets (when no SessionTracker.last_endpoints is given)."""
-    ip = p.select("ip_ver", "src_hi", "src_lo", "eth_src", "dst_hi", "dst_lo", "wirelen", "ts",
-                  "vlan").filter(pl.col("ip_ver").fill_null(0) > 0)
+    ip = p.select(((pl.col("ip_ver").fill_null(0) > 0) | L2_FLOW).alias("flow"), *flow_addresses(),
+                  "eth_src", "wirelen", "ts", "vlan").filter("flow")
     if ip.height == 0:
         return pl.DataFrame(schema=ENDPOINTS)
     src = ip.group_by(["src_hi", "src_lo", "eth_src"]).agg(

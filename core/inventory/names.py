@@ -76,6 +76,22 @@ def packet_names(p: pl.DataFrame) -> tuple[list[pl.DataFrame], pl.DataFrame | No
                     pl.col("src_hi").alias("hi"), pl.col("src_lo").alias("lo"),
                     pl.col("nbns_name").str.slice(0, pl.col("nbns_name").str.len_chars() - 4).alias("name"),
                     pl.lit("nbns").alias("source"), pl.col("ts").alias("first_ts")).cast(_NAMES))
+    # PROFINET DCP: an identify response or a hello names its sender's station (the
+    # Ethernet-only device of its MAC, and the IP it announces)
+    if "pn_station" in p.columns and p["pn_station"].null_count() < p.height:
+        pn = p.filter(pl.col("pn_station").is_not_null() & (pl.col("pn_station") != "")
+                      & pl.col("pn_frame_id").is_in([0xFEFF, 0xFEFC]) & pl.col("eth_src").is_not_null())
+        if pn.height:
+            name = pl.col("pn_station").alias("name")
+            new.append(pn.select(pl.lit(addr.L2_HI, pl.UInt64).alias("hi"), pl.col("eth_src").alias("lo"),
+                                 name, pl.lit("profinet").alias("source"),
+                                 pl.col("ts").alias("first_ts")).cast(_NAMES))
+            ip = pn.filter(pl.col("pn_ip").fill_null(0) > 0)
+            if ip.height:
+                new.append(ip.select(pl.lit(0, pl.UInt64).alias("hi"),
+                                     (pl.col("pn_ip") | (0xFFFF << 32)).cast(pl.UInt64).alias("lo"),
+                                     name, pl.lit("profinet").alias("source"),
+                                     pl.col("ts").alias("first_ts")).cast(_NAMES))
     return new, macnames
 
 # --- the inventory ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from plantwatch.core.decode.ics import ICS_PORTS
 from plantwatch.core.detection.models.base import (
     Context,
     Model,
@@ -18,7 +19,6 @@ from plantwatch.core.detection.models.base import (
 )
 from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
-from plantwatch.core.flows.sessions import ICS_PORTS
 
 MODEL = Model(
     "net.external", "Unusual External Connectivity", "Network", "medium", "command and control", ("T0885", "T0884"),

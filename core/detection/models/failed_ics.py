@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from plantwatch.core.decode.ics import ICS_PORTS
 from plantwatch.core.detection.models.base import (
     Context,
     Model,
@@ -17,7 +18,6 @@ from plantwatch.core.detection.models.base import (
 )
 from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
-from plantwatch.core.flows.sessions import ICS_PORTS
 
 MODEL = Model(
     "ics.failed_connections", "Multiple Failed Connections to ICS Device", "ICS", "high", "discovery", ("T0846", "T0888"), False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from plantwatch.core.decode.ics import ICS_PORTS
 from plantwatch.core.detection.models.base import (
     Context,
     Model,
@@ -17,7 +18,6 @@ from plantwatch.core.detection.models.base import (
 )
 from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
-from plantwatch.core.flows.sessions import ICS_PORTS
 
 MODEL = Model(
     "ics.connectivity", "Unusual ICS Connectivity", "ICS", "medium", "lateral movement", ("T0886", "T0884"), True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from plantwatch.core.decode.ics import ICS_PORTS as APP_PORTS
+from plantwatch.core.decode.ics import APP_PORTS
 from plantwatch.core.decode.schema import APP_NAMES
 from plantwatch.core.detection.models.base import (
     Context,
