@@ -30,7 +30,7 @@ KEYS = [
         ("c", "connections table (Enter: decode the first packet)"),
     ]),
     ("Incident", [("o", "open the main device"), ("e", "event log of the device during the incident"),
-                  ("x", "export the incident's bundle (report.html, evidence.pcapng...) to ./incident-ID")]),
+                  ("x", "export the incident's bundle to ./incident-ID")]),
     ("Event log", [
         ("/", "filter: device:IP port:102 proto:s7comm state:failed model:scan since:13:00 until:14:00"),
         ("Enter", "decode the connection's first packet (Wireshark tree)"),

@@ -110,9 +110,9 @@ def report_data(store: Store, since_ns: int | None = None) -> dict[str, Any]:
     caps = report.captures(store)
     last = last_packet_ns(store)
     chart = ""
-    if breaches and last is not None:
-        start = since_ns if since_ns is not None else min(
-            int(r[0]) for r in store.execute("SELECT MIN(ts) FROM device_scores") if r[0] is not None)
+    first_score = store.execute("SELECT MIN(ts) FROM device_scores").fetchone()[0]
+    if breaches and last is not None and first_score is not None:
+        start = since_ns if since_ns is not None else int(first_score)
         start -= start % HOUR_NS
         series = threat_series(store, sorted(by_device), start, last)
         chart = threat_svg(series, start, last)
