@@ -142,3 +142,20 @@ def test_sensor_sends_what_it_commits(tmp_path: Path) -> None:
     got = {int(_ID.search(r["structured-data"]).group(1)) for r in recs if r["msgid"] == "breach"}
     assert set(breaches) <= got
     assert any("|ics.reprogram|" in r["msg"] for r in recs)
+
+
+@needs_rsyslog
+def test_sensor_following_zeek_logs_sends_its_breaches(tmp_path: Path) -> None:
+    from tests.zeek_support import ZEEK_DATA, unmask
+
+    spool = unmask(ZEEK_DATA / "modbus", tmp_path / "spool")
+    store = tmp_path / "z.sqlite"
+    with rsyslog(tmp_path) as rs:
+        res = CliRunner().invoke(main, ["sensor", "--zeek", str(spool), "--store", str(store), "--exit-idle", "0.1",
+                                        "--syslog", f"tcp://127.0.0.1:{rs.tcp}"])
+        assert res.exit_code == 0, res.output
+        breaches, _ = _store_rows(store)
+        recs = rs.wait_for(lambda r: len([x for x in r if x["msgid"] == "breach"]) >= len(breaches))
+    assert breaches
+    assert {int(_ID.search(r["structured-data"]).group(1)) for r in recs if r["msgid"] == "breach"} == set(breaches)
+    assert any("|ics.new_action|" in r["msg"] for r in recs)

@@ -388,15 +388,15 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
 
         if iface or follow_only:
             fail("--zeek reads logs: no -i/--follow-only with it")
-        if syslog_url:
-            fail("--syslog is not available with --zeek yet: run `plantwatch analyze --store S --syslog ...`")
         if not zeek_dir.is_dir():
             fail(f"{zeek_dir}: not a directory of Zeek logs")
         try:
             zones = load_zones(zones_file)
         except ZonesError as e:
             fail(str(e))
-        sys.exit(follow(store_path, zeek_dir, zones=zones, exit_idle_s=exit_idle, run_seconds=run_seconds))
+        siem = open_forwarder(syslog_url, syslog_format)
+        sys.exit(follow(store_path, zeek_dir, zones=zones, exit_idle_s=exit_idle, run_seconds=run_seconds,
+                        siem=siem))
     if not follow_only and not iface:
         fail("give the interface to capture on: -i IFACE")
     try:
