@@ -146,18 +146,29 @@ def write_evidence(store: Store, breaches: Sequence[EvidenceBreach], out: Path,
         result.captures.append(path.name)
         cs = sess.filter((pl.col("first_file") <= cid) & (pl.col("last_file") >= cid))
         last = wanted[cid]
+        # frame spans of the sessions in this file (and the named frames): batches outside all
+        # of them are not decoded
+        lo = np.array([r[0] if r[2] == cid else 1 for r in cs.select("first_frame", "last_frame", "first_file",
+                                                                    "last_file").iter_rows()]
+                      + [f for c, f in named if c == cid], dtype=np.int64)
+        hi = np.array([r[1] if r[3] == cid else 1 << 62 for r in cs.select("first_frame", "last_frame",
+                                                                         "first_file", "last_file").iter_rows()]
+                      + [f for c, f in named if c == cid], dtype=np.int64)
+        named_here = np.array([f for c, f in named if c == cid], dtype=np.int64)
         try:
             for batch in read_batches([path]):
                 fr = batch.frame
-                if last is not None and int(fr[0]) > last:
+                if last is not None and int(fr.min()) > last:
                     break
+                if not ((lo <= int(fr.max())) & (hi >= int(fr.min()))).any():
+                    continue
                 lay = decode_layers(batch)
                 rows: dict[int, set[int]] = {}
                 if cs.height:
                     m = _matches(lay, fr, batch.ts, cid, cs)
                     for row, sid in m.iter_rows():
                         rows.setdefault(int(row), set()).add(int(sid))
-                for i in np.nonzero(np.isin(fr, [f for c, f in named if c == cid]))[0]:
+                for i in np.nonzero(np.isin(fr, named_here))[0]:
                     rows.setdefault(int(i), set())
                 for i, sids in rows.items():
                     frame = int(fr[i])
