@@ -159,3 +159,38 @@ def test_sensor_following_zeek_logs_sends_its_breaches(tmp_path: Path) -> None:
     assert breaches
     assert {int(_ID.search(r["structured-data"]).group(1)) for r in recs if r["msgid"] == "breach"} == set(breaches)
     assert any("|ics.new_action|" in r["msg"] for r in recs)
+
+
+def test_a_target_that_goes_away_gets_the_queued_messages_when_it_is_back() -> None:
+    """TCP: the listener closes, messages queue (not lost, not blocking per message); a listener on
+    the same port takes them, in order, at the next flush."""
+    import socket
+
+    from plantwatch.core.pipeline.siem import SyslogSender, SyslogTarget
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    sender = SyslogSender(SyslogTarget.parse(f"tcp://127.0.0.1:{port}"), timeout=2.0, backoff_s=3600)
+    sender.check()
+    conn, _ = srv.accept()
+    sender.send(b"<36>1 - h plantwatch - breach - one")
+    assert conn.recv(100) == b"35 <36>1 - h plantwatch - breach - one"
+    conn.close()
+    srv.close()
+    for i in range(5):    # the first write may still land in the dead socket's buffer; then refused
+        sender.send(b"<36>1 - h plantwatch - breach - m%d" % i)
+    assert sender.pending >= 4 and sender.sent >= 1
+    assert not sender.flush()                 # backing off: not even tried
+    srv = socket.create_server(("127.0.0.1", port))
+    try:
+        assert sender.flush(force=True) and sender.pending == 0
+        conn, _ = srv.accept()
+        conn.settimeout(5)
+        got = b""
+        while got.count(b" m") < 4 or not got.endswith(b"m4"):
+            got += conn.recv(4096)
+        assert got.endswith(b"<36>1 - h plantwatch - breach - m4")
+        conn.close()
+    finally:
+        srv.close()
+        sender.close()

@@ -37,8 +37,10 @@ def open_forwarder(url: str | None, fmt: str) -> Forwarder | None:
 
 
 def report_sent(fwd: Forwarder, sent: tuple[int, int]) -> None:
-    failed = f", {fwd.sender.failed} failed" if fwd.sender.failed else ""
-    note(f"syslog {fwd.sender.target}: sent {sent[0]} breach(es) and {sent[1]} incident(s){failed}")
+    snd = fwd.sender
+    lost = snd.pending + snd.dropped
+    failed = f"; {lost} message(s) could not be delivered" if lost else ""
+    note(f"syslog {snd.target}: sent {sent[0]} breach(es) and {sent[1]} incident(s){failed}")
 
 
 @click.group("export")

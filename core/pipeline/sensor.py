@@ -192,6 +192,8 @@ class Sensor(SensorReports):
                 self._forward(store)
             else:
                 self._report(store)
+                if self.siem is not None:
+                    self.siem.sender.flush()     # retries what the SIEM did not take, after its backoff
                 if self._idle_exit():
                     break
                 self.stopping.wait(self.cfg.poll_s)
@@ -317,8 +319,10 @@ class Sensor(SensorReports):
     def _forward(self, store: Store) -> None:
         if self.siem is not None:
             nb, ni = self.siem.forward(store)
+            snd = self.siem.sender
             if nb or ni:
-                log.info("syslog %s: sent %d breach(es) and %d incident(s)", self.siem.sender.target, nb, ni)
+                log.info("syslog %s: %d breach(es) and %d incident(s) to send, %d waiting for the target",
+                         snd.target, nb, ni, snd.pending)
 
     def _on_batch(self, done: BatchDone) -> None:
         self.status.packets += done.packets

@@ -4,15 +4,17 @@
 remembers what the store held before (`prime`) and, at each `forward`, sends the breaches that
 are new since and the incidents that are new or grew (more breaches), in packet-time order.
 UDP: one datagram per message. TCP: octet-counted frames (RFC 6587, "LEN SP MSG"), reconnected
-once on a broken connection. A send that fails is logged and counted, never fatal: the store is
-the record, the feed is best effort (at least once across a sensor restart: what a redone run
-writes again is sent again).
+once on a broken connection. A send that fails is logged and queued for a retry, never fatal:
+the store is the record, the feed is best effort (at least once across a sensor restart: what a
+redone run writes again is sent again; what is still queued when a process ends is lost, and said).
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -50,14 +52,28 @@ class SyslogTarget:
 
 
 class SyslogSender:
-    """A connected socket to the target; `check()` fails early on a bad host or a TCP refusal."""
+    """A connected socket to the target; `check()` fails early on a bad host or a TCP refusal.
 
-    def __init__(self, target: SyslogTarget, timeout: float = 5.0) -> None:
+    Messages go through a bounded queue: when the target stops answering, what could not be sent
+    waits (up to `queue_max` messages, the oldest dropped beyond) and is retried after
+    `backoff_s`, so a SIEM that is down costs the pipeline one connection timeout per backoff,
+    not one per message."""
+
+    def __init__(self, target: SyslogTarget, timeout: float = 5.0, backoff_s: float = 30.0,
+                 queue_max: int = 10_000) -> None:
         self.target = target
         self.timeout = timeout
+        self.backoff_s = backoff_s
         self._sock: socket.socket | None = None
+        self._queue: deque[bytes] = deque()
+        self._queue_max = queue_max
+        self._retry_at = 0.0
         self.sent = 0
-        self.failed = 0
+        self.dropped = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
 
     def _connect(self) -> socket.socket:
         t = self.target
@@ -80,21 +96,40 @@ class SyslogSender:
         if self._sock is None:
             self._sock = self._connect()
 
-    def send(self, message: bytes) -> bool:
+    def _send_one(self, message: bytes) -> bool:
         frame = message if self.target.transport == "udp" else str(len(message)).encode() + b" " + message
-        for attempt in (0, 1):
+        for attempt in (0, 1):     # a broken connection is reopened once
             try:
                 if self._sock is None:
                     self._sock = self._connect()
                 self._sock.sendall(frame)
-                self.sent += 1
                 return True
             except (OSError, SiemError) as e:
                 self.close()
                 if attempt:
-                    self.failed += 1
-                    log.warning("syslog %s: a message was not sent (%s)", self.target, str(e).splitlines()[0])
+                    log.warning("syslog %s: not sent, retried in %.0f s (%s)", self.target, self.backoff_s,
+                                str(e).splitlines()[0])
         return False
+
+    def send(self, message: bytes) -> None:
+        """Queue `message` and send what the queue holds (unless backing off)."""
+        if len(self._queue) >= self._queue_max:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(message)
+        self.flush()
+
+    def flush(self, force: bool = False) -> bool:
+        """Send the queue in order; False when some is left (the target did not take it)."""
+        if self._queue and not force and time.monotonic() < self._retry_at:
+            return False
+        while self._queue:
+            if not self._send_one(self._queue[0]):
+                self._retry_at = time.monotonic() + self.backoff_s
+                return False
+            self._queue.popleft()
+            self.sent += 1
+        return True
 
     def close(self) -> None:
         if self._sock is not None:
@@ -129,24 +164,26 @@ class Forwarder:
         self._breaches, self._incidents = self._known(store)
 
     def forward(self, store: Store) -> tuple[int, int]:
-        """Send the new breaches, then the new or grown incidents: (breaches, incidents) sent."""
+        """Send the new breaches, then the new or grown incidents: (breaches, incidents) handed
+        to the sender (see `sender.pending` for what it could not deliver yet)."""
         from plantwatch import __version__
 
         b_ids, i_counts = self._known(store)
         new_b = b_ids - self._breaches
         new_i = {i for i, n in i_counts.items() if self._incidents.get(i) != n}
         nb = ni = 0
+        self.sender.flush()      # what waits from before goes first
         if new_b:
             for b in report.breaches(store):
-                if b["breach_id"] in new_b and self.sender.send(syslog_message(
-                        "breach", b, self.fmt, hostname=self.hostname, version=__version__,
-                        max_bytes=self.max_bytes)):
+                if b["breach_id"] in new_b:
+                    self.sender.send(syslog_message("breach", b, self.fmt, hostname=self.hostname,
+                                                    version=__version__, max_bytes=self.max_bytes))
                     nb += 1
         if new_i:
             for inc in sorted(report.incidents(store), key=lambda i: (i["first_seen"] or "", i["incident_id"])):
-                if inc["incident_id"] in new_i and self.sender.send(syslog_message(
-                        "incident", inc, self.fmt, hostname=self.hostname, version=__version__,
-                        max_bytes=self.max_bytes)):
+                if inc["incident_id"] in new_i:
+                    self.sender.send(syslog_message("incident", inc, self.fmt, hostname=self.hostname,
+                                                    version=__version__, max_bytes=self.max_bytes))
                     ni += 1
         self._breaches |= new_b
         self._incidents.update(i_counts)

@@ -228,7 +228,8 @@ def _forward(siem: Forwarder | None, store: Store) -> None:
     if siem is not None:
         nb, ni = siem.forward(store)
         if nb or ni:
-            log.info("syslog %s: sent %d breach(es) and %d incident(s)", siem.sender.target, nb, ni)
+            log.info("syslog %s: %d breach(es) and %d incident(s) to send, %d waiting for the target",
+                     siem.sender.target, nb, ni, siem.sender.pending)
 
 
 def follow(store_path: str | Path, log_dir: str | Path, *, zones: Zones | None = None,
