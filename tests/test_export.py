@@ -103,6 +103,7 @@ def test_bundle_refuses_missing_capture_and_unknown_incident(tmp_path: Path) -> 
     _export(store, tmp_path / "b", "--captures", str(Path(__file__).resolve().parent.parent / "demo_data"))
     r = CliRunner().invoke(main, ["export", "incident", "12345", "--store", str(store), "--out", str(tmp_path / "c")])
     assert r.exit_code == 2 and "no incident 12345" in r.output
+    assert f"{_incident_id(store)} (Network reconnaissance" in r.output    # what it holds instead
 
 
 def _tshark_fields(path: Path, *fields: str, flt: str | None = None) -> list[list[str]]:
@@ -201,6 +202,8 @@ def test_plant_report_renders_in_chromium(tmp_path: Path) -> None:
     assert "Network reconnaissance" in text and "Unusual Admin RDP Session" in text
     assert re.search(r"Industrial\s+12\b", text)                # 12 devices in the OT zone
     assert "wincc01.corp.foodplant.local" in text and "mature" in text
+    _w, _h, rows = screenshot(page, tmp_path, size=(1200, 1700))
+    assert count_colour(rows, (0xC0, 0x39, 0x2B)) > 300     # the threat chart is drawn
     later = tmp_path / "later.html"
     r = CliRunner().invoke(main, ["report", "--store", str(demo_store()), "--since", "2026-03-05",
                                   "--html", str(later)])

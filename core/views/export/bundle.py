@@ -33,6 +33,7 @@ from plantwatch.core.views.export.attack import technique
 from plantwatch.core.views.export.evidence import ExportError, evidence_breaches, write_evidence
 from plantwatch.core.views.export.render import render
 from plantwatch.core.views.export.svg import HOUR_NS, threat_svg
+from plantwatch.core.views.textsafe import printable
 
 FILES = ("report.html", "evidence.pcapng", "incident.json", "baselines.json")
 CHART_DEVICES = 6
@@ -132,9 +133,12 @@ def baseline_snapshot(store: Store, devices: Sequence[str]) -> dict[str, Any]:
 def incident_data(store: Store, incident_id: int) -> dict[str, Any]:
     """The incident, its breaches (time order) and its devices (incident order), as report dicts,
     with ATT&CK technique names. Raises ExportError when the store has no such incident."""
-    inc = next((i for i in report.incidents(store) if i["incident_id"] == incident_id), None)
+    incidents = report.incidents(store)
+    inc = next((i for i in incidents if i["incident_id"] == incident_id), None)
     if inc is None:
-        raise ExportError(f"{store.path}: no incident {incident_id} (see `plantwatch analyze --json`)")
+        known = "; ".join(f"{i['incident_id']} ({printable(i['title'], 60)})" for i in incidents[:5])
+        raise ExportError(f"{store.path}: no incident {incident_id}; "
+                          + (f"its incidents, highest score first: {known}" if known else "it holds no incident"))
     breaches = [b for b in report.breaches(store) if b["incident_id"] == incident_id]
     known = {d["device"]: d for d in report.devices(store)}
     blank = dict.fromkeys(("mac", "name", "vendor", "zone", "zone_kind", "role", "first_seen", "last_seen"))
