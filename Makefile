@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint setup tshark tmux clean
+.PHONY: demo test bench lint setup tshark tmux chromium rsyslog clean
 
 # Debian's python3 lacks venv/ensurepip until python3-venv is installed: install it when root.
 $(STAMP): pyproject.toml
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP) tshark tmux
+setup: $(STAMP) tshark tmux chromium rsyslog
 
 # Installs tshark/dumpcap through apt when they are missing and we are root; otherwise says what to do.
 tshark:
@@ -39,6 +39,28 @@ tmux:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; \
 	  else \
 	    echo "tmux is missing (Debian: sudo apt-get install tmux); the console's end-to-end test will be skipped"; \
+	  fi; \
+	fi
+
+# chromium opens the exported HTML reports in their tests, rsyslog receives the SIEM feed in its
+# tests (both skipped when missing); neither is needed to run plantwatch.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing (Debian: sudo apt-get install chromium); the HTML report tests will be skipped"; \
+	  fi; \
+	fi
+
+rsyslog:
+	@if ! command -v rsyslogd >/dev/null 2>&1 && [ ! -x /usr/sbin/rsyslogd ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing rsyslog (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog >/dev/null; \
+	  else \
+	    echo "rsyslog is missing (Debian: sudo apt-get install rsyslog); the SIEM output tests will be skipped"; \
 	  fi; \
 	fi
 

@@ -75,3 +75,25 @@ def test_demo_help_and_module_entry_point(installed: tuple[Path, Path], tmp_path
     assert m.returncode == 0 and "analyze" in m.stdout
     import_core = subprocess.run([str(py), "-c", "import core"], capture_output=True, text=True, cwd=tmp_path)
     assert import_core.returncode != 0
+
+
+def test_exports_work_from_the_wheel(installed: tuple[Path, Path], tmp_path: Path) -> None:
+    """The templates and the ATT&CK table ship in the wheel: report --html and export incident."""
+    import sqlite3
+
+    py, site = installed
+    demo = site / "plantwatch" / "demo_data"
+    store = tmp_path / "s.sqlite"
+    r = _run(py, "analyze", str(demo / "incident.pcapng.gz"), "--zones", str(demo / "zones.toml"),
+             "--store", str(store), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = _run(py, "report", "--store", str(store), "--html", str(tmp_path / "plant.html"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Inventory by zone and role" in (tmp_path / "plant.html").read_text()
+    with sqlite3.connect(store) as db:
+        iid = db.execute("SELECT incident_id FROM incidents ORDER BY score DESC").fetchone()[0]
+    r = _run(py, "export", "incident", str(iid), "--store", str(store), "--out", str(tmp_path / "b"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "b" / "report.html").read_text()
+    assert "Program Download" in page and "<svg" in page
+    assert (tmp_path / "b" / "evidence.pcapng").stat().st_size > 1000

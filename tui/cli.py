@@ -26,6 +26,13 @@ from plantwatch.core.capture.batch import CaptureError  # noqa: E402
 from plantwatch.core.detection.models import ConfigError  # noqa: E402
 from plantwatch.core.inventory.zones import ZonesError  # noqa: E402
 from plantwatch.core.store.database import StoreError  # noqa: E402
+from plantwatch.tui.cli_export import (  # noqa: E402
+    export,
+    open_forwarder,
+    report_cmd,
+    report_sent,
+    syslog_options,
+)
 from plantwatch.tui.cli_support import (  # noqa: E402
     fail,
     load_models,
@@ -78,9 +85,10 @@ def main(ctx: click.Context) -> None:
               help="Capture(s) of normal traffic to learn the baseline from first (repeat the option).")
 @click.option("--models", "models_file", type=click.Path(path_type=Path),
               help="TOML file overriding detection thresholds (defaults: core/data/models.toml).")
+@syslog_options
 def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file: Path | None,
             store_path: Path | None, as_json: bool, as_jsonl: bool, learn: tuple[Path, ...],
-            models_file: Path | None) -> None:
+            models_file: Path | None, syslog_url: str | None, syslog_format: str) -> None:
     """Analyse capture files (pcap, pcapng, .gz, or directories of them) with no console.
 
     Detection compares with the baseline in the store (learned with `plantwatch learn` or
@@ -95,11 +103,14 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
         fail("--json and --jsonl are exclusive")
     if bool(captures) == bool(zeek_dirs):
         fail("give capture files, or Zeek log directories with --zeek (not both)")
+    siem = open_forwarder(syslog_url, syslog_format)
     try:
         zones = load_zones(zones_file)
         models = load_models(models_file)
         warn = lambda m: click.echo(f"plantwatch: warning: {m}", err=True)  # noqa: E731
         with store_file(store_path, "analyze.sqlite") as path, Store(path) as store:
+            if siem is not None:
+                siem.prime(store)
             if learn and zeek_dirs:  # with --zeek, --learn names Zeek log directories too
                 Ingest(store, zones, mode="learn", models=models).run_zeek(learn, on_warning=warn)
             elif learn:
@@ -113,6 +124,8 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
                     result = Ingest(store, zones, mode="detect", models=models).run(
                         captures, on_progress=progress, on_warning=warn)
             data = report.build(store)
+            if siem is not None:
+                report_sent(siem, siem.forward(store))
     except (CaptureError, StoreError, ZonesError, ConfigError, ZeekLogError) as e:
         fail(str(e))
     except MemoryError:
@@ -357,9 +370,11 @@ def live(iface: str, zones_file: Path | None, store_path: Path | None, models_fi
 @click.option("--zeek", "zeek_dir", type=click.Path(path_type=Path),
               help="Score the logs a Zeek cluster writes in this directory (following its "
                    "rotation) instead of capturing.")
+@syslog_options
 def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size: float,
            ring_files: int, zones_file: Path | None, capture_filter: str | None, follow_only: bool,
-           exit_idle: float | None, run_seconds: float | None, zeek_dir: Path | None) -> None:
+           exit_idle: float | None, run_seconds: float | None, zeek_dir: Path | None,
+           syslog_url: str | None, syslog_format: str) -> None:
     """Headless capture and analysis for a sensor box (runs until SIGTERM/SIGINT).
 
     dumpcap writes a ring of pcapng files; they are decoded as they grow and every batch is
@@ -379,7 +394,9 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
             zones = load_zones(zones_file)
         except ZonesError as e:
             fail(str(e))
-        sys.exit(follow(store_path, zeek_dir, zones=zones, exit_idle_s=exit_idle, run_seconds=run_seconds))
+        siem = open_forwarder(syslog_url, syslog_format)
+        sys.exit(follow(store_path, zeek_dir, zones=zones, exit_idle_s=exit_idle, run_seconds=run_seconds,
+                        siem=siem))
     if not follow_only and not iface:
         fail("give the interface to capture on: -i IFACE")
     try:
@@ -390,9 +407,14 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
     if run_seconds is not None:
         cfg.run_seconds = run_seconds
     ring_dir = ring_dir or store_path.resolve().parent / "ring"
+    siem = open_forwarder(syslog_url, syslog_format)
     sys.exit(run_sensor(store_path, ring_dir, iface=None if follow_only else iface,
                         ring_size_mb=ring_size, ring_files=ring_files, zones=zones, config=cfg,
-                        capture_filter=capture_filter))
+                        capture_filter=capture_filter, siem=siem))
+
+
+main.add_command(export)
+main.add_command(report_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from plantwatch.core.capture.batch import CaptureError, RawBatch
 from plantwatch.core.capture.dumpcap import CaptureSetupError, Dumpcap, secure_dir
@@ -49,6 +50,9 @@ from plantwatch.core.pipeline.sensor_state import (
     save_state,
 )
 from plantwatch.core.store.database import Store, StoreError
+
+if TYPE_CHECKING:
+    from plantwatch.core.pipeline.siem import Forwarder
 
 log = logging.getLogger("plantwatch.sensor")
 
@@ -77,7 +81,8 @@ class Sensor(SensorReports):
                  zones: Zones | None = None, models: dict | None = None,
                  config: SensorConfig | None = None,
                  writer_active: Callable[[], bool] | None = None,
-                 on_batch: Callable[[BatchDone], None] | None = None) -> None:
+                 on_batch: Callable[[BatchDone], None] | None = None,
+                 siem: Forwarder | None = None) -> None:
         self.store_path = Path(store_path)
         self.ring_dir = Path(ring_dir)
         self.capture = capture
@@ -86,6 +91,7 @@ class Sensor(SensorReports):
         self.cfg = config or SensorConfig()
         self.writer_active = writer_active or (lambda: False)
         self.on_batch_cb = on_batch
+        self.siem = siem                 # breaches and incidents to a SIEM, as they are committed
         self.status = SensorStatus()
         self.stopping = threading.Event()
         self.fatal: str | None = None
@@ -148,6 +154,8 @@ class Sensor(SensorReports):
         self.follower = RingFollower(self.ring_dir, load_state(store, RING_STATE),
                                      on_warning=lambda m: log.warning("%s", m), on_missed=self._missed)
         self._drop_provisional(store)
+        if self.siem is not None:
+            self.siem.prime(store)
         ingest = SensorIngest(self, store, self.zones, self.models)
         if self.capture is not None:
             self.capture.start()
@@ -181,8 +189,11 @@ class Sensor(SensorReports):
                     log.warning("%s: already in the store (analysed before?); not read again", path)
                     pending[0].done = True
                 self._log_run(report)
+                self._forward(store)
             else:
                 self._report(store)
+                if self.siem is not None:
+                    self.siem.sender.flush()     # retries what the SIEM did not take, after its backoff
                 if self._idle_exit():
                     break
                 self.stopping.wait(self.cfg.poll_s)
@@ -254,6 +265,7 @@ class Sensor(SensorReports):
                     b_ids, i_ids = ingest.sink.written
                     save_state(ingest.store, PROVISIONAL_STATE,
                                {"breaches": sorted(b_ids), "incidents": sorted(i_ids)})
+                self._forward(ingest.store)
                 last_check, unchecked = time.monotonic(), 0
                 check_every = max(cfg.detect_wall_s, 5 * (last_check - now))
             end = (self.stopping.is_set() or self.fatal is not None or now - t0 >= cfg.run_seconds
@@ -304,6 +316,14 @@ class Sensor(SensorReports):
                 yield batch
         self._source_end = time.monotonic()
 
+    def _forward(self, store: Store) -> None:
+        if self.siem is not None:
+            nb, ni = self.siem.forward(store)
+            snd = self.siem.sender
+            if nb or ni:
+                log.info("syslog %s: %d breach(es) and %d incident(s) to send, %d waiting for the target",
+                         snd.target, nb, ni, snd.pending)
+
     def _on_batch(self, done: BatchDone) -> None:
         self.status.packets += done.packets
         self.status.batches += 1
@@ -313,14 +333,15 @@ class Sensor(SensorReports):
 
 def run_sensor(store_path: str | Path, ring_dir: str | Path, *, iface: str | None,
                ring_size_mb: float = 100.0, ring_files: int = 10, zones: Zones | None = None,
-               config: SensorConfig | None = None, capture_filter: str | None = None) -> int:
+               config: SensorConfig | None = None, capture_filter: str | None = None,
+               siem: Forwarder | None = None) -> int:
     """The CLI's entry point: logging, signals, the loop; returns the exit status."""
     configure_logging()
     capture = None
     if iface is not None:
         capture = Dumpcap(iface, ring_dir, ring_size_mb=ring_size_mb, ring_files=ring_files,
                           capture_filter=capture_filter)
-    sensor = Sensor(store_path, ring_dir, capture=capture, zones=zones, config=config)
+    sensor = Sensor(store_path, ring_dir, capture=capture, zones=zones, config=config, siem=siem)
     sensor.install_signals()
     return sensor.run()
 

@@ -29,7 +29,8 @@ KEYS = [
         ("e", "event log of this device"), ("p", "peers table (Enter: event log for that peer's port)"),
         ("c", "connections table (Enter: decode the first packet)"),
     ]),
-    ("Incident", [("o", "open the main device"), ("e", "event log of the device during the incident")]),
+    ("Incident", [("o", "open the main device"), ("e", "event log of the device during the incident"),
+                  ("x", "export the incident's bundle to ./incident-ID")]),
     ("Event log", [
         ("/", "filter: device:IP port:102 proto:s7comm state:failed model:scan since:13:00 until:14:00"),
         ("Enter", "decode the connection's first packet (Wireshark tree)"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -59,12 +62,14 @@ class IncidentScreen(BaseScreen):
     BINDINGS = [
         Binding("o", "device", "Main device"),
         Binding("e", "event_log", "Event log"),
+        Binding("x", "export", "Export"),
     ]
 
     def __init__(self, incident_id: int) -> None:
         super().__init__()
         self.incident_id = incident_id
         self.detail: IncidentDetail | None = None
+        self.exporter = None
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="body"):
@@ -143,6 +148,25 @@ class IncidentScreen(BaseScreen):
     def action_device(self) -> None:
         if self.detail and self.detail.incident.device:
             self.app.open_device(self.detail.incident.device)
+
+    def action_export(self) -> None:
+        """The incident's bundle (plantwatch export incident) into $PLANTWATCH_EXPORT_DIR, else the
+        current directory, written off the UI thread."""
+        from plantwatch.core.views.export.bundle import export_incident
+
+        iid = self.incident_id
+        out = Path(os.environ.get("PLANTWATCH_EXPORT_DIR") or Path.cwd()) / f"incident-{iid}"
+        if self.exporter is None:
+            self.exporter = self.loader(lambda store: export_incident(store, iid, out), self._exported,
+                                        persistent=False)
+        elif self.exporter.running:
+            return
+        self.notify(f"exporting the incident to {out} ...", markup=False)
+        self.exporter.request()
+
+    def _exported(self, res) -> None:  # noqa: ANN001 - a BundleResult
+        self.notify(f"exported to {res.out}: report.html, evidence.pcapng ({res.packets:,} packets), "
+                    "incident.json, baselines.json, SHA256SUMS", markup=False, timeout=15)
 
     def action_event_log(self) -> None:
         if self.detail:

@@ -23,6 +23,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -32,6 +33,9 @@ from plantwatch.core.pipeline.zeek.reader import Header, ZeekLog, ZeekLogError, 
 from plantwatch.core.pipeline.zeek.run import feed, finish
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store
+
+if TYPE_CHECKING:
+    from plantwatch.core.pipeline.siem import Forwarder
 
 log = logging.getLogger("plantwatch.zeek")
 _PROTOCOL_LOGS = ("conn", "open_conn", "conn_long", "dns", "dhcp", "x509")  # not held while a connection is open
@@ -220,10 +224,20 @@ def _conn_keys(logs: list[tuple[ZeekLog, int]]) -> list[str]:
     return keys
 
 
+def _forward(siem: Forwarder | None, store: Store) -> None:
+    if siem is not None:
+        nb, ni = siem.forward(store)
+        if nb or ni:
+            log.info("syslog %s: %d breach(es) and %d incident(s) to send, %d waiting for the target",
+                     siem.sender.target, nb, ni, siem.sender.pending)
+
+
 def follow(store_path: str | Path, log_dir: str | Path, *, zones: Zones | None = None,
-           poll_s: float = 1.0, exit_idle_s: float | None = None, run_seconds: float | None = None) -> int:
+           poll_s: float = 1.0, exit_idle_s: float | None = None, run_seconds: float | None = None,
+           siem: Forwarder | None = None) -> int:
     """`plantwatch sensor --zeek DIR`: follow until SIGTERM/SIGINT (or idle/run limits, for
-    tests). Returns the exit status: 0 on a clean stop, 2 when a log cannot be read."""
+    tests). Returns the exit status: 0 on a clean stop, 2 when a log cannot be read. `siem`
+    sends what each commit added to a SIEM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = False
 
@@ -237,6 +251,8 @@ def follow(store_path: str | Path, log_dir: str | Path, *, zones: Zones | None =
     try:
         with Store(store_path) as store:
             f = ZeekFollower(store, log_dir, zones)
+            if siem is not None:
+                siem.prime(store)
             log.info("following Zeek logs in %s", log_dir)
             while not stop:
                 n = f.poll()
@@ -244,6 +260,7 @@ def follow(store_path: str | Path, log_dir: str | Path, *, zones: Zones | None =
                 if n:
                     last_data = now
                     log.info("%d records scored (%d in all)", n, f.records)
+                    _forward(siem, store)
                 elif exit_idle_s is not None and now - last_data >= exit_idle_s:
                     break
                 if run_seconds is not None and now - started >= run_seconds:
@@ -251,6 +268,7 @@ def follow(store_path: str | Path, log_dir: str | Path, *, zones: Zones | None =
                 if not n:
                     time.sleep(poll_s)
             f.close()
+            _forward(siem, store)
     except ZeekLogError as e:
         log.error("%s", e)
         return 2

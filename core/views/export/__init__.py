@@ -1,0 +1,1 @@
+"""Evidence that leaves the console: the incident bundle, the plant report in HTML."""
