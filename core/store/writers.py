@@ -8,15 +8,14 @@ ids; packet references are packed, core/capture/refs.py).
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import polars as pl
 
 from plantwatch.core.detection.baseline import Baseline
 from plantwatch.core.detection.records import Breach, Incident
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store
+from plantwatch.core.store.rows import breach_row, incident_row
+from plantwatch.core.store.triage_apply import apply_triage
 
 BASELINE_STATE = "baseline"
 
@@ -26,27 +25,6 @@ def load_baseline(store: Store) -> Baseline:
     baseline = Baseline()
     pipeline_state.load(store, BASELINE_STATE, baseline)
     return baseline
-
-
-def breach_row(b: Breach) -> dict[str, Any]:
-    return {
-        "breach_id": b.breach_id, "model": b.model, "category": b.category, "severity": b.severity,
-        "phase": b.phase, "attack_ids": json.dumps(b.attack_ids), "device": b.device,
-        "devices": json.dumps(b.devices), "first_ts": b.first_ts, "last_ts": b.last_ts,
-        "score": b.score, "importance": b.importance, "explanation": b.explanation,
-        "sessions": json.dumps(b.sessions), "refs": json.dumps(b.refs),
-        "details": json.dumps(b.details), "incident_id": b.incident_id,
-    }
-
-
-def incident_row(i: Incident) -> dict[str, Any]:
-    return {
-        "incident_id": i.incident_id, "title": i.title, "device": i.device,
-        "devices": json.dumps(i.devices), "first_ts": i.first_ts, "last_ts": i.last_ts,
-        "score": i.score, "phases": json.dumps([p.as_dict() for p in i.phases]),
-        "attack_ids": json.dumps(i.attack_ids), "narrative": i.narrative,
-        "timeline": json.dumps([e.as_dict() for e in i.timeline]), "breaches": i.breaches,
-    }
 
 
 class StoreSink:
@@ -72,8 +50,10 @@ class StoreSink:
         for bid in sorted(gone_b):
             st.execute("DELETE FROM breaches WHERE breach_id = ?", (bid,))
             st.execute("DELETE FROM breach_sessions WHERE breach_id = ?", (bid,))
+            st.execute("DELETE FROM breach_detected WHERE breach_id = ?", (bid,))
         for iid in sorted(gone_i):
             st.execute("DELETE FROM incidents WHERE incident_id = ?", (iid,))
+            st.execute("DELETE FROM incidents_detected WHERE incident_id = ?", (iid,))
         self._written = ({b.breach_id for b in breaches}, {i.incident_id for i in incidents})
         if breaches:
             st.upsert("breaches", pl.DataFrame([breach_row(b) for b in breaches],
@@ -82,8 +62,15 @@ class StoreSink:
             if links:
                 st.upsert("breach_sessions", pl.DataFrame(links, schema=["breach_id", "session_id"],
                                                           orient="row").unique())
+            st.upsert("breach_detected", pl.DataFrame(
+                [(b.breach_id, b.score, b.incident_id) for b in breaches],
+                schema={"breach_id": pl.Int64, "score": pl.Float64, "incident_id": pl.Int64}, orient="row"))
         if incidents:
-            st.upsert("incidents", pl.DataFrame([incident_row(i) for i in incidents]))
+            rows = pl.DataFrame([incident_row(i) for i in incidents])
+            st.upsert("incidents", rows)
+            st.upsert("incidents_detected", rows)
+        # what detection wrote is kept as detected; the analyst's triage in force applies on top
+        apply_triage(st)
         if scores:
             st.upsert("device_scores", pl.DataFrame(scores, schema=["device", "ts", "score", "breaches"],
                                                     orient="row"))
