@@ -20,6 +20,8 @@ from plantwatch.core.detection.triage.rules import parse_rules
 from plantwatch.core.store.database import Store, StoreError
 from plantwatch.core.store.triage_apply import ApplyReport, apply_triage, load_breach
 
+CLASSES = ("READ", "DISCOVER", "ACTION", "REPROGRAM")
+
 
 class TriageError(StoreError):
     """A triage request that cannot be done (unknown id, bad state); str() is one line."""
@@ -220,6 +222,9 @@ def add_window(store: Store, name: str, start_ts: int, end_ts: int, devices: lis
         raise TriageError(f"{store.path}: the window ends before it starts")
     if not devices:
         raise TriageError(f"{store.path}: a window needs the devices doing the work")
+    bad = [c for c in classes if c.upper() not in CLASSES]
+    if bad:
+        raise TriageError(f"{store.path}: unknown operation class {bad[0]!r} ({', '.join(CLASSES)})")
     user = user or local_user()
     with store.transaction():
         at = _now()
