@@ -368,11 +368,6 @@ CREATE TABLE incident_triage (
     fate TEXT NOT NULL,        -- rescored | dissolved
     note TEXT NOT NULL
 );
-CREATE TABLE triage_clock (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    version INTEGER NOT NULL   -- bumped by every triage change; a sensor compares it per batch
-);
-INSERT INTO triage_clock VALUES (1, 0);
 """
 
 MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V6)

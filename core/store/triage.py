@@ -1,8 +1,10 @@
 """The analyst's decisions in the store: breach and incident states, acceptances, rules files and
 maintenance windows (tables from migration V6). Every change is one short `BEGIN IMMEDIATE`
 transaction that also re-applies triage (plantwatch.core.store.triage_apply), so a console and a
-sensor can write the same store: SQLite's busy timeout makes one wait for the other, and a sensor
-re-applies the current triage after each of its batches. Times of these actions are wall-clock.
+sensor can write the same store: SQLite's busy timeout makes one wait for the other. The sensor
+holds no copy of the triage: its store sink re-reads these small tables and re-applies them inside
+each of its detection transactions, so a change counts from its next batch. Times of these
+actions are wall-clock.
 """
 
 from __future__ import annotations
@@ -38,16 +40,6 @@ def _now() -> int:
     return time.time_ns()
 
 
-def _bump(store: Store) -> None:
-    store.execute("UPDATE triage_clock SET version = version + 1 WHERE id = 1")
-
-
-def triage_version(store: Store) -> int:
-    """A counter every triage change bumps (a cheap check for whoever caches triage)."""
-    r = store.execute("SELECT version FROM triage_clock WHERE id = 1").fetchone()
-    return int(r[0]) if r else 0
-
-
 @dataclass(frozen=True, slots=True)
 class StateChange:
     seq: int
@@ -80,7 +72,6 @@ def set_state(store: Store, kind: str, target_id: int, state: str, note: str = "
         at = _now()
         cur = store.execute("INSERT INTO triage_states (kind, target_id, state, note, user, at)"
                             " VALUES (?, ?, ?, ?, ?, ?)", (kind, target_id, state, note, user, at))
-        _bump(store)
     return StateChange(int(cur.lastrowid), kind, target_id, state, note, user, at)
 
 
@@ -146,7 +137,6 @@ def accept(store: Store, breach_id: int, why: str, user: str | None = None) -> t
             "INSERT INTO acceptances (breach_id, model, actor, targets, keys, why, user, at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (breach_id, b.model, b.device, json.dumps(b.devices[1:]), json.dumps(keys), why, user, at))
-        _bump(store)
         report = apply_triage(store)
     a = Acceptance(int(cur.lastrowid), breach_id, b.model, b.device, tuple(b.devices[1:]),
                    tuple((k, tuple(v)) for k, v in keys), why, user, at)
@@ -159,7 +149,6 @@ def _withdraw(store: Store, table: str, col: str, ident: int, user: str | None, 
                             " AND withdrawn_at IS NULL", (_now(), user or local_user(), ident))
         if cur.rowcount == 0:
             raise TriageError(f"{store.path}: no {what} {ident} in force")
-        _bump(store)
         return apply_triage(store)
 
 
@@ -193,7 +182,6 @@ def load_rules(store: Store, path: str, text: str, user: str | None = None) -> t
                       (now, user))
         cur = store.execute("INSERT INTO rulesets (path, body, sha256, user, at) VALUES (?, ?, ?, ?, ?)",
                             (path, text, hashlib.sha256(text.encode()).hexdigest(), user, now))
-        _bump(store)
         report = apply_triage(store)
     return int(cur.lastrowid), rules, report
 
@@ -233,7 +221,6 @@ def add_window(store: Store, name: str, start_ts: int, end_ts: int, devices: lis
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, start_ts, end_ts, json.dumps(devices), json.dumps(targets),
              json.dumps([c.upper() for c in classes]), note, user, at))
-        _bump(store)
         report = apply_triage(store)
     w = Window(int(cur.lastrowid), name, start_ts, end_ts, tuple(devices), tuple(targets),
                tuple(c.upper() for c in classes), note, user, at)
@@ -276,6 +263,6 @@ def inputs(store: Store) -> TriageInputs:
     return load_inputs(store)
 
 
-__all__ = ["TriageError", "StateChange", "local_user", "triage_version", "set_state", "undo_state",
+__all__ = ["TriageError", "StateChange", "local_user", "set_state", "undo_state",
            "history", "state_of", "states", "accept", "withdraw_acceptance", "acceptances", "load_rules",
            "withdraw_rules", "rulesets", "add_window", "withdraw_window", "windows", "suppressed", "inputs"]
