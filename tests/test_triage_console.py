@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from plantwatch.tui.app import make_app
 from plantwatch.tui.cli import main
 from plantwatch.tui.screens.breaches import BreachesScreen
+from plantwatch.tui.screens.incidents import IncidentsScreen
 from plantwatch.tui.screens.triage_modal import AskScreen, WindowScreen
 from plantwatch.tui.widgets.table import SnapshotTable
 from tests.tui_support import ATTACKER, DEMO, demo_store, needs_demo, settle, wait_until
@@ -104,6 +105,17 @@ def test_console_triage_keys_show_on_screen_and_in_json(tmp_path: Path) -> None:
             await pilot.press("enter")
             await wait_written(pilot, 5)
             assert column(table, "state") == ["window"]
+            # the incidents: a state column and the same keys
+            await pilot.press("i")
+            assert isinstance(app.screen, IncidentsScreen)
+            await settle(pilot)
+            incs = app.screen.query_one(SnapshotTable)
+            assert column(incs, "state") == ["new"] and column(incs, "device") == [ATTACKER]
+            seen["incident"] = incs.keys[0]
+            incs.focus()
+            await pilot.press("a")
+            await wait_written(pilot, 1)
+            assert column(incs, "state") == ["ack"]
 
     asyncio.run(drive())
     res = CliRunner().invoke(main, ["analyze", str(DEMO / "incident.pcapng.gz"), "--store", str(store), "--json"])
@@ -119,3 +131,5 @@ def test_console_triage_keys_show_on_screen_and_in_json(tmp_path: Path) -> None:
     assert by_id[seen["action"]]["incident_id"] is None
     assert data["triage"]["counts"] == {"accepted": 1, "suppressed": 0, "in_window": 1}
     assert [a["why"] for a in data["triage"]["acceptances"]] == ["vendor remote support"]
+    inc = next(i for i in data["incidents"] if str(i["incident_id"]) == seen["incident"])
+    assert inc["state"]["state"] == "acknowledged" and seen["rdp"] not in {str(t["breach_id"]) for t in inc["timeline"]}
