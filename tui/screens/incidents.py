@@ -16,7 +16,7 @@ from plantwatch.core.views.queries import IncidentDetail, Incidents
 from plantwatch.tui.screens.base import BaseScreen, Message1
 from plantwatch.tui.screens.breaches import SHORT_STATES
 from plantwatch.tui.screens.device import kv_text
-from plantwatch.tui.screens.triage_keys import STATE_KEYS, TriageKeys
+from plantwatch.tui.screens.triage_keys import QUIET_STATE_KEYS, STATE_KEYS, TriageKeys
 from plantwatch.tui.widgets.table import SnapshotTable
 from plantwatch.tui.widgets.text import plain, score_text, when
 
@@ -77,7 +77,7 @@ class IncidentScreen(TriageKeys, BaseScreen):
         Binding("o", "device", "Main device"),
         Binding("e", "event_log", "Event log"),
         Binding("x", "export", "Export"),
-        *STATE_KEYS,
+        *QUIET_STATE_KEYS,
     ]
     triage_kind = "incident"
 

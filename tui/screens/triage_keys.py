@@ -20,13 +20,16 @@ from plantwatch.core.store.database import Store
 from plantwatch.tui.screens.triage_modal import AskScreen, WindowScreen
 
 NS = 1_000_000_000
+# the footer has room at 80 columns for the frequent ones; help (?) lists them all
 STATE_KEYS = [
     Binding("a", "ack", "Ack"),
-    Binding("r", "resolve", "Resolved"),
-    Binding("f", "false_positive", "False pos."),
+    Binding("f", "false_positive", "False pos"),
     Binding("u", "undo", "Undo"),
+    Binding("r", "resolve", "Resolved", show=False),
 ]
-BREACH_KEYS = [*STATE_KEYS, Binding("A", "accept", "Accept"), Binding("w", "window", "Window")]
+BREACH_KEYS = [*STATE_KEYS, Binding("A", "accept", "Accept"), Binding("w", "window", "Window", show=False)]
+# on a screen whose footer is already full: the keys work and help lists them
+QUIET_STATE_KEYS = [Binding(b.key, b.action, b.description, show=False) for b in STATE_KEYS]
 
 
 def _minute_text(ts: int, up: bool) -> str:
@@ -164,4 +167,4 @@ class TriageKeys:
         self.app.push_screen(WindowScreen(values), got)
 
 
-__all__ = ["TriageKeys", "STATE_KEYS", "BREACH_KEYS"]
+__all__ = ["TriageKeys", "STATE_KEYS", "BREACH_KEYS", "QUIET_STATE_KEYS"]
