@@ -303,3 +303,13 @@ def test_rule_times_of_day_wrap_midnight_and_weekdays_use_packet_time() -> None:
     assert not rule_matches(rule, replace(f, last_ts=sat_2330 + 8 * 3600 * 10**9))      # into Sunday 07:30
     noon = int(datetime(2026, 3, 7, 12, 0, tzinfo=UTC).timestamp()) * 10**9
     assert not rule_matches(rule, replace(f, first_ts=noon, last_ts=noon))
+
+
+def test_the_readme_example_rules_file_loads() -> None:
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    part = text.split("### Tuning and triage", 1)[1]
+    toml = part.split("```toml", 1)[1].split("```", 1)[0]
+    rules = parse_rules("\n".join(line[2:] for line in toml.splitlines()))
+    assert [r.name for r in rules] == ["historian polls the PLCs"]
+    r = rules[0]
+    assert r.ports == ((102, 102), (502, 502), (20000, 20010)) and r.hours == (360, 1080) and r.weekdays == (0, 1, 2, 3, 4)
