@@ -313,3 +313,31 @@ def test_the_readme_example_rules_file_loads() -> None:
     assert [r.name for r in rules] == ["historian polls the PLCs"]
     r = rules[0]
     assert r.ports == ((102, 102), (502, 502), (20000, 20010)) and r.hours == (360, 1080) and r.weekdays == (0, 1, 2, 3, 4)
+
+
+@needs_demo
+def test_the_siem_feed_skips_breaches_triage_accepted_or_suppressed(store: Path, tmp_path: Path) -> None:
+    from plantwatch.core.pipeline.siem import Forwarder
+
+    class Collect:   # stands in for the syslog sender (tests/test_siem.py uses a real rsyslogd)
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        def flush(self) -> None:
+            pass
+
+        def send(self, msg: bytes | str) -> None:
+            self.sent.append(msg if isinstance(msg, str) else msg.decode())
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    assert cli("rules", "load", str(rules), "--store", str(store))[0] == 0
+    with Store(store, readonly=True) as st:
+        covered = {r for (r,) in st.execute("SELECT breach_id FROM breach_triage")}
+        total = st.execute("SELECT COUNT(*) FROM breaches").fetchone()[0]
+        fwd = Forwarder(Collect(), "json")
+        nb, _ = fwd.forward(st)
+    assert covered and nb == total - len(covered)
+    sent = [json.loads(m[m.index("{"):]) for m in fwd.sender.sent]
+    ids = {m.get("breach_id") or m.get("id") for m in sent}
+    assert len(ids - {None}) >= nb and not ids & covered
