@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from plantwatch.core.detection.models import load_config
+from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import combine
 from plantwatch.core.detection.triage.facts import facts_of
 from plantwatch.core.detection.triage.match import acceptance_matches, rule_matches
@@ -341,3 +342,36 @@ def test_the_siem_feed_skips_breaches_triage_accepted_or_suppressed(store: Path,
     sent = [json.loads(m[m.index("{"):]) for m in fwd.sender.sent]
     ids = {m.get("breach_id") or m.get("id") for m in sent}
     assert len(ids - {None}) >= nb and not ids & covered
+
+
+def _breach(bid: int, actor: str, target: str, minute: int, model: str = "ics.new_action") -> Breach:
+    t = 1_772_600_000 * 10**9 + minute * 60 * 10**9
+    return Breach(breach_id=bid, model=model, category="ICS", severity="high", phase="impact",
+                  attack_ids=["T0855"], device=actor, devices=[actor, target], first_ts=t, last_ts=t + 10**9,
+                  score=0.9, importance=9.0, explanation=f"{actor} to {target}", sessions=[], refs=[],
+                  details={"operations": ["Write Var"]})
+
+
+def test_removing_a_bridging_breach_splits_an_incident_with_distinct_ids_and_withdrawal_restores_it() -> None:
+    from plantwatch.core.detection import incidents as incidents_mod
+
+    cfg = load_config()
+    bs = [_breach(11, "10.0.0.1", "10.0.0.2", 0), _breach(12, "10.0.0.2", "10.0.0.3", 5),
+          _breach(13, "10.0.0.3", "10.0.0.4", 10)]
+    detected = incidents_mod.build(bs, cfg)
+    assert len(detected) == 1 and {b.incident_id for b in bs} == {detected[0].incident_id}
+    facts = {b.breach_id: facts_of(b, [], [], {}) for b in bs}
+    acc = Acceptance(1, 12, "ics.new_action", "10.0.0.2", ("10.0.0.3",), (("operations", ("Write Var",)),),
+                     "pivot is the engineering laptop", "tester", 0)
+    res = rescore(bs, detected, facts, TriageInputs(acceptances=[acc]), cfg, set(), {})
+    ids = [i.incident_id for i in res.incidents]
+    assert len(ids) == 2 == len(set(ids)) and detected[0].incident_id in ids
+    by_id = {b.breach_id: b for b in res.breaches}
+    assert by_id[12].score == 0.0 and by_id[12].incident_id is None
+    assert by_id[11].incident_id == detected[0].incident_id != by_id[13].incident_id in ids
+    assert set(res.rescored) == set(ids) and not res.dissolved
+    # accepting all three dissolves it, with a note
+    accs = [replace(acc, accept_id=k, actor=b.device, targets=tuple(b.devices[1:])) for k, b in enumerate(bs, 1)]
+    gone = rescore(bs, detected, facts, TriageInputs(acceptances=accs), cfg, set(), {})
+    assert gone.incidents == [] and gone.dissolved[detected[0].incident_id].startswith("dissolved: of its 3")
+    assert rescore(bs, detected, facts, TriageInputs(), cfg, set(), {}).incidents == detected

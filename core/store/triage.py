@@ -20,7 +20,7 @@ from plantwatch.core.detection.triage.facts import breach_keys
 from plantwatch.core.detection.triage.records import STATES, Acceptance, Rule, TriageInputs, Window
 from plantwatch.core.detection.triage.rules import parse_rules
 from plantwatch.core.store.database import Store, StoreError
-from plantwatch.core.store.triage_apply import ApplyReport, apply_triage, load_breach
+from plantwatch.core.store.triage_apply import ApplyReport, apply_triage, load_breach, load_inputs
 
 CLASSES = ("READ", "DISCOVER", "ACTION", "REPROGRAM")
 
@@ -258,8 +258,6 @@ def suppressed(store: Store, kind: str | None = None) -> list[dict]:
 
 def inputs(store: Store) -> TriageInputs:
     """The acceptances, rules and windows in force."""
-    from plantwatch.core.store.triage_apply import load_inputs
-
     return load_inputs(store)
 
 

@@ -90,14 +90,16 @@ def rescore(breaches: list[Breach], detected: list[Incident], facts: dict[int, B
         if not rebuilt:
             res.dissolved[inc.incident_id] = _dissolve_note([breaches[i] for i in idx], disp)
             continue
-        first = rebuilt[0]
+        # the detected id stays with the part that still starts with its first breach (then the
+        # ids cannot collide), else with the highest-scoring part
+        k = next((j for j, r in enumerate(rebuilt) if r.incident_id == inc.incident_id), 0)
+        old_id = rebuilt[k].incident_id
         for b in keep:
-            if b.incident_id == first.incident_id:
+            if b.incident_id == old_id:
                 b.incident_id = inc.incident_id
-        rebuilt[0] = replace(first, incident_id=inc.incident_id)
-        res.rescored[inc.incident_id] = inc.incident_id
-        for other in rebuilt[1:]:
-            res.rescored[other.incident_id] = inc.incident_id
+        rebuilt[k] = replace(rebuilt[k], incident_id=inc.incident_id)
+        for r in rebuilt:
+            res.rescored[r.incident_id] = inc.incident_id
         res.incidents.extend(rebuilt)
     res.incidents.sort(key=lambda i: (-i.score, i.first_ts))
     return res
