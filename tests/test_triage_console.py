@@ -73,21 +73,32 @@ def test_console_triage_keys_show_on_screen_and_in_json(tmp_path: Path) -> None:
             assert table.row_count == 0 and "no breaches" in notice(scr)   # no longer in force
             await apply_filter(pilot, "state:accepted")
             assert table.keys == [seen["rdp"]] and column(table, "state") == ["accepted"]
+            # u on an accepted breach withdraws the acceptance; accept it again
+            table.focus()
+            await pilot.press("u")
+            await wait_written(pilot, 2)
+            assert table.row_count == 0
+            await apply_filter(pilot, "RDP")
+            assert table.keys == [seen["rdp"]] and column(table, "state") == ["new"]
+            table.focus()
+            await pilot.press("A", *"vendor remote support", "enter")
+            await wait_written(pilot, 3)
+            assert table.row_count == 0
             # acknowledge, mark false positive with a note, undo: the reprogram breach
             await apply_filter(pilot, "reprogram")
             assert table.row_count == 1
             seen["reprogram"] = table.keys[0]
             table.focus()
             await pilot.press("a")
-            await wait_written(pilot, 2)
+            await wait_written(pilot, 4)
             assert column(table, "state") == ["ack"]
             await pilot.press("f")
             assert isinstance(app.screen, AskScreen)
             await pilot.press(*"bench PLC", "enter")
-            await wait_written(pilot, 3)
+            await wait_written(pilot, 5)
             assert column(table, "state") == ["false pos."]
             await pilot.press("u")
-            await wait_written(pilot, 4)
+            await wait_written(pilot, 6)
             assert column(table, "state") == ["ack"]
             await apply_filter(pilot, "state:ack")
             assert table.keys == [seen["reprogram"]]
@@ -103,7 +114,7 @@ def test_console_triage_keys_show_on_screen_and_in_json(tmp_path: Path) -> None:
             assert isinstance(app.screen, WindowScreen)
             assert app.screen.query_one("#w-classes").value == "ACTION"
             await pilot.press("enter")
-            await wait_written(pilot, 5)
+            await wait_written(pilot, 7)
             assert column(table, "state") == ["window"]
             # the incidents: a state column and the same keys
             await pilot.press("i")
@@ -130,6 +141,6 @@ def test_console_triage_keys_show_on_screen_and_in_json(tmp_path: Path) -> None:
     assert by_id[seen["action"]]["triage"]["disposition"] == "window"
     assert by_id[seen["action"]]["incident_id"] is None
     assert data["triage"]["counts"] == {"accepted": 1, "suppressed": 0, "in_window": 1}
-    assert [a["why"] for a in data["triage"]["acceptances"]] == ["vendor remote support"]
+    assert [(a["accept_id"], a["why"]) for a in data["triage"]["acceptances"]] == [(2, "vendor remote support")]
     inc = next(i for i in data["incidents"] if str(i["incident_id"]) == seen["incident"])
     assert inc["state"]["state"] == "acknowledged" and seen["rdp"] not in {str(t["breach_id"]) for t in inc["timeline"]}

@@ -42,7 +42,7 @@ KEYS = [
                   ("e", "the connections cited as evidence"),
                   ("p", "decode the first evidence packet"),
                   ("a / r", "acknowledge / mark resolved"), ("f", "false positive (asks for a note)"),
-                  ("u", "undo the last state change"),
+                  ("u", "undo the last state change (an accepted breach: withdraw the acceptance)"),
                   ("A", "accept as normal (asks why): its keys stop firing, incidents are re-scored"),
                   ("w", "maintenance window, prefilled from the breach (planned work: scored low, no incident)")]),
 ]

@@ -114,12 +114,20 @@ class TriageKeys:
                                        "e.g. test PLC on the bench"), got)
 
     def action_undo(self) -> None:
+        """Undo the last state change; on a breach accepted as normal, withdraw its acceptance."""
         tid = self._target_id()
         if tid is None:
             return
         kind = self.triage_kind
+        accepted = kind == "breach" and getattr(self._triage_selected(), "triage", "") == "accepted"
 
         def work(st: Store) -> str:
+            if accepted:
+                r = st.execute("SELECT ref FROM breach_triage WHERE breach_id = ? AND disposition = 'accepted'",
+                               (tid,)).fetchone()
+                if r is not None:
+                    rep = triage.withdraw_acceptance(st, int(r[0]))
+                    return f"acceptance {r[0]} withdrawn; {rep.accepted} breach(es) still accepted"
             ch = triage.undo_state(st, kind, tid)
             return f"{kind} {tid}: back to {ch.state}"
         self._write(work)
@@ -143,12 +151,15 @@ class TriageKeys:
                                        "e.g. vendor remote support, contract 4711"), got)
 
     def action_window(self) -> None:
-        b = self._triage_selected()
-        if b is None or self.triage_kind != "breach":
+        """A window after the fact, prefilled from the selected breach; with none, an empty form
+        (ahead of time)."""
+        if self.triage_kind != "breach":
             return
-        values = {"name": f"planned work by {b.device}", "start": _minute_text(b.first_ts or 0, False),
-                  "end": _minute_text(b.last_ts or 0, True), "devices": b.device,
-                  "targets": " ".join(b.devices[1:]), "classes": MODEL_CLASSES.get(b.model_id, "")}
+        b = self._triage_selected()
+        values = {} if b is None else {
+            "name": f"planned work by {b.device}", "start": _minute_text(b.first_ts or 0, False),
+            "end": _minute_text(b.last_ts or 0, True), "devices": b.device,
+            "targets": " ".join(b.devices[1:]), "classes": MODEL_CLASSES.get(b.model_id, "")}
 
         def got(v: dict | None) -> None:
             if not v:
