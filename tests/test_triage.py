@@ -68,10 +68,11 @@ def attack_incident(data: dict) -> dict:
     return incs[0]
 
 
-def table_rows(path: Path) -> tuple[list, list]:
+def table_rows(path: Path) -> tuple[list, list, list]:
     with Store(path, readonly=True) as st:
         return (st.execute("SELECT * FROM breaches ORDER BY breach_id").fetchall(),
-                st.execute("SELECT * FROM incidents ORDER BY incident_id").fetchall())
+                st.execute("SELECT * FROM incidents ORDER BY incident_id").fetchall(),
+                st.execute("SELECT * FROM device_scores ORDER BY device, ts").fetchall())
 
 
 @needs_demo
@@ -375,3 +376,29 @@ def test_removing_a_bridging_breach_splits_an_incident_with_distinct_ids_and_wit
     gone = rescore(bs, detected, facts, TriageInputs(acceptances=accs), cfg, set(), {})
     assert gone.incidents == [] and gone.dissolved[detected[0].incident_id].startswith("dissolved: of its 3")
     assert rescore(bs, detected, facts, TriageInputs(), cfg, set(), {}).incidents == detected
+
+
+@needs_demo
+def test_accepting_every_breach_of_the_attacker_dissolves_the_incident_with_a_note(store: Path) -> None:
+    from plantwatch.core.store import triage
+
+    attacker = TRUTH["attacker"]["ip"]
+    before = built(store)
+    inc0 = attack_incident(before)
+    threat0 = {t["device"]: t["score"] for t in before["threat"]}
+    assert threat0[attacker] >= 0.9
+    with Store(store) as st:
+        for b in before["breaches"]:
+            if b["device"] == attacker:
+                triage.accept(st, b["breach_id"], "the commissioning laptop", user="tester")
+    after = built(store)
+    assert not [i for i in after["incidents"] if i["device"] == attacker]
+    assert after["triage"]["dissolved"] == [{"incident_id": inc0["incident_id"],
+                                             "note": f"dissolved: of its {inc0['breaches']} breach(es), "
+                                                     f"{inc0['breaches']} accepted as normal"}]
+    # the threat scores are re-scored too: the attacker's go, its targets' fall back
+    threat = {t["device"]: t["score"] for t in after["threat"]}
+    assert attacker not in threat
+    assert all(threat.get(d, 0) <= s for d, s in threat0.items())
+    code, out, _ = cli("accepted", "--store", str(store))
+    assert code == 0 and out.count("tester") == inc0["breaches"]

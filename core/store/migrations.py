@@ -285,8 +285,8 @@ V4 = _v4()
 
 # V6: the analyst's loop (plantwatch.core.detection.triage, plantwatch.core.store.triage). Triage
 # times (`at`, `withdrawn_at`) are wall-clock ns: they record human actions. Rules and windows match
-# on packet time. `breaches.score`/`incident_id` and `incidents` hold the effective (triaged) values;
-# breach_detected and incidents_detected keep what detection wrote, so withdrawing restores it.
+# on packet time. `breaches.score`/`incident_id`, `incidents` and `device_scores` hold the effective
+# (triaged) values; the *_detected tables keep what detection wrote, so withdrawing restores it.
 V6 = """
 CREATE TABLE triage_states (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -357,6 +357,14 @@ CREATE TABLE incidents_detected (  -- the incidents as detection wrote them (col
 );
 INSERT INTO incidents_detected SELECT incident_id, title, device, devices, first_ts, last_ts, score, phases,
     attack_ids, narrative, timeline, breaches FROM incidents;
+CREATE TABLE device_scores_detected (  -- device_scores as detection wrote them
+    device TEXT,
+    ts INTEGER,
+    score REAL,
+    breaches INTEGER,
+    PRIMARY KEY (device, ts)
+);
+INSERT INTO device_scores_detected SELECT device, ts, score, breaches FROM device_scores;
 CREATE TABLE breach_triage (
     breach_id INTEGER PRIMARY KEY,  -- breaches.breach_id
     disposition TEXT NOT NULL, -- accepted | suppressed | window
@@ -387,4 +395,5 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "device_scores": ("device", "ts"),
     "breach_detected": ("breach_id",),
     "incidents_detected": ("incident_id",),
+    "device_scores_detected": ("device", "ts"),
 }

@@ -22,7 +22,7 @@ from plantwatch.core.detection.triage.records import (
     TriageInputs,
     Window,
 )
-from plantwatch.core.detection.triage.rescore import rescore
+from plantwatch.core.detection.triage.rescore import device_threat, rescore
 from plantwatch.core.detection.triage.rules import RulesError, parse_rules
 from plantwatch.core.store.database import Store
 from plantwatch.core.store.rows import incident_row
@@ -117,7 +117,7 @@ def load_inputs(store: Store) -> TriageInputs:
     return inp
 
 
-def _chunks(ids: list[int], n: int = 500) -> list[list[int]]:
+def _chunks(ids: list, n: int = 500) -> list[list]:
     return [ids[i:i + n] for i in range(0, len(ids), n)]
 
 
@@ -155,6 +155,21 @@ def _context(store: Store) -> tuple[set[str], dict[str, str]]:
     return new, names
 
 
+def _device_scores(store: Store, breaches: list[Breach], covered: set[int], cfg: dict[str, Any]) -> None:
+    """Threat scores as detected, except for the devices a covered breach involved: those are
+    recomputed from the re-scored breaches."""
+    store.execute("DELETE FROM device_scores")
+    store.execute("INSERT INTO device_scores (device, ts, score, breaches)"
+                  " SELECT device, ts, score, breaches FROM device_scores_detected")
+    affected = {d for b in breaches if b.breach_id in covered for d in b.devices}
+    if not affected:
+        return
+    for chunk in _chunks(sorted(affected)):
+        store.execute(f"DELETE FROM device_scores WHERE device IN ({', '.join('?' * len(chunk))})", chunk)
+    store.db.executemany("INSERT INTO device_scores (device, ts, score, breaches) VALUES (?, ?, ?, ?)",
+                         device_threat(breaches, affected, cfg))
+
+
 def apply_triage(store: Store, config: dict[str, Any] | None = None) -> ApplyReport:
     """Re-score the store's breaches and incidents with the triage in force (inside the caller's
     transaction)."""
@@ -182,6 +197,8 @@ def apply_triage(store: Store, config: dict[str, Any] | None = None) -> ApplyRep
         cols = list(rows[0])
         store.db.executemany(f"INSERT INTO incidents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                              [tuple(r[c] for c in cols) for r in rows])
+    _device_scores(store, res.breaches, {b.breach_id for b in breaches if b.breach_id in res.dispositions},
+                   config or load_config())
     store.execute("DELETE FROM incident_triage")
     notes = [(iid, "dissolved", note) for iid, note in res.dissolved.items()]
     notes += [(src, "rescored", "re-scored without its accepted, suppressed or windowed breaches")

@@ -69,11 +69,12 @@ class StoreSink:
             rows = pl.DataFrame([incident_row(i) for i in incidents])
             st.upsert("incidents", rows)
             st.upsert("incidents_detected", rows)
+        if scores:
+            frame = pl.DataFrame(scores, schema=["device", "ts", "score", "breaches"], orient="row")
+            st.upsert("device_scores", frame)
+            st.upsert("device_scores_detected", frame)
         # what detection wrote is kept as detected; the analyst's triage in force applies on top
         apply_triage(st)
-        if scores:
-            st.upsert("device_scores", pl.DataFrame(scores, schema=["device", "ts", "score", "breaches"],
-                                                    orient="row"))
 
     def write_baseline(self, baseline: Baseline, devices: pl.DataFrame, meta: dict[str, str]) -> None:
         if devices.height:

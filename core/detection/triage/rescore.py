@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from plantwatch.core.detection import incidents as incidents_mod
+from plantwatch.core.detection import scoring
 from plantwatch.core.detection.records import Breach, Incident
 from plantwatch.core.detection.triage.match import acceptance_matches, rule_matches, window_matches
 from plantwatch.core.detection.triage.records import BreachFacts, Disposition, TriageInputs
@@ -105,4 +106,18 @@ def rescore(breaches: list[Breach], detected: list[Incident], facts: dict[int, B
     return res
 
 
-__all__ = ["WINDOW_SCORE", "Rescored", "disposition", "rescore"]
+def device_threat(breaches: list[Breach], devices: set[str], cfg: dict[str, Any]) -> list[tuple[str, int, float, int]]:
+    """The hourly threat scores (device, hour ts, score, breaches) of `devices` from `breaches`,
+    as the detector computes them (a device's own breaches fully, those aimed at it in part)."""
+    sc = cfg["scoring"]
+    share = float(sc["secondary_factor"])
+    events = []
+    for b in breaches:
+        if b.device in devices:
+            events.append((b.device, b.first_ts, b.last_ts, b.score, True))
+        events += [(d, b.first_ts, b.last_ts, b.score * share, False) for d in b.devices[1:] if d in devices]
+    series = scoring.threat_over_time(events, float(sc["score_decay_hours"]))
+    return [(dev, ts, s, n) for dev, ser in sorted(series.items()) for ts, (s, n) in sorted(ser.items())]
+
+
+__all__ = ["WINDOW_SCORE", "Rescored", "disposition", "rescore", "device_threat"]
