@@ -402,3 +402,32 @@ def test_accepting_every_breach_of_the_attacker_dissolves_the_incident_with_a_no
     assert all(threat.get(d, 0) <= s for d, s in threat0.items())
     code, out, _ = cli("accepted", "--store", str(store))
     assert code == 0 and out.count("tester") == inc0["breaches"]
+
+
+@needs_demo
+def test_rescoring_groups_with_the_thresholds_detection_used(tmp_path: Path) -> None:
+    from plantwatch.core.store.triage_apply import regroup_config
+
+    models = tmp_path / "models.toml"
+    models.write_text("[incidents]\ngap_s = 600\nmin_score = 0.6\n")
+    path = tmp_path / "s.sqlite"
+    code, out, err = cli("analyze", str(DEMO / "incident.pcapng.gz"), "--learn", str(DEMO / "learn.pcapng.gz"),
+                         "--zones", str(DEMO / "zones.toml"), "--store", str(path), "--models", str(models), "--json")
+    assert code == 0, err
+    with Store(path, readonly=True) as st:
+        cfg = regroup_config(st)
+    assert cfg["incidents"]["gap_s"] == 600 and cfg["incidents"]["min_score"] == 0.6
+    assert cfg["scoring"] == load_config()["scoring"]
+    # re-scoring after an acceptance regroups with them too: the same as detecting without the breach
+    incs = json.loads(out)["incidents"]
+    rdp = next(b for b in json.loads(out)["breaches"] if b["model_id"] == "rdp.admin")
+    assert cli("accept", str(rdp["breach_id"]), "--why", "x", "--store", str(path))[0] == 0
+    with Store(path, readonly=True) as st:
+        breaches = load_breaches(st)
+    from plantwatch.core.detection import incidents as incidents_mod
+
+    held = [replace(b, incident_id=None) for b in breaches if b.incident_id == rdp["incident_id"]
+            and b.breach_id != rdp["breach_id"]]
+    want = incidents_mod.build(held, cfg, {TRUTH["attacker"]["ip"]}, {})
+    after = built(path)
+    assert [i["breaches"] for i in after["incidents"]] == [w.breaches for w in want] == [incs[0]["breaches"] - 1]

@@ -9,6 +9,7 @@ batch). With nothing in force it restores exactly what detection wrote.
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,6 +171,26 @@ def _device_scores(store: Store, breaches: list[Breach], covered: set[int], cfg:
                          device_threat(breaches, affected, cfg))
 
 
+REGROUP_STATE = "triage.regroup"   # state row: the [incidents] and [scoring] tables detection last used
+
+
+def save_regroup_config(store: Store, config: dict[str, Any]) -> None:
+    """Keep the thresholds detection grouped and scored with (an `analyze --models` file's)."""
+    value = json.dumps({k: config[k] for k in ("incidents", "scoring") if k in config}, sort_keys=True)
+    store.execute("INSERT INTO state (name, value) VALUES (?, ?)"
+                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (REGROUP_STATE, value))
+
+
+def regroup_config(store: Store) -> dict[str, Any]:
+    """The detection config re-scoring uses: the defaults, with the thresholds detection used."""
+    cfg = load_config()
+    r = store.execute("SELECT value FROM state WHERE name = ?", (REGROUP_STATE,)).fetchone()
+    if r is not None:
+        with suppress(TypeError, ValueError):   # unreadable: the defaults
+            cfg.update(json.loads(r[0]))
+    return cfg
+
+
 def apply_triage(store: Store, config: dict[str, Any] | None = None) -> ApplyReport:
     """Re-score the store's breaches and incidents with the triage in force (inside the caller's
     transaction)."""
@@ -182,7 +203,8 @@ def apply_triage(store: Store, config: dict[str, Any] | None = None) -> ApplyRep
     detected = load_detected_incidents(store, breaches)
     facts = breach_facts(store, breaches, with_sessions=bool(inp.rules or inp.windows))
     new_devices, names = _context(store)
-    res = rescore(breaches, detected, facts, inp, config or load_config(), new_devices, names)
+    cfg = config or regroup_config(store)
+    res = rescore(breaches, detected, facts, inp, cfg, new_devices, names)
     current = {int(b): (s, i) for b, s, i in store.execute("SELECT breach_id, score, incident_id FROM breaches")}
     for b in res.breaches:
         if current.get(b.breach_id) != (b.score, b.incident_id):
@@ -197,8 +219,7 @@ def apply_triage(store: Store, config: dict[str, Any] | None = None) -> ApplyRep
         cols = list(rows[0])
         store.db.executemany(f"INSERT INTO incidents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                              [tuple(r[c] for c in cols) for r in rows])
-    _device_scores(store, res.breaches, {b.breach_id for b in breaches if b.breach_id in res.dispositions},
-                   config or load_config())
+    _device_scores(store, res.breaches, {b.breach_id for b in breaches if b.breach_id in res.dispositions}, cfg)
     store.execute("DELETE FROM incident_triage")
     notes = [(iid, "dissolved", note) for iid, note in res.dissolved.items()]
     notes += [(src, "rescored", "re-scored without its accepted, suppressed or windowed breaches")
@@ -212,5 +233,5 @@ def apply_triage(store: Store, config: dict[str, Any] | None = None) -> ApplyRep
     return rep
 
 
-__all__ = ["ApplyReport", "apply_triage", "load_breach", "load_breaches", "load_detected_incidents",
+__all__ = ["ApplyReport", "apply_triage", "save_regroup_config", "regroup_config", "REGROUP_STATE", "load_breach", "load_breaches", "load_detected_incidents",
            "load_inputs", "breach_facts", "incident_from_row"]

@@ -8,14 +8,17 @@ ids; packet references are packed, core/capture/refs.py).
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from plantwatch.core.detection.baseline import Baseline
+from plantwatch.core.detection.models import load_config
 from plantwatch.core.detection.records import Breach, Incident
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store
 from plantwatch.core.store.rows import breach_row, incident_row
-from plantwatch.core.store.triage_apply import apply_triage
+from plantwatch.core.store.triage_apply import apply_triage, save_regroup_config
 
 BASELINE_STATE = "baseline"
 
@@ -32,8 +35,11 @@ class StoreSink:
     end of the run) replaces what an earlier one wrote, deleting breaches and incidents that a
     later detection grew into others."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, config: dict[str, Any] | None = None) -> None:
+        """`config`: the detection config of the run, None for the defaults (its incident and
+        scoring thresholds are kept in the store, so re-scoring after triage groups as detection did)."""
         self.store = store
+        self.config = config
         self._written: tuple[set[int], set[int]] = (set(), set())  # breach, incident ids of this run
 
     @property
@@ -74,6 +80,7 @@ class StoreSink:
             st.upsert("device_scores", frame)
             st.upsert("device_scores_detected", frame)
         # what detection wrote is kept as detected; the analyst's triage in force applies on top
+        save_regroup_config(st, self.config or load_config())
         apply_triage(st)
 
     def write_baseline(self, baseline: Baseline, devices: pl.DataFrame, meta: dict[str, str]) -> None:
