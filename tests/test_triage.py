@@ -262,6 +262,11 @@ def test_states_history_undo_and_mistakes(store: Path) -> None:
     assert next(b for b in after["breaches"] if str(b["breach_id"]) == bid)["state"]["state"] == "acknowledged"
     inc = next(i for i in after["incidents"] if str(i["incident_id"]) == iid)
     assert inc["state"]["state"] == "resolved" and inc["state"]["note"] == "contained"
+    code, out, _ = cli("triage", "list", "--state", "ack", "--store", str(store))
+    assert code == 0 and [ln.split()[0] for ln in out.splitlines()] == [bid]
+    code, out, _ = cli("triage", "list", "--incidents", "--store", str(store))
+    assert code == 0 and f"{iid}  " in out and "resolved" in out
+    assert cli("triage", "list", "--state", "bogus", "--store", str(store))[0] == 2
     rec = [r for r in report.jsonl_records(after) if r["type"] == "triage"]
     assert len(rec) == 1 and rec[0]["counts"] == {"accepted": 0, "suppressed": 0, "in_window": 0}
     code, _, err = cli("triage", "ack", "12345", "--store", str(store))

@@ -117,6 +117,32 @@ def history(target_id: int, incident: bool, store_path: Path) -> None:
         click.echo("no state changes (new)")
 
 
+@triage.command("list")
+@click.option("--state", "state", default=None,
+              help="new, ack, resolved, fp, accepted, suppressed, window or all (default: those in force).")
+@click.option("--incidents", is_flag=True, help="List incidents with their state instead.")
+@_store_option
+def list_cmd(state: str | None, incidents: bool, store_path: Path) -> None:
+    """Breaches (newest first) or incidents, with their state."""
+    from plantwatch.core.views.console.breaches import STATE_WORDS, breaches
+    from plantwatch.core.views.console.incidents import incidents as incident_list
+    from plantwatch.core.views.queries import fmt_ts
+
+    if state is not None and state.lower() not in STATE_WORDS:
+        fail(f"--state {state}: not a state (new ack resolved fp accepted suppressed window all)")
+    with _open(store_path) as st:
+        if incidents:
+            for i in incident_list(st).rows:
+                note_text = f"  ({_safe(i.triage_note)})" if i.triage_note else ""
+                click.echo(f"{i.incident_id}  {i.score:.2f}  {i.state:<14}  {_safe(i.title)}{note_text}")
+            return
+        snap = breaches(st, state=STATE_WORDS[state.lower()] if state else None, limit=100_000)
+    for b in snap.rows:
+        word = b.triage or b.state
+        click.echo(f"{b.breach_id}  {fmt_ts(b.first_ts)}  {b.score:.2f}  {word:<14}  {b.model_id}  {b.device}")
+    note(f"{snap.total} breach(es)")
+
+
 @triage.command("suppressed")
 @click.option("--kind", type=click.Choice(["accepted", "suppressed", "window"]), help="Only this kind.")
 @click.option("--json", "as_json", is_flag=True, help="As one JSON list.")

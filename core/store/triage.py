@@ -52,8 +52,11 @@ class StateChange:
 
 
 def _exists(store: Store, kind: str, target_id: int) -> bool:
-    table, col = ("breaches", "breach_id") if kind == "breach" else ("incidents_detected", "incident_id")
-    return store.execute(f"SELECT 1 FROM {table} WHERE {col} = ?", (target_id,)).fetchone() is not None
+    """A stored breach; an incident as shown or as detected (one triage dissolved keeps its state)."""
+    sql = ("SELECT 1 FROM breaches WHERE breach_id = ?" if kind == "breach" else
+           "SELECT 1 FROM incidents WHERE incident_id = ?1 UNION ALL"
+           " SELECT 1 FROM incidents_detected WHERE incident_id = ?1")
+    return store.execute(sql, (target_id,)).fetchone() is not None
 
 
 def set_state(store: Store, kind: str, target_id: int, state: str, note: str = "",
