@@ -17,11 +17,8 @@ from pathlib import Path
 
 import polars as pl
 
+from plantwatch.core.store.errors import StoreError  # noqa: F401 (re-exported)
 from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS
-
-
-class StoreError(Exception):
-    """The store cannot be opened or written. str() is one line naming the file."""
 
 
 def fingerprint(path: str | Path) -> str:
