@@ -1,17 +1,18 @@
 """MAC address vendor lookup (OUI) from Wireshark's manuf file.
 
 Reads $PLANTWATCH_MANUF or /usr/share/wireshark/manuf (or another usual place) once, lazily;
-the parsed table is cached in compact form under $XDG_CACHE_HOME/plantwatch (parsing the 2 MB
-manuf file costs about 0.1 CPU s a run; loading the cache a sixth of that), keyed by the file's
-path, size and mtime and the Python version; falls back to core/data/oui_fallback.tsv (a few vendors common on plant networks) when no manuf
-file exists. Entries are kept in dicts keyed by the 24-bit prefix, with the /28 and /36 blocks
-(IEEE MA-M and MA-S) in their own dicts, checked first, so a lookup is at most three dict hits.
+falls back to core/data/oui_fallback.tsv (a few vendors common on plant networks) when no manuf
+file exists. The parsed table is cached as plain arrays under $XDG_CACHE_HOME/plantwatch, keyed by
+the file's path, size and mtime (parsing the 2 MB file costs about 0.1 CPU s a run, loading the
+cache under half of that). Entries are kept in dicts keyed by the 24-bit prefix, with the /28 and
+/36 blocks (IEEE MA-M and MA-S) in their own dicts, checked first, so a lookup is at most three
+dict hits.
 """
 
 from __future__ import annotations
 
 import hashlib
-import marshal
+import io
 import os
 import sys
 from functools import lru_cache
@@ -81,17 +82,36 @@ class OuiTable:
         """from_manuf through the cache: a stale, foreign or broken cache file is parsed anew."""
         st = os.stat(path)
         key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{sys.version_info[:2]}"
-        cache = _cache_dir() / f"oui-{hashlib.sha256(key.encode()).hexdigest()[:16]}.marshal"
+        cache = _cache_dir() / f"oui-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
         try:
-            p24, p28, p36 = marshal.loads(cache.read_bytes())
-            if all(isinstance(d, dict) for d in (p24, p28, p36)):
-                t = cls()
-                t.p24, t.p28, t.p36, t.source = p24, p28, p36, path
-                return t
-        except (OSError, EOFError, ValueError, TypeError):
+            t = cls._from_arrays(np.load(io.BytesIO(cache.read_bytes()), allow_pickle=False))
+            t.source = path
+            return t
+        except (OSError, EOFError, ValueError, KeyError, UnicodeDecodeError):
             pass
         t = cls.from_manuf(path)
-        _write_private(cache, marshal.dumps((t.p24, t.p28, t.p36)))
+        buf = io.BytesIO()
+        np.savez(buf, **t._to_arrays())
+        _write_private(cache, buf.getvalue())
+        return t
+
+    # the cache holds plain arrays (no pickle): per table, the keys and the names joined by \n
+    def _to_arrays(self) -> dict[str, np.ndarray]:
+        out = {}
+        for tag, d in (("24", self.p24), ("28", self.p28), ("36", self.p36)):
+            out[f"k{tag}"] = np.fromiter(d.keys(), dtype=np.uint64, count=len(d))
+            out[f"v{tag}"] = np.frombuffer("\n".join(d.values()).encode(), dtype=np.uint8)
+        return out
+
+    @classmethod
+    def _from_arrays(cls, arrays: np.lib.npyio.NpzFile) -> OuiTable:
+        t = cls()
+        for tag in ("24", "28", "36"):
+            keys = arrays[f"k{tag}"].tolist()
+            names = arrays[f"v{tag}"].tobytes().decode().split("\n") if keys else []
+            if len(names) != len(keys):
+                raise ValueError("OUI cache: keys and names differ in number")
+            setattr(t, f"p{tag}", dict(zip(keys, names, strict=True)))
         return t
 
     @classmethod
