@@ -28,7 +28,7 @@ from plantwatch.core.store.triage_apply import breach_facts, load_breaches, load
 from plantwatch.core.store.writers import StoreSink
 from plantwatch.core.views import report
 from plantwatch.tui.cli import main
-from tests.tui_support import DEMO, demo_store, needs_demo
+from tests.tui_support import DEMO, needs_demo
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "core" / "data" / "analyze.schema.json").read_text())
 TRUTH = json.loads((DEMO / "ground_truth.json").read_text())
@@ -43,9 +43,9 @@ def iso(ns: int) -> str:
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Path:
+def store(tmp_path: Path, demo_store: Path) -> Path:
     path = tmp_path / "demo.sqlite"
-    shutil.copy(demo_store(), path)
+    shutil.copy(demo_store, path)
     return path
 
 

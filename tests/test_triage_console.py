@@ -16,7 +16,7 @@ from plantwatch.tui.screens.breaches import BreachesScreen
 from plantwatch.tui.screens.incidents import IncidentsScreen
 from plantwatch.tui.screens.triage_modal import AskScreen, WindowScreen
 from plantwatch.tui.widgets.table import SnapshotTable
-from tests.tui_support import ATTACKER, DEMO, demo_store, needs_demo, settle, wait_until
+from tests.tui_support import ATTACKER, DEMO, needs_demo, settle, wait_until
 
 SIZE = (120, 40)
 
@@ -46,9 +46,9 @@ async def wait_written(pilot, n: int) -> None:
 
 
 @needs_demo
-def test_console_triage_keys_show_on_screen_and_in_json(tmp_path: Path) -> None:
+def test_console_triage_keys_show_on_screen_and_in_json(tmp_path: Path, demo_store: Path) -> None:
     store = tmp_path / "demo.sqlite"
-    shutil.copy(demo_store(), store)
+    shutil.copy(demo_store, store)
     app = make_app(store, source="demo store")
     seen: dict[str, str] = {}
 
