@@ -233,5 +233,5 @@ def apply_triage(store: Store, config: dict[str, Any] | None = None) -> ApplyRep
     return rep
 
 
-__all__ = ["ApplyReport", "apply_triage", "save_regroup_config", "regroup_config", "REGROUP_STATE", "load_breach", "load_breaches", "load_detected_incidents",
-           "load_inputs", "breach_facts", "incident_from_row"]
+__all__ = ["ApplyReport", "apply_triage", "save_regroup_config", "regroup_config", "REGROUP_STATE", "load_breach",
+           "load_breaches", "load_detected_incidents", "load_inputs", "breach_facts", "incident_from_row"]
