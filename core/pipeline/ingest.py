@@ -202,7 +202,7 @@ class Ingest:
         """The detector of a run: the baseline earlier runs learned, results into the store
         through `self.sink` (which knows the breach and incident ids the run has written)."""
         mode, models = self._detect_args
-        self.sink = StoreSink(self.store)
+        self.sink = StoreSink(self.store, models)
         return Detector(load_baseline(self.store), self.sink, self.zones, mode, models)
 
     # --- hooks: how a run accounts for its captures (the sensor overrides them for ring files) ---

@@ -283,7 +283,102 @@ def _v4() -> str:
 
 V4 = _v4()
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+# V6: the analyst's loop (plantwatch.core.detection.triage, plantwatch.core.store.triage). Triage
+# times (`at`, `withdrawn_at`) are wall-clock ns: they record human actions. Rules and windows match
+# on packet time. `breaches.score`/`incident_id`, `incidents` and `device_scores` hold the effective
+# (triaged) values; the *_detected tables keep what detection wrote, so withdrawing restores it.
+V6 = """
+CREATE TABLE triage_states (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,        -- breach | incident
+    target_id INTEGER NOT NULL,  -- breaches.breach_id or incidents.incident_id
+    state TEXT NOT NULL,       -- new | acknowledged | resolved | false positive
+    note TEXT NOT NULL,
+    user TEXT NOT NULL,        -- local user name
+    at INTEGER NOT NULL        -- wall-clock ns
+);
+CREATE INDEX triage_states_target ON triage_states (kind, target_id, seq);
+CREATE TABLE acceptances (
+    accept_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    breach_id INTEGER NOT NULL, -- the breach it was taken from
+    model TEXT NOT NULL,       -- model id
+    actor TEXT NOT NULL,       -- the device
+    targets TEXT NOT NULL,     -- JSON list of accepted targets
+    keys TEXT NOT NULL,        -- JSON list of [name, [values]] (user, protocol, operations, ports...)
+    why TEXT NOT NULL,
+    user TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    withdrawn_at INTEGER,      -- null while in force
+    withdrawn_by TEXT
+);
+CREATE TABLE rulesets (
+    ruleset_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL,        -- the file it was loaded from
+    body TEXT NOT NULL,        -- the file's text, as loaded
+    sha256 TEXT NOT NULL,
+    user TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    withdrawn_at INTEGER,      -- null while in force (loading a file withdraws the one before)
+    withdrawn_by TEXT
+);
+CREATE TABLE windows (
+    window_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    start_ts INTEGER NOT NULL, -- packet time ns
+    end_ts INTEGER NOT NULL,
+    devices TEXT NOT NULL,     -- JSON list: who does the work (addresses, CIDRs, name globs)
+    targets TEXT NOT NULL,     -- JSON list: on what (empty: any)
+    classes TEXT NOT NULL,     -- JSON list of operation classes expected (empty: any)
+    note TEXT NOT NULL,
+    user TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    withdrawn_at INTEGER,
+    withdrawn_by TEXT
+);
+CREATE TABLE breach_detected (
+    breach_id INTEGER PRIMARY KEY,  -- breaches.breach_id
+    score REAL,                -- the score detection gave
+    incident_id INTEGER        -- the incident detection put it in
+);
+INSERT INTO breach_detected SELECT breach_id, score, incident_id FROM breaches;
+CREATE TABLE incidents_detected (  -- the incidents as detection wrote them (columns as incidents)
+    incident_id INTEGER PRIMARY KEY,
+    title TEXT,
+    device TEXT,
+    devices TEXT,
+    first_ts INTEGER,
+    last_ts INTEGER,
+    score REAL,
+    phases TEXT,
+    attack_ids TEXT,
+    narrative TEXT,
+    timeline TEXT,
+    breaches INTEGER
+);
+INSERT INTO incidents_detected SELECT incident_id, title, device, devices, first_ts, last_ts, score, phases,
+    attack_ids, narrative, timeline, breaches FROM incidents;
+CREATE TABLE device_scores_detected (  -- device_scores as detection wrote them
+    device TEXT,
+    ts INTEGER,
+    score REAL,
+    breaches INTEGER,
+    PRIMARY KEY (device, ts)
+);
+INSERT INTO device_scores_detected SELECT device, ts, score, breaches FROM device_scores;
+CREATE TABLE breach_triage (
+    breach_id INTEGER PRIMARY KEY,  -- breaches.breach_id
+    disposition TEXT NOT NULL, -- accepted | suppressed | window
+    ref INTEGER NOT NULL,      -- acceptances.accept_id, rulesets.ruleset_id or windows.window_id
+    label TEXT NOT NULL        -- the acceptance's why, the rule's name or the window's name
+);
+CREATE TABLE incident_triage (
+    incident_id INTEGER PRIMARY KEY,  -- incidents_detected.incident_id
+    fate TEXT NOT NULL,        -- rescored | dissolved
+    note TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V6)
 
 # The primary key of each table written through Store.upsert.
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
@@ -298,4 +393,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "breach_sessions": ("breach_id", "session_id"),
     "incidents": ("incident_id",),
     "device_scores": ("device", "ts"),
+    "breach_detected": ("breach_id",),
+    "incidents_detected": ("incident_id",),
+    "device_scores_detected": ("device", "ts"),
 }

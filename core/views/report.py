@@ -198,7 +198,10 @@ def detection(store: Store) -> dict[str, Any]:
 
 
 def build(store: Store) -> dict[str, Any]:
-    return {
+    from plantwatch.core.views import triage_report
+
+    in_force, incs, triage = triage_report.apply(store, breaches(store), incidents(store))
+    out = {
         "report_version": REPORT_VERSION,
         "captures": captures(store),
         "devices": devices(store),
@@ -206,10 +209,13 @@ def build(store: Store) -> dict[str, Any]:
         "ics_operations": ics_operations(store),
         "failed_connections": failed_connections(store),
         "detection": detection(store),
-        "breaches": breaches(store),
-        "incidents": incidents(store),
+        "breaches": in_force,
+        "incidents": incs,
         "threat": threat(store),
     }
+    if triage is not None:
+        out["triage"] = triage
+    return out
 
 
 def jsonl_records(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -220,4 +226,8 @@ def jsonl_records(report: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"type": "report", "report_version": report["report_version"]}]
     for key, kind in kinds.items():
         out += [{"type": kind, **row} for row in report[key]]
+    if "triage" in report:   # covered breaches keep their record type; the rest is one record
+        t = report["triage"]
+        out += [{"type": "breach", **row} for row in t["suppressed"]]
+        out.append({"type": "triage", **{k: v for k, v in t.items() if k != "suppressed"}})
     return out

@@ -188,6 +188,9 @@ class DeviceScreen(BaseScreen):
             t.append_text(when(b.first_ts))
             t.append("  ")
             t.append_text(plain(b.model, style="bold"))
+            if b.triage or b.state != "new":   # the analyst's decision, when there is one
+                t.append_text(plain(f"  ({b.triage or b.state}{': ' + b.triage_by if b.triage_by else ''})",
+                                    style="dim", limit=120))
             t.append("\n      ")
             t.append_text(plain(b.explanation, limit=400))
         if len(d.breaches) > BREACHES_SHOWN:

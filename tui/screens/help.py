@@ -29,15 +29,22 @@ KEYS = [
         ("e", "event log of this device"), ("p", "peers table (Enter: event log for that peer's port)"),
         ("c", "connections table (Enter: decode the first packet)"),
     ]),
+    ("Incidents and incident", [("a / r", "acknowledge / mark resolved"),
+                                ("f", "false positive (asks for a note)"), ("u", "undo the last state change")]),
     ("Incident", [("o", "open the main device"), ("e", "event log of the device during the incident"),
                   ("x", "export the incident's bundle to ./incident-ID")]),
     ("Event log", [
         ("/", "filter: device:IP port:102 proto:s7comm state:failed model:scan since:13:00 until:14:00"),
         ("Enter", "decode the connection's first packet (Wireshark tree)"),
     ]),
-    ("Breaches", [("/", "filter by model name"), ("Enter / o", "open the device"),
+    ("Breaches", [("/", "filter: part of a model name, state:new|ack|resolved|fp|accepted|suppressed|window|all"),
+                  ("Enter / o", "open the device"),
                   ("e", "the connections cited as evidence"),
-                  ("p", "decode the first evidence packet")]),
+                  ("p", "decode the first evidence packet"),
+                  ("a / r", "acknowledge / mark resolved"), ("f", "false positive (asks for a note)"),
+                  ("u", "undo the last state change (an accepted breach: withdraw the acceptance)"),
+                  ("A", "accept as normal (asks why): its keys stop firing, incidents are re-scored"),
+                  ("w", "maintenance window, prefilled from the breach (planned work: scored low, no incident)")]),
 ]
 
 

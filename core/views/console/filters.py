@@ -150,3 +150,24 @@ def parse_conn_filter(text: str, ref_ts: int | None = None) -> ConnFilter:
         else:
             raise FilterError(f"unknown filter {key}: (use device port proto state model since until)")
     return ConnFilter(text=tuple(words), **kw)
+
+
+def parse_breach_filter(text: str) -> tuple[str | None, str | None]:
+    """The breach log's filter: (part of a model name or None, state or None). `state:` takes
+    new, ack(nowledged), resolved, fp / false-positive, accepted, suppressed, window or all."""
+    from plantwatch.core.views.console.breaches import STATE_WORDS
+
+    model: list[str] = []
+    state = None
+    for key, val in _tokens(text):
+        if key == "state":
+            if val.lower() not in STATE_WORDS:
+                raise FilterError(f"state:{val} is not a state (new ack resolved fp accepted suppressed window all)")
+            state = STATE_WORDS[val.lower()]
+        elif key == "model":
+            model.append(val)
+        elif key is not None:
+            raise FilterError(f"unknown filter {key}: (use model: and state:, or part of a model name)")
+        else:
+            model.append(val)
+    return (" ".join(model) or None), state
