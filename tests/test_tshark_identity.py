@@ -178,6 +178,7 @@ def test_bacnet_forwarded_i_am_names_the_origin() -> None:
 
 PLC_MAC, EWS_MAC = "00:0e:8c:11:22:33", "00:14:22:aa:bb:cc"
 PLC, EWS = "10.20.20.10", "10.20.20.50"
+BMS_MAC, BMS = "00:01:f0:44:55:66", "10.20.20.11"  # a BACnet building controller
 T0 = 1_700_000_000_000_000_000
 
 
@@ -192,11 +193,11 @@ def _built(tmp_path: Path) -> Path:
         [(0, b"Schneider Electric"), (1, b"BMX P34 2020"), (2, b"v3.10"), (4, b"Modicon M340")])), False)
     t = recs[-1][0]
     recs += [
-        (t + 1000, f.udp_frame(PLC_MAC, EWS_MAC, PLC, EWS, 47808, 47808,
+        (t + 1000, f.udp_frame(BMS_MAC, EWS_MAC, BMS, EWS, 47808, 47808,
                                f.bacnet_read_property_ack_string(3, 1001, 121, "Delta Controls"))),
-        (t + 2000, f.udp_frame(PLC_MAC, EWS_MAC, PLC, EWS, 47808, 47808,
+        (t + 2000, f.udp_frame(BMS_MAC, EWS_MAC, BMS, EWS, 47808, 47808,
                                f.bacnet_read_property_ack_string(4, 1001, 70, "eBCON"))),
-        (t + 3000, f.udp_frame(PLC_MAC, EWS_MAC, PLC, EWS, 47808, 47808,
+        (t + 3000, f.udp_frame(BMS_MAC, EWS_MAC, BMS, EWS, 47808, 47808,
                                f.bacnet_read_property_multiple_ack(5, 1001, [(44, "3.40.1"), (12, "R2.2")]))),
     ]
     path = tmp_path / "built_identity.pcap"

@@ -41,6 +41,7 @@ from plantwatch.tui.cli_support import (  # noqa: E402
     progress_bar,
     store_file,
 )
+from plantwatch.tui.cli_vulns import vulns  # noqa: E402
 
 # Line breaks to str.splitlines, JavaScript and many log tools, left raw by json.dumps: escaped so
 # one --jsonl record stays one line for them too (inside JSON strings, where alone they can occur)
@@ -415,6 +416,7 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
 
 main.add_command(export)
 main.add_command(report_cmd)
+main.add_command(vulns)
 
 
 if __name__ == "__main__":  # pragma: no cover
