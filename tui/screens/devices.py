@@ -71,7 +71,7 @@ class DevicesScreen(FilterBarMixin, BaseScreen):
         self._cache = queries.DeviceCache()   # used by the list loader's worker only
 
     def compose_body(self) -> ComposeResult:
-        yield Input(placeholder="filter (/): zone:ot role:plc score:>0.5 port:102 new:yes model: fw: serial:  text",
+        yield Input(placeholder="filter (/): zone:ot role:plc score:>0.5 port:102 new:yes  text",
                     id="filter")
         yield Message1(id="notice")
         yield SnapshotTable(COLUMNS, id="devices")
