@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.decode.identity import IDENTITY
@@ -15,6 +16,7 @@ from plantwatch.core.pipeline.ingest import Ingest
 from plantwatch.core.store.database import Store
 from plantwatch.core.synth import frames as f
 from plantwatch.core.synth.pcapwriter import write_pcap
+from tests.oracle import HAVE_TSHARK, tshark_fields
 
 REAL = Path(__file__).parent / "data" / "real"
 PLC_MAC, EWS_MAC = "00:0e:8c:11:22:33", "00:14:22:aa:bb:cc"
@@ -100,3 +102,33 @@ def test_snap7_identity_stored_with_proving_frames(tmp_path: Path) -> None:
     # SZL 0x0011 answered twice (tshark frames 4 and 14), 0x001C once on frame 8
     assert PacketRef.unpack(rows["firmware"][1]).frame == 4 and PacketRef.unpack(rows["firmware"][2]).frame == 14
     assert PacketRef.unpack(rows["serial"][1]).frame == 8 and rows["serial"][3] == "s7comm"
+
+
+@pytest.mark.tshark
+@pytest.mark.skipif(not HAVE_TSHARK, reason="tshark not installed")
+def test_analyze_json_carries_identity_equal_to_tshark() -> None:
+    """The S7-300 of s7comm_snap7 (s7comm_diag_read has no SZL 0x11/0x1C answers): order number,
+    firmware and module name in `analyze --json`, schema-valid, equal to tshark's SZL fields."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from tests.test_cli_analyze import analyze_json
+
+    data = analyze_json(str(REAL / "s7comm_snap7.pcap"))
+    schema = json.loads((Path(__file__).parent.parent / "core" / "data" / "analyze.schema.json").read_text())
+    jsonschema.validate(data, schema)
+    dev = next(d for d in data["devices"] if d["device"] == "134.217.61.211")
+    got = {a["attribute"]: a for a in dev["identity"]}
+    t = tshark_fields(REAL / "s7comm_snap7.pcap", ["s7comm.szl.xy11.0001.anz", "s7comm.szl.xy11.0001.ausbg",
+                                                   "s7comm.szl.xy11.0001.ausbe", "s7comm.szl.001c.0007.cputypname",
+                                                   "s7comm.szl.001c.0002.name"],
+                      "s7comm.szl.xy11.0001.anz || s7comm.szl.001c.0007.cputypname")
+    mlfb = t[4]["s7comm.szl.xy11.0001.anz"].split(",")
+    g, e = (int(x) for x in (t[4]["s7comm.szl.xy11.0001.ausbg"].split(",")[2],
+                             t[4]["s7comm.szl.xy11.0001.ausbe"].split(",")[2]))  # record index 0x0007
+    assert got["model"]["value"] == mlfb[0].strip()
+    assert got["firmware"]["value"] == f"V{g & 0xFF}.{e >> 8}.{e & 0xFF}"
+    assert got["module"]["value"] == t[8]["s7comm.szl.001c.0007.cputypname"]
+    assert got["module_name"]["value"] == t[8]["s7comm.szl.001c.0002.name"]
+    assert got["model"]["first_packet"]["frame"] == 4 and got["model"]["last_packet"]["frame"] == 14
+    assert dev["cpe"][0]["names"][1].startswith("cpe:2.3:o:siemens:cpu_315-2_pn\\/dp_firmware:v3.2.7")
+    assert dev["vulnerabilities"] == []
+    assert not any("identity" in d for d in data["devices"] if d["device"] == "134.217.61.131")
