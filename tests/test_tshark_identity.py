@@ -8,6 +8,7 @@ Which capture proves what (every value compared frame by frame with tshark's fie
   a slice of openics_EIP-SoftwareDownload (the 1756-L61 in backplane slot 0, routed through an
   Unconnected Send: a component, not the ENBT's own identity) and the ICSNPP enip_cip_example
   (List Identity).
+- PROFINET DCP Identify response: profinet_PROFINET-RT-DCP_ChangeIPUsingDCP.pcap.
 - BACnet I-Am: bacnet_sample.pcap (forwarded by a BBMD: the origin is the component) and the
   ICSNPP segmented-data trace. No real capture here carries vendor-name/model-name answers or a
   Modbus FC 43/14 answer: those are proven on built frames, with tshark decoding the same bytes.
@@ -233,3 +234,20 @@ def test_bacnet_read_property_built(tmp_path: Path) -> None:
         assert ours[frame] == {props[k]: html.unescape(v) for k, v in shown.findall(text)}
     assert [ours[fr] for fr in frames] == [
         {"vendor": "Delta Controls"}, {"model": "eBCON"}, {"firmware": "3.40.1", "software": "R2.2"}]
+
+
+def test_profinet_dcp_identify_response() -> None:
+    """The device is the address its DCP IP block announces (DCP has no IP header)."""
+    path = REAL / "profinet_PROFINET-RT-DCP_ChangeIPUsingDCP.pcap"
+    df = identity(path)
+    theirs = fields(path, ["pn_dcp.suboption_device_nameofstation", "pn_dcp.suboption_vendor_id",
+                           "pn_dcp.suboption_device_id", "pn_dcp.suboption_ip_ip",
+                           "pn_dcp.suboption_device_devicevendorvalue"],
+                    "pn_dcp.service_id == 5 && pn_dcp.service_type == 1")
+    assert list(theirs) == [2]
+    t = theirs[2]
+    assert set(df["ip"]) == {t["pn_dcp.suboption_ip_ip"][0]}
+    assert by_frame(df)[2] == {"name": t["pn_dcp.suboption_device_nameofstation"][0],
+                               "product": t["pn_dcp.suboption_device_devicevendorvalue"][0],
+                               "vendor_id": str(int(t["pn_dcp.suboption_vendor_id"][0], 16)),
+                               "device_id": str(int(t["pn_dcp.suboption_device_id"][0], 16))}

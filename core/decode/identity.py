@@ -23,7 +23,7 @@ IDENTITY: dict[str, pl.DataType] = {
     "component": pl.String(),               # "" the device itself; else e.g. "backplane slot 0"
     "attribute": pl.String(),               # one of ATTRIBUTES
     "value": pl.String(),
-    "source": pl.String(),                  # s7comm | modbus | enip | bacnet
+    "source": pl.String(),                  # s7comm | modbus | enip | bacnet | profinet
 }
 
 # The attributes identity decoders emit, and what each means.
@@ -44,6 +44,7 @@ ATTRIBUTES: dict[str, str] = {
     "copyright": "copyright string",
     "memory_card_serial": "serial number of the memory card",
     "device_instance": "BACnet device instance",
+    "device_id": "PROFINET device id (assigned by the vendor)",
     "vendor_url": "vendor URL",
     "user_app": "user application name",
 }
@@ -61,17 +62,20 @@ def clean(raw: bytes) -> str:
     return raw.split(b"\x00", 1)[0].decode("latin-1").strip()
 
 
-def records_frame(view: PacketView, rows: list[int], recs: list[tuple[str, str, str, str]],
+def records_frame(view: PacketView, rows: list[int], recs: list[tuple],
                   file_id: np.ndarray, frame: np.ndarray, ts: np.ndarray) -> pl.DataFrame:
-    """IDENTITY rows from (row, component, attribute, value, source) tuples; empty values dropped."""
+    """IDENTITY rows from (component, attribute, value, source[, hi, lo]) tuples of batch `rows`:
+    the device is the packet's source address unless the record names one (hi, lo); empty
+    values are dropped."""
     keep = [(r, c) for r, c in zip(rows, recs, strict=True) if c[2] != ""]
     if not keep:
         return empty()
     idx = np.array([r for r, _ in keep], dtype=np.int64)
+    hi = np.array([c[4] if len(c) > 4 else view.src_hi[r] for r, c in keep], dtype=np.uint64)
+    lo = np.array([c[5] if len(c) > 4 else view.src_lo[r] for r, c in keep], dtype=np.uint64)
     return pl.DataFrame({
         "file_id": file_id[idx].astype(np.int32), "frame": frame[idx].astype(np.int64),
-        "ts": ts[idx].astype(np.int64),
-        "hi": view.src_hi[idx].astype(np.uint64), "lo": view.src_lo[idx].astype(np.uint64),
+        "ts": ts[idx].astype(np.int64), "hi": hi, "lo": lo,
         "component": [c[0] for _, c in keep], "attribute": [c[1] for _, c in keep],
         "value": [c[2] for _, c in keep], "source": [c[3] for _, c in keep],
     }, schema=IDENTITY)

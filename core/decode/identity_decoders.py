@@ -6,11 +6,17 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from plantwatch.core.decode import identity_bacnet, identity_cip, identity_modbus, identity_s7
+from plantwatch.core.decode import (
+    identity_bacnet,
+    identity_cip,
+    identity_modbus,
+    identity_profinet,
+    identity_s7,
+)
 from plantwatch.core.decode.identity import empty, records_frame
 from plantwatch.core.decode.view import PacketView
 
-MODULES = (identity_s7, identity_modbus, identity_cip, identity_bacnet)
+MODULES = (identity_s7, identity_modbus, identity_cip, identity_bacnet, identity_profinet)
 
 
 def extract(view: PacketView, ops: pl.DataFrame, file_id: np.ndarray, frame: np.ndarray,
@@ -19,7 +25,7 @@ def extract(view: PacketView, ops: pl.DataFrame, file_id: np.ndarray, frame: np.
     if ops.height == 0:
         return empty()
     rows: list[int] = []
-    recs: list[tuple[str, str, str, str]] = []
+    recs: list[tuple] = []
     for mod in MODULES:
         cand = mod.candidates(ops)
         if cand.len() == 0:
