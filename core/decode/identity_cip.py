@@ -31,8 +31,11 @@ _ATTR = {1: "vendor_id", 2: "device_type", 3: "product_code", 4: "firmware", 6: 
 def candidates(ops: pl.DataFrame) -> pl.Series:
     c = pl.col("code")
     listid = (c == _LIST_IDENTITY) & pl.col("sub").is_null() & (pl.col("direction") == DIR_RESPONSE)
-    cip = (pl.col("sub") == _SEND_RR) & (c.is_in([0x01, 0x0E, 0x52]) & (pl.col("direction") == DIR_REQUEST)
-                                          | c.is_in([0x01, 0x0E]) & (pl.col("direction") == DIR_RESPONSE))
+    # requests to the Identity class (an Unconnected Send's embedded request is an op of its own,
+    # with its class); replies to Get_Attribute(s) of any class: whether one answers a remembered
+    # Identity request is known only from the flow, checked before its bytes are read
+    cip = (pl.col("sub") == _SEND_RR) & (c.is_in([0x01, 0x0E]) & (
+        (pl.col("direction") == DIR_REQUEST) & (pl.col("group") == 0x01) | (pl.col("direction") == DIR_RESPONSE)))
     return ops.filter((pl.col("app") == APP_ENIP) & (listid | cip))["row"].unique()
 
 
@@ -160,9 +163,13 @@ def _cip_data(payload: bytes) -> tuple[int, bytes, bytes] | None:
 
 
 def extract(view: PacketView, rows: list[int], state: dict) -> list[tuple[int, tuple[str, str, str, str]]]:
-    pending: dict = state.setdefault("cip_pending", {})
+    pending: dict = state.setdefault("cip_pending", {})   # (flow, session + context) -> request
+    flows: dict = state.setdefault("cip_flows", {})       # flow -> requests pending on it
     out = []
     for r in rows:
+        if view.sport[r] == 44818 and int(view.data[int(view.pay[r])]) != _LIST_IDENTITY and (
+                not flows or flow_key(view, r, reverse=True) not in flows):
+            continue  # a reply on a flow with no Identity request waiting: not read
         try:
             got = _cip_data(view.payload(r))
             if got is None:
@@ -178,9 +185,18 @@ def extract(view: PacketView, rows: list[int], state: dict) -> list[tuple[int, t
                 if req is not None:
                     if len(pending) >= _MAX_PENDING:
                         pending.clear()
-                    pending[(*flow_key(view, r), ctx)] = req
+                        flows.clear()
+                    fk = flow_key(view, r)
+                    if (*fk, ctx) not in pending:
+                        flows[fk] = flows.get(fk, 0) + 1
+                    pending[(*fk, ctx)] = req
                 continue
-            req = pending.pop((*flow_key(view, r, reverse=True), ctx), None)
+            back = flow_key(view, r, reverse=True)
+            req = pending.pop((*back, ctx), None)
+            if req is not None:
+                flows[back] -= 1
+                if not flows[back]:
+                    del flows[back]
             if req is None or len(msg) < 4 or msg[2] != 0 or (msg[0] & 0x7F) != req[1]:
                 continue
             data = msg[4 + 2 * msg[3] :]
