@@ -93,3 +93,31 @@ def test_device_screen_lists_matching_advisory(store: Path) -> None:
                     " firmware V3.2.6") in wire
 
     asyncio.run(main())
+
+
+def test_identity_strings_from_the_wire_are_shown_as_text(tmp_path: Path) -> None:
+    """A module name carrying Rich markup and an ANSI escape appears literally, escaped."""
+    from tests.test_identity import _plc_capture
+    from tests.tui_support import HOSTILE
+
+    cap = tmp_path / "hostile_szl.pcap"
+    _plc_capture(cap, 1_700_000_000_000_000_000, (3, 1), HOSTILE[:24])
+    store = tmp_path / "h.sqlite"
+    with Store(store) as st:
+        Ingest(st).run([cap])
+    app = make_app(store, source="hostile identity")
+    shown = HOSTILE[:24].replace("\x1b", "\\x1b")
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one(SnapshotTable)
+            table.move_cursor(row=table.keys.index("10.20.20.10"))
+            await pilot.press("enter")
+            await settle(pilot)
+            wire = app.screen.query_one("#wire").render()
+            assert f"serial  {shown}" in wire.plain
+            assert not any("red" in str(s.style) for s in wire.spans if "EVIL" in wire.plain[s.start:s.end])
+            assert "\x1b" not in app.export_screenshot()
+
+    asyncio.run(main())
