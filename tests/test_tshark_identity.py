@@ -251,3 +251,24 @@ def test_profinet_dcp_identify_response() -> None:
                                "product": t["pn_dcp.suboption_device_devicevendorvalue"][0],
                                "vendor_id": str(int(t["pn_dcp.suboption_vendor_id"][0], 16)),
                                "device_id": str(int(t["pn_dcp.suboption_device_id"][0], 16))}
+
+
+def test_dhcp_vendor_class_and_parameter_list(tmp_path: Path) -> None:
+    """Server side on Zeek's dhcp.pcap (an OFFER with option 60); client side on built frames:
+    a client is the address it requests (it has none yet)."""
+    zeek = ZEEK / "zeek_dhcp" / "dhcp.pcap"
+    theirs = fields(zeek, ["dhcp.option.vendor_class_id", "ip.src"], "dhcp.option.vendor_class_id")
+    df = identity(zeek)
+    assert {(r["frame"], r["ip"], r["value"]) for r in df.iter_rows(named=True)} == {
+        (k, t["ip.src"][0], t["dhcp.option.vendor_class_id"][0]) for k, t in theirs.items()}
+    mac = "00:1b:1b:aa:00:01"
+    msg = f.dhcp(3, 0x1234, mac, requested_ip="10.20.20.77", vendor_class="PROFINET IO device",
+                 parameters=bytes([1, 3, 6, 12, 15, 28, 42]))
+    path = tmp_path / "dhcp.pcap"
+    write_pcap(path, [(T0, f.udp_frame(mac, "ff:ff:ff:ff:ff:ff", "0.0.0.0", "255.255.255.255", 68, 67, msg))])
+    t = fields(path, ["dhcp.option.vendor_class_id", "dhcp.option.request_list_item",
+                      "dhcp.option.requested_ip_address"], "dhcp")[1]
+    got = identity(path)
+    assert set(got["ip"]) == {t["dhcp.option.requested_ip_address"][0]}
+    assert by_frame(got)[1] == {"dhcp_vendor_class": t["dhcp.option.vendor_class_id"][0],
+                                "dhcp_parameters": ",".join(t["dhcp.option.request_list_item"])}

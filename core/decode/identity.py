@@ -23,7 +23,7 @@ IDENTITY: dict[str, pl.DataType] = {
     "component": pl.String(),               # "" the device itself; else e.g. "backplane slot 0"
     "attribute": pl.String(),               # one of ATTRIBUTES
     "value": pl.String(),
-    "source": pl.String(),                  # s7comm | modbus | enip | bacnet | profinet
+    "source": pl.String(),                  # s7comm | modbus | enip | bacnet | profinet | dhcp
 }
 
 # The attributes identity decoders emit, and what each means.
@@ -47,6 +47,8 @@ ATTRIBUTES: dict[str, str] = {
     "device_id": "PROFINET device id (assigned by the vendor)",
     "vendor_url": "vendor URL",
     "user_app": "user application name",
+    "dhcp_vendor_class": "DHCP vendor class identifier (option 60)",
+    "dhcp_parameters": "DHCP parameter request list (option 55): option codes, comma separated",
 }
 
 # Attributes whose change on one device is a finding (ics.identity_changed).

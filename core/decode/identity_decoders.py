@@ -1,5 +1,6 @@
 """Runs the per-protocol identity decoders over the rows of a batch whose operations can carry
-identity (each module's `candidates(ops)`), giving the batch's IDENTITY frame."""
+identity (each module's `candidates(ops)`), and DHCP's over its DHCP packets, giving the batch's
+IDENTITY frame."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import polars as pl
 from plantwatch.core.decode import (
     identity_bacnet,
     identity_cip,
+    identity_dhcp,
     identity_modbus,
     identity_profinet,
     identity_s7,
@@ -19,14 +21,18 @@ from plantwatch.core.decode.view import PacketView
 MODULES = (identity_s7, identity_modbus, identity_cip, identity_bacnet, identity_profinet)
 
 
-def extract(view: PacketView, ops: pl.DataFrame, file_id: np.ndarray, frame: np.ndarray,
-            states: dict[str, dict]) -> pl.DataFrame:
-    """`ops` carries the batch row of each operation (`row`); retransmitted rows already removed."""
-    if ops.height == 0:
-        return empty()
+def extract(view: PacketView, ops: pl.DataFrame, app: np.ndarray, file_id: np.ndarray,
+            frame: np.ndarray, states: dict[str, dict]) -> pl.DataFrame:
+    """`ops` carries the batch row of each operation (`row`), retransmitted rows already
+    removed; `app` is the batch's per-packet application label (for identity outside ICS PDUs)."""
     rows: list[int] = []
     recs: list[tuple] = []
-    for mod in MODULES:
+    dhcp = identity_dhcp.candidate_rows(app)
+    if dhcp.size:
+        for r, rec in identity_dhcp.extract(view, [int(x) for x in dhcp], {}):
+            rows.append(r)
+            recs.append(rec)
+    for mod in MODULES if ops.height else ():
         cand = mod.candidates(ops)
         if cand.len() == 0:
             continue
