@@ -272,3 +272,16 @@ def test_dhcp_vendor_class_and_parameter_list(tmp_path: Path) -> None:
     assert set(got["ip"]) == {t["dhcp.option.requested_ip_address"][0]}
     assert by_frame(got)[1] == {"dhcp_vendor_class": t["dhcp.option.vendor_class_id"][0],
                                 "dhcp_parameters": ",".join(t["dhcp.option.request_list_item"])}
+
+
+def test_tls_certificate_names_match_zeek_x509() -> None:
+    """The leaf certificate's subject and issuer, stated by the server that sent it, as Zeek's
+    x509.log writes them (the certificate decoder itself is checked against tshark in
+    test_tshark_it.py)."""
+    path = ZEEK / "zeek_ssl" / "tls-conn-with-extensions.pcap"
+    leaf = [x.split("\t") for x in (ZEEK / "zeek_ssl" / "x509.log").read_text().splitlines()
+            if x and not x.startswith("#")][0]
+    server = fields(path, ["ip.src"], "tls.handshake.type == 11")
+    df = identity(path)
+    assert set(df["ip"]) == {v["ip.src"][0] for v in server.values()}
+    assert by_frame(df) == {min(server): {"tls_certificate": leaf[4], "tls_certificate_issuer": leaf[5]}}

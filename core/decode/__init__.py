@@ -142,8 +142,7 @@ class Decoder:
             op_frames = [f.filter(~pl.Series(repeated[f["row"].to_numpy()])) for f in op_frames]
         packets = pl.DataFrame([cols[name] if name in cols else _nulls(name, n) for name in PACKETS])
         ops = _ops_frame(batch, op_frames)
-        identity = identity_decoders.extract(view, ops, cols["app"].to_numpy(), batch.file_id, batch.frame,
-                                             self._identity_state)
+        identity = identity_decoders.extract(view, ops, packets, batch.file_id, batch.frame, self._identity_state)
         return Decoded(packets=packets, ops=ops.drop("row"), identity=identity)
 
 

@@ -23,7 +23,7 @@ IDENTITY: dict[str, pl.DataType] = {
     "component": pl.String(),               # "" the device itself; else e.g. "backplane slot 0"
     "attribute": pl.String(),               # one of ATTRIBUTES
     "value": pl.String(),
-    "source": pl.String(),                  # s7comm | modbus | enip | bacnet | profinet | dhcp
+    "source": pl.String(),                  # s7comm | modbus | enip | bacnet | profinet | dhcp | tls
 }
 
 # The attributes identity decoders emit, and what each means.
@@ -48,6 +48,8 @@ ATTRIBUTES: dict[str, str] = {
     "vendor_url": "vendor URL",
     "user_app": "user application name",
     "dhcp_vendor_class": "DHCP vendor class identifier (option 60)",
+    "tls_certificate": "subject of the TLS certificate it sent (RFC 4514)",
+    "tls_certificate_issuer": "issuer of that certificate",
     "dhcp_parameters": "DHCP parameter request list (option 55): option codes, comma separated",
 }
 
