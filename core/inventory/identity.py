@@ -1,4 +1,5 @@
-"""Device identity merged per device: one current value per (device, component, attribute), with
+"""Device identity merged per device: one current value per (device, component, source protocol,
+attribute), with
 the frames that first and last proved it, and the changes of tracked attributes.
 
 Fed with the decoders' sparse IDENTITY frames (core/decode/identity.py), batch by batch. A value
@@ -29,7 +30,9 @@ CHANGES: dict[str, pl.DataType] = {
     "source": pl.String(), "old_value": pl.String(), "new_value": pl.String(),
     "old_ts": pl.Int64(), "new_ts": pl.Int64(), "old_ref": pl.Int64(), "new_ref": pl.Int64(),
 }
-_KEY = ["hi", "lo", "component", "attribute"]
+# per source: two protocols of one device may word one attribute differently (a CIP vendor name
+# and a Modbus vendor string), which is no change of identity
+_KEY = ["hi", "lo", "component", "source", "attribute"]
 _VENDOR_TABLES = {"enip": "odva_vendors.tsv", "bacnet": "bacnet_vendors.tsv"}
 
 
@@ -73,7 +76,7 @@ class IdentityTable:
         obs = obs.with_columns((pl.col("value") != pl.col("value").shift(1).over(_KEY))
                                .fill_null(True).cum_sum().over(_KEY).alias("run"))
         runs = obs.group_by([*_KEY, "run"], maintain_order=True).agg(
-            pl.col("value").first(), pl.col("source").first(), pl.col("ts").min().alias("first_ts"),
+            pl.col("value").first(), pl.col("ts").min().alias("first_ts"),
             pl.col("ts").max().alias("last_ts"), pl.col("ref").first().alias("first_ref"),
             pl.col("ref").last().alias("last_ref"), pl.len().cast(pl.Int64).alias("seen")).sort(
             [*_KEY, "run"])

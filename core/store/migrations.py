@@ -296,14 +296,14 @@ CREATE TABLE device_identity (
     first_ts INTEGER, last_ts INTEGER,    -- packet time the value was first and last stated
     first_ref INTEGER, last_ref INTEGER,  -- packet refs proving it (capture_id << 32 | frame)
     seen INTEGER,              -- answers that stated this value
-    PRIMARY KEY (device, component, attribute)
+    PRIMARY KEY (device, component, source, attribute)
 );
 CREATE TABLE identity_changes (
     device TEXT NOT NULL, component TEXT NOT NULL, attribute TEXT NOT NULL, source TEXT,
     old_value TEXT, new_value TEXT, old_ts INTEGER, new_ts INTEGER,
     old_ref INTEGER,           -- the last frame that stated the old value
     new_ref INTEGER,           -- the first frame that stated the new one
-    PRIMARY KEY (device, component, attribute, new_ref)
+    PRIMARY KEY (device, component, source, attribute, new_ref)
 );
 CREATE TABLE vuln_advisories (
     advisory_id TEXT PRIMARY KEY,  -- ICSA-24-xxx-xx (CSAF tracking id) or the CVE id (NVD)
@@ -341,8 +341,8 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "breach_sessions": ("breach_id", "session_id"),
     "incidents": ("incident_id",),
     "device_scores": ("device", "ts"),
-    "device_identity": ("device", "component", "attribute"),
-    "identity_changes": ("device", "component", "attribute", "new_ref"),
+    "device_identity": ("device", "component", "source", "attribute"),
+    "identity_changes": ("device", "component", "source", "attribute", "new_ref"),
     "vuln_advisories": ("advisory_id",),
     "vuln_products": ("advisory_id", "cve", "vendor", "product", "versions"),
 }

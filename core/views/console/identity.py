@@ -13,6 +13,10 @@ from plantwatch.core.inventory.versions import affected
 from plantwatch.core.store.database import Store
 from plantwatch.core.views.console.common import has_table
 
+# Which source speaks for an attribute several protocols state: the device's own ICS identity
+# services first, then discovery (PROFINET DCP), then what hosts of any kind send (DHCP, TLS).
+_PRIORITY = {s: i for i, s in enumerate(("s7comm", "enip", "modbus", "bacnet", "profinet", "dhcp", "tls"))}
+
 
 @dataclass(frozen=True, slots=True)
 class IdentityAttr:
@@ -54,8 +58,8 @@ def _rows(store: Store, device: str | None) -> list[tuple]:
         return []
     sql = ("SELECT device, component, attribute, value, source, first_ts, last_ts, first_ref, last_ref, seen"
            " FROM device_identity")
-    return store.execute(sql + (" WHERE device = ?" if device else "") + " ORDER BY device, component, attribute",
-                         (device,) if device else ()).fetchall()
+    rows = store.execute(sql + (" WHERE device = ?" if device else ""), (device,) if device else ()).fetchall()
+    return sorted(rows, key=lambda r: (r[0], r[1], r[2], _PRIORITY.get(r[4], len(_PRIORITY)), r[4]))
 
 
 def device_identity(store: Store, device: str) -> tuple[IdentityAttr, ...]:
@@ -63,9 +67,10 @@ def device_identity(store: Store, device: str) -> tuple[IdentityAttr, ...]:
 
 
 def _grouped(store: Store, device: str | None) -> dict[tuple[str, str], dict[str, str]]:
+    """Attributes per (device, component); where sources differ, the first by _PRIORITY wins."""
     out: dict[tuple[str, str], dict[str, str]] = {}
     for r in _rows(store, device):
-        out.setdefault((r[0], r[1]), {})[r[2]] = r[3] or ""
+        out.setdefault((r[0], r[1]), {}).setdefault(r[2], r[3] or "")
     return out
 
 
