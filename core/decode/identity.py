@@ -54,7 +54,7 @@ ATTRIBUTES: dict[str, str] = {
 }
 
 # Attributes whose change on one device is a finding (ics.identity_changed).
-TRACKED = ("firmware", "model", "serial", "module", "name", "product", "vendor", "software")
+TRACKED = ("firmware", "model", "serial", "module", "module_name", "name", "product", "vendor", "software")
 
 
 def empty() -> pl.DataFrame:
