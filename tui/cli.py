@@ -43,6 +43,7 @@ from plantwatch.tui.cli_support import (  # noqa: E402
 )
 from plantwatch.tui.cli_triage import COMMANDS as TRIAGE_COMMANDS  # noqa: E402
 from plantwatch.tui.cli_triage import load_rules_file  # noqa: E402
+from plantwatch.tui.cli_vulns import vulns  # noqa: E402
 
 # Line breaks to str.splitlines, JavaScript and many log tools, left raw by json.dumps: escaped so
 # one --jsonl record stays one line for them too (inside JSON strings, where alone they can occur)
@@ -424,6 +425,7 @@ main.add_command(export)
 main.add_command(report_cmd)
 for _cmd in TRIAGE_COMMANDS:
     main.add_command(_cmd)
+main.add_command(vulns)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -69,6 +69,7 @@ class Detector:
         self.agg = Aggregates()
         self._kept: list[pl.DataFrame] = []
         self._ops: list[pl.DataFrame] = []
+        self._identity: list[pl.DataFrame] = []  # identity changes of the run (inventory.identity.CHANGES)
         e = self.baseline.edges
         self._known = np.sort(key_hash(e["c_hi"], e["c_lo"], e["s_hi"], e["s_lo"], e["proto"], e["port"])) \
             if e.height else np.zeros(0, dtype=np.int64)
@@ -88,6 +89,11 @@ class Detector:
         self.agg.add(ended, sops)
         if self.mode == "detect":
             self._keep(ended, sops)
+
+    def add_identity_changes(self, changes: pl.DataFrame) -> None:
+        """Identity changes the inventory saw in a batch (plantwatch.core.inventory.identity)."""
+        if changes.height and self.mode == "detect":
+            self._identity.append(changes)
 
     def _keep(self, s: pl.DataFrame, sops: pl.DataFrame) -> None:
         n = s.height
@@ -168,6 +174,8 @@ class Detector:
         titles = {m.id: m.title for m in MODELS.values()}
         ctx = ContextBuilder(self.baseline, self.zones, self.cfg, self.agg, self._kept, self._ops,
                              titles).build(devices, cold)
+        if self._identity:
+            ctx.identity_changes = pl.concat(self._identity)
         for mod in MODULES:
             ctx.breaches.extend(mod.run(ctx))
         # ordered as before ids: by time, then title (the report and the live checkpoints agree)

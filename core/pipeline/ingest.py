@@ -26,9 +26,11 @@ from plantwatch.core.decode import Decoder
 from plantwatch.core.detection.detector import Detector, DetectResult
 from plantwatch.core.flows.sessions import SessionTracker, session_ops
 from plantwatch.core.inventory.devices import DeviceInventory
+from plantwatch.core.inventory.identity import IdentityTable
 from plantwatch.core.inventory.zones import Zones
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store, fingerprint
+from plantwatch.core.store.identity import write_identity
 from plantwatch.core.store.writers import StoreSink, load_baseline
 
 # Records per batch offline: large enough that polars' per-operation overhead is amortised
@@ -90,6 +92,8 @@ class Ingest:
         self.inventory = DeviceInventory(self.zones)
         pipeline_state.load(store, "sessions", self.tracker)
         pipeline_state.load(store, "devices", self.inventory)
+        self.identity = IdentityTable()
+        pipeline_state.load(store, "identity", self.identity)
         self._detect_args = (mode, models)
         self.detector = self._new_detector()
 
@@ -160,6 +164,7 @@ class Ingest:
                     self.inventory.update(dec.packets, dec.ops, ended,
                                           endpoints=self.tracker.last_endpoints)
                     self.detector.update(dec.packets, dec.ops, ended)
+                    self.detector.add_identity_changes(self.identity.update(dec.identity))
                     self._write_sessions(ended)
                     report.sessions += ended.height
                     if per_batch:
@@ -183,10 +188,12 @@ class Ingest:
                 report.sessions += still_open.height
                 devices = self.inventory.devices()
                 self.store.upsert("devices", _for_sql(devices))
+                write_identity(self.store, self.identity)
                 report.detection = self.detector.finish(still_open, devices)
                 self.finish_captures(todo)
                 pipeline_state.save(self.store, "sessions", self.tracker)
                 pipeline_state.save(self.store, "devices", self.inventory)
+                pipeline_state.save(self.store, "identity", self.identity)
         report.packets = sum(i.packets for _, i, _ in todo)
         return report
 
@@ -241,6 +248,7 @@ class Ingest:
         self.inventory.update(pl.DataFrame(), None, None, open_sessions=still_open)
         self._write_sessions(still_open)
         self.store.upsert("devices", _for_sql(self.inventory.devices()))
+        write_identity(self.store, self.identity)
 
     def _write_sessions(self, sessions: pl.DataFrame) -> None:
         if sessions.height == 0:

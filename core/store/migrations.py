@@ -378,7 +378,51 @@ CREATE TABLE incident_triage (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V6)
+
+# V7: device identity from the wire (core/inventory/identity.py) and imported vulnerability
+# advisories (core/store/vulns.py). Versions are JSON: a list of ranges, each with any of
+# "version" (exact), "from"/"from_excl" (lower bound, inclusive/exclusive), "to"/"to_excl".
+V7 = """
+CREATE TABLE device_identity (
+    device TEXT NOT NULL,      -- devices.device
+    component TEXT NOT NULL,   -- '' the device itself; else a module behind it ('backplane slot 0')
+    attribute TEXT NOT NULL,   -- model | firmware | serial | vendor | product ... (core/decode/identity.py)
+    value TEXT,
+    source TEXT,               -- protocol that stated it: s7comm | modbus | enip | bacnet
+    first_ts INTEGER, last_ts INTEGER,    -- packet time the value was first and last stated
+    first_ref INTEGER, last_ref INTEGER,  -- packet refs proving it (capture_id << 32 | frame)
+    seen INTEGER,              -- answers that stated this value
+    PRIMARY KEY (device, component, source, attribute)
+);
+CREATE TABLE identity_changes (
+    device TEXT NOT NULL, component TEXT NOT NULL, attribute TEXT NOT NULL, source TEXT,
+    old_value TEXT, new_value TEXT, old_ts INTEGER, new_ts INTEGER,
+    old_ref INTEGER,           -- the last frame that stated the old value
+    new_ref INTEGER,           -- the first frame that stated the new one
+    PRIMARY KEY (device, component, source, attribute, new_ref)
+);
+CREATE TABLE vuln_advisories (
+    advisory_id TEXT PRIMARY KEY,  -- ICSA-24-xxx-xx (CSAF tracking id) or the CVE id (NVD)
+    source TEXT,               -- csaf | nvd
+    title TEXT,
+    published TEXT,
+    url TEXT,
+    imported_from TEXT         -- the file it came from
+);
+CREATE TABLE vuln_products (
+    advisory_id TEXT NOT NULL,
+    cve TEXT NOT NULL,
+    vendor TEXT NOT NULL,      -- normalised vendor (core/data/vendor_aliases.tsv)
+    product TEXT NOT NULL,     -- as the advisory names it
+    versions TEXT NOT NULL,    -- JSON list of ranges (see above); [] = every version
+    cvss REAL,                 -- CVSS base score (v3 when given, else v2)
+    cpe TEXT,
+    PRIMARY KEY (advisory_id, cve, vendor, product, versions)
+);
+CREATE INDEX vuln_products_vendor ON vuln_products (vendor);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V6, V7)
 
 # The primary key of each table written through Store.upsert.
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
@@ -396,4 +440,8 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "breach_detected": ("breach_id",),
     "incidents_detected": ("incident_id",),
     "device_scores_detected": ("device", "ts"),
+    "device_identity": ("device", "component", "source", "attribute"),
+    "identity_changes": ("device", "component", "source", "attribute", "new_ref"),
+    "vuln_advisories": ("advisory_id",),
+    "vuln_products": ("advisory_id", "cve", "vendor", "product", "versions"),
 }

@@ -20,6 +20,7 @@ from plantwatch.core.decode.schema import APP_NAMES, CLASS_NAMES
 from plantwatch.core.detection.models import model_id, title_of
 from plantwatch.core.flows.sessions import FAILED_STATES
 from plantwatch.core.store.database import Store
+from plantwatch.core.views.console.identity import cpes, device_identity, vulnerabilities
 
 REPORT_VERSION = 1
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
@@ -61,7 +62,26 @@ def devices(store: Store) -> list[dict[str, Any]]:
             "ics_protocols_used": json.loads(used or "[]"), "ics_protocols_served": json.loads(served or "[]"),
             "ics_operations_sent": {"READ": rd, "DISCOVER": dc, "ACTION": ac, "REPROGRAM": rp},
         })
+    _add_identity(store, out)
     return out
+
+
+def _add_identity(store: Store, devs: list[dict[str, Any]]) -> None:
+    """Identity from the wire, CPE names and matching advisories, on the devices that stated one."""
+    found = vulnerabilities(store)
+    for d in devs:
+        attrs = device_identity(store, d["device"])
+        if not attrs:
+            continue
+        d["identity"] = [{
+            "component": a.component, "attribute": a.attribute, "value": a.value, "source": a.source,
+            "first_seen": iso(a.first_ts), "last_seen": iso(a.last_ts), "first_packet": _packet(a.first_ref),
+            "last_packet": _packet(a.last_ref), "answers": a.seen} for a in attrs]
+        d["cpe"] = [{"component": c, "names": n} for c, n in cpes(store, d["device"]).items()]
+        d["vulnerabilities"] = [{
+            "cve": v.cve, "cvss": v.cvss, "advisory_id": v.advisory_id, "component": v.component,
+            "vendor": v.vendor, "product": v.product, "affected_versions": v.versions,
+            "firmware": v.firmware or None, "title": v.title, "url": v.url} for v in found.get(d["device"], [])]
 
 
 def sessions_by_protocol(store: Store) -> list[dict[str, Any]]:

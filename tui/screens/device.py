@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.views import queries
 from plantwatch.core.views.queries import DeviceDetail
 from plantwatch.tui.screens.base import BaseScreen, Message1
@@ -63,6 +64,43 @@ def kv_text(pairs, width: int = 12) -> Text:
     return t
 
 
+def _frames(first_ref: int, last_ref: int, seen: int) -> str:
+    a, b = PacketRef.unpack(first_ref), PacketRef.unpack(last_ref)
+    one = f"capture {a.capture_id} frame {a.frame}"
+    if first_ref == last_ref:
+        return one
+    last = f"frame {b.frame}" if a.capture_id == b.capture_id else f"capture {b.capture_id} frame {b.frame}"
+    return f"{one} … {last}, {seen} answers"
+
+
+def wire_identity_text(d: DeviceDetail) -> Text:
+    """Identity stated on the wire, per component, with the frames that prove each value; the
+    CPE names; the advisories that match."""
+    t = Text("Identity from the wire", style="bold underline", end="")
+    comps: dict[str, list] = {}
+    for a in d.identity:
+        comps.setdefault(a.component, []).append(a)
+    for comp, attrs in comps.items():
+        if comp:
+            t.append("\n")
+            t.append_text(plain(comp, style="bold"))
+        for a in attrs:
+            t.append(f"\n{a.attribute:>18}  ", style="bold")
+            t.append_text(plain(a.value, limit=80))
+            t.append(f"  {a.source}, {_frames(a.first_ref, a.last_ref, a.seen)}", style="dim")
+    for comp, names in d.cpes:
+        for n in names:
+            t.append(f"\n{'CPE':>18}  ", style="bold")
+            t.append_text(plain(n + (f"  ({comp})" if comp else ""), limit=120))
+    for v in d.vulns:
+        t.append(f"\n{v.cve:>18}  ", style="bold red")
+        t.append(f"CVSS {v.cvss:.1f}  " if v.cvss is not None else "CVSS -  ")
+        t.append_text(plain(f"{v.advisory_id}: {v.product} ({v.versions})"
+                            + (f", firmware {v.firmware}" if v.firmware else "")
+                            + (f" [{v.component}]" if v.component else ""), limit=200))
+    return t
+
+
 class DeviceScreen(BaseScreen):
     BINDINGS = [
         Binding("e", "event_log", "Event log"),
@@ -79,6 +117,7 @@ class DeviceScreen(BaseScreen):
         with VerticalScroll(id="body"):
             yield Static(id="title", classes="title")
             yield Static(id="identity")
+            yield Static(id="wire", classes="section")
             yield Static(id="learning")
             yield Static(Text("Breaches", style="bold underline"), classes="section")
             yield Static(id="breaches")
@@ -113,6 +152,7 @@ class DeviceScreen(BaseScreen):
         self.query_one("#title", Static).update(plain(f"{self.device} — loading…"))
         for sel in ("#identity", "#learning", "#breaches"):
             self.query_one(sel, Static).update("")
+        self.query_one("#wire", Static).display = False
         for i in range(3):
             self.query_one(f"#chart{i}").display = False
         self.query_one("#ops-empty", Message1).say("")
@@ -147,6 +187,9 @@ class DeviceScreen(BaseScreen):
         title.append(f"[{d.learning}]", style="bold yellow" if d.learning == "new" else "")
         self.query_one("#title", Static).update(title)
         self.query_one("#identity", Static).update(kv_text(d.fields))
+        wire = self.query_one("#wire", Static)
+        wire.display = bool(d.identity)
+        wire.update(wire_identity_text(d) if d.identity else "")
         learn = [("learning", d.learning)] + [("", r) for r in d.learning_reasons] + \
             [("role", d.role)] + [("", r) for r in d.role_reasons]
         self.query_one("#learning", Static).update(kv_text(learn))

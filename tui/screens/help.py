@@ -21,7 +21,7 @@ KEYS = [
         ("space", "pause / resume"), ("+ / -", "replay faster / slower"), (">", "play the rest of the replay at once"),
     ]),
     ("Devices", [
-        ("/", "filter: zone:ot role:plc score:>0.5 port:102 new:yes vendor:siemens, plus free text"),
+        ("/", "filter: zone:ot role:plc score:>0.5 port:102 new:yes vendor:siemens model:6ES7 fw:V3.2 serial:, plus free text"),
         ("s / r", "next sort column / reverse (or click a header)"),
         ("Escape", "clear the filter"),
     ]),

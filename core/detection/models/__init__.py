@@ -24,6 +24,7 @@ from plantwatch.core.detection.models import (
     failed_internal,
     ics_connectivity,
     ics_protocol,
+    identity_changed,
     it_to_ics,
     new_action,
     new_device,
@@ -36,7 +37,7 @@ from plantwatch.core.detection.models.base import Model
 
 # New Device runs last: it reads the breaches of the others.
 MODULES = (failed_internal, failed_ics, it_to_ics, ics_connectivity, ics_protocol, new_discover,
-           new_action, reprogram, admin_rdp, ssl_no_sni, ssl_self_signed, data_volume,
+           new_action, reprogram, identity_changed, admin_rdp, ssl_no_sni, ssl_self_signed, data_volume,
            external_connectivity, new_device)
 MODELS: dict[str, Model] = {m.MODEL.id: m.MODEL for m in MODULES}
 BY_TITLE: dict[str, str] = {m.title: m.id for m in MODELS.values()}   # title -> id (old keys)

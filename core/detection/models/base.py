@@ -60,6 +60,7 @@ class Context:
     cold: bool                           # no mature baseline yet
     breaches: list[Breach] = field(default_factory=list)  # filled as models run (in order)
     titles: dict[str, str] = field(default_factory=dict)  # model id -> title, for explanations
+    identity_changes: pl.DataFrame | None = None  # plantwatch.core.inventory.identity.CHANGES of the run
 
     def __post_init__(self) -> None:
         self.S = declared_frame("S", self.S)

@@ -16,6 +16,7 @@ from plantwatch.core.views.console.common import (
     learn_end,
 )
 from plantwatch.core.views.console.filters import DeviceFilter
+from plantwatch.core.views.console.identity import IdentitySummary, summaries
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,10 @@ class DeviceRow:
     score: float | None
     new: bool
     activity: tuple[int, ...]
+    model: str = ""             # identity from the wire (core/views/console/identity.py)
+    firmware: str = ""
+    serial: str = ""
+    vulns: int = 0              # CVEs of imported advisories matching it
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +131,8 @@ def _device_rows(store: Store, spark: dict) -> tuple[list[tuple[DeviceRow, tuple
     known: set[str] | None = None
     if lend is None and has_table(store, "baseline_devices") and detection:
         known = {r[0] for r in store.execute("SELECT device FROM baseline_devices")}
+    idents = summaries(store)
+    none = IdentitySummary()
     out = []
     for device, hi, lo, ip, name, vendor, zone, zkind, role, first, last in store.execute(
             "SELECT device, hi, lo, ip, name, vendor, zone, zone_kind, role, first_ts, last_ts FROM devices"):
@@ -133,10 +140,12 @@ def _device_rows(store: Store, spark: dict) -> tuple[list[tuple[DeviceRow, tuple
             new = first is not None and first > lend
         else:
             new = known is not None and device not in known and zkind != "external"
+        ident = idents.get(device, none)
         out.append((DeviceRow(device=device, ip=ip or device, name=name or "", vendor=vendor or "",
                               zone=zone or "", zone_kind=zkind or "", role=role or "", first_ts=first,
                               last_ts=last, breaches=counts.get(device, 0), score=scores.get(device),
-                              new=new, activity=spark.get((hi, lo), ())), (hi, lo)))
+                              new=new, activity=spark.get((hi, lo), ()), model=ident.model,
+                              firmware=ident.firmware, serial=ident.serial, vulns=ident.vulns), (hi, lo)))
     return out, detection
 
 
@@ -184,6 +193,12 @@ def _device_matches(r: DeviceRow, f: DeviceFilter, on_port: set | None, key: tup
         return False
     if f.new is not None and r.new != f.new:
         return False
+    if f.model and f.model not in r.model.lower():
+        return False
+    if f.firmware and f.firmware not in r.firmware.lower():
+        return False
+    if f.serial and f.serial not in r.serial.lower():
+        return False
     if on_port is not None and key not in on_port:
         return False
     if f.score is not None:
@@ -194,7 +209,7 @@ def _device_matches(r: DeviceRow, f: DeviceFilter, on_port: set | None, key: tup
             return False
     if not f.text:
         return True
-    hay = f"{r.ip} {r.device} {r.name} {r.vendor} {r.zone} {r.role}".lower()
+    hay = f"{r.ip} {r.device} {r.name} {r.vendor} {r.zone} {r.role} {r.model}".lower()
     return all(w in hay for w in f.text)
 
 

@@ -25,6 +25,9 @@ class DeviceFilter:
     port: int | None = None
     new: bool | None = None
     vendor: str | None = None
+    model: str | None = None      # identity from the wire (substrings, lower case)
+    firmware: str | None = None
+    serial: str | None = None
     text: tuple[str, ...] = ()
 
     @property
@@ -90,6 +93,10 @@ def parse_device_filter(text: str) -> DeviceFilter:
             kw["vendor"] = val.lower()
         elif key == "port":
             kw["port"] = _port(val)
+        elif key in ("model", "serial"):
+            kw[key] = val.lower()
+        elif key in ("fw", "firmware"):
+            kw["firmware"] = val.lower()
         elif key == "score":
             m = _SCORE.match(val)
             if not m:
@@ -100,7 +107,7 @@ def parse_device_filter(text: str) -> DeviceFilter:
                 raise FilterError(f"new:{val}: write new:yes or new:no")
             kw["new"] = val.lower() in _YES
         else:
-            raise FilterError(f"unknown filter {key}: (use zone role score port new vendor)")
+            raise FilterError(f"unknown filter {key}: (use zone role score port new vendor model fw serial)")
     return DeviceFilter(text=tuple(words), **kw)
 
 
