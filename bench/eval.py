@@ -111,8 +111,15 @@ def labelled(pcap: Path, work: Path) -> dict[str, Any]:
     analyze(store, [learn], [rest], Zones.default())
     breaches, ranking, n_inc = stored(store)
     r = eval_real.evaluate_labelled(breaches, ranking, n_inc, truth)
+    # the same capture at cold start: learning the prefix must not lower the attack's scores
+    cold = work / f"{pcap.stem}.cold.sqlite"
+    analyze(cold, [], [pcap], Zones.default())
+    cold_breaches, _, _ = stored(cold)
+    peak = eval_real.attack_peak(breaches, truth)
+    cold_peak = eval_real.attack_peak(cold_breaches, truth)
     return {"kind": "labelled", "name": pcap.stem.replace("lemay_", ""), "seed": None, **r,
-            "steps": {s["id"]: s for s in r["steps"]}}
+            "steps": {s["id"]: s for s in r["steps"]}, "attack_peak_score": peak,
+            "cold_start_peak_score": cold_peak, "learning_not_worse": peak >= cold_peak}
 
 
 def single_ops(work: Path) -> list[dict[str, Any]]:
@@ -154,6 +161,9 @@ def table(rows: list[dict[str, Any]]) -> str:
             note = "; ".join(missed) or "all detected"
             if r["kind"] in ("scenario", "demo") and not r.get("one_incident_holds_attack"):
                 note += "; attack split over incidents"
+            if r["kind"] == "labelled":
+                note += (f"; peak {r['attack_peak_score']:.2f} learned vs {r['cold_start_peak_score']:.2f} cold"
+                         + ("" if r["learning_not_worse"] else " (LEARNING LOWERED IT)"))
             lines.append(f"{(r['kind'][0] + ':' + r['name'])[:26]:<26} {seed:>4} {steps:>5} {_pct(r['recall']):>6} "
                          f"{_pct(r['precision']):>5} {rank:>4} {r['incidents']:>3} {'':>10}  {note}")
     return "\n".join(lines)

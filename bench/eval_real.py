@@ -145,4 +145,11 @@ def evaluate_labelled(breaches: list[dict[str, Any]], ranking: list[str], n_inci
             "incidents": n_incidents, "learn_frames": truth["learn_frames"]}
 
 
-__all__ = ["LABELLED", "MORE", "MUST_BREACH", "split_labelled", "evaluate_labelled", "read_pcap"]
+def attack_peak(breaches: list[dict[str, Any]], truth: dict[str, Any]) -> float:
+    """The highest score of a breach on a malicious conversation."""
+    pairs = [tuple(s["pair"]) for s in truth["steps"]]
+    return max((x["score"] for x in breaches if any(a in x["devices"] and b in x["devices"] for a, b in pairs)),
+               default=0.0)
+
+
+__all__ = ["attack_peak", "LABELLED", "MORE", "MUST_BREACH", "split_labelled", "evaluate_labelled", "read_pcap"]

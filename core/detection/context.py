@@ -50,7 +50,8 @@ class ContextBuilder:
         """Devices of the run with zone kind, role and baseline flags."""
         bcfg = self.cfg["baseline"]
         mat = self.baseline.maturity(float(bcfg["device_min_hours"]), int(bcfg["device_min_sessions"]),
-                                     float(bcfg["network_min_hours"])).select(
+                                     float(bcfg["network_min_hours"]), int(bcfg["device_min_observations"]),
+                                     int(bcfg["network_min_observations"])).select(
             pl.col("hi").cast(U), pl.col("lo").cast(U), "maturity")
         if devices is None or devices.height == 0:
             return pl.DataFrame(schema={"device": pl.String(), "hi": U, "lo": U, "name": pl.String(),

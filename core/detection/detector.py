@@ -64,6 +64,7 @@ class Detector:
         self.sink = sink
         self.zones = zones or Zones.default()
         self.mode = mode
+        self._judged = ""   # the maturity statement the last detection judged with
         self.cfg = config or load_config()
         self.baseline = baseline
         self.agg = Aggregates()
@@ -129,7 +130,7 @@ class Detector:
             pairs = [text_to_ip(a) for a in actors]
             exclude = pl.DataFrame({"hi": [p[0] for p in pairs], "lo": [p[1] for p in pairs]},
                                    schema={"hi": U, "lo": U})
-        self.baseline.merge(self.agg, exclude)
+        self.baseline.merge(self.agg, exclude, learned=self.mode == "learn")
         self._write_baseline(res.models)
         self.result = res
         return res
@@ -160,8 +161,11 @@ class Detector:
 
     def _detect(self, devices: pl.DataFrame | None) -> DetectResult:
         bcfg = self.cfg["baseline"]
-        cold = not self.baseline.mature(float(bcfg["network_min_hours"]))
+        cold = not self.baseline.mature(float(bcfg["network_min_hours"]), int(bcfg["network_min_observations"]))
         res = DetectResult(self.mode, cold, self.baseline.hours())
+        # what the detection judged with, stated once for the report (the baseline grows after)
+        self._judged = self.baseline.maturity_text(float(bcfg["network_min_hours"]),
+                                                   int(bcfg["network_min_observations"]))
         res.models = {m.id: ("learning" if (cold and m.needs_history) else "active") for m in MODELS.values()}
         if self.mode != "detect":
             return res
@@ -199,10 +203,12 @@ class Detector:
     def _write_baseline(self, models: dict[str, str]) -> None:
         b = self.cfg["baseline"]
         t = self.baseline.device_table(float(b["device_min_hours"]), int(b["device_min_sessions"]),
-                                       float(b["network_min_hours"]))
-        meta = self.baseline.meta(float(b["network_min_hours"]))
+                                       float(b["network_min_hours"]), int(b["device_min_observations"]),
+                                       int(b["network_min_observations"]))
+        meta = self.baseline.meta(float(b["network_min_hours"]), int(b["network_min_observations"]))
         if self.mode == "detect":
             meta["models"] = json.dumps(models)
+            meta["judged_with"] = self._judged
         self.sink.write_baseline(self.baseline, t, meta)
 
 
