@@ -282,7 +282,7 @@ class Baseline:
 
     def maturity_text(self, min_hours: float, min_observations: int) -> str:
         """One statement of the network's maturity, the same in every output."""
-        h = self.hours()
+        h = (self._last_ts - self._first_ts) / HOUR if self._last_ts else 0.0
         span = f"{h:.1f} h" if h >= 1 else f"{h * 60:.0f} min"
         obs = f"{self.observations():,} sessions and operations observed over {span}"
         if self.hours() >= min_hours:
