@@ -332,7 +332,10 @@ class Baseline:
         ok = ((span_h >= min_hours) | observed) & (pl.col("sessions") >= min_sessions) & pl.lit(net_ok)
         reasons = pl.format("seen over {} h in {} session(s) with {} peer(s)",
                             span_h.round(1), pl.col("sessions"), pl.col("peers"))
-        net = "" if net_ok else f"; the network is {self.maturity_text(network_min_hours, network_min_observations or 0)}"
+        need = f"{network_min_hours:g} h" + (f", or {network_min_observations:,} observations of a capture named normal"
+                                              if network_min_observations else "")
+        net = "" if net_ok else (f"; the network has {self.hours():.1f} h of learning and "
+                                 f"{self.observations():,} observations (needs {need})")
         short = pl.when((span_h < min_hours) & ~observed).then(pl.lit(f"; needs {min_hours:g} h")).otherwise(pl.lit(""))
         few = pl.when(pl.col("sessions") < min_sessions).then(
             pl.lit(f"; needs {min_sessions} sessions")).otherwise(pl.lit(""))
