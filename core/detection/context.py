@@ -171,7 +171,7 @@ class ContextBuilder:
                                         "app": pl.UInt8(), "code": pl.Int32(), "cls": pl.UInt8(),
                                         "name": pl.String(), "count": pl.Int64(), "ref": pl.Int64(),
                                         "first_ts": pl.Int64(), "last_ts": pl.Int64(), "key_b": pl.Int64(),
-                                        "pair_reprogram_b": pl.Int64(), "src_discover_b": pl.Int64(),
+                                        "pair_ops_b": pl.Int64(), "pair_reprogram_b": pl.Int64(), "src_discover_b": pl.Int64(),
                                         "src_action_b": pl.Int64(), "src_role": pl.String(),
                                         "src_immature": pl.Boolean()})
         ops = ops.unique(["session_id", "app", "code", "cls", "name", "from_client", "requests"], keep="last")
@@ -182,13 +182,15 @@ class ContextBuilder:
         bo = self.baseline.ops
         key = ["src_hi", "src_lo", "dst_hi", "dst_lo", "app", "code", "name"]
         o = o.join(bo.group_by(key).agg(pl.col("count").sum().alias("key_b")), on=key, how="left")
+        o = o.join(bo.group_by(["src_hi", "src_lo", "dst_hi", "dst_lo"]).agg(pl.col("count").sum().alias("pair_ops_b")),
+                   on=["src_hi", "src_lo", "dst_hi", "dst_lo"], how="left")
         o = o.join(bo.filter(pl.col("cls") == CLS_REPROGRAM).group_by(["src_hi", "src_lo", "dst_hi", "dst_lo"]).agg(
             pl.col("count").sum().alias("pair_reprogram_b")), on=["src_hi", "src_lo", "dst_hi", "dst_lo"], how="left")
         o = o.join(bo.group_by(["src_hi", "src_lo"]).agg(
             pl.col("count").filter(pl.col("cls") == CLS_DISCOVER).sum().alias("src_discover_b"),
             pl.col("count").filter(pl.col("cls") == CLS_ACTION).sum().alias("src_action_b")),
             on=["src_hi", "src_lo"], how="left")
-        return o.with_columns([pl.col(k).fill_null(0) for k in ("key_b", "pair_reprogram_b", "src_discover_b",
+        return o.with_columns([pl.col(k).fill_null(0) for k in ("key_b", "pair_ops_b", "pair_reprogram_b", "src_discover_b",
                                                                  "src_action_b")])
 
     def _volume_context(self, S: pl.DataFrame, D: pl.DataFrame) -> pl.DataFrame:

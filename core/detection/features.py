@@ -84,6 +84,7 @@ OP_FEATURES: tuple[Feature, ...] = (
     Feature("first_ts", _I, "the session's first packet"),
     Feature("last_ts", _I, "the session's last packet"),
     Feature("key_b", _I, "this (src, dst, app, code, name) in the baseline"),
+    Feature("pair_ops_b", _I, "operations src -> dst in the baseline (0: the source is new to the target)"),
     Feature("pair_reprogram_b", _I, "REPROGRAM operations src -> dst in the baseline"),
     Feature("src_discover_b", _I, "DISCOVER operations the source sent in the baseline"),
     Feature("src_action_b", _I, "ACTION operations the source sent in the baseline"),
