@@ -1,5 +1,5 @@
 """The detection regression suite (bench/eval.py, `make eval`) on a small subset that keeps the
-test suite quick: report seed 101 with four of the attack variants and the plant's attack-free
+test suite quick: report seed 101 with five of the attack variants and the plant's attack-free
 twin, the labelled real captures and the single-operation captures. The floors asserted are the
 ones that hold today; `make eval` prints the whole table."""
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(not eval_real.LABELLED.is_dir(), reason="the sha
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory) -> dict[str, dict]:
     work = tmp_path_factory.mktemp("eval")
-    out = suite.run(["loud", "slow_scan", "field_upload", "beacon"], [101], with_demo=False, with_real=True,
+    out = suite.run(["loud", "slow_scan", "field_upload", "beacon", "arp_sweep"], [101], with_demo=False, with_real=True,
                     work=work)
     return {f"{r['kind']}:{r['name']}": r for r in out}
 
@@ -30,7 +30,7 @@ def test_seeds_for_tuning_and_for_the_report_are_disjoint() -> None:
     assert scenarios.draw_shape(101).zones != scenarios.draw_shape(102).zones
 
 
-@pytest.mark.parametrize("name", ["loud", "slow_scan", "field_upload", "beacon"])
+@pytest.mark.parametrize("name", ["loud", "slow_scan", "field_upload", "beacon", "arp_sweep"])
 def test_every_step_found_attacker_first_one_incident(rows: dict[str, dict], name: str) -> None:
     r = rows[f"scenario:{name}"]
     assert r["steps_detected"] == r["steps_total"] and r["recall"] == 1.0, r["steps"]

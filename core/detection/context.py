@@ -37,7 +37,8 @@ class ContextBuilder:
     """One detection's context from the detector's state (read only)."""
 
     def __init__(self, baseline: Baseline, zones: Zones, cfg: dict, agg: Aggregates,
-                 kept: list[pl.DataFrame], ops: list[pl.DataFrame], titles: dict[str, str]) -> None:
+                 kept: list[pl.DataFrame], ops: list[pl.DataFrame], titles: dict[str, str],
+                 arp: list[pl.DataFrame] | None = None) -> None:
         self.baseline = baseline
         self.zones = zones
         self.cfg = cfg
@@ -45,6 +46,7 @@ class ContextBuilder:
         self._kept = kept
         self._ops = ops
         self.titles = titles
+        self._arp = arp or []
 
     def _devices(self, devices: pl.DataFrame | None) -> pl.DataFrame:
         """Devices of the run with zone kind, role and baseline flags."""
@@ -151,7 +153,21 @@ class ContextBuilder:
         ops = self._ops_context(S)
         V = self._volume_context(S, D)
         return Context(S=S, ops=ops, V=V, D=D, cfg=self.cfg, hours_b=self.baseline.hours(), cold=cold,
-                       titles=self.titles)
+                       titles=self.titles, A=self._arp_context(D))
+
+    def _arp_context(self, D: pl.DataFrame) -> pl.DataFrame:
+        if not self._arp:
+            return pl.DataFrame()
+        a = pl.concat(self._arp).unique(["arp_spa", "arp_tpa"], keep="first", maintain_order=True)
+        spa, tpa = a["arp_spa"].to_numpy(), a["arp_tpa"].to_numpy()
+        zero = np.zeros(a.height, dtype=np.uint64)
+        mapped = np.uint64(0xFFFF << 32)
+        a = a.with_columns(pl.Series("sender", ip_texts(zero, spa | mapped), dtype=pl.String),
+                           pl.Series("target", ip_texts(zero, tpa | mapped), dtype=pl.String),
+                           ref_expr("file_id", "frame").alias("ref"))
+        routers = D.filter(pl.col("role") == "router").select(pl.col("device").alias("sender"),
+                                                              pl.lit(True).alias("sender_router"))
+        return a.join(routers, on="sender", how="left").with_columns(pl.col("sender_router").fill_null(False))
 
     def _network_numbers(self, D: pl.DataFrame) -> tuple[int, int]:
         be = self.baseline.edges

@@ -70,6 +70,7 @@ class Detector:
         self.agg = Aggregates()
         self._kept: list[pl.DataFrame] = []
         self._ops: list[pl.DataFrame] = []
+        self._arp: list[pl.DataFrame] = []   # ARP requests (detect mode), for sweeps
         e = self.baseline.edges
         self._known = np.sort(key_hash(e["c_hi"], e["c_lo"], e["s_hi"], e["s_lo"], e["proto"], e["port"])) \
             if e.height else np.zeros(0, dtype=np.int64)
@@ -83,12 +84,22 @@ class Detector:
                open_sessions: pl.DataFrame | None = None, inventory: object | None = None) -> None:
         """Feed one batch: the sessions that ended in it (packets/ops/open sessions are accepted
         for the interface's sake; models work on sessions and their operations)."""
+        if self.mode == "detect" and packets is not None and "arp_op" in packets.columns:
+            self._keep_arp(packets)
         if ended is None or ended.height == 0:
             return
         sops = session_ops(ended)
         self.agg.add(ended, sops)
         if self.mode == "detect":
             self._keep(ended, sops)
+
+    def _keep_arp(self, p: pl.DataFrame) -> None:
+        """ARP requests asking for another address (not gratuitous, not probes from 0.0.0.0),
+        once per (sender, target) per batch."""
+        req = p.filter((pl.col("arp_op") == 1) & (pl.col("arp_spa") > 0) & (pl.col("arp_spa") != pl.col("arp_tpa")))
+        if req.height:
+            self._arp.append(req.select("ts", "arp_spa", "arp_tpa", "file_id", "frame").unique(
+                ["arp_spa", "arp_tpa"], keep="first", maintain_order=True))
 
     def _keep(self, s: pl.DataFrame, sops: pl.DataFrame) -> None:
         n = s.height
@@ -171,7 +182,7 @@ class Detector:
             return res
         titles = {m.id: m.title for m in MODELS.values()}
         ctx = ContextBuilder(self.baseline, self.zones, self.cfg, self.agg, self._kept, self._ops,
-                             titles).build(devices, cold)
+                             titles, self._arp).build(devices, cold)
         for mod in MODULES:
             ctx.breaches.extend(mod.run(ctx))
         # ordered as before ids: by time, then title (the report and the live checkpoints agree)

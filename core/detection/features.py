@@ -117,8 +117,16 @@ DEVICE_FEATURES: tuple[Feature, ...] = (
     Feature("external", _B, "the device is external"),
 )
 
+ARP_FEATURES: tuple[Feature, ...] = (
+    Feature("ts", _I, "the ARP request, ns of packet time"),
+    Feature("sender", _S, "the address asking (sender protocol address), as text"),
+    Feature("target", _S, "the address asked for (target protocol address), as text"),
+    Feature("ref", _I, "packed reference of the request"),
+    Feature("sender_router", _B, "the sender is a router (inventory): it ARPs for whatever it forwards to"),
+)
+
 FEATURES: dict[str, tuple[Feature, ...]] = {
-    "S": SESSION_FEATURES, "ops": OP_FEATURES, "V": VOLUME_FEATURES, "D": DEVICE_FEATURES,
+    "S": SESSION_FEATURES, "ops": OP_FEATURES, "V": VOLUME_FEATURES, "D": DEVICE_FEATURES, "A": ARP_FEATURES,
 }
 
 
@@ -143,4 +151,4 @@ def declared_frame(frame: str, df: pl.DataFrame) -> pl.DataFrame:
 
 
 __all__ = ["Feature", "FeatureError", "FEATURES", "SESSION_FEATURES", "OP_FEATURES",
-           "VOLUME_FEATURES", "DEVICE_FEATURES", "schema", "declared_frame"]
+           "VOLUME_FEATURES", "DEVICE_FEATURES", "ARP_FEATURES", "schema", "declared_frame"]

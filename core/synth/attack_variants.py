@@ -253,11 +253,41 @@ class Beacon(Variant):
             check=f"ip.src == {a.ip} && ip.dst == {self.C2}"), out)
 
 
+class ArpSweep(Variant):
+    """A laptop plugged into the office VLAN asks ARP for every address of its /24 in a minute."""
+
+    key = "arp_sweep"
+
+    @property
+    def attacker(self) -> Host:
+        return self.p.attacker
+
+    def play(self) -> list[Record]:
+        p, a, rng = self.p, self.attacker, self.rng
+        zone = p.shape.zone(a.net)
+        out: list[Record] = []
+        t = self.t
+        for i in range(1, 255):
+            ip = f"{zone.prefix}.{i}"
+            if ip == a.ip:
+                continue
+            out.append((t, f.arp_frame(1, a.macb, a.ipb, f.ip_bytes(ip), vlan=a.vlan)))
+            h = p.by_ip.get(ip) or (p.routers[a.net] if ip == p.routers[a.net].ip else None)
+            if h is not None:
+                out.append((t + 300_000, f.arp_frame(2, h.macb, h.ipb, a.ipb, target_mac=a.macb, vlan=a.vlan)))
+            t += rng.randrange(100, 400) * 1_000_000
+        return self.step(Step(
+            "arp_sweep", "A new laptop sweeps its subnet with ARP requests",
+            source=a.ip, targets=[f"{zone.prefix}.{i}" for i in range(1, 255)], ports=[],
+            models=["net.arp_sweep"], attack_ids=["T0846", "T0840"],
+            check=f"arp.opcode == 1 && arp.src.proto_ipv4 == {a.ip}"), out)
+
+
 VARIANTS: dict[str, type[Variant]] = {v.key: v for v in (SlowScan, Insider, FieldPeer, WriteFlood,
-                                                          FieldUpload, Beacon)}
+                                                          FieldUpload, Beacon, ArpSweep)}
 # when each variant starts, in hours after the start of the detection capture (night for the
 # insider and the beacon, office hours for the others)
 START_H: dict[str, float] = {"slow_scan": 1.0, "insider": 2.5, "field_peer": 10.3, "write_flood": 11.2,
-                             "field_upload": 14.6, "beacon": 0.5}
+                             "field_upload": 14.6, "beacon": 0.5, "arp_sweep": 9.8}
 
 __all__ = ["VARIANTS", "START_H", "Variant"]

@@ -18,6 +18,7 @@ from typing import Any
 from plantwatch.core.detection.models import (
     action_rate,
     admin_rdp,
+    arp_sweep,
     beacon,
     data_volume,
     external_connectivity,
@@ -37,7 +38,7 @@ from plantwatch.core.detection.models import (
 from plantwatch.core.detection.models.base import Model
 
 # New Device runs last: it reads the breaches of the others.
-MODULES = (failed_internal, failed_ics, it_to_ics, ics_connectivity, ics_protocol, new_discover,
+MODULES = (failed_internal, failed_ics, arp_sweep, it_to_ics, ics_connectivity, ics_protocol, new_discover,
            new_action, action_rate, reprogram, role_contradiction, admin_rdp, ssl_no_sni, ssl_self_signed, data_volume,
            external_connectivity, beacon, new_device)
 MODELS: dict[str, Model] = {m.MODEL.id: m.MODEL for m in MODULES}

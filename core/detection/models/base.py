@@ -60,8 +60,10 @@ class Context:
     cold: bool                           # no mature baseline yet
     breaches: list[Breach] = field(default_factory=list)  # filled as models run (in order)
     titles: dict[str, str] = field(default_factory=dict)  # model id -> title, for explanations
+    A: pl.DataFrame = field(default_factory=pl.DataFrame)  # ARP requests of the run
 
     def __post_init__(self) -> None:
+        self.A = declared_frame("A", self.A)
         self.S = declared_frame("S", self.S)
         self.ops = declared_frame("ops", self.ops)
         self.V = declared_frame("V", self.V)
