@@ -74,7 +74,9 @@ class Detector:
         e = self.baseline.edges
         self._known = np.sort(key_hash(e["c_hi"], e["c_lo"], e["s_hi"], e["s_lo"], e["proto"], e["port"])) \
             if e.height else np.zeros(0, dtype=np.int64)
-        self._big = int(self.cfg["net.data_volume"]["min_bytes"]) // 4
+        # sessions big enough to be a volume breach's evidence on a known edge (new edges are kept
+        # anyway); not under 25 kB, so a low volume floor does not keep every office session
+        self._big = max(int(self.cfg["net.data_volume"]["min_bytes"]), 100_000) // 4
         self._last_checkpoint = 0
         self.result: DetectResult | None = None
 
