@@ -117,7 +117,7 @@ def labelled(pcap: Path, work: Path) -> dict[str, Any]:
     cold_breaches, _, _ = stored(cold)
     peak = eval_real.attack_peak(breaches, truth)
     cold_peak = eval_real.attack_peak(cold_breaches, truth)
-    return {"kind": "labelled", "name": pcap.stem.replace("lemay_", ""), "seed": None, **r,
+    return {"kind": "labelled", "name": pcap.stem.replace("lemay_", "").replace("_modbus_6RTU", ""), "seed": None, **r,
             "steps": {s["id"]: s for s in r["steps"]}, "attack_peak_score": peak,
             "cold_start_peak_score": cold_peak, "learning_not_worse": peak >= cold_peak}
 
@@ -140,16 +140,16 @@ def _pct(x: float | None) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'scenario':<26} {'seed':>4} {'steps':>5} {'recall':>6} {'prec':>5} {'rank':>4} {'inc':>3} {'fp/dev-day':>10}  missed / notes"
+    head = f"{'scenario':<34} {'seed':>4} {'steps':>5} {'recall':>6} {'prec':>5} {'rank':>4} {'inc':>3} {'fp/dev-day':>10}  missed / notes"
     lines = [head, "-" * len(head)]
     for r in rows:
         seed = "" if r.get("seed") is None else str(r["seed"])
         if r["kind"] == "twin":
-            lines.append(f"{'twin (attack-free)':<26} {seed:>4} {'':>5} {'':>6} {'':>5} {'':>4} {r['incidents']:>3} "
+            lines.append(f"{'twin (attack-free)':<34} {seed:>4} {'':>5} {'':>6} {'':>5} {'':>4} {r['incidents']:>3} "
                          f"{r['false_per_device_day']:>10.4f}  {r['breaches']} breach(es) in {r['device_days']} "
                          f"device-days{': ' + ', '.join(r['models']) if r['models'] else ''}")
         elif r["kind"] == "single_op":
-            lines.append(f"{('op: ' + r['name'])[:26]:<26} {'':>4} {'':>5} {'':>6} {'':>5} {'':>4} {r['incidents']:>3} {'':>10}  "
+            lines.append(f"{('op: ' + r['name'])[:34]:<34} {'':>4} {'':>5} {'':>6} {'':>5} {'':>4} {r['incidents']:>3} {'':>10}  "
                          f"{'ok' if r['ok'] else 'NO BREACH'} {', '.join(r['models'])}")
         else:
             missed = []
@@ -164,7 +164,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             if r["kind"] == "labelled":
                 note += (f"; peak {r['attack_peak_score']:.2f} learned vs {r['cold_start_peak_score']:.2f} cold"
                          + ("" if r["learning_not_worse"] else " (LEARNING LOWERED IT)"))
-            lines.append(f"{(r['kind'][0] + ':' + r['name'])[:26]:<26} {seed:>4} {steps:>5} {_pct(r['recall']):>6} "
+            lines.append(f"{(r['kind'][0] + ':' + r['name'])[:34]:<34} {seed:>4} {steps:>5} {_pct(r['recall']):>6} "
                          f"{_pct(r['precision']):>5} {rank:>4} {r['incidents']:>3} {'':>10}  {note}")
     return "\n".join(lines)
 

@@ -1,5 +1,5 @@
 """The detection regression suite (bench/eval.py, `make eval`) on a small subset that keeps the
-test suite quick: report seed 101 with five of the attack variants and the plant's attack-free
+test suite quick: seed 101 (a tuning seed) with five of the attack variants and the plant's attack-free
 twin, the labelled real captures and the single-operation captures. The floors asserted are the
 ones that hold today; `make eval` prints the whole table."""
 

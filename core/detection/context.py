@@ -258,11 +258,16 @@ class ContextBuilder:
         v = v.with_columns(sender.then(pl.col("c_hi")).otherwise(pl.col("s_hi")).alias("hi"),
                            sender.then(pl.col("c_lo")).otherwise(pl.col("s_lo")).alias("lo")).join(
             own, on=["hi", "lo"], how="left")
+        # the pair is a reference once it holds enough active hours: a pair seen in one quiet hour
+        # says little, and the clients of its server's port (pooled) speak instead
+        min_h = float(self.cfg["net.data_volume"]["min_reference_hours"])
         chain = (("pair", "p"), ("server port", "q"), ("zone and role", "z"))
         kind = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
         mx = mean = sd = pl.when(pl.lit(False)).then(pl.lit(None, pl.Float64))
         for name, pre in chain:
             has = pl.col(f"{pre}_hours").is_not_null()
+            if pre == "p":
+                has = has & (pl.col(f"{pre}_hours") >= min_h)
             kind = kind.when(has).then(pl.lit(name))
             mx, mean, sd = (mx.when(has).then(pl.col(f"{pre}_max")), mean.when(has).then(pl.col(f"{pre}_mean")),
                             sd.when(has).then(pl.col(f"{pre}_sd")))

@@ -25,9 +25,11 @@ from plantwatch.core.synth.plant import PlantShape, Zone
 
 LOUD = "loud"
 NAMES = (LOUD, *VARIANTS)
-# Seeds thresholds may be chosen on, and the seeds the suite reports: never the same.
-TUNING_SEEDS = (1, 2, 3)
-REPORT_SEEDS = (101, 102)
+# Seeds thresholds may be chosen on, and the seeds the suite reports: never the same. Every seed
+# looked at while building the models is a tuning seed (101-104 were report seeds until their
+# twins showed false breaches that were then fixed); the report seeds were run once, at the end.
+TUNING_SEEDS = (1, 2, 3, 101, 102, 103, 104)
+REPORT_SEEDS = (201, 202, 203)
 DETECT_HOURS = 20.0
 
 
