@@ -56,7 +56,7 @@ def print_detection(data: dict) -> None:
 
     det = data["detection"]
     learning = [m["name"] for m in det["models"] if m["state"] == "learning"]
-    click.echo(f"\nBaseline: {det['baseline']} ({det['baseline_hours']:.1f} h of learning)")
+    click.echo(f"\nBaseline: {det['baseline_statement']}")
     if learning:
         click.echo(f"Still learning (no history yet): {', '.join(learning)}")
     for inc in data["incidents"]:

@@ -205,13 +205,16 @@ def threat(store: Store) -> list[dict[str, Any]]:
 
 def detection(store: Store) -> dict[str, Any]:
     meta = dict(store.execute("SELECT name, value FROM baseline_meta").fetchall())
+    judged = meta.get("judged_with", "")
     models = {_model(k)[1]: st for k, st in json.loads(meta.get("models", "{}")).items()}
     counts: dict[str, int] = {}
     for m, n in store.execute("SELECT model, COUNT(*) FROM breaches GROUP BY model").fetchall():
         counts[_model(m)[1]] = counts.get(_model(m)[1], 0) + n
     return {
         "baseline_hours": float(meta.get("hours", 0) or 0),
-        "baseline": meta.get("maturity", "learning"),
+        # what the last detection judged with (the baseline grows with each run afterwards)
+        "baseline": judged.split(":", 1)[0].split(" ", 1)[0] if judged else meta.get("maturity", "learning"),
+        "baseline_statement": judged or meta.get("maturity_text", meta.get("maturity", "learning")),
         "models": [{"name": title_of(m), "id": m, "state": st, "breaches": counts.get(m, 0)}
                    for m, st in models.items()],
     }
