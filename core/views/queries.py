@@ -80,10 +80,11 @@ from plantwatch.core.views.console.incidents import (  # noqa: F401
 from plantwatch.core.views.console.packets import (  # noqa: F401
     PacketLocation,
     packet_location,
+    session_of_ref,
 )
 from plantwatch.core.views.console.status import (  # noqa: F401
     Status,
     status,
 )
 
-__all__ = ['PROTO_NAMES', 'APP_IDS', 'SPARK_BUCKETS', 'LEARN_END_KEY', 'FilterError', 'ip_of', 'fmt_ts', 'has_table', 'detection_ran', 'columns', 'learn_end', 'set_learn_end', 'Status', 'status', 'DeviceFilter', 'ConnFilter', 'parse_device_filter', 'parse_conn_filter', 'DeviceRow', 'DeviceList', 'SORT_KEYS', 'activity', 'DeviceCache', 'device_list', 'ConnRow', 'Connections', 'connections', 'count_connections', 'Peer', 'OpCount', 'Series', 'DeviceDetail', 'device_detail', 'score_series', 'BreachRow', 'Breaches', 'model_clause', 'breaches', 'breach', 'Phase', 'TimelineEntry', 'IncidentRow', 'Incidents', 'incidents', 'IncidentDetail', 'incident_detail', 'PacketLocation', 'packet_location']
+__all__ = ['PROTO_NAMES', 'APP_IDS', 'SPARK_BUCKETS', 'LEARN_END_KEY', 'FilterError', 'ip_of', 'fmt_ts', 'has_table', 'detection_ran', 'columns', 'learn_end', 'set_learn_end', 'Status', 'status', 'DeviceFilter', 'ConnFilter', 'parse_device_filter', 'parse_conn_filter', 'DeviceRow', 'DeviceList', 'SORT_KEYS', 'activity', 'DeviceCache', 'device_list', 'ConnRow', 'Connections', 'connections', 'count_connections', 'Peer', 'OpCount', 'Series', 'DeviceDetail', 'device_detail', 'score_series', 'BreachRow', 'Breaches', 'model_clause', 'breaches', 'breach', 'Phase', 'TimelineEntry', 'IncidentRow', 'Incidents', 'incidents', 'IncidentDetail', 'incident_detail', 'PacketLocation', 'packet_location', 'session_of_ref']

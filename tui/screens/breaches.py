@@ -118,7 +118,7 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
             return
         from plantwatch.tui.screens.packet import PacketScreen
 
-        self.app.push_screen(PacketScreen(b.refs[0], f"evidence of {b.model}"))
+        self.app.push_screen(PacketScreen(b.refs[0], f"evidence of {b.model}", candidates=b.session_ids))
 
     def action_event_log(self) -> None:
         b = self._selected()
