@@ -76,6 +76,7 @@ bench: setup
 	$(PY) bench/run.py
 	$(PY) bench/sensor.py
 	$(PY) bench/console.py
+	$(PY) bench/packet.py
 	$(PY) bench/hostile_dns.py
 	$(PY) bench/zeek.py
 
