@@ -30,6 +30,7 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
         Binding("e", "event_log", "Evidence"),
         Binding("o", "device", "Device"),
         Binding("p", "packet", "Packet"),
+        Binding("v", "detail", "Detail"),
     ]
 
     def __init__(self, model: str = "") -> None:
@@ -87,7 +88,7 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
         elif snap.total == 0:
             notice.say("no breaches" + (f" of a model matching {self.model_filter!r}" if self.model_filter else ""))
         else:
-            notice.say(f"{snap.total} breaches, newest first — Enter: device, e: evidence, p: packet")
+            notice.say(f"{snap.total} breaches, newest first — Enter: device, v: detail, e: evidence, p: packet")
 
     def _selected(self) -> queries.BreachRow | None:
         key = self.query_one(SnapshotTable).selected_key
@@ -107,6 +108,13 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
         b = self._selected()
         if b and b.device:
             self.app.open_device(b.device)
+
+    def action_detail(self) -> None:
+        b = self._selected()
+        if b is not None:
+            from plantwatch.tui.screens.breach import BreachScreen
+
+            self.app.push_screen(BreachScreen(b.breach_id))
 
     def action_packet(self) -> None:
         """The Wireshark decode of the breach's first evidence packet."""

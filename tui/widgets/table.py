@@ -106,6 +106,10 @@ class SnapshotTable(ScrollView, can_focus=True):
     def _on_mount(self, event: events.Mount) -> None:
         self._resize_virtual()
 
+    def _on_resize(self, event: events.Resize) -> None:
+        # a table given its cursor while hidden or not laid out yet shows it once it has a size
+        self.call_after_refresh(self._scroll_cursor_into_view)
+
     # --- what the screens and tests read ---
     @property
     def keys(self) -> list[str]:
