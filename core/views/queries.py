@@ -46,6 +46,7 @@ from plantwatch.core.views.console.common import (  # noqa: F401
 from plantwatch.core.views.console.connections import (  # noqa: F401
     Connections,
     ConnRow,
+    Page,
     _conn_where,
     connections,
     count_connections,
@@ -92,4 +93,4 @@ from plantwatch.core.views.console.status import (  # noqa: F401
     status,
 )
 
-__all__ = ['PROTO_NAMES', 'APP_IDS', 'SPARK_BUCKETS', 'LEARN_END_KEY', 'FilterError', 'ip_of', 'fmt_ts', 'has_table', 'detection_ran', 'columns', 'learn_end', 'set_learn_end', 'Status', 'status', 'DeviceFilter', 'ConnFilter', 'parse_device_filter', 'parse_conn_filter', 'DeviceRow', 'DeviceList', 'SORT_KEYS', 'activity', 'DeviceCache', 'device_list', 'ConnRow', 'Connections', 'connections', 'count_connections', 'Peer', 'OpCount', 'Series', 'DeviceDetail', 'device_detail', 'score_series', 'BreachRow', 'Breaches', 'model_clause', 'breaches', 'breach', 'Phase', 'TimelineEntry', 'IncidentRow', 'Incidents', 'incidents', 'IncidentDetail', 'incident_detail', 'PacketLocation', 'packet_location', 'session_of_ref', 'BreachDetail', 'EvidenceRow', 'breach_detail']
+__all__ = ['PROTO_NAMES', 'APP_IDS', 'SPARK_BUCKETS', 'LEARN_END_KEY', 'FilterError', 'ip_of', 'fmt_ts', 'has_table', 'detection_ran', 'columns', 'learn_end', 'set_learn_end', 'Status', 'status', 'DeviceFilter', 'ConnFilter', 'parse_device_filter', 'parse_conn_filter', 'DeviceRow', 'DeviceList', 'SORT_KEYS', 'activity', 'DeviceCache', 'device_list', 'ConnRow', 'Connections', 'connections', 'count_connections', 'Peer', 'OpCount', 'Series', 'DeviceDetail', 'device_detail', 'score_series', 'BreachRow', 'Breaches', 'model_clause', 'breaches', 'breach', 'Phase', 'TimelineEntry', 'IncidentRow', 'Incidents', 'incidents', 'IncidentDetail', 'incident_detail', 'PacketLocation', 'packet_location', 'session_of_ref', 'Page', 'BreachDetail', 'EvidenceRow', 'breach_detail']

@@ -106,4 +106,5 @@ class BreachScreen(BaseScreen):
     def action_event_log(self) -> None:
         if self.detail:
             b = self.detail.breach
-            self.app.open_event_log(f"model:{b.model_id} device:{b.device}" if b.device else f"model:{b.model_id}")
+            self.app.open_event_log(f"model:{b.model_id} device:{b.device}" if b.device else f"model:{b.model_id}",
+                                    b.first_ts)

@@ -132,4 +132,4 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
         b = self._selected()
         if b:
             self.app.open_event_log(f'model:{b.model_id} device:{b.device}' if b.device
-                                    else f'model:{b.model_id}')
+                                    else f'model:{b.model_id}', b.first_ts)

@@ -62,6 +62,7 @@ class IncidentScreen(BaseScreen):
     BINDINGS = [
         Binding("o", "device", "Main device"),
         Binding("e", "event_log", "Event log"),
+        Binding("t", "at_time", "At its time"),
         Binding("x", "export", "Export"),
     ]
 
@@ -176,4 +177,12 @@ class IncidentScreen(BaseScreen):
                 flt += f" since:{queries.fmt_ts(inc.first_ts).replace(' ', 'T')}"
             if inc.last_ts:
                 flt += f" until:{queries.fmt_ts(inc.last_ts).replace(' ', 'T')}"
-            self.app.open_event_log(flt.strip())
+            self.app.open_event_log(flt.strip(), inc.first_ts)
+
+    def action_at_time(self) -> None:
+        """Every connection while the incident ran (not only its devices'): what else happened."""
+        if self.detail:
+            inc = self.detail.incident
+            flt = " ".join(f"{k}:{queries.fmt_ts(v).replace(' ', 'T')}"
+                           for k, v in (("since", inc.first_ts), ("until", inc.last_ts)) if v)
+            self.app.open_event_log(flt, inc.first_ts)

@@ -39,10 +39,27 @@ class ConnRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Page:
+    """Which page of the newest-first list: rows older than `before` or newer than `after`
+    (keys are (first_ts, session_id) of a row shown), the oldest rows, else the newest."""
+
+    before: tuple[int, int] | None = None
+    after: tuple[int, int] | None = None
+    oldest: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Connections:
     rows: tuple[ConnRow, ...]
     total: int                  # matching rows (rows is cut to the limit)
     filter: ConnFilter = field(default_factory=ConnFilter)
+    newer: bool = False         # rows newer than the first shown exist
+    older: bool = False         # rows older than the last shown exist
+    page: Page = field(default_factory=Page)
+
+    @staticmethod
+    def key(row: ConnRow) -> tuple[int, int]:
+        return (row.first_ts, row.session_id)
 
 
 _CONN_COLS = ("session_id, first_ts, last_ts, client_hi, client_lo, client_port, server_hi, server_lo,"
@@ -81,20 +98,43 @@ def _model_sessions(store: Store, model: str) -> list[int] | None:
 
 
 def connections(store: Store, flt: ConnFilter | None = None, limit: int = 500,
-                count: bool = True) -> Connections:
-    """Sessions matching `flt`, newest first, at most `limit` of them. `count=False` skips
-    counting every match (a scan of a million index entries without a filter): `total` is then
-    exact only when fewer than `limit` matched, else -1 (see `count_connections`)."""
+                count: bool = True, page: Page | None = None) -> Connections:
+    """Sessions matching `flt`, newest first, at most `limit` of them: the newest, or the page
+    `page` names (keyset paging on (first_ts, session_id): any page costs one index range).
+    `count=False` skips counting every match (a scan of a million index entries without a
+    filter): `total` is then exact only when one page holds every match, else -1 (see
+    `count_connections`)."""
     flt = flt or ConnFilter()
+    page = page or Page()
     where, params = _conn_where(store, flt)
     sql_where = (" WHERE " + " AND ".join(where)) if where else ""
-    rows = store.execute(f"SELECT {_CONN_COLS} FROM sessions{sql_where}"
-                         " ORDER BY first_ts DESC, session_id LIMIT ?", (*params, limit)).fetchall()
+    keyset, kparams, order = "", [], "DESC"
+    if page.before is not None:
+        keyset, kparams = "(first_ts, session_id) < (?, ?)", list(page.before)
+    elif page.after is not None:
+        keyset, kparams, order = "(first_ts, session_id) > (?, ?)", list(page.after), "ASC"
+    elif page.oldest:
+        order = "ASC"
+    page_where = " AND ".join(w for w in (" AND ".join(where), keyset) if w)
+    rows = store.execute(f"SELECT {_CONN_COLS} FROM sessions{' WHERE ' + page_where if page_where else ''}"
+                         f" ORDER BY first_ts {order}, session_id {order} LIMIT ?",
+                         (*params, *kparams, limit + 1)).fetchall()
+    beyond = len(rows) > limit
+    rows = rows[:limit]
+    if order == "ASC":
+        rows.reverse()
+    # which side has more: the side the query ran towards is known; the other side holds the
+    # page the user came from (or nothing, for the newest and the oldest page)
+    if order == "DESC":
+        newer, older = page.before is not None, beyond
+    else:
+        newer, older = beyond, page.after is not None
     if count:
         total = int(store.execute(f"SELECT COUNT(*) FROM sessions{sql_where}", params).fetchone()[0])
     else:
-        total = len(rows) if len(rows) < limit else -1
-    return Connections(rows=tuple(_conn_row(r) for r in rows), total=total, filter=flt)
+        total = len(rows) if not (newer or older) else -1
+    return Connections(rows=tuple(_conn_row(r) for r in rows), total=total, filter=flt,
+                       newer=newer, older=older, page=page)
 
 
 def count_connections(store: Store, flt: ConnFilter | None = None) -> int:
