@@ -34,6 +34,7 @@ from plantwatch.tui.cli_export import (  # noqa: E402
     syslog_options,
 )
 from plantwatch.tui.cli_support import (  # noqa: E402
+    check_store,
     fail,
     load_models,
     load_zones,
@@ -267,6 +268,8 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None, models_fi
 
     if store_path is not None and store_path.exists():
         fail(f"{store_path}: already exists; the demo needs a new store")
+    if not speed > 0:
+        fail(f"--speed {speed:g}: give a replay speed above 0")
     try:
         models = load_models(models_file)
         with store_file(store_path, "demo.sqlite") as path:
@@ -287,11 +290,11 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None, models_fi
 def open_(captures: tuple[Path, ...], learn: tuple[Path, ...], zones_file: Path | None,
           store_path: Path | None, models_file: Path | None) -> None:
     """Analyse capture files and browse the result in the console."""
-    from plantwatch.core.capture.files import iter_files
+    from plantwatch.core.capture.files import check_captures
     from plantwatch.tui.live import FilesPipeline
 
     try:
-        iter_files(list(captures) + list(learn))   # fail before the console on a bad path
+        check_captures(list(captures) + list(learn))   # fail before the console on a bad file
         zones = load_zones(zones_file)
         models = load_models(models_file)
         with store_file(store_path, "open.sqlite") as path:
@@ -308,12 +311,7 @@ def console(store_path: Path | None) -> None:
     store_path = store_path or _configured_store()
     if store_path is None:
         fail(f"which store? give --store FILE or set {STORE_ENV}")
-    from plantwatch.core.store.database import Store
-
-    try:
-        Store(store_path, readonly=True).close()
-    except StoreError as e:
-        fail(str(e))
+    check_store(store_path)
     from plantwatch.tui.app import make_app
 
     _run_console(make_app(store_path, None, source=f"store: {store_path.name}", poll_s=1.0))
