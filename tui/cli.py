@@ -29,6 +29,7 @@ from plantwatch.core.store.database import StoreError  # noqa: E402
 from plantwatch.tui.cli_export import (  # noqa: E402
     export,
     open_forwarder,
+    relocate_cmd,
     report_cmd,
     report_sent,
     syslog_options,
@@ -413,6 +414,7 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
 
 main.add_command(export)
 main.add_command(report_cmd)
+main.add_command(relocate_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover
