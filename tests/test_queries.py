@@ -44,9 +44,12 @@ def test_conn_filter_parsing() -> None:
     assert f.since == (1772629920 - 12 * 60) * NS
     assert f.until == (1772629920 + 78 * 60) * NS
     assert "port:102" in f.describe()
-    for bad in ("device:not-an-ip", "proto:gopher", "since:noon", "x:1"):
+    for bad in ("proto:gopher", "since:noon", "x:1", "state:weird", "model:nonsense"):
         with pytest.raises(FilterError):
             parse_conn_filter(bad, ref)
+    # a device may be given by name, so an unknown one is an error once the store is asked
+    with Store(demo_store(), readonly=True) as st, pytest.raises(FilterError):
+        queries.connections(st, parse_conn_filter("device:not-an-ip", ref))
 
 
 # --------------------------------------------------------------------------- the demo store

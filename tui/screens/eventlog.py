@@ -146,6 +146,11 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
         keys = " — ] older, [ newer, } oldest" if snap.older or snap.newer else ""
         self.query_one("#notice", Message1).say(f"{shown} connections — {desc} — Enter decodes a packet{keys}")
 
+    def show_error(self, text: str) -> None:
+        """A filter the store cannot answer (a device name no device has): in the filter bar."""
+        self.query_one("#notice", Message1).say(text, error=True)
+        self.query_one(SnapshotTable).show_rows([])
+
     def action_page(self, where: str) -> None:
         snap = self.snapshot
         if snap is None or snap.filter != self.filter:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from plantwatch.core.decode.schema import APP_NAMES
+from plantwatch.core.detection.models import title_of
 from plantwatch.core.store.database import Store
-from plantwatch.core.views.console.breaches import model_clause
+from plantwatch.core.views.console import vocabulary
 from plantwatch.core.views.console.common import (
     _FAILED_SQL,
-    APP_IDS,
     PROTO_NAMES,
-    _addr_params,
     has_table,
     ip_of,
 )
@@ -64,12 +63,12 @@ class Connections:
 
 _CONN_COLS = ("session_id, first_ts, last_ts, client_hi, client_lo, client_port, server_hi, server_lo,"
               " server_port, proto, app, state, pkts_c2s + pkts_s2c, bytes_c2s, bytes_s2c, tls_sni,"
-              " tls_no_sni, cert_subject, cert_self_signed, rdp_cookie, first_file, first_frame")
+              " tls_no_sni, cert_subject, cert_self_signed, rdp_cookie, first_file, first_frame, ev_rdp")
 
 
 def _conn_row(r: tuple) -> ConnRow:
     (sid, first, last, chi, clo, cport, shi, slo, sport, proto, app, state, pk, bc, bs, sni,
-     nosni, subj, selfs, cookie, ffile, fframe) = r
+     nosni, subj, selfs, cookie, ffile, fframe, ev_rdp) = r
     facts = []
     if sni:
         facts.append(f"sni={sni}")
@@ -82,16 +81,18 @@ def _conn_row(r: tuple) -> ConnRow:
     return ConnRow(session_id=int(sid), first_ts=int(first or 0), last_ts=int(last or 0),
                    client=ip_of(chi, clo), client_port=cport if cport is not None and cport >= 0 else None,
                    server=ip_of(shi, slo), server_port=sport if sport is not None and sport >= 0 else None,
-                   transport=PROTO_NAMES.get(proto, str(proto)), protocol=APP_NAMES.get(app or 0, "") or "",
+                   transport=PROTO_NAMES.get(proto, str(proto)), protocol=APP_NAMES.get(vocabulary.listed_protocol(app, (ev_rdp or 0) > 0), "") or "",
                    state=state or "", packets=int(pk or 0), bytes_c2s=int(bc or 0), bytes_s2c=int(bs or 0),
                    facts="; ".join(facts), capture_id=ffile, frame=fframe)
 
 
 def _model_sessions(store: Store, model: str) -> list[int] | None:
-    """Session ids the breaches of models matching `model` (id or title, or part of one) cite."""
+    """Session ids the breaches of the models `model` names (vocabulary.models_for) cite."""
     if not has_table(store, "breach_sessions"):
         return None
-    sql, values = model_clause("b.model", model)
+    ids = vocabulary.models_for(model)
+    values = ids + [title_of(i) for i in ids]      # a store not migrated yet holds titles
+    sql = f"b.model IN ({', '.join('?' * len(values))})"
     return [int(r[0]) for r in store.execute(
         "SELECT DISTINCT bs.session_id FROM breach_sessions bs JOIN breaches b USING (breach_id)"
         f" WHERE {sql}", tuple(values))]
@@ -148,19 +149,18 @@ def _conn_where(store: Store, flt: ConnFilter) -> tuple[list[str], list]:
     where: list[str] = []
     params: list = []
     if flt.device:
-        hi, lo = _addr_params(flt.device)
-        where.append("((client_hi = ? AND client_lo = ?) OR (server_hi = ? AND server_lo = ?))")
-        params += [hi, lo, hi, lo]
+        ors = []
+        for hi, lo in vocabulary.device_addrs(store, flt.device)[:50]:
+            ors.append("(client_hi = ? AND client_lo = ?) OR (server_hi = ? AND server_lo = ?)")
+            params += [hi, lo, hi, lo]
+        where.append("(" + " OR ".join(ors) + ")")
     if flt.port is not None:
         where.append("server_port = ?")
         params.append(flt.port)
     if flt.proto:
-        if flt.proto in APP_IDS:
-            where.append("app = ?")
-            params.append(APP_IDS[flt.proto])
-        else:
-            where.append("proto = ?")
-            params.append({v: k for k, v in PROTO_NAMES.items()}[flt.proto])
+        sql, values = vocabulary.protocol_sql(flt.proto)
+        where.append(sql)
+        params += values
     if flt.state:
         if flt.state == "failed":
             where.append(f"state IN {_FAILED_SQL}")
