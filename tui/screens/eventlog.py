@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input
 from plantwatch.core.views import queries
 from plantwatch.core.views.queries import Connections, ConnFilter, FilterError, Page
 from plantwatch.tui.screens.base import BaseScreen, FilterBarMixin, Message1
-from plantwatch.tui.screens.device import CONN_COLS, conn_rows
+from plantwatch.tui.screens.device import CONN_COLS, CONN_DROP, conn_rows
 from plantwatch.tui.widgets.table import SnapshotTable
 
 LIMIT = 500
@@ -25,8 +25,8 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("right_square_bracket", "page('older')", "Older", key_display="]"),
         Binding("left_square_bracket", "page('newer')", "Newer", key_display="["),
-        Binding("right_curly_bracket", "page('oldest')", "Oldest", key_display="}"),
-        Binding("left_curly_bracket", "page('newest')", "Newest", key_display="{"),
+        Binding("right_curly_bracket", "page('oldest')", "Oldest", key_display="}", show=False),
+        Binding("left_curly_bracket", "page('newest')", "Newest", key_display="{", show=False),
     ]
 
     def __init__(self, filter_text: str = "", day_ts: int | None = None) -> None:
@@ -45,7 +45,7 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
                     placeholder="filter (/): device:10.10.10.157 port:102 proto:s7comm state:failed "
                                 "model:scan since:13:00")
         yield Message1(id="notice")
-        yield SnapshotTable(CONN_COLS, id="conns")
+        yield SnapshotTable(CONN_COLS, drop=CONN_DROP, id="conns")
 
     def on_mount(self) -> None:
         self.conn_loader = self.loader(self._query(), self._show)
@@ -143,7 +143,7 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
         else:
             first, last = snap.rows[0].first_ts, snap.rows[-1].first_ts
             shown = f"{len(snap.rows)} of {of} ({queries.fmt_ts(last)} to {queries.fmt_ts(first)})"
-        keys = " — ] older, [ newer, } oldest" if snap.older or snap.newer else ""
+        keys = " — ] [ } { pages" if snap.older or snap.newer else ""
         self.query_one("#notice", Message1).say(f"{shown} connections — {desc} — Enter decodes a packet{keys}")
 
     def show_error(self, text: str) -> None:

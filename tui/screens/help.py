@@ -30,14 +30,21 @@ KEYS = [
         ("c", "connections table (Enter: decode the first packet)"),
     ]),
     ("Incident", [("o", "open the main device"), ("e", "event log of the device during the incident"),
+                  ("t", "event log of every connection at the incident's time"),
                   ("x", "export the incident's bundle to ./incident-ID")]),
     ("Event log", [
-        ("/", "filter: device:IP port:102 proto:s7comm state:failed model:scan since:13:00 until:14:00"),
-        ("Enter", "decode the connection's first packet (Wireshark tree)"),
+        ("/", "filter: device:IP-or-name port:102 proto:s7comm state:failed model:scan since:13:00 "
+              "until:14:00 (a time without a date is on the incident's or breach's day, else the "
+              "newest row's)"),
+        ("] / [", "next older / newer page"), ("} / {", "oldest / newest page"),
+        ("Enter", "the packet view of the connection's first operation or data"),
     ]),
     ("Breaches", [("/", "filter by model name"), ("Enter / o", "open the device"),
+                  ("v", "the breach in full: explanation, numbers, baseline, evidence"),
                   ("e", "the connections cited as evidence"),
-                  ("p", "decode the first evidence packet")]),
+                  ("p", "the packet view of the first evidence packet")]),
+    ("Packet", [("n / p", "next / previous packet of the session"),
+                ("f", "the session's ICS operations (Enter: that packet)"), ("h", "hide / show the hex pane")]),
 ]
 
 
