@@ -66,3 +66,20 @@ def test_live_and_demo_refuse_bad_input_before_starting(tmp_path: Path) -> None:
     r = run("live", "-i", "lo", "--zones", str(tmp_path / "nozones.toml"))
     assert r.exit_code == 2 and "nozones.toml" in one_line(r)
     assert text.read_text() == "x" * 5000                        # nothing written into what was given
+
+
+def test_piped_analyze_is_not_cut_to_80_columns(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.tui_support import hostile_capture
+
+    cap = hostile_capture(tmp_path / "h.pcapng")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    out = subprocess.run([sys.executable, "-m", "plantwatch", "analyze", str(cap)], capture_output=True,
+                         text=True, env=env, check=True).stdout
+    assert max(len(line) for line in out.splitlines()) > 80
+    row = next(line for line in out.splitlines() if "10.0.0.66" in line and "workstation" in line.lower()
+               or "10.0.0.66" in line)
+    assert "…" not in row                                           # the row is whole, not cut
