@@ -104,3 +104,30 @@ def test_event_log_shows_unknown_values_in_the_filter_bar() -> None:
             assert all(r.protocol == "rdp" for r in app.screen.snapshot.rows)
 
     asyncio.run(main())
+
+
+@needs_demo
+def test_unknown_zone_is_an_error_and_role_prefixes_work() -> None:
+    with Store(demo_store(), readonly=True) as st:
+        assert queries.device_list(st, parse_device_filter("zone:ot")).rows
+        assert {r.role for r in queries.device_list(st, parse_device_filter("role:eng")).rows} == {"engineering"}
+        with pytest.raises(FilterError, match="no device is in that zone"):
+            queries.device_list(st, parse_device_filter("zone:mars"))
+
+
+@needs_demo
+def test_devices_filter_bar_shows_an_unknown_zone() -> None:
+    app = make_app(demo_store(), source="demo store")
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            flt = app.screen.query_one("#filter")
+            flt.value = "zone:mars"
+            flt.focus()
+            await pilot.press("enter")
+            notice = app.screen.query_one("#notice")
+            await wait_until(pilot, lambda: "no device is in that zone" in notice.render().plain, 10, "the error")
+            assert "error" in notice.classes
+
+    asyncio.run(main())

@@ -137,6 +137,10 @@ class DevicesScreen(FilterBarMixin, BaseScreen):
             notice.say(f"{len(snap.rows)} of {snap.total} devices, sorted by {self.sort}"
                        + (" (reversed)" if self.reverse else ""))
 
+    def show_error(self, text: str) -> None:
+        """A filter the store cannot answer (a zone no device is in): in the filter bar."""
+        self.query_one("#notice", Message1).say(text, error=True)
+
     # --- actions ---
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:

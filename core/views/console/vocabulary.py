@@ -72,8 +72,9 @@ def conn_state(text: str) -> str:
 
 
 def role(text: str) -> str:
+    """A role, or the start of one (role:eng)."""
     v = text.strip().lower()
-    if v not in ROLES:
+    if not v or not any(r.startswith(v) for r in ROLES):
         raise FilterError(f"role:{text}: unknown role (use {', '.join(sorted(ROLES))})")
     return v
 
