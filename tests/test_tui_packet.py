@@ -152,3 +152,31 @@ def test_cut_session_keeps_frames_and_finds_ops() -> None:
             assert cut.packets[cut.first_data()].frame == cut.ops[0].frame
         finally:
             cut.remove()
+
+
+@needs_demo
+def test_incident_timeline_opens_a_breach_in_full() -> None:
+    from plantwatch.tui.screens.incidents import IncidentScreen
+
+    app = make_app(demo_store(), source="demo store")
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("i")
+            await settle(pilot)
+            await pilot.press("enter")
+            assert isinstance(app.screen, IncidentScreen)
+            await settle(pilot)
+            timeline = app.screen.query_one("#timeline", SnapshotTable)
+            timeline.focus()
+            timeline.move_cursor(row=2)
+            entry = app.screen._entries[2]
+            await pilot.press("v")
+            assert isinstance(app.screen, BreachScreen)
+            await settle(pilot)
+            assert app.screen.detail.breach.breach_id == entry.breach_id
+            assert app.screen.detail.breach.explanation in screen_text(app).replace("\n", " ") or \
+                app.screen.detail.breach.explanation[:60] in screen_text(app)
+
+    asyncio.run(main())

@@ -31,6 +31,7 @@ KEYS = [
     ]),
     ("Incident", [("o", "open the main device"), ("e", "event log of the device during the incident"),
                   ("t", "event log of every connection at the incident's time"),
+                  ("v", "the timeline's breach in full (explanation, numbers, evidence)"),
                   ("x", "export the incident's bundle to ./incident-ID")]),
     ("Event log", [
         ("/", "filter: device:IP-or-name port:102 proto:s7comm state:failed model:scan since:13:00 "

@@ -63,6 +63,7 @@ class IncidentScreen(BaseScreen):
         Binding("o", "device", "Main device"),
         Binding("e", "event_log", "Event log"),
         Binding("t", "at_time", "At its time"),
+        Binding("v", "breach", "Breach", show=False),
         Binding("x", "export", "Export"),
     ]
 
@@ -81,7 +82,7 @@ class IncidentScreen(BaseScreen):
             yield Static(Text("Phases", style="bold underline"), classes="section")
             yield Static(id="phases")
             yield Static(id="summaries")
-            yield Static(Text("Timeline (Enter: open the device)", style="bold underline"),
+            yield Static(Text("Timeline (Enter: open the device, v: the breach in full)", style="bold underline"),
                          classes="section")
             yield SnapshotTable(TIMELINE_COLS, id="timeline", classes="inline")
 
@@ -145,6 +146,18 @@ class IncidentScreen(BaseScreen):
             e = self._entries[int(key)]
             if e.device:
                 self.app.open_device(e.device)
+
+    def action_breach(self) -> None:
+        """The timeline entry under the cursor, in full (explanation, numbers, evidence)."""
+        table = self.query_one("#timeline", SnapshotTable)
+        key = table.selected_key
+        if key is None or self.detail is None:
+            return
+        bid = self._entries[int(key)].breach_id
+        if bid is not None:
+            from plantwatch.tui.screens.breach import BreachScreen
+
+            self.app.push_screen(BreachScreen(int(bid)))
 
     def action_device(self) -> None:
         if self.detail and self.detail.incident.device:
