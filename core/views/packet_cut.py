@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,19 +140,28 @@ def cut_session(store: Store, session_id: int, around: PacketRef | None = None,
     path = _locate(store, cid, search)
     lo = int(r["first_frame"]) if cid == r["first_file"] else 1
     hi = int(r["last_frame"]) if cid == r["last_file"] else 1 << 62
-    packets: list[CutPacket] = []
+    at = around.frame if around is not None else lo
+    # a window of the session around `at`: at most MAX_PACKETS // 2 packets before it (the
+    # oldest fall off), then packets from `at` on until MAX_PACKETS are kept; reading stops there
+    before: deque[CutPacket] = deque(maxlen=MAX_PACKETS // 2)
+    after: list[CutPacket] = []
+    dropped = stopped = False
     for batch in _batches(path, lo, hi):
         lay = decode_layers(batch)
         m = session_keys(lay, batch.frame, batch.ts, cid, sess)
         rows = np.sort(m["row"].to_numpy())
-        packets += _take(batch, rows, cid, lay.pay_len)
-    truncated = False
-    if len(packets) > MAX_PACKETS:
-        at = 0
-        if around is not None:
-            at = next((i for i, p in enumerate(packets) if p.frame >= around.frame), 0)
-        start = max(0, min(at - MAX_PACKETS // 2, len(packets) - MAX_PACKETS))
-        packets, truncated = packets[start:start + MAX_PACKETS], True
+        for p in _take(batch, rows, cid, lay.pay_len):
+            if p.frame < at:
+                dropped = dropped or len(before) == before.maxlen
+                before.append(p)
+            else:
+                after.append(p)
+        if len(before) + len(after) >= MAX_PACKETS and after:
+            stopped = True
+            break
+    packets = list(before) + after
+    truncated = dropped or stopped or len(packets) > MAX_PACKETS
+    packets = packets[:MAX_PACKETS]
     if not packets:
         raise CutError(f"{path}: no packet of session {session_id} found in frames {lo}..{hi} "
                        "(the file is not the capture that was analysed)")
