@@ -180,3 +180,23 @@ def test_incident_timeline_opens_a_breach_in_full() -> None:
                 app.screen.detail.breach.explanation[:60] in screen_text(app)
 
     asyncio.run(main())
+
+
+@needs_demo
+def test_cut_of_a_long_session_is_a_window_around_the_packet(monkeypatch: pytest.MonkeyPatch) -> None:
+    import plantwatch.core.views.packet_cut as packet_cut
+
+    monkeypatch.setattr(packet_cut, "MAX_PACKETS", 10)
+    with Store(demo_store(), readonly=True) as st:
+        sid, ff, fframe = st.execute(
+            "SELECT session_id, first_file, first_frame FROM sessions"
+            " WHERE pkts_c2s + pkts_s2c > 40 ORDER BY first_ts LIMIT 1").fetchone()
+        whole = cut_session(st, sid, PacketRef(ff, fframe))
+        whole.remove()
+        assert len(whole.packets) == 10 and whole.truncated         # the first 10, from its start
+        middle = whole.packets[7].ref
+        monkeypatch.setattr(packet_cut, "MAX_PACKETS", 6)
+        cut = cut_session(st, sid, middle)
+        cut.remove()
+        assert [p.frame for p in cut.packets] == [p.frame for p in whole.packets[4:10]]
+        assert cut.index_of(middle) == 3 and cut.truncated
