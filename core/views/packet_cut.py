@@ -2,8 +2,10 @@
 
 Asking tshark for frame N of a whole capture makes it dissect every frame before N (13-20 s on
 the demo's incident capture). Instead the native reader walks the capture's records (no
-dissection; batches outside the session's frame span are not even decoded), keeps the session's
-packets, and writes them to a temporary pcapng that tshark dissects in a fraction of a second.
+dissection; batches outside the session's frame span are not even decoded; an uncompressed
+pcapng is entered at the last block offset known before the session, capture/record_index.py),
+keeps the session's packets, and writes them to a temporary pcapng that tshark dissects in a
+fraction of a second.
 The cut also gives the hex of every packet and the session's ICS operations packet by packet
 (the "follow" list) from plantwatch's own decoders, with the original frame numbers.
 """
@@ -23,6 +25,7 @@ import polars as pl
 from plantwatch.core.capture.batch import CaptureError, RawBatch
 from plantwatch.core.capture.files import read_batches
 from plantwatch.core.capture.pcapng_out import CommentedPcapng
+from plantwatch.core.capture.record_index import batches_from
 from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.decode import Decoder
 from plantwatch.core.decode.layers import decode_layers
@@ -107,7 +110,7 @@ def _locate(store: Store, capture_id: int, search: tuple[Path, ...]) -> Path:
 def _batches(path: Path, lo: int, hi: int):
     """The batches of `path` that hold frames lo..hi (the reader stops after hi)."""
     try:
-        for batch in read_batches([path]):
+        for batch in batches_from(path, lo):
             fr = batch.frame
             if int(fr[-1]) < lo:
                 continue
