@@ -20,7 +20,13 @@ from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.views import queries
 from plantwatch.core.views.dissect import DissectError, Dissection, Node, dissect
 from plantwatch.core.views.hexdump import hex_lines
-from plantwatch.core.views.packet_cut import CutError, SessionCut, cut_packet, cut_session
+from plantwatch.core.views.packet_cut import (
+    CutError,
+    CutPacket,
+    SessionCut,
+    cut_packet,
+    cut_session,
+)
 from plantwatch.tui.screens.base import BaseScreen, Message1
 from plantwatch.tui.widgets.table import SnapshotTable
 from plantwatch.tui.widgets.text import plain, when
@@ -169,7 +175,7 @@ class PacketScreen(BaseScreen):
         if not self.query_one("#follow", SnapshotTable).has_focus:
             tree.focus()
 
-    def _title(self, pkt) -> None:  # noqa: ANN001 - a CutPacket
+    def _title(self, pkt: CutPacket) -> None:
         cut = self.cut
         assert cut is not None
         t = Text(end="")
