@@ -17,11 +17,9 @@ from pathlib import Path
 
 import polars as pl
 
+from plantwatch.core.store.bulk import DeferredIndexes
+from plantwatch.core.store.errors import StoreError  # noqa: F401 (re-exported)
 from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS
-
-
-class StoreError(Exception):
-    """The store cannot be opened or written. str() is one line naming the file."""
 
 
 def fingerprint(path: str | Path) -> str:
@@ -41,6 +39,7 @@ class Store:
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = str(path)
         self.readonly = readonly
+        self._bulk: DeferredIndexes | None = None
         try:
             if readonly:
                 if not Path(path).exists():
@@ -58,6 +57,8 @@ class Store:
                     os.chmod(path, 0o600)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
+                # 64 MiB of pages (the default 2 MB keeps evicting the index pages a run updates)
+                self.db.execute("PRAGMA cache_size=-65536")
                 self.db.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
             self.db.execute("PRAGMA busy_timeout=5000")
@@ -104,6 +105,18 @@ class Store:
             self._rollback()
             raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """A transaction for an offline run's many rows: secondary indexes may be built once at
+        the end instead of row by row (core/store/bulk.py). Same contents, same crash guarantees."""
+        with self.transaction():
+            self._bulk = DeferredIndexes(self.db)
+            try:
+                yield
+                self._bulk.restore()
+            finally:
+                self._bulk = None
+
     def _rollback(self) -> None:
         # SQLite may already have rolled back on its own (a full disk, an I/O error)
         if self.db.in_transaction:
@@ -116,6 +129,9 @@ class Store:
             return
         cols = frame.columns
         key = TABLE_KEYS[table]
+        if self._bulk is not None:
+            self._bulk.wrote(table, frame.height)
+            frame = frame.sort(list(key))  # b-tree pages filled in order, not at random
         updates = ", ".join(f"{c}=excluded.{c}" for c in cols if c not in key)
         sql = (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                f"ON CONFLICT ({', '.join(key)}) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING"))
