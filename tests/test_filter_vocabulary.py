@@ -5,6 +5,7 @@ unknown value is an error, also in the event log's filter bar."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ from plantwatch.core.views.queries import FilterError, parse_conn_filter, parse_
 from plantwatch.tui.app import make_app
 from plantwatch.tui.screens.eventlog import EventLogScreen
 from plantwatch.tui.widgets.table import SnapshotTable
-from tests.tui_support import demo_store, needs_demo, settle, wait_until
+from tests.tui_support import needs_demo, settle, wait_until
 
 
 def conns(st: Store, text: str) -> list[queries.ConnRow]:
@@ -32,8 +33,8 @@ def test_models_by_word_of_what_they_fire_on() -> None:
 
 
 @needs_demo
-def test_model_scan_finds_the_scans_connections() -> None:
-    with Store(demo_store(), readonly=True) as st:
+def test_model_scan_finds_the_scans_connections(demo_store: Path) -> None:
+    with Store(demo_store, readonly=True) as st:
         scan = conns(st, "model:scan")
         assert scan
         cited = {int(r[0]) for r in st.execute(
@@ -43,8 +44,8 @@ def test_model_scan_finds_the_scans_connections() -> None:
 
 
 @needs_demo
-def test_rdp_inside_tls_is_listed_and_filtered_as_rdp() -> None:
-    with Store(demo_store(), readonly=True) as st:
+def test_rdp_inside_tls_is_listed_and_filtered_as_rdp(demo_store: Path) -> None:
+    with Store(demo_store, readonly=True) as st:
         on_3389 = conns(st, "port:3389")
         assert on_3389 and {r.protocol for r in on_3389} == {"rdp"}
         rdp = conns(st, "proto:rdp")
@@ -56,8 +57,8 @@ def test_rdp_inside_tls_is_listed_and_filtered_as_rdp() -> None:
 
 
 @needs_demo
-def test_devices_by_name() -> None:
-    with Store(demo_store(), readonly=True) as st:
+def test_devices_by_name(demo_store: Path) -> None:
+    with Store(demo_store, readonly=True) as st:
         ip, name = st.execute("SELECT ip, name FROM devices WHERE LOWER(name) LIKE 'wincc01.%'").fetchone()
         by_ip = conns(st, f"device:{ip}")
         assert by_ip
@@ -78,8 +79,8 @@ def test_unknown_values_are_errors() -> None:
 
 
 @needs_demo
-def test_event_log_shows_unknown_values_in_the_filter_bar() -> None:
-    app = make_app(demo_store(), source="demo store")
+def test_event_log_shows_unknown_values_in_the_filter_bar(demo_store: Path) -> None:
+    app = make_app(demo_store, source="demo store")
 
     async def main() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
@@ -107,8 +108,8 @@ def test_event_log_shows_unknown_values_in_the_filter_bar() -> None:
 
 
 @needs_demo
-def test_unknown_zone_is_an_error_and_role_prefixes_work() -> None:
-    with Store(demo_store(), readonly=True) as st:
+def test_unknown_zone_is_an_error_and_role_prefixes_work(demo_store: Path) -> None:
+    with Store(demo_store, readonly=True) as st:
         assert queries.device_list(st, parse_device_filter("zone:ot")).rows
         assert {r.role for r in queries.device_list(st, parse_device_filter("role:eng")).rows} == {"engineering"}
         with pytest.raises(FilterError, match="no device is in that zone"):
@@ -116,8 +117,8 @@ def test_unknown_zone_is_an_error_and_role_prefixes_work() -> None:
 
 
 @needs_demo
-def test_devices_filter_bar_shows_an_unknown_zone() -> None:
-    app = make_app(demo_store(), source="demo store")
+def test_devices_filter_bar_shows_an_unknown_zone(demo_store: Path) -> None:
+    app = make_app(demo_store, source="demo store")
 
     async def main() -> None:
         async with app.run_test(size=(120, 40)) as pilot:

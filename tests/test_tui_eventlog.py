@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
 from plantwatch.core.store.database import Store
 from plantwatch.core.views import queries
@@ -12,7 +13,7 @@ from plantwatch.tui.app import make_app
 from plantwatch.tui.screens.eventlog import LIMIT, EventLogScreen
 from plantwatch.tui.screens.incidents import IncidentScreen, IncidentsScreen
 from plantwatch.tui.widgets.table import SnapshotTable
-from tests.tui_support import ATTACKER, demo_store, needs_demo, settle, wait_until
+from tests.tui_support import ATTACKER, needs_demo, settle, wait_until
 
 SIZE = (120, 40)
 
@@ -31,12 +32,12 @@ async def apply_filter(pilot, text: str) -> None:
 
 
 @needs_demo
-def test_paging_reaches_the_oldest_row() -> None:
-    with Store(demo_store(), readonly=True) as st:
+def test_paging_reaches_the_oldest_row(demo_store: Path) -> None:
+    with Store(demo_store, readonly=True) as st:
         every = [int(r[0]) for r in st.execute(
             "SELECT session_id FROM sessions ORDER BY first_ts DESC, session_id DESC")]
     assert len(every) > 3 * LIMIT
-    app = make_app(demo_store(), source="demo store")
+    app = make_app(demo_store, source="demo store")
 
     async def main() -> None:
         async with app.run_test(size=SIZE) as pilot:
@@ -70,8 +71,8 @@ def test_paging_reaches_the_oldest_row() -> None:
 
 
 @needs_demo
-def test_time_of_day_resolves_to_the_incidents_day() -> None:
-    app = make_app(demo_store(), source="demo store")
+def test_time_of_day_resolves_to_the_incidents_day(demo_store: Path) -> None:
+    app = make_app(demo_store, source="demo store")
 
     async def main() -> None:
         async with app.run_test(size=SIZE) as pilot:
@@ -107,8 +108,8 @@ def test_time_of_day_resolves_to_the_incidents_day() -> None:
 
 
 @needs_demo
-def test_pages_do_not_overlap_with_a_filter() -> None:
-    with Store(demo_store(), readonly=True) as st:
+def test_pages_do_not_overlap_with_a_filter(demo_store: Path) -> None:
+    with Store(demo_store, readonly=True) as st:
         flt = queries.parse_conn_filter("port:102")
         total = queries.count_connections(st, flt)
         seen: list[int] = []

@@ -7,6 +7,7 @@ import asyncio
 import html
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ from plantwatch.tui.screens.breaches import BreachesScreen
 from plantwatch.tui.screens.eventlog import EventLogScreen
 from plantwatch.tui.screens.packet import PacketScreen
 from plantwatch.tui.widgets.table import SnapshotTable
-from tests.tui_support import demo_store, needs_demo, settle, wait_until
+from tests.tui_support import needs_demo, settle, wait_until
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 SIZE = (120, 40)
@@ -56,8 +57,8 @@ async def decoded(pilot, frame: int) -> None:
 @needs_demo
 @needs_tshark
 @pytest.mark.tshark
-def test_breach_evidence_opens_the_s7_write_and_n_steps() -> None:
-    app = make_app(demo_store(), source="demo store")
+def test_breach_evidence_opens_the_s7_write_and_n_steps(demo_store: Path) -> None:
+    app = make_app(demo_store, source="demo store")
 
     async def main() -> None:
         async with app.run_test(size=SIZE) as pilot:
@@ -110,8 +111,8 @@ def test_breach_evidence_opens_the_s7_write_and_n_steps() -> None:
 @needs_demo
 @needs_tshark
 @pytest.mark.tshark
-def test_connection_opens_at_its_first_operation_not_the_syn() -> None:
-    app = make_app(demo_store(), source="demo store")
+def test_connection_opens_at_its_first_operation_not_the_syn(demo_store: Path) -> None:
+    app = make_app(demo_store, source="demo store")
 
     async def main() -> None:
         async with app.run_test(size=SIZE) as pilot:
@@ -138,8 +139,8 @@ def test_connection_opens_at_its_first_operation_not_the_syn() -> None:
 
 
 @needs_demo
-def test_cut_session_keeps_frames_and_finds_ops() -> None:
-    with Store(demo_store(), readonly=True) as st:
+def test_cut_session_keeps_frames_and_finds_ops(demo_store: Path) -> None:
+    with Store(demo_store, readonly=True) as st:
         sid, ff, fframe, lframe = st.execute(
             "SELECT session_id, first_file, first_frame, last_frame FROM sessions"
             " WHERE server_port = 102 AND n_ops > 0 ORDER BY first_ts DESC LIMIT 1").fetchone()
@@ -155,10 +156,10 @@ def test_cut_session_keeps_frames_and_finds_ops() -> None:
 
 
 @needs_demo
-def test_incident_timeline_opens_a_breach_in_full() -> None:
+def test_incident_timeline_opens_a_breach_in_full(demo_store: Path) -> None:
     from plantwatch.tui.screens.incidents import IncidentScreen
 
-    app = make_app(demo_store(), source="demo store")
+    app = make_app(demo_store, source="demo store")
 
     async def main() -> None:
         async with app.run_test(size=SIZE) as pilot:
@@ -183,11 +184,11 @@ def test_incident_timeline_opens_a_breach_in_full() -> None:
 
 
 @needs_demo
-def test_cut_of_a_long_session_is_a_window_around_the_packet(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cut_of_a_long_session_is_a_window_around_the_packet(monkeypatch: pytest.MonkeyPatch, demo_store: Path) -> None:
     import plantwatch.core.views.packet_cut as packet_cut
 
     monkeypatch.setattr(packet_cut, "MAX_PACKETS", 10)
-    with Store(demo_store(), readonly=True) as st:
+    with Store(demo_store, readonly=True) as st:
         sid, ff, fframe = st.execute(
             "SELECT session_id, first_file, first_frame FROM sessions"
             " WHERE pkts_c2s + pkts_s2c > 40 ORDER BY first_ts LIMIT 1").fetchone()

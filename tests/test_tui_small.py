@@ -4,6 +4,7 @@ columns dropped before the rest, a visible focus after Tab and a cursor marker u
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,7 @@ from plantwatch.tui.app import make_app
 from plantwatch.tui.widgets.footer import KeyFooter
 from plantwatch.tui.widgets.table import SnapshotTable
 from tests.test_tui_packet import screen_text
-from tests.tui_support import demo_store, needs_demo, settle
+from tests.tui_support import needs_demo, settle
 
 
 def footer_keys(app) -> list[str]:
@@ -19,8 +20,8 @@ def footer_keys(app) -> list[str]:
 
 
 @needs_demo
-def test_80x24_footer_and_columns() -> None:
-    app = make_app(demo_store(), source="demo store")
+def test_80x24_footer_and_columns(demo_store: Path) -> None:
+    app = make_app(demo_store, source="demo store")
 
     async def main() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
@@ -47,8 +48,8 @@ def test_80x24_footer_and_columns() -> None:
 
 
 @needs_demo
-def test_focus_is_visible_after_tab() -> None:
-    app = make_app(demo_store(), source="demo store")
+def test_focus_is_visible_after_tab(demo_store: Path) -> None:
+    app = make_app(demo_store, source="demo store")
 
     async def main() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
@@ -67,9 +68,9 @@ def test_focus_is_visible_after_tab() -> None:
 
 
 @needs_demo
-def test_no_color_cursor_marker(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_color_cursor_marker(monkeypatch: pytest.MonkeyPatch, demo_store: Path) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
-    app = make_app(demo_store(), source="demo store")
+    app = make_app(demo_store, source="demo store")
 
     async def main() -> None:
         async with app.run_test(size=(120, 40)) as pilot:

@@ -107,7 +107,8 @@ def report_cmd(store_path: Path, since: str | None, html_out: Path) -> None:
 def relocate_cmd(folder: Path, store_path: Path, dry_run: bool) -> None:
     """Point a store at the folder its capture files were moved to (each file verified by its
     content fingerprint), so packet decodes and evidence exports find them again."""
-    from plantwatch.core.store.database import Store, StoreError
+    from plantwatch.core.store.database import Store
+    from plantwatch.core.store.errors import StoreError
     from plantwatch.core.store.relocate import relocate
 
     try:

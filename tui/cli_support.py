@@ -45,7 +45,8 @@ def check_store(path: Path) -> None:
     must not start on a file it can only show as "loading..." forever."""
     import sqlite3
 
-    from plantwatch.core.store.database import Store, StoreError
+    from plantwatch.core.store.database import Store
+    from plantwatch.core.store.errors import StoreError
 
     try:
         store = Store(path, readonly=True)

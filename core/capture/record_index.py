@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from plantwatch.core.capture.batch import CaptureError, RawBatch
+from plantwatch.core.capture.batch import RawBatch
+from plantwatch.core.capture.errors import CaptureError
 from plantwatch.core.capture.files import BLOCK_SIZE, read_batches
 from plantwatch.core.capture.pcapng import MAX_PCAPNG_BLOCK, SHB, PcapngCursor, read_pcapng_from
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from plantwatch.core.store.database import Store, StoreError, fingerprint
+from plantwatch.core.store.database import Store, fingerprint
+from plantwatch.core.store.errors import StoreError
 
 
 @dataclass(slots=True)

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from plantwatch.core.capture.batch import CaptureError, RawBatch
+from plantwatch.core.capture.batch import RawBatch
+from plantwatch.core.capture.errors import CaptureError
 from plantwatch.core.capture.files import read_batches
 from plantwatch.core.capture.pcapng_out import CommentedPcapng
 from plantwatch.core.capture.record_index import batches_from
