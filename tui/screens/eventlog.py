@@ -106,7 +106,8 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
         snap, rows, widths = result
         if snap.filter != self.filter or snap.page != self.page:
             return    # a load for the filter or page this screen showed before
-        known = self.snapshot is not None and self.snapshot.filter == snap.filter and self.total >= 0
+        prev = self.snapshot
+        known = prev is not None and prev.filter == snap.filter and self.total >= 0
         self.snapshot = snap
         table = self.query_one(SnapshotTable)
         table.show_rows(rows, widths)
@@ -116,8 +117,10 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
         if snap.total >= 0:
             self.total = snap.total
         elif not known:
-            self.total = -1
+            self.total = -1               # shown as "counting" until the count comes
             self.count_loader.request(self._count_query())
+        elif prev is not None and prev.page == snap.page:
+            self.count_loader.request(self._count_query())   # the store changed: recount, old total meanwhile
         self._notice(self.total)
 
     def _got_count(self, result: tuple[ConnFilter, int]) -> None:
