@@ -132,3 +132,33 @@ def test_devices_filter_bar_shows_an_unknown_zone(demo_store: Path) -> None:
             assert "error" in notice.classes
 
     asyncio.run(main())
+
+
+@needs_demo
+def test_breach_log_filter_speaks_the_same_vocabulary(demo_store: Path) -> None:
+    from plantwatch.tui.screens.breaches import BreachesScreen
+
+    app = make_app(demo_store, source="demo store")
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("b")
+            assert isinstance(app.screen, BreachesScreen)
+            await settle(pilot)
+            notice = app.screen.query_one("#notice")
+            for text in ("scan", "model:scan"):
+                app.screen.query_one("#filter").value = text
+                app.screen.query_one("#filter").focus()
+                await pilot.press("enter")
+                await settle(pilot)
+                assert {b.model_id for b in app.screen.snapshot.rows} == \
+                    {"net.failed_internal", "ics.failed_connections"}
+            app.screen.query_one("#filter").value = "nonsense"
+            app.screen.query_one("#filter").focus()
+            await pilot.press("enter")
+            await settle(pilot)
+            assert "no model by that id, title or word" in notice.render().plain
+            assert "error" in notice.classes
+
+    asyncio.run(main())

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
 from plantwatch.core.views import queries
+from plantwatch.core.views.console.vocabulary import models_named
 from plantwatch.core.views.queries import Breaches
 from plantwatch.tui.screens.base import BaseScreen, FilterBarMixin, Message1
 from plantwatch.tui.widgets.table import SnapshotTable
@@ -59,10 +60,12 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
                 self.query_one(SnapshotTable).show_rows([])
                 self.breach_loader.query = self._query()
 
-    def _query(self):
+    def _model_text(self) -> str:
         model = self.model_filter.strip()
-        if model.lower().startswith("model:"):
-            model = model[6:]
+        return model[6:] if model.lower().startswith("model:") else model
+
+    def _query(self):
+        model = self._model_text()
 
         def load(store):
             # rows are built when first drawn; the worker sizes the columns over all of them
@@ -85,6 +88,9 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
         notice = self.query_one("#notice", Message1)
         if not snap.detection:
             notice.say("no breaches yet — still learning (detection has not run on this store)")
+        elif snap.total == 0 and self.model_filter.strip() and not models_named(self._model_text()):
+            notice.say(f"{self.model_filter.strip()}: no model by that id, title or word "
+                       "(e.g. ics.new_action, rdp, scan)", error=True)
         elif snap.total == 0:
             notice.say("no breaches" + (f" of a model matching {self.model_filter!r}" if self.model_filter else ""))
         else:

@@ -26,15 +26,24 @@ ROLES = frozenset(getattr(roles, n) for n in dir(roles) if n.startswith("ROLE_")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
-def models_for(text: str) -> list[str]:
-    """Ids of the models `text` names; FilterError when it names none."""
+def models_named(text: str) -> list[str]:
+    """Ids of the models `text` names (id or title, or a part of either; else a word of their
+    description, from 3 letters); empty when none."""
     t = text.strip().lower()
     if not t:
-        raise FilterError("model: give a model id or a word of its title, e.g. model:ics.new_action")
+        return []
     ids = matching_models(t)
     if not ids and len(t) >= 3:
         ids = [m.id for m in MODELS.values()
                if any(w.startswith(t) for w in _WORD.findall(m.description.lower()))]
+    return ids
+
+
+def models_for(text: str) -> list[str]:
+    """Ids of the models `text` names; FilterError when it names none."""
+    if not text.strip():
+        raise FilterError("model: give a model id or a word of its title, e.g. model:ics.new_action")
+    ids = models_named(text)
     if not ids:
         raise FilterError(f"model:{text}: no model by that id, title or word "
                           "(e.g. ics.new_action, rdp, scan)")
@@ -95,5 +104,5 @@ def device_addrs(store: Store, text: str) -> list[tuple[int, int]]:
     return [(int(hi), int(lo)) for hi, lo in rows]
 
 
-__all__ = ["CONN_STATES", "ROLES", "models_for", "protocol", "listed_protocol", "protocol_sql",
+__all__ = ["CONN_STATES", "ROLES", "models_named", "models_for", "protocol", "listed_protocol", "protocol_sql",
            "conn_state", "role", "device_addrs"]
