@@ -113,7 +113,6 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
         table.show_rows(rows, widths)
         if snap.page.after is not None or snap.page.oldest:
             table.move_cursor(row=len(rows) - 1)     # the row next to the page it came from
-        self.refresh_bindings()
         if snap.total >= 0:
             self.total = snap.total
         elif not known:
@@ -149,13 +148,6 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
             shown = f"{len(snap.rows)} of {of} ({queries.fmt_ts(last)} to {queries.fmt_ts(first)})"
         keys = " — ] [ } { pages" if snap.older or snap.newer else ""
         self.query_one("#notice", Message1).say(f"{shown} connections — {desc} — Enter decodes a packet{keys}")
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The page keys exist (and show in the footer) only when there is more than one page."""
-        if action == "page":
-            snap = self.snapshot
-            return snap is not None and (snap.older or snap.newer)
-        return True
 
     def show_error(self, text: str) -> None:
         """A filter the store cannot answer (a device name no device has): in the filter bar."""
