@@ -12,6 +12,7 @@ The cut also gives the hex of every packet and the session's ICS operations pack
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import tempfile
@@ -35,6 +36,15 @@ from plantwatch.core.store.database import Store
 from plantwatch.core.views.session_match import capture_paths, session_keys, session_rows
 
 MAX_PACKETS = 5000          # a longer session is cut to the packets around the one asked for
+_made: set[str] = set()     # cut files not removed yet: removed at exit at the latest
+
+
+@atexit.register
+def _remove_left() -> None:
+    for name in list(_made):
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+    _made.clear()
 
 
 class CutError(Exception):
@@ -93,6 +103,7 @@ class SessionCut:
         return next((i for i, p in enumerate(self.packets) if p.payload > 0), 0)
 
     def remove(self) -> None:
+        _made.discard(self.pcap)
         with contextlib.suppress(OSError):
             os.unlink(self.pcap)
 
@@ -186,12 +197,14 @@ def cut_packet(store: Store, ref: PacketRef, search: tuple[Path, ...] = ()) -> S
 def _finish(session_id: int | None, path: Path, packets: list[CutPacket], truncated: bool) -> SessionCut:
     fd, name = tempfile.mkstemp(prefix="plantwatch-packets-", suffix=".pcapng")
     os.close(fd)
+    _made.add(name)
     with CommentedPcapng(name) as w:
         for p in packets:
             w.add(p.ts, p.linktype, p.data, p.wirelen, [])
     try:
         ops = _ops(name, packets)
     except Exception:
+        _made.discard(name)
         os.unlink(name)
         raise
     return SessionCut(session_id, str(path), tuple(packets), ops, name, truncated)
