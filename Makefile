@@ -77,6 +77,7 @@ bench: setup
 	$(PY) bench/run.py --plant office --runs one-core
 	$(PY) bench/sensor.py
 	$(PY) bench/console.py
+	$(PY) bench/packet.py
 	$(PY) bench/hostile_dns.py
 	$(PY) bench/zeek.py
 

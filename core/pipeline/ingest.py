@@ -220,7 +220,7 @@ class Ingest:
         for p, info, fp in todo:
             cur = self.store.execute(
                 "INSERT INTO captures (path, fingerprint, size, packets, status) VALUES (?, ?, ?, 0, 'partial')",
-                (str(p), fp, p.stat().st_size))
+                (str(p.resolve()), fp, p.stat().st_size))   # absolute: a console started elsewhere finds it
             info.capture_id = int(cur.lastrowid or 0)
             ids.append(info.capture_id)
         return np.array(ids, dtype=np.int64)

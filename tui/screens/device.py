@@ -24,6 +24,7 @@ OP_COLS = [("dir", "Dir"), ("cls", "Class"), ("proto", "Protocol"), ("name", "Op
            ("count", "Count"), ("peers", "Peers")]
 CONN_COLS = [("time", "Time"), ("client", "Client"), ("server", "Server"), ("proto", "Protocol"),
              ("state", "State"), ("pkts", "Pkts"), ("bytes", "Bytes"), ("facts", "Facts")]
+CONN_DROP = ("pkts", "bytes", "facts")      # first to go on a narrow terminal
 CHART_COLORS = ("blue", "cyan", "green")
 BREACHES_SHOWN = 8
 
@@ -132,7 +133,7 @@ class DeviceScreen(BaseScreen):
             yield SnapshotTable(OP_COLS, id="ops", classes="inline")
             yield Static(Text("Connections, newest first (Enter: decode the first packet)",
                               style="bold underline"), classes="section")
-            yield SnapshotTable(CONN_COLS, id="conns", classes="inline")
+            yield SnapshotTable(CONN_COLS, drop=CONN_DROP, id="conns", classes="inline")
 
     def on_mount(self) -> None:
         self.detail_loader = self.loader(self._query(), self._show)

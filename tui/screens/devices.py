@@ -74,7 +74,7 @@ class DevicesScreen(FilterBarMixin, BaseScreen):
         yield Input(placeholder="filter (/): zone:ot role:plc score:>0.5 port:102 new:yes  text",
                     id="filter")
         yield Message1(id="notice")
-        yield SnapshotTable(COLUMNS, id="devices")
+        yield SnapshotTable(COLUMNS, drop=("first", "vendor", "activity", "new", "zone"), id="devices")
 
     def on_mount(self) -> None:
         self.list_loader = self.loader(self._query(), self._show)
@@ -141,6 +141,10 @@ class DevicesScreen(FilterBarMixin, BaseScreen):
         else:
             notice.say(f"{len(snap.rows)} of {snap.total} devices, sorted by {self.sort}"
                        + (" (reversed)" if self.reverse else ""))
+
+    def show_error(self, text: str) -> None:
+        """A filter the store cannot answer (a zone no device is in): in the filter bar."""
+        self.query_one("#notice", Message1).say(text, error=True)
 
     # --- actions ---
     def on_input_submitted(self, event: Input.Submitted) -> None:

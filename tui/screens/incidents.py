@@ -76,6 +76,8 @@ class IncidentScreen(TriageKeys, BaseScreen):
     BINDINGS = [
         Binding("o", "device", "Main device"),
         Binding("e", "event_log", "Event log"),
+        Binding("t", "at_time", "At its time"),
+        Binding("v", "breach", "Breach", show=False),
         Binding("x", "export", "Export"),
         *QUIET_STATE_KEYS,
     ]
@@ -99,7 +101,7 @@ class IncidentScreen(TriageKeys, BaseScreen):
             yield Static(Text("Phases", style="bold underline"), classes="section")
             yield Static(id="phases")
             yield Static(id="summaries")
-            yield Static(Text("Timeline (Enter: open the device)", style="bold underline"),
+            yield Static(Text("Timeline (Enter: open the device, v: the breach in full)", style="bold underline"),
                          classes="section")
             yield SnapshotTable(TIMELINE_COLS, id="timeline", classes="inline")
 
@@ -165,6 +167,18 @@ class IncidentScreen(TriageKeys, BaseScreen):
             if e.device:
                 self.app.open_device(e.device)
 
+    def action_breach(self) -> None:
+        """The timeline entry under the cursor, in full (explanation, numbers, evidence)."""
+        table = self.query_one("#timeline", SnapshotTable)
+        key = table.selected_key
+        if key is None or self.detail is None:
+            return
+        bid = self._entries[int(key)].breach_id
+        if bid is not None:
+            from plantwatch.tui.screens.breach import BreachScreen
+
+            self.app.push_screen(BreachScreen(int(bid)))
+
     def action_device(self) -> None:
         if self.detail and self.detail.incident.device:
             self.app.open_device(self.detail.incident.device)
@@ -196,4 +210,12 @@ class IncidentScreen(TriageKeys, BaseScreen):
                 flt += f" since:{queries.fmt_ts(inc.first_ts).replace(' ', 'T')}"
             if inc.last_ts:
                 flt += f" until:{queries.fmt_ts(inc.last_ts).replace(' ', 'T')}"
-            self.app.open_event_log(flt.strip())
+            self.app.open_event_log(flt.strip(), inc.first_ts)
+
+    def action_at_time(self) -> None:
+        """Every connection while the incident ran (not only its devices'): what else happened."""
+        if self.detail:
+            inc = self.detail.incident
+            flt = " ".join(f"{k}:{queries.fmt_ts(v).replace(' ', 'T')}"
+                           for k, v in (("since", inc.first_ts), ("until", inc.last_ts)) if v)
+            self.app.open_event_log(flt, inc.first_ts)

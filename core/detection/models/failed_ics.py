@@ -22,7 +22,7 @@ from plantwatch.core.detection.scoring import poisson_importance, rate
 MODEL = Model(
     "ics.failed_connections", "Multiple Failed Connections to ICS Device", "ICS", "high", "discovery", ("T0846", "T0888"), False,
     "Several refused or unanswered connections from one source to ICS ports or OT devices: "
-    "looking for controllers.")
+    "a scan looking for controllers.")
 
 
 def run(ctx: Context) -> list[Breach]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from plantwatch.core.capture.refs import PacketRef
-from plantwatch.core.detection.models import matching_models, model_id, title_of
+from plantwatch.core.detection.models import model_id, title_of
 from plantwatch.core.store.database import Store
 from plantwatch.core.views.console.common import _json_list, detection_ran, has_table
+from plantwatch.core.views.console.vocabulary import models_named
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +87,8 @@ def _state_clause(store: Store, state: str | None) -> tuple[str | None, list]:
 
 def model_clause(column: str, text: str) -> tuple[str, list[str]]:
     """SQL matching the stored models (ids, or titles in a store not migrated yet) of the models
-    whose id or title contains `text`."""
-    ids = matching_models(text)
+    `text` names (vocabulary.models_named: id, title or a word of what they fire on)."""
+    ids = models_named(text)
     values = ids + [title_of(i) for i in ids]
     if not values:
         return "0", []

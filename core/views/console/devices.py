@@ -6,9 +6,11 @@ import json
 from dataclasses import dataclass, field
 
 from plantwatch.core.decode.addr import text_to_ip
+from plantwatch.core.inventory.zones import KINDS
 from plantwatch.core.store.database import Store
 from plantwatch.core.views.console.common import (
     SPARK_BUCKETS,
+    FilterError,
     _json_list,
     _u,
     detection_ran,
@@ -17,6 +19,10 @@ from plantwatch.core.views.console.common import (
 )
 from plantwatch.core.views.console.filters import DeviceFilter
 from plantwatch.core.views.console.identity import IdentitySummary, summaries
+
+# zone kinds, and the words addresses outside every configured zone get: a zone filter on one of
+# them is valid even when no device is in it now
+ZONE_WORDS = frozenset(KINDS) | {"internal", "external"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +180,10 @@ def device_list(store: Store, flt: DeviceFilter | None = None, sort: str = "scor
             sorted(cache.rows, key=lambda x: by(x[0]), reverse=reverse))
     if flt.empty:
         return DeviceList(rows=tuple(r for r, _ in ordered), total=len(ordered), detection=cache.detection)
+    if flt.zone and cache.rows and flt.zone not in ZONE_WORDS \
+            and not any(flt.zone in (r.zone.lower(), r.zone_kind.lower()) for r, _ in cache.rows):
+        zones = sorted({z for r, _ in cache.rows for z in (r.zone, r.zone_kind) if z})
+        raise FilterError(f"zone:{flt.zone}: no device is in that zone (zones: {', '.join(zones[:10])})")
     on_port = None
     if flt.port is not None:
         on_port = cache.on_port.get(flt.port)

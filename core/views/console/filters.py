@@ -7,13 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from plantwatch.core.views.console.common import (
-    APP_IDS,
-    PROTO_NAMES,
-    FilterError,
-    _addr_params,
-    fmt_ts,
-)
+from plantwatch.core.views.console import vocabulary
+from plantwatch.core.views.console.common import FilterError, fmt_ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +83,7 @@ def parse_device_filter(text: str) -> DeviceFilter:
         elif key == "zone":
             kw["zone"] = val.lower()
         elif key == "role":
-            kw["role"] = val.lower()
+            kw["role"] = vocabulary.role(val)
         elif key == "vendor":
             kw["vendor"] = val.lower()
         elif key == "port":
@@ -137,18 +132,15 @@ def parse_conn_filter(text: str, ref_ts: int | None = None) -> ConnFilter:
         if key is None:
             words.append(val.lower())
         elif key in ("device", "ip", "host"):
-            _addr_params(val)
-            kw["device"] = val
+            kw["device"] = val          # an address or a name: resolved against the store
         elif key == "port":
             kw["port"] = _port(val)
         elif key in ("proto", "protocol", "app"):
-            v = val.lower()
-            if v not in APP_IDS and v not in PROTO_NAMES.values():
-                raise FilterError(f"proto:{val}: unknown protocol")
-            kw["proto"] = v
+            kw["proto"] = vocabulary.protocol(val)
         elif key == "state":
-            kw["state"] = val.lower()
+            kw["state"] = vocabulary.conn_state(val)
         elif key == "model":
+            vocabulary.models_for(val)
             kw["model"] = val
         elif key in ("since", "from"):
             kw["since"] = _time_of_day(val, ref_ts)
