@@ -43,6 +43,9 @@ from plantwatch.tui.cli_support import (  # noqa: E402
     progress_bar,
     store_file,
 )
+from plantwatch.tui.cli_triage import COMMANDS as TRIAGE_COMMANDS  # noqa: E402
+from plantwatch.tui.cli_triage import load_rules_file  # noqa: E402
+from plantwatch.tui.cli_vulns import vulns  # noqa: E402
 
 # Line breaks to str.splitlines, JavaScript and many log tools, left raw by json.dumps: escaped so
 # one --jsonl record stays one line for them too (inside JSON strings, where alone they can occur)
@@ -87,10 +90,13 @@ def main(ctx: click.Context) -> None:
               help="Capture(s) of normal traffic to learn the baseline from first (repeat the option).")
 @click.option("--models", "models_file", type=click.Path(path_type=Path),
               help="TOML file overriding detection thresholds (defaults: core/data/models.toml).")
+@click.option("--rules", "rules_file", type=click.Path(path_type=Path),
+              help="Allow-rules TOML, kept in the store and applied to every breach (README: Tuning and triage).")
 @syslog_options
 def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file: Path | None,
             store_path: Path | None, as_json: bool, as_jsonl: bool, learn: tuple[Path, ...],
-            models_file: Path | None, syslog_url: str | None, syslog_format: str) -> None:
+            models_file: Path | None, rules_file: Path | None, syslog_url: str | None,
+            syslog_format: str) -> None:
     """Analyse capture files (pcap, pcapng, .gz, or directories of them) with no console.
 
     Detection compares with the baseline in the store (learned with `plantwatch learn` or
@@ -125,6 +131,8 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
                 with progress_bar() as progress:
                     result = Ingest(store, zones, mode="detect", models=models).run(
                         captures, on_progress=progress, on_warning=warn)
+            if rules_file is not None:
+                load_rules_file(store, rules_file)
             data = report.build(store)
             if siem is not None:
                 report_sent(siem, siem.forward(store))
@@ -415,6 +423,9 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
 main.add_command(export)
 main.add_command(report_cmd)
 main.add_command(relocate_cmd)
+for _cmd in TRIAGE_COMMANDS:
+    main.add_command(_cmd)
+main.add_command(vulns)
 
 
 if __name__ == "__main__":  # pragma: no cover

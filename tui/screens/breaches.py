@@ -9,29 +9,39 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
 from plantwatch.core.views import queries
+from plantwatch.core.views.console.filters import FilterError, parse_breach_filter
 from plantwatch.core.views.console.vocabulary import models_named
 from plantwatch.core.views.queries import Breaches
 from plantwatch.tui.screens.base import BaseScreen, FilterBarMixin, Message1
+from plantwatch.tui.screens.triage_keys import BREACH_KEYS, TriageKeys
 from plantwatch.tui.widgets.table import SnapshotTable
 from plantwatch.tui.widgets.text import plain, score_text, shown_width, when
 
+SHORT_STATES = {"new": "new", "acknowledged": "ack", "resolved": "resolved", "false positive": "false pos."}
+
+
+def state_word(b: queries.BreachRow) -> str:
+    """What the analyst decided: what triage did to it (accepted, suppressed, window), else its state."""
+    return b.triage or SHORT_STATES.get(b.state, b.state)
+
 
 def breach_cells(b: queries.BreachRow) -> tuple:
-    return (when(b.first_ts), score_text(b.score), plain(b.model, limit=50), plain(b.device),
-            plain(b.explanation, limit=160))
+    return (when(b.first_ts), score_text(b.score), plain(state_word(b)), plain(b.model, limit=50),
+            plain(b.device), plain(b.explanation, limit=160))
 
 
-COLS = [("time", "Time"), ("score", "Score"), ("model", "Model"), ("device", "Device"),
+COLS = [("time", "Time"), ("score", "Score"), ("state", "State"), ("model", "Model"), ("device", "Device"),
         ("explanation", "Explanation")]
 
 
-class BreachesScreen(FilterBarMixin, BaseScreen):
+class BreachesScreen(TriageKeys, FilterBarMixin, BaseScreen):
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("e", "event_log", "Evidence"),
         Binding("o", "device", "Device"),
         Binding("p", "packet", "Packet"),
         Binding("v", "detail", "Detail"),
+        *BREACH_KEYS,
     ]
 
     def __init__(self, model: str = "") -> None:
@@ -41,12 +51,13 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Input(value=self.model_filter, id="filter",
-                    placeholder="filter (/): part of a model name, e.g. RDP, ICS, external")
+                    placeholder="filter (/): part of a model name (RDP, ICS...), state:new|ack|resolved|fp|accepted|suppressed|window|all")
         yield Message1(id="notice")
         yield SnapshotTable(COLS, id="breaches")
 
     def on_mount(self) -> None:
         self.breach_loader = self.loader(self._query(), self._show)
+        self.breach_loader.on_error = self._filter_error
         self.query_one(SnapshotTable).focus()
         self.refresh_data()
 
@@ -61,17 +72,22 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
                 self.breach_loader.query = self._query()
 
     def _model_text(self) -> str:
-        model = self.model_filter.strip()
-        return model[6:] if model.lower().startswith("model:") else model
+        """The filter's model part (the loader reports a malformed filter itself)."""
+        try:
+            return parse_breach_filter(self.model_filter.strip())[0] or ""
+        except FilterError:
+            return ""
 
     def _query(self):
-        model = self._model_text()
+        text = self.model_filter.strip()
 
         def load(store):
+            # a bad filter is the notice's error line, not an empty list
+            model, state = parse_breach_filter(text)
             # rows are built when first drawn; the worker sizes the columns over all of them
-            snap = queries.breaches(store, model=model or None)
+            snap = queries.breaches(store, model=model, state=state)
             rows = [(str(b.breach_id), b, partial(breach_cells, b)) for b in snap.rows]
-            widths = {"time": 19, "score": 4,
+            widths = {"time": 19, "score": 4, "state": shown_width(state_word(b) for b in snap.rows),
                       "model": shown_width((b.model for b in snap.rows), 50),
                       "device": shown_width(b.device for b in snap.rows),
                       "explanation": shown_width((b.explanation for b in snap.rows), 160)}
@@ -80,6 +96,10 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
 
     def refresh_data(self) -> None:
         self.breach_loader.request(self._query())
+
+    def _filter_error(self, text: str) -> None:
+        self.query_one(SnapshotTable).show_rows([])
+        self.query_one("#notice", Message1).say(text, error=True)
 
     def _show(self, result: tuple[Breaches, list, dict]) -> None:
         snap, rows, widths = result
@@ -94,7 +114,9 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
         elif snap.total == 0:
             notice.say("no breaches" + (f" of a model matching {self.model_filter!r}" if self.model_filter else ""))
         else:
-            notice.say(f"{snap.total} breaches, newest first — Enter: device, v: detail, e: evidence, p: packet")
+            notice.say(f"{snap.total} breaches, newest first — Enter: device, v: detail, e: evidence,"
+                       " p: packet, a/r/f/u: ack/resolved/false positive/undo, A: accept as normal,"
+                       " w: window")
 
     def _selected(self) -> queries.BreachRow | None:
         key = self.query_one(SnapshotTable).selected_key
