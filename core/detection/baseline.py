@@ -27,6 +27,7 @@ import polars as pl
 
 from plantwatch.core.decode.addr import ip_texts
 from plantwatch.core.flows.sessions import FAILED_STATES, session_ops
+from plantwatch.core.flows.stateful import Stateful
 
 HOUR = 3_600_000_000_000
 U = pl.UInt64()
@@ -186,8 +187,12 @@ def _drop_devices(df: pl.DataFrame, a: tuple[str, str], b: tuple[str, str] | Non
     return keep
 
 
-class Baseline:
+class Baseline(Stateful):
     """The learned pattern of life (see the module docstring)."""
+
+    STATE_VERSION = 1
+    STATE_FRAMES = ("_edges", "_ops", "_vol", "_rdp", "_ja3", "_hours")
+    STATE_SCALARS = ("_first_ts", "_last_ts", "_runs")
 
     def __init__(self) -> None:
         self._edges = _empty(EDGES)

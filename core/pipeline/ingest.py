@@ -7,15 +7,21 @@ are deterministic, so a re-run that does reach the store replaces rows instead o
 
 Sessions still open at the end of a run are stored as they stand and stay open in the pipeline
 state (core/store/state.py); a capture appended later continues them and the inventory.
+
+A run holds the store's writer lease (Store.writer) from the moment it looks at the pipeline
+state to its last write: when another process saved state since this Ingest loaded it, the run
+loads it again first, so two runs into one store both land, one after the other.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -76,6 +82,23 @@ def _for_sql(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(exprs) if exprs else frame
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _holding_the_store(method: _Method) -> _Method:
+    """Run `method` under the store's writer lease, on the pipeline state as the store holds it."""
+    @functools.wraps(method)
+    def locked(self: Ingest, *args: Any, **kwargs: Any) -> Any:
+        with self.store.writer():
+            if pipeline_state.generation(self.store) != self._generation:
+                self._load_state()   # another writer saved since this Ingest loaded it
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                self._generation = pipeline_state.generation(self.store)
+    return locked  # type: ignore[return-value]
+
+
 class Ingest:
     """One run over a set of captures into a store."""
 
@@ -86,13 +109,19 @@ class Ingest:
         self.store = store
         self.zones = zones or Zones.default()
         self.decoder = Decoder()
+        self._detect_args = (mode, models)
+        self._load_state()
+
+    def _load_state(self) -> None:
+        """Open sessions, inventory and baseline as the store holds them now."""
         self.tracker = SessionTracker()
         self.inventory = DeviceInventory(self.zones)
-        pipeline_state.load(store, "sessions", self.tracker)
-        pipeline_state.load(store, "devices", self.inventory)
-        self._detect_args = (mode, models)
+        pipeline_state.load(self.store, "sessions", self.tracker)
+        pipeline_state.load(self.store, "devices", self.inventory)
+        self._generation = pipeline_state.generation(self.store)
         self.detector = self._new_detector()
 
+    @_holding_the_store
     def run(self, paths: Sequence[str | Path], *, chunk_packets: int = OFFLINE_BATCH,
             on_progress: Callable[[int, int], None] | None = None,
             on_warning: Callable[[str], None] | None = None,
@@ -190,6 +219,7 @@ class Ingest:
         report.packets = sum(i.packets for _, i, _ in todo)
         return report
 
+    @_holding_the_store
     def run_zeek(self, paths: Sequence[str | Path], *,
                  on_warning: Callable[[str], None] | None = None) -> IngestReport:
         """Zeek logs (directories or files) instead of captures, into the same inventory,

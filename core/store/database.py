@@ -4,20 +4,40 @@ One writer, many readers. The writer wraps each unit of work (one capture file f
 one batch for the sensor) in a transaction, so a failure leaves the store as it was. Frames go in
 through `upsert`, keyed by their deterministic ids, so ingesting the same packets twice changes
 nothing.
+
+Read, compute, write: the one way to change the store from what it holds.
+- A change made in one transaction (a console's triage, a counter) reads what it needs INSIDE
+  `transaction()`: that is BEGIN IMMEDIATE, so nobody else writes between the read and the write.
+- Work that keeps state in memory across transactions (the pipeline: open sessions, inventory,
+  baseline) holds `writer()` from loading that state to its last write (lease.py): Ingest.run
+  does, and the sensor holds it for as long as it runs.
+Both wait for another writer with one line through `on_wait` (never the 5 s "database is
+locked" of SQLite's busy timeout), except that a writer that holds the store until it is stopped
+(a sensor) makes another refuse at once.
+
+A file that is not a plantwatch store (identity.py) is refused before anything is written to it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import polars as pl
 
+from plantwatch.core.store.identity import ForeignFile, check_store_file, tighten_mode
+from plantwatch.core.store.lease import LeaseRefused, WriterLease
 from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS
+
+log = logging.getLogger(__name__)
+BUSY_MS = 5000          # SQLite's own wait for a lock, for statements other than BEGIN IMMEDIATE
+BEGIN_POLL_MS = 200     # BEGIN IMMEDIATE tries this long at a time, then says it waits, then retries
 
 
 class StoreError(Exception):
@@ -38,9 +58,13 @@ def fingerprint(path: str | Path) -> str:
 
 
 class Store:
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False,
+                 on_wait: Callable[[str], None] | None = None) -> None:
+        """`on_wait` is told, once per wait, that another writer holds the store (default: logged)."""
         self.path = str(path)
         self.readonly = readonly
+        self.on_wait = on_wait or (lambda msg: log.warning("%s", msg))
+        self.lease = WriterLease(path)
         try:
             if readonly:
                 if not Path(path).exists():
@@ -52,15 +76,22 @@ class Store:
                     raise StoreError(f"{path}: directory {parent} does not exist")
                 if not os.access(parent, os.W_OK) or (Path(path).exists() and not os.access(path, os.W_OK)):
                     raise StoreError(f"{path}: not writable")
-                new = not Path(path).exists()
+                try:
+                    new = check_store_file(path, len(MIGRATIONS))
+                except ForeignFile as e:
+                    raise StoreError(f"{path}: not a plantwatch store ({e})") from None
+                except OSError as e:
+                    raise StoreError(f"{path}: {e.strerror or e}") from None
+                if new and not Path(path).exists():
+                    Path(path).touch(mode=0o600)
+                tighten_mode(path)
                 self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-                if new:
-                    os.chmod(path, 0o600)
+                self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
-            self.db.execute("PRAGMA busy_timeout=5000")
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{path}: {_sqlite_problem(e)}") from None
 
@@ -70,18 +101,21 @@ class Store:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
-        current = self.version
-        if current > len(MIGRATIONS):
-            raise StoreError(f"{self.path}: written by a newer plantwatch (schema {current})")
-        for v, script in enumerate(MIGRATIONS[current:], start=current + 1):
-            # executescript runs the whole script, comments and all; the transaction is in the
-            # script so a failing statement leaves it open for the ROLLBACK below
-            try:
-                self.db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={v};\nCOMMIT;")
-            except BaseException:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
-                raise
+        if self.version > len(MIGRATIONS):
+            raise StoreError(f"{self.path}: written by a newer plantwatch (schema {self.version})")
+        if self.version == len(MIGRATIONS):
+            return
+        with self.writer():   # two processes opening an old store: one migrates, the other waits
+            current = self.version
+            for v, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                # executescript runs the whole script, comments and all; the transaction is in the
+                # script so a failing statement leaves it open for the ROLLBACK below
+                try:
+                    self.db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={v};\nCOMMIT;")
+                except BaseException:
+                    if self.db.in_transaction:
+                        self.db.execute("ROLLBACK")
+                    raise
 
     # --- writing ---
     @contextmanager
@@ -90,7 +124,7 @@ class Store:
         if self.readonly:
             raise StoreError(f"{self.path}: opened read-only")
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            self._begin()
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
         try:
@@ -103,6 +137,44 @@ class Store:
         except sqlite3.DatabaseError as e:
             self._rollback()
             raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting for another connection's write transaction as long as it
+        lasts: short tries, the wait said once through on_wait."""
+        said = False
+        self.db.execute(f"PRAGMA busy_timeout={BEGIN_POLL_MS}")
+        try:
+            while True:
+                try:
+                    self.db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) and "busy" not in str(e):
+                        raise
+                if not said:
+                    self.on_wait(f"waiting for the store {self.path}: another connection is writing to it")
+                    said = True
+                time.sleep(BEGIN_POLL_MS / 1000)
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+
+    @contextmanager
+    def writer(self, *, until_stopped: bool = False) -> Iterator[None]:
+        """The writer lease (lease.py): hold it from reading the pipeline state to the last write
+        computed from it. Reentrant. `until_stopped`: this process keeps it until it is stopped
+        (a sensor), so other writers refuse at once instead of waiting."""
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only")
+        try:
+            self.lease.acquire(until_stopped=until_stopped, on_wait=self.on_wait)
+        except LeaseRefused as e:
+            raise StoreError(f"{self.path}: {e}") from None
+        except OSError as e:
+            raise StoreError(f"{self.path}: cannot lock {self.lease.path}: {e.strerror or e}") from None
+        try:
+            yield
+        finally:
+            self.lease.release()
 
     def _rollback(self) -> None:
         # SQLite may already have rolled back on its own (a full disk, an I/O error)
@@ -144,6 +216,8 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        while self.lease.held:
+            self.lease.release()
 
     def __enter__(self) -> Store:
         return self
