@@ -39,6 +39,7 @@ from plantwatch.tui.cli_support import (  # noqa: E402
     load_zones,
     print_detection,
     progress_bar,
+    say_wait,
     store_file,
 )
 
@@ -108,7 +109,7 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
         zones = load_zones(zones_file)
         models = load_models(models_file)
         warn = lambda m: click.echo(f"plantwatch: warning: {m}", err=True)  # noqa: E731
-        with store_file(store_path, "analyze.sqlite") as path, Store(path) as store:
+        with store_file(store_path, "analyze.sqlite") as path, Store(path, on_wait=say_wait) as store:
             if siem is not None:
                 siem.prime(store)
             if learn and zeek_dirs:  # with --zeek, --learn names Zeek log directories too
@@ -161,7 +162,7 @@ def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
     try:
         zones = load_zones(zones_file)
         models = load_models(models_file)
-        with Store(store_path) as store:
+        with Store(store_path, on_wait=say_wait) as store:
             with progress_bar() as progress:
                 result = Ingest(store, zones, mode="learn", models=models).run(
                     captures, on_progress=progress,
@@ -203,7 +204,7 @@ def eval_(captures: tuple[Path, ...], truth_file: Path, store_path: Path | None,
         truth = evaluation.load_truth(truth_file)
         zones = load_zones(zones_file)
         models = load_models(models_file)
-        with store_file(store_path, "eval.sqlite") as path, Store(path) as store:
+        with store_file(store_path, "eval.sqlite") as path, Store(path, on_wait=say_wait) as store:
             if learn:
                 Ingest(store, zones, mode="learn", models=models).run(learn)
             if captures:

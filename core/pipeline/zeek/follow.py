@@ -257,7 +257,7 @@ def follow(store_path: str | Path, log_dir: str | Path, *, zones: Zones | None =
     signal.signal(signal.SIGINT, _stop)
     started = last_data = time.monotonic()
     try:
-        with Store(store_path) as store:
+        with Store(store_path) as store, store.writer(until_stopped=True):   # its state lives in memory
             f = ZeekFollower(store, log_dir, zones)
             if siem is not None:
                 siem.prime(store)
