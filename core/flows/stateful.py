@@ -75,11 +75,11 @@ class Stateful:
                              f"(unknown: {', '.join(unknown) or 'none'}; missing: {', '.join(missing) or 'none'})")
         for name in self.STATE_FRAMES:
             frame = state.frames.get(name)
-            want = self.state_columns(name)
             if frame is None:
-                if want is not None:
+                if getattr(self, name) is not None:   # only what starts as None may be absent
                     raise StateError(f"{kind} state lacks {name}")
                 continue
+            want = self.state_columns(name)
             if want is not None:
                 got = dict(frame.schema)
                 bad = [c for c, t in want.items() if c not in got or t is not None and got[c] != t]
