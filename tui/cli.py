@@ -132,7 +132,9 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
     except MemoryError:
         fail(_out_of_memory())
     for info in result.captures:
-        if info.skipped:
+        if info.note:
+            click.echo(f"plantwatch: {info.path}: {info.note}", err=True)
+        elif info.skipped:
             click.echo(f"plantwatch: {info.path}: already in the store; not counted again", err=True)
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -172,7 +174,9 @@ def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
     except (CaptureError, StoreError, ZonesError, ConfigError) as e:
         fail(str(e))
     for info in result.captures:
-        if info.skipped:
+        if info.note:
+            click.echo(f"plantwatch: {info.path}: {info.note}", err=True)
+        elif info.skipped:
             click.echo(f"plantwatch: {info.path}: already in the store; not learned again", err=True)
     click.echo(f"learned {result.packets:,} packets, {result.sessions:,} sessions; baseline "
                f"{meta.get('maturity', 'learning')} with {float(meta.get('hours', 0)):.1f} h of traffic; "
