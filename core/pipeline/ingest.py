@@ -286,7 +286,7 @@ class Ingest:
 
     def relate(self, src: Path, info: CaptureInfo) -> None:
         """Whether the file repeats or continues a stored capture: said in `info`."""
-        rel = stored_captures.relation(self.store, src)
+        rel = stored_captures.relation(self.store, src, info.path)
         if rel.repeats is not None:
             info.skipped = True
             info.capture_id = rel.repeats.capture_id

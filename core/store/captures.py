@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plantwatch.core.capture.continuation import HEAD_BYTES, StreamMark
-from plantwatch.core.capture.files import scan_prefix
+from plantwatch.core.capture.files import read_batches, scan_prefix
 from plantwatch.core.store.database import Store, fingerprint
 
 
@@ -50,8 +50,9 @@ def _candidates(store: Store, head: str | None) -> list[Stored]:
     return [Stored(*r) for r in rows]
 
 
-def relation(store: Store, path: Path) -> Relation:
-    """How the capture file at `path` relates to the captures stored (read before it is)."""
+def relation(store: Store, path: Path, name: str | None = None) -> Relation:
+    """How the capture file at `path` (called `name` in messages) relates to the captures
+    stored, found before it is read. A file unfit to read raises CaptureError as reading would."""
     head, _, _ = scan_prefix(path, [])
     cands = _candidates(store, head)
     if not cands:
@@ -63,7 +64,7 @@ def relation(store: Store, path: Path) -> Relation:
     # when it also continues a shorter one)
     longer = sorted((c for c in cands if size < c.stream_end), key=lambda c: -c.stream_end)
     unsure = None
-    if longer:
+    if longer and _has_a_record(path, name or str(path)):
         _, mine, _ = scan_prefix(path, [size])
         for c in longer:
             theirs = _prefix_of_stored(c, size)
@@ -73,6 +74,16 @@ def relation(store: Store, path: Path) -> Relation:
             elif theirs == mine.get(size):
                 return Relation(repeats=c)
     return Relation(continues=continues, unsure=unsure)
+
+
+def _has_a_record(path: Path, name: str) -> bool:
+    """A file repeats a stored capture only with something to repeat: an empty or cut header
+    is reported by the reader as it would be for any capture."""
+    batches = read_batches([path], chunk_packets=1, names=[name], on_warning=lambda _m: None)  # said when read
+    try:
+        return next(batches, None) is not None
+    finally:
+        batches.close()
 
 
 def _prefix_of_stored(c: Stored, size: int) -> str | None:
