@@ -131,3 +131,14 @@ def test_damaged_state_is_refused(tmp_path: Path) -> None:
     db.close()
     with Store(path) as st, pytest.raises(StoreError, match="pipeline state 'devices' is damaged"):
         Ingest(st)
+
+
+def test_ring_positions_of_another_layout_are_refused(tmp_path: Path) -> None:
+    from plantwatch.core.capture.batch import CaptureError
+    from plantwatch.core.capture.ring import RingFollower
+
+    old = {"files": [], "last_seq": {"pw": 3}, "missed": 1, "missed_bytes": 10}   # before versions
+    follower = RingFollower(tmp_path, old)
+    assert follower.last_seq == {"pw": 3} and follower.state()["version"] == 1
+    with pytest.raises(CaptureError, match="ring positions have layout version 2, this plantwatch reads 1"):
+        RingFollower(tmp_path, {**old, "version": 2})
