@@ -60,11 +60,12 @@ def check_store_file(path: str | Path, known_versions: int) -> bool:
 
 
 def tighten_mode(path: str | Path) -> None:
-    """A store holds the plant's traffic: readable by its owner only. Files of another user
-    are left as they are (chmod would fail; their owner decides)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return
-    if st.st_uid == os.getuid() and st.st_mode & 0o077:
-        os.chmod(path, 0o600)
+    """A store holds the plant's traffic: readable by its owner only, and so are SQLite's files
+    beside it. Files of another user are left as they are (chmod would fail; their owner decides)."""
+    for p in (str(path), f"{path}-wal", f"{path}-shm"):
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            continue
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            os.chmod(p, 0o600)
