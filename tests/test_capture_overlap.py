@@ -177,3 +177,15 @@ def test_the_same_capture_named_twice_is_read_once(tmp_path: Path) -> None:
     assert "constraint" not in res.stderr
     _analyze(ref, MODBUS)
     assert _counts(store) == _counts(ref)
+
+
+def test_part_and_full_named_in_one_run_count_once(tmp_path: Path) -> None:
+    data = MODBUS.read_bytes()
+    full, part = tmp_path / "full.pcap", tmp_path / "part.pcap"
+    full.write_bytes(data)
+    part.write_bytes(data[:len(data) // 2])
+    store, alone = tmp_path / "s.sqlite", tmp_path / "alone.sqlite"
+    err = _analyze(store, part, full)
+    assert f"plantwatch: {part}: its records are the first records of {full}, named in this run too" in err
+    _analyze(alone, full)
+    assert _counts(store) == _counts(alone)

@@ -282,7 +282,13 @@ class Ingest:
                 self.relate(src, info)
                 if not info.skipped:
                     todo.append((p, info, fp))
-        return todo
+        within = stored_captures.repeated_within([_source(p, i) for p, i, _ in todo]) if len(todo) > 1 else {}
+        for k, j in within.items():
+            info = todo[k][1]
+            info.skipped = True
+            info.note = (f"its records are the first records of {todo[j][1].path}, named in this run too; "
+                         "read once, with it")
+        return [t for k, t in enumerate(todo) if k not in within]
 
     def relate(self, src: Path, info: CaptureInfo) -> None:
         """Whether the file repeats or continues a stored capture: said in `info`."""

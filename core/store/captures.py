@@ -99,6 +99,30 @@ def _prefix_of_stored(c: Stored, size: int) -> str | None:
     return got.get(size)
 
 
+def repeated_within(paths: list[Path]) -> dict[int, int]:
+    """Among the files of one run: {i: j} when file i's bytes are the beginning of file j's (its
+    records are j's first records, read with j). Only files sharing their first HEAD_BYTES
+    bytes are compared."""
+    by_head: dict[str, list[int]] = {}
+    for i, p in enumerate(paths):
+        head, _, _ = scan_prefix(p, [])
+        if head is not None:
+            by_head.setdefault(head, []).append(i)
+    out: dict[int, int] = {}
+    for group in by_head.values():
+        if len(group) < 2:
+            continue
+        size = {i: scan_prefix(paths[i], [1 << 62])[2] for i in group}
+        for i in group:
+            for j in sorted(group, key=lambda k: -size[k]):
+                if j == i or size[j] < size[i] or (size[j] == size[i] and j < i) or j in out:
+                    continue
+                if scan_prefix(paths[i], [size[i]])[1] == scan_prefix(paths[j], [size[i]])[1]:
+                    out[i] = j
+                    break
+    return out
+
+
 def record_mark(store: Store, capture_id: int, mark: StreamMark) -> None:
     """What recognises the capture later (inside the run's transaction)."""
     store.execute("UPDATE captures SET head_digest=?, stream_end=?, stream_digest=?, records=? WHERE capture_id=?",
