@@ -74,6 +74,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/run.py
+	$(PY) bench/run.py --plant office --runs one-core
 	$(PY) bench/sensor.py
 	$(PY) bench/console.py
 	$(PY) bench/hostile_dns.py

@@ -3,7 +3,7 @@ and the wheel installs them as plantwatch.core, plantwatch.tui and plantwatch.de
 one top-level package `plantwatch` (whose own files are in plantwatch/). Metadata is in pyproject.toml.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 ROOTS = {"plantwatch": "plantwatch", "plantwatch.core": "core", "plantwatch.tui": "tui",
          "plantwatch.demo_data": "demo_data"}
@@ -12,7 +12,8 @@ package_dir = dict(ROOTS)
 for name, folder in ROOTS.items():
     if name == "plantwatch":
         continue
-    for sub in find_packages(folder):
+    # namespace discovery also finds data-only folders (core/data), which ship as package data
+    for sub in find_namespace_packages(folder, exclude=["*__pycache__*"]):
         package_dir[f"{name}.{sub}"] = f"{folder}/{sub.replace('.', '/')}"
 
 setup(package_dir=package_dir, packages=sorted(package_dir))

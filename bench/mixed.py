@@ -1,7 +1,8 @@
-"""Generate the benchmark capture: a plant network's mixed traffic, N packets, deterministic.
+"""Generate a benchmark capture: a plant network's traffic, N packets, deterministic.
 
     python bench/mixed.py --packets 1000000            # into bench/.cache/ (reused when present)
     python bench/mixed.py --packets 20000 --out x.pcapng
+    python bench/mixed.py --plant office               # the second, office-heavy capture
 
 The plant and its traffic are the simulator in plantwatch.core.synth (mixed.py describes this
 plant: an IT VLAN, a tagged OT cell with S7 and EtherNet/IP PLCs, an untagged one with Modbus,
@@ -20,6 +21,7 @@ if __package__ in (None, ""):  # run as a script: make the repository's plantwat
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from plantwatch.core.synth import mixed as _plant
+from plantwatch.core.synth import office as _office
 from plantwatch.core.synth.clock import SEC
 from plantwatch.core.synth.mixed import KIND_PORTS, KINDS, SITES
 
@@ -28,22 +30,26 @@ VERSION = 1
 DEFAULT_PACKETS = 1_000_000
 DEFAULT_SEED = 1
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
-__all__ = ["KINDS", "KIND_PORTS", "SITES", "VERSION", "cache_path", "ensure", "generate", "main"]
+PLANTS = {"mixed": None, "office": _office.plant}   # None: the mixed plant itself
+__all__ = ["KINDS", "KIND_PORTS", "PLANTS", "SITES", "VERSION", "cache_path", "ensure", "generate",
+           "main"]
 
 
-def generate(path: str | Path, packets: int, seed: int = DEFAULT_SEED) -> dict:
+def generate(path: str | Path, packets: int, seed: int = DEFAULT_SEED, plant: str = "mixed") -> dict:
     """Write the capture to `path` (pcapng); return what it holds (core/synth/mixed.py)."""
-    return {"version": VERSION, **_plant.generate(path, packets, seed)}
+    return {"version": VERSION, "plant": plant,
+            **_plant.generate(path, packets, seed, PLANTS[plant])}
 
 
-def cache_path(packets: int, seed: int = DEFAULT_SEED, cache_dir: Path = CACHE_DIR) -> Path:
-    return cache_dir / f"mixed-v{VERSION}-seed{seed}-{packets}.pcapng"
+def cache_path(packets: int, seed: int = DEFAULT_SEED, cache_dir: Path = CACHE_DIR,
+               plant: str = "mixed") -> Path:
+    return cache_dir / f"{plant}-v{VERSION}-seed{seed}-{packets}.pcapng"
 
 
 def ensure(packets: int, seed: int = DEFAULT_SEED, cache_dir: Path = CACHE_DIR,
-           regenerate: bool = False, log=print) -> tuple[Path, dict]:
+           regenerate: bool = False, log=print, plant: str = "mixed") -> tuple[Path, dict]:
     """The cached capture for these parameters (generated when missing) and its statistics."""
-    path = cache_path(packets, seed, cache_dir)
+    path = cache_path(packets, seed, cache_dir, plant)
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists() and not regenerate:
         return path, json.loads(meta.read_text())
@@ -51,7 +57,7 @@ def ensure(packets: int, seed: int = DEFAULT_SEED, cache_dir: Path = CACHE_DIR,
     log(f"generating {packets:,} packets into {path} ...")
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
-        stats = generate(tmp, packets, seed)
+        stats = generate(tmp, packets, seed, plant)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -67,12 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--out", type=Path, help="write here instead of the cache")
     ap.add_argument("--regenerate", action="store_true")
+    ap.add_argument("--plant", choices=sorted(PLANTS), default="mixed")
     a = ap.parse_args(argv)
     if a.out is not None:
-        stats = generate(a.out, a.packets, a.seed)
+        stats = generate(a.out, a.packets, a.seed, a.plant)
         print(json.dumps(stats, indent=1))
     else:
-        path, stats = ensure(a.packets, a.seed, regenerate=a.regenerate)
+        path, stats = ensure(a.packets, a.seed, regenerate=a.regenerate, plant=a.plant)
         print(path)
         print(json.dumps(stats, indent=1))
     dur = (stats["last_ts_ns"] - stats["first_ts_ns"]) / SEC

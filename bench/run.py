@@ -359,7 +359,8 @@ def print_report(fig: dict) -> None:
     cap = fig["capture"]
     m = fig["machine"]
     print()
-    what = "mixed plant capture" if cap.get("generator") else "capture"
+    gen = cap.get("generator")
+    what = f"{gen.get('plant', 'mixed')} plant capture" if gen else "capture"
     print(f"plantwatch benchmark: {n:,} packets, {what} ({_mb(cap['file_bytes'])}, "
           f"{cap['packet_time_s']:,.0f} s of packet time)")
     print(f"  {cap['path']}")
@@ -438,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packets", type=int, default=mixed.DEFAULT_PACKETS)
     ap.add_argument("--seed", type=int, default=mixed.DEFAULT_SEED)
     ap.add_argument("--capture", type=Path, help="benchmark this file instead of the generated one")
+    ap.add_argument("--plant", choices=sorted(mixed.PLANTS), default="mixed",
+                    help="which generated capture: the mixed plant (the budgets' capture) or the "
+                         "office-heavy second one (many DNS names, many short sessions)")
     ap.add_argument("--regenerate", action="store_true", help="regenerate the cached capture")
     ap.add_argument("--json", type=Path, metavar="PATH", help="write the figures as JSON ('-': stdout)")
     ap.add_argument("--runs", choices=("both", "one-core", "default"), default="both",
@@ -474,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         t_first = t_first or 0
     else:
         capture, gen = mixed.ensure(a.packets, a.seed, regenerate=a.regenerate,
-                                    log=lambda s: print(s, flush=True))
+                                    log=lambda s: print(s, flush=True), plant=a.plant)
         n, t_first, t_last = gen["packets"], gen["first_ts_ns"], gen["last_ts_ns"]
     fig: dict = {
         "packets": n, "machine": machine(),

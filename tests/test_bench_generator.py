@@ -1,5 +1,6 @@
-"""bench/mixed.py at a tiny size: the capture holds what the generator claims (packet count and
-order with our reader; protocol mix, tags and clean decoding with tshark) and is deterministic."""
+"""bench/mixed.py at a tiny size, for both benchmark plants: the capture holds what the generator
+claims (packet count and order with our reader; protocol mix, tags and clean decoding with tshark)
+and is deterministic."""
 
 from __future__ import annotations
 
@@ -34,10 +35,13 @@ FIELDS = ("frame.protocols", "vlan.id", "tcp.srcport", "tcp.dstport", "udp.srcpo
 EXPERT_ERROR = 8388608  # PI_ERROR
 
 
-@pytest.fixture(scope="module")
-def capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    path = tmp_path_factory.mktemp("bench") / "mixed.pcapng"
-    return path, mixed.generate(path, N, SEED)
+VLAN = {"mixed": "20", "office": "30"}   # the tagged OT cell of each plant
+
+
+@pytest.fixture(scope="module", params=sorted(mixed.PLANTS))
+def capture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    path = tmp_path_factory.mktemp("bench") / f"{request.param}.pcapng"
+    return path, mixed.generate(path, N, SEED, request.param)
 
 
 @pytest.fixture(scope="module")
@@ -66,25 +70,42 @@ def test_reader_sees_every_packet_in_time_order(capture: tuple[Path, dict]) -> N
 
 def test_deterministic_and_seeded(tmp_path: Path, capture: tuple[Path, dict]) -> None:
     again, other = tmp_path / "again.pcapng", tmp_path / "other.pcapng"
-    mixed.generate(again, N, SEED)
-    mixed.generate(other, N, SEED + 1)
+    plant = capture[1]["plant"]
+    mixed.generate(again, N, SEED, plant)
+    mixed.generate(other, N, SEED + 1, plant)
     assert again.read_bytes() == capture[0].read_bytes()
     assert other.read_bytes() != again.read_bytes()
 
 
-def test_mix_looks_like_a_plant(capture: tuple[Path, dict]) -> None:
+def test_mix_looks_like_its_plant(capture: tuple[Path, dict]) -> None:
     kinds = capture[1]["kinds"]
     assert set(kinds) == set(mixed.KINDS)
     assert all(kinds[k] > 0 for k in mixed.KINDS), kinds
     ics = sum(kinds[k] for k in ("modbus", "s7", "dnp3", "iec104", "enip"))
-    assert ics > 0.5 * N                       # most packets are ICS polls...
-    assert ics + kinds["smb"] > 0.75 * N        # ...and bulk TCP
+    if capture[1]["plant"] == "mixed":
+        assert ics > 0.5 * N                       # most packets are ICS polls...
+        assert ics + kinds["smb"] > 0.75 * N        # ...and bulk TCP
+    else:                                          # the office: mostly name lookups and browsing
+        assert ics < 0.05 * N
+        assert kinds["dns"] > 0.35 * N and kinds["tls"] > 0.2 * N and kinds["failed"] > 0.05 * N
     assert 0 < capture[1]["vlan_tagged"] < N    # some traffic tagged, not all
+
+
+@needs_tshark
+@pytest.mark.tshark
+@pytest.mark.parametrize("capture", ["office"], indirect=True)
+def test_office_looks_up_many_distinct_names(capture: tuple[Path, dict]) -> None:
+    cmd = ["tshark", "-n", "-r", str(capture[0]), "-Y", "dns.flags.response == 0", "-T", "fields",
+           "-e", "dns.qry.name"]
+    names = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+    assert len(names) == capture[1]["tags"]["dns_query"]
+    assert len(set(names)) > 0.2 * len(names) > 100
 
 
 def test_cache_path_keys_on_parameters() -> None:
     a = mixed.cache_path(1000, 1)
     assert a != mixed.cache_path(1001, 1) != mixed.cache_path(1000, 2)
+    assert a != mixed.cache_path(1000, 1, plant="office")
     assert f"v{mixed.VERSION}" in a.name
 
 
@@ -109,7 +130,7 @@ def test_tshark_counts_match_the_claims(capture: tuple[Path, dict], rows: list[d
     assert dict(kinds) == {k: v for k, v in stats["kinds"].items() if v}
 
     assert sum(1 for r in rows if r["vlan.id"]) == stats["vlan_tagged"]
-    assert {r["vlan.id"] for r in rows if r["vlan.id"]} == {"20"}
+    assert {r["vlan.id"] for r in rows if r["vlan.id"]} == {VLAN[stats["plant"]]}
     assert sum(r["arp.opcode"] == "1" for r in rows) == tags["arp_request"]
     assert sum(r["arp.opcode"] == "2" for r in rows) == tags["arp_reply"]
     assert sum(r["dns.flags.response"] in ("0", "False") for r in rows) == tags["dns_query"]

@@ -88,3 +88,22 @@ def test_importing_all_of_core_loads_no_console_library() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout.strip()
     assert out == "", f"importing core loaded: {out}"
+
+
+def test_help_and_argument_errors_load_no_heavy_library() -> None:
+    """`plantwatch --help` and a usage error answer before numpy, polars or textual are imported."""
+    code = (
+        "import sys\n"
+        "from plantwatch.tui.cli import main\n"
+        "for argv in (['--help'], ['analyze', '--help'], ['analyze', '--no-such-option']):\n"
+        "    try:\n"
+        "        main.main(argv, prog_name='plantwatch', standalone_mode=True)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'polars', 'textual', 'pyshark'})\n"
+        "print('heavy:' + ','.join(heavy), file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert "Usage: plantwatch" in out.stdout
+    assert "No such option '--no-such-option'" in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == "heavy:"

@@ -15,16 +15,16 @@ from plantwatch.core.store.database import Store
 from plantwatch.core.views import queries
 from plantwatch.core.views.queries import parse_conn_filter, parse_device_filter
 from plantwatch.tui.widgets.table import SnapshotTable
-from tests.tui_support import ATTACKER, demo_store, needs_demo
+from tests.tui_support import ATTACKER, needs_demo
 
 FILTERS = ("", "zone:ot role:plc", "port:102", "port:102 new:yes", "score:>0.3", "port:3389 10.10",
            "port:9")
 
 
 @needs_demo
-def test_device_list_cache_and_port_probes_match_a_plain_read(tmp_path: Path) -> None:
+def test_device_list_cache_and_port_probes_match_a_plain_read(tmp_path: Path, demo_store: Path) -> None:
     copy = tmp_path / "demo.sqlite"
-    shutil.copy(demo_store(), copy)
+    shutil.copy(demo_store, copy)
     with Store(copy, readonly=True) as st:
         cache = queries.DeviceCache()
         for text in FILTERS:
@@ -46,9 +46,9 @@ def test_device_list_cache_and_port_probes_match_a_plain_read(tmp_path: Path) ->
 
 
 @needs_demo
-def test_device_cache_sees_a_commit(tmp_path: Path) -> None:
+def test_device_cache_sees_a_commit(tmp_path: Path, demo_store: Path) -> None:
     copy = tmp_path / "demo.sqlite"
-    shutil.copy(demo_store(), copy)
+    shutil.copy(demo_store, copy)
     cache = queries.DeviceCache()
     with Store(copy, readonly=True) as reader, Store(copy) as writer:
         before = queries.device_list(reader, parse_device_filter("zone:ot"), cache=cache)
@@ -59,10 +59,10 @@ def test_device_cache_sees_a_commit(tmp_path: Path) -> None:
 
 
 @needs_demo
-def test_port_queries_keep_their_indexes() -> None:
+def test_port_queries_keep_their_indexes(demo_store: Path) -> None:
     """The V3 indexes lead with the address, so a filter on the port alone keeps the index that
     also gives the event log its time order (checked on the plan, not on a clock)."""
-    with Store(demo_store(), readonly=True) as st:
+    with Store(demo_store, readonly=True) as st:
         where, params = queries._conn_where(st, parse_conn_filter("port:102"))
         plan = " ".join(r[3] for r in st.execute(
             f"EXPLAIN QUERY PLAN SELECT session_id FROM sessions WHERE {' AND '.join(where)}"
@@ -71,8 +71,8 @@ def test_port_queries_keep_their_indexes() -> None:
 
 
 @needs_demo
-def test_connections_counted_apart() -> None:
-    with Store(demo_store(), readonly=True) as st:
+def test_connections_counted_apart(demo_store: Path) -> None:
+    with Store(demo_store, readonly=True) as st:
         for text in ("", "port:102", f"device:{ATTACKER} port:102", "state:failed", "port:9"):
             flt = parse_conn_filter(text)
             full = queries.connections(st, flt, 50)

@@ -12,7 +12,6 @@ import re
 import shutil
 import sqlite3
 import subprocess
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -26,8 +25,6 @@ from tests.browser_support import count_colour, dump_dom, needs_chromium, screen
 from tests.tui_support import (
     ATTACKER,
     HOSTILE,
-    demo_store,
-    hostile_store,
     needs_demo,
     settle,
     wait_until,
@@ -49,11 +46,11 @@ def _export(store: Path, out: Path, *extra: str) -> None:
     assert "evidence sessions" in r.output
 
 
-@cache
-def _bundle() -> Path:
-    store = demo_store()
-    out = store.parent / "bundle"
-    _export(store, out)
+@pytest.fixture(scope="session")
+def bundle(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's top incident exported once for the tests that only read the bundle."""
+    out = tmp_path_factory.mktemp("export") / "bundle"
+    _export(demo_store, out)
     return out
 
 
@@ -62,8 +59,8 @@ def _text(dom: str) -> str:
 
 
 @needs_demo
-def test_bundle_files_checksums_and_same_bytes(tmp_path: Path) -> None:
-    out = _bundle()
+def test_bundle_files_checksums_and_same_bytes(tmp_path: Path, demo_store: Path, bundle: Path) -> None:
+    out = bundle
     names = sorted(p.name for p in out.iterdir())
     assert names == ["SHA256SUMS", "baselines.json", "evidence.pcapng", "incident.json", "report.html"]
     sums = dict(reversed(line.split("  ")) for line in (out / "SHA256SUMS").read_text().splitlines())
@@ -71,12 +68,12 @@ def test_bundle_files_checksums_and_same_bytes(tmp_path: Path) -> None:
     for name, digest in sums.items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
     again = tmp_path / "again"
-    _export(demo_store(), again)
+    _export(demo_store, again)
     for name in names:
         assert (again / name).read_bytes() == (out / name).read_bytes(), f"{name} differs between two exports"
 
     data = json.loads((out / "incident.json").read_text())
-    with sqlite3.connect(demo_store()) as db:
+    with sqlite3.connect(demo_store) as db:
         ids = {r[0] for r in db.execute("SELECT breach_id FROM breaches WHERE incident_id = ?",
                                         (data["incident"]["incident_id"],))}
     assert {b["breach_id"] for b in data["breaches"]} == ids and len(ids) >= 10
@@ -90,9 +87,9 @@ def test_bundle_files_checksums_and_same_bytes(tmp_path: Path) -> None:
 
 
 @needs_demo
-def test_bundle_refuses_missing_capture_and_unknown_incident(tmp_path: Path) -> None:
+def test_bundle_refuses_missing_capture_and_unknown_incident(tmp_path: Path, demo_store: Path) -> None:
     store = tmp_path / "moved.sqlite"
-    shutil.copy(demo_store(), store)
+    shutil.copy(demo_store, store)
     with sqlite3.connect(store) as db:
         db.execute("UPDATE captures SET path = '/nowhere/' || replace(path, rtrim(path, replace(path, '/', '')), '')")
     r = CliRunner().invoke(main, ["export", "incident", str(_incident_id(store)), "--store", str(store),
@@ -121,8 +118,8 @@ def _tshark_fields(path: Path, *fields: str, flt: str | None = None) -> list[lis
 @needs_demo
 @needs_tshark
 @pytest.mark.tshark
-def test_bundle_pcapng_read_back_with_tshark() -> None:
-    out = _bundle()
+def test_bundle_pcapng_read_back_with_tshark(bundle: Path) -> None:
+    out = bundle
     data = json.loads((out / "incident.json").read_text())
     rows = _tshark_fields(out / "evidence.pcapng", "frame.number", "frame.comment", "s7comm.param.func")
     assert len(rows) == data["evidence"]["packets"] > 1000
@@ -140,14 +137,14 @@ def test_bundle_pcapng_read_back_with_tshark() -> None:
 @needs_demo
 @needs_tshark
 @pytest.mark.tshark
-def test_bundle_holds_every_packet_of_an_evidence_session() -> None:
+def test_bundle_holds_every_packet_of_an_evidence_session(demo_store: Path, bundle: Path) -> None:
     """The RDP session of the admin-RDP breach: as many packets in the bundle as tshark finds for
     that connection in the original capture."""
-    out = _bundle()
+    out = bundle
     data = json.loads((out / "incident.json").read_text())
     rdp = next(b for b in data["breaches"] if b["model_id"] == "rdp.admin")
     sid = rdp["evidence"]["sessions"][0]
-    with sqlite3.connect(demo_store()) as db:
+    with sqlite3.connect(demo_store) as db:
         cport, sport = db.execute("SELECT client_port, server_port FROM sessions WHERE session_id = ?",
                                   (sid,)).fetchone()
     flt = f"ip.addr=={ATTACKER} && ip.addr==10.20.20.10 && tcp.port=={cport} && tcp.port=={sport}"
@@ -161,8 +158,8 @@ def test_bundle_holds_every_packet_of_an_evidence_session() -> None:
 
 @needs_demo
 @needs_chromium
-def test_bundle_html_in_chromium(tmp_path: Path) -> None:
-    out = _bundle()
+def test_bundle_html_in_chromium(tmp_path: Path, bundle: Path) -> None:
+    out = bundle
     data = json.loads((out / "incident.json").read_text())
     dom = dump_dom(out / "report.html", tmp_path)
     text = _text(dom)
@@ -191,9 +188,9 @@ def test_every_model_technique_has_a_name() -> None:
 
 @needs_demo
 @needs_chromium
-def test_plant_report_renders_in_chromium(tmp_path: Path) -> None:
+def test_plant_report_renders_in_chromium(tmp_path: Path, demo_store: Path) -> None:
     page = tmp_path / "plant.html"
-    r = CliRunner().invoke(main, ["report", "--store", str(demo_store()), "--html", str(page)])
+    r = CliRunner().invoke(main, ["report", "--store", str(demo_store), "--html", str(page)])
     assert r.exit_code == 0, r.output
     text = _text(dump_dom(page, tmp_path))
     for heading in ("Incidents", "Breaches by model", "Breaches by device", "Inventory by zone and role",
@@ -205,18 +202,18 @@ def test_plant_report_renders_in_chromium(tmp_path: Path) -> None:
     _w, _h, rows = screenshot(page, tmp_path, size=(1200, 1700))
     assert count_colour(rows, (0xC0, 0x39, 0x2B)) > 300     # the threat chart is drawn
     later = tmp_path / "later.html"
-    r = CliRunner().invoke(main, ["report", "--store", str(demo_store()), "--since", "2026-03-05",
+    r = CliRunner().invoke(main, ["report", "--store", str(demo_store), "--since", "2026-03-05",
                                   "--html", str(later)])
     assert r.exit_code == 0 and "0 incident(s), 0 breach(es)" in r.output
-    r = CliRunner().invoke(main, ["report", "--store", str(demo_store()), "--since", "last week",
+    r = CliRunner().invoke(main, ["report", "--store", str(demo_store), "--since", "last week",
                                   "--html", str(later)])
     assert r.exit_code == 2 and "--since last week" in r.output
 
 
 @needs_chromium
-def test_plant_report_shows_wire_strings_as_text(tmp_path: Path) -> None:
+def test_plant_report_shows_wire_strings_as_text(tmp_path: Path, hostile_store: Path) -> None:
     page = tmp_path / "hostile.html"
-    r = CliRunner().invoke(main, ["report", "--store", str(hostile_store()), "--html", str(page)])
+    r = CliRunner().invoke(main, ["report", "--store", str(hostile_store), "--html", str(page)])
     assert r.exit_code == 0, r.output
     raw = page.read_text()
     assert "\x1b" not in raw
@@ -225,11 +222,11 @@ def test_plant_report_shows_wire_strings_as_text(tmp_path: Path) -> None:
 
 
 @needs_demo
-def test_console_export_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_console_export_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_store: Path, bundle: Path) -> None:
     """In an incident, x writes the bundle and says where."""
     monkeypatch.setenv("PLANTWATCH_EXPORT_DIR", str(tmp_path))
-    app = make_app(demo_store(), source="demo store")
-    iid = _incident_id(demo_store())
+    app = make_app(demo_store, source="demo store")
+    iid = _incident_id(demo_store)
 
     async def go() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
@@ -244,6 +241,6 @@ def test_console_export_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
             await wait_until(pilot, lambda: any(str(out) in n.message and n.message.startswith("exported")
                                                 for n in app._notifications), 120, "the export")
             assert (out / "SHA256SUMS").exists()
-            assert (out / "report.html").read_bytes() == (_bundle() / "report.html").read_bytes()
+            assert (out / "report.html").read_bytes() == (bundle / "report.html").read_bytes()
 
     asyncio.run(go())

@@ -7,7 +7,6 @@ no timing assertion."""
 from __future__ import annotations
 
 import ast
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -153,13 +152,16 @@ def _no_control(s: str) -> None:
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u202e\u2028" for c in s), repr(s)
 
 
-_STORE_DIR = tempfile.TemporaryDirectory(prefix="plantwatch-fuzz-")
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One store for every example: each example's capture is appended to what came before."""
+    return tmp_path_factory.mktemp("fuzz")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(mutated(), min_size=1, max_size=60))
-def test_whole_pipeline_to_the_store_never_raises(frames: list[bytes]) -> None:
-    d = Path(_STORE_DIR.name)
+def test_whole_pipeline_to_the_store_never_raises(fuzz_dir: Path, frames: list[bytes]) -> None:
+    d = fuzz_dir
     cap = d / f"c{abs(hash(tuple(frames))) % 10**12}.pcapng"
     write_pcapng(cap, [(T0 + i * 3_000_000_000, fr) for i, fr in enumerate(frames)])
     with Store(d / "fuzz.sqlite") as store:

@@ -17,7 +17,7 @@ from plantwatch.core.store.database import Store
 from plantwatch.core.views import queries
 from plantwatch.core.views.dissect import DissectError, dissect
 from plantwatch.core.views.queries import FilterError, parse_conn_filter, parse_device_filter
-from tests.tui_support import ATTACKER, DEMO, demo_store, empty_store, needs_demo
+from tests.tui_support import ATTACKER, DEMO, needs_demo
 
 REAL = Path(__file__).resolve().parent / "data" / "real"
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
@@ -52,8 +52,8 @@ def test_conn_filter_parsing() -> None:
 # --------------------------------------------------------------------------- the demo store
 
 @pytest.fixture(scope="module")
-def store() -> Store:
-    s = Store(demo_store(), readonly=True)
+def store(demo_store: Path) -> Store:
+    s = Store(demo_store, readonly=True)
     yield s
     s.close()
 
@@ -139,8 +139,8 @@ def test_breaches_and_incident(store: Store) -> None:
     assert queries.incident_detail(store, 12345) is None
 
 
-def test_empty_store_is_honest() -> None:
-    with Store(empty_store(), readonly=True) as s:
+def test_empty_store_is_honest(empty_store: Path) -> None:
+    with Store(empty_store, readonly=True) as s:
         st = queries.status(s)
         assert (st.devices, st.sessions, st.breaches, st.detection) == (0, 0, 0, False)
         assert queries.device_list(s).rows == ()

@@ -17,7 +17,7 @@ from plantwatch.core.views.siem import cef_breach, syslog_message
 from plantwatch.tui.cli import main
 from tests.rsyslog_support import needs_rsyslog, rsyslog
 from tests.sensor_support import ZONES_TOML, incident, write_ring
-from tests.tui_support import DEMO, HOSTILE, demo_store, needs_demo
+from tests.tui_support import DEMO, HOSTILE, needs_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 _ID = re.compile(r'\bid="(\d+)"')
@@ -81,10 +81,10 @@ def test_bad_syslog_targets_fail_in_one_line(tmp_path: Path) -> None:
 
 @needs_demo
 @needs_rsyslog
-def test_analyze_sends_the_demo_breaches_over_udp_as_cef(tmp_path: Path) -> None:
+def test_analyze_sends_the_demo_breaches_over_udp_as_cef(tmp_path: Path, demo_store: Path) -> None:
     with rsyslog(tmp_path) as rs:
         out = _analyze_demo(tmp_path / "s.sqlite", "--syslog", f"udp://127.0.0.1:{rs.udp}")
-        breaches, incidents = _store_rows(demo_store())
+        breaches, incidents = _store_rows(demo_store)
         recs = rs.wait_for(lambda r: len(r) >= len(breaches) + len(incidents))
     assert f"sent {len(breaches)} breach(es) and {len(incidents)} incident(s)" in out
     got_b = {int(_ID.search(r["structured-data"]).group(1)): r for r in recs if r["msgid"] == "breach"}

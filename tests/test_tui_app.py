@@ -24,10 +24,7 @@ from tests.tui_support import (
     ATTACKER,
     DEMO,
     HOSTILE,
-    demo_store,
-    empty_store,
     hostile_capture,
-    hostile_store,
     needs_demo,
     settle,
     wait_until,
@@ -136,8 +133,8 @@ def test_main_path_demo(tmp_path: Path) -> None:
 
 
 @needs_demo
-def test_devices_screen_filter_sort_and_cursor() -> None:
-    app = make_app(demo_store(), source="demo store")
+def test_devices_screen_filter_sort_and_cursor(demo_store: Path) -> None:
+    app = make_app(demo_store, source="demo store")
 
     async def main() -> None:
         async with app.run_test(size=SIZE) as pilot:
@@ -182,8 +179,8 @@ def test_devices_screen_filter_sort_and_cursor() -> None:
 
 
 @needs_demo
-def test_breaches_incidents_help_and_escape() -> None:
-    app = make_app(demo_store(), source="demo store")
+def test_breaches_incidents_help_and_escape(demo_store: Path) -> None:
+    app = make_app(demo_store, source="demo store")
 
     async def main() -> None:
         async with app.run_test(size=SIZE) as pilot:
@@ -236,8 +233,8 @@ def test_breaches_incidents_help_and_escape() -> None:
     run(main())
 
 
-def test_empty_store_says_so_honestly() -> None:
-    app = make_app(empty_store(), source="empty")
+def test_empty_store_says_so_honestly(empty_store: Path) -> None:
+    app = make_app(empty_store, source="empty")
 
     async def main() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
@@ -253,9 +250,9 @@ def test_empty_store_says_so_honestly() -> None:
     run(main())
 
 
-def test_wire_strings_are_shown_as_plain_text() -> None:
+def test_wire_strings_are_shown_as_plain_text(hostile_store: Path) -> None:
     """A DHCP host name, RDP cookie and SNI carrying Rich markup and an ANSI escape appear literally."""
-    app = make_app(hostile_store(), source="hostile")
+    app = make_app(hostile_store, source="hostile")
     shown = HOSTILE.replace("\x1b", "\\x1b")
 
     async def main() -> None:
@@ -311,11 +308,11 @@ def test_packet_screen_when_capture_is_gone(tmp_path: Path) -> None:
     run(main())
 
 
-def test_packet_screen_without_tshark(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_packet_screen_without_tshark(monkeypatch: pytest.MonkeyPatch, hostile_store: Path) -> None:
     import plantwatch.core.views.dissect
 
     monkeypatch.setattr(plantwatch.core.views.dissect, "tshark_path", lambda: None)
-    app = make_app(hostile_store(), source="hostile")
+    app = make_app(hostile_store, source="hostile")
 
     async def main() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
@@ -331,9 +328,9 @@ def test_packet_screen_without_tshark(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @needs_demo
-def test_small_terminal_device_and_incident_screens() -> None:
+def test_small_terminal_device_and_incident_screens(demo_store: Path) -> None:
     """80x24: every main screen opens and shows its key facts."""
-    app = make_app(demo_store(), source="demo store")
+    app = make_app(demo_store, source="demo store")
 
     async def main() -> None:
         async with app.run_test(size=(80, 24)) as pilot:

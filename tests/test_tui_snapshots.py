@@ -7,20 +7,22 @@ The store is the bundled demo, analysed offline, so the screens are deterministi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from plantwatch.tui.app import make_app
 from plantwatch.tui.screens.device import DeviceScreen
 from plantwatch.tui.screens.eventlog import EventLogScreen
 from plantwatch.tui.screens.incidents import IncidentScreen
-from tests.tui_support import ATTACKER, demo_store, needs_demo, settle
+from tests.tui_support import ATTACKER, needs_demo, settle
 
 pytestmark = needs_demo
 SIZES = {"wide": (120, 40), "small": (80, 24)}
 
 
-def app():
-    return make_app(demo_store(), source="demo store", poll_s=60.0)
+def app(store: Path):
+    return make_app(store, source="demo store", poll_s=60.0)
 
 
 async def devices(pilot) -> None:
@@ -66,5 +68,5 @@ SCREENS = {"devices": devices, "device": device, "incident": incident, "event_lo
 
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("screen", list(SCREENS))
-def test_screen(snap_compare, screen: str, size: str) -> None:
-    assert snap_compare(app(), terminal_size=SIZES[size], run_before=SCREENS[screen])
+def test_screen(snap_compare, demo_store: Path, screen: str, size: str) -> None:
+    assert snap_compare(app(demo_store), terminal_size=SIZES[size], run_before=SCREENS[screen])

@@ -1,12 +1,9 @@
-"""Shared by the console tests: stores built once per test process, and Pilot helpers."""
+"""Shared by the console tests: how the test stores are built (tests/conftest.py holds them as
+fixtures), and Pilot helpers."""
 
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
 import time
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -27,26 +24,14 @@ needs_demo = pytest.mark.skipif(
     not (DEMO / "learn.pcapng.gz").exists() or not (DEMO / "incident.pcapng.gz").exists(),
     reason="demo captures not generated (python demo_data/generate.py)")
 
-_tmp = Path(tempfile.mkdtemp(prefix="plantwatch-tui-tests-"))
-atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
-
-
-@cache
-def demo_store() -> Path:
-    """The bundled demo, learned then detected, in one store (built once per process)."""
-    path = _tmp / "demo.sqlite"
+def build_demo_store(path: Path) -> Path:
+    """The bundled demo, learned then detected, in one store."""
     zones = Zones.load(DEMO / "zones.toml")
     with Store(path) as store:
         report = Ingest(store, zones, mode="learn").run([DEMO / "learn.pcapng.gz"])
         with store.transaction():
             queries.set_learn_end(store, report.captures[0].last_ts)
         Ingest(store, zones).run([DEMO / "incident.pcapng.gz"])
-    return path
-
-
-def empty_store() -> Path:
-    path = Path(tempfile.mkdtemp(dir=_tmp)) / "empty.sqlite"
-    Store(path).close()
     return path
 
 
@@ -72,10 +57,10 @@ def hostile_capture(path: Path) -> Path:
     return path
 
 
-@cache
-def hostile_store() -> Path:
-    cap = hostile_capture(_tmp / "hostile.pcapng")
-    path = _tmp / "hostile.sqlite"
+def build_hostile_store(folder: Path) -> Path:
+    """A store holding hostile_capture()."""
+    cap = hostile_capture(folder / "hostile.pcapng")
+    path = folder / "hostile.sqlite"
     with Store(path) as store:
         Ingest(store).run([cap])
     return path

@@ -22,10 +22,10 @@ except AddressSpaceTooSmall as _e:
     click.echo(f"plantwatch: {_e}", err=True)
     sys.exit(2)
 
-from plantwatch.core.capture.batch import CaptureError  # noqa: E402
-from plantwatch.core.detection.models import ConfigError  # noqa: E402
-from plantwatch.core.inventory.zones import ZonesError  # noqa: E402
-from plantwatch.core.store.database import StoreError  # noqa: E402
+from plantwatch.core.capture.errors import CaptureError  # noqa: E402
+from plantwatch.core.detection.errors import ConfigError  # noqa: E402
+from plantwatch.core.inventory.errors import ZonesError  # noqa: E402
+from plantwatch.core.store.errors import StoreError  # noqa: E402
 from plantwatch.tui.cli_export import (  # noqa: E402
     export,
     open_forwarder,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from plantwatch.core.capture.errors import CaptureError  # noqa: F401 (re-exported)
+
 # LINKTYPE_* values (tcpdump.org/linktypes.html) that the decoders understand.
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
@@ -21,13 +23,6 @@ SUPPORTED_LINKTYPES = frozenset(
 )
 
 
-class CaptureError(Exception):
-    """A capture cannot be read. str() is one line: '<path>: <problem>'."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ dropped silently. Only small messages are remembered by the parse cache.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import numpy as np
 import polars as pl
@@ -87,10 +88,18 @@ def read_labels(msg: bytes, pos: int) -> tuple[list[bytes], int]:
     return labels, end_after if end_after is not None else pos
 
 
+_PRINTABLE_ASCII = re.compile(rb"[\x20-\x7e]*")
+
+
 def read_name(msg: bytes, pos: int) -> tuple[str, int]:
     """(dotted name as tshark shows it, offset after the name at `pos`)."""
     labels, end = read_labels(msg, pos)
-    return (".".join(_label(lab) for lab in labels) if labels else "<Root>"), end
+    if not labels:
+        return "<Root>", end
+    raw = b".".join(labels)
+    if _PRINTABLE_ASCII.fullmatch(raw):  # the usual name: nothing to replace or escape
+        return raw.decode("ascii"), end
+    return ".".join(_label(lab) for lab in labels), end
 
 
 _ESCAPES = {0x07: "\\a", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f",
@@ -121,7 +130,12 @@ def _skip_name(msg: bytes, pos: int) -> int:
     raise BadName
 
 
-def parse(msg: bytes) -> dict[str, object] | None:
+# parse()'s result: one tuple per message, its first six fields in _COLUMNS order
+Parsed = tuple[int, bool, str | None, int | None, int | None, tuple[str, ...] | None, int]
+# (id, response, qname, qtype, rcode, answer addresses, unread answers)
+
+
+def parse(msg: bytes) -> Parsed | None:
     """The DNS columns of one message (without a TCP length prefix); None if not DNS."""
     if len(msg) < 12:
         return None
@@ -129,50 +143,47 @@ def parse(msg: bytes) -> dict[str, object] | None:
     response = bool(flags & 0x8000)
     qd = (msg[4] << 8) | msg[5]
     an = (msg[6] << 8) | msg[7]
-    out: dict[str, object] = {
-        "dns_id": (msg[0] << 8) | msg[1], "dns_response": response,
-        "dns_rcode": flags & 0x000F if response else None,
-        "dns_qname": None, "dns_qtype": None, "dns_answers": None,
-        "unread": max(an - MAX_ANSWERS, 0),  # answer records beyond those walked
-    }
+    ident = (msg[0] << 8) | msg[1]
+    rcode = flags & 0x000F if response else None
+    unread = an - MAX_ANSWERS if an > MAX_ANSWERS else 0
+    qname = qtype = None
+    n = len(msg)
     pos = 12
+    addrs: list[str] = []
     try:
         for q in range(qd):
             if q == 0:
-                name, pos = read_name(msg, pos)
-                if pos + 4 > len(msg):
-                    return out  # a truncated question: tshark reports no name either
-                out["dns_qname"] = name
-                out["dns_qtype"] = (msg[pos] << 8) | msg[pos + 1]
+                qname, pos = read_name(msg, pos)
+                if pos + 4 > n:
+                    # a truncated question: tshark reports no name either
+                    return ident, response, None, None, rcode, None, unread
+                qtype = (msg[pos] << 8) | msg[pos + 1]
             else:
                 pos = _skip_name(msg, pos)
             pos += 4
-        addrs: list[str] = []
         for _ in range(min(an, MAX_ANSWERS)):
             pos = _skip_name(msg, pos)
-            if pos + 10 > len(msg):
+            if pos + 10 > n:
                 break
             rtype = (msg[pos] << 8) | msg[pos + 1]
             rdlen = (msg[pos + 8] << 8) | msg[pos + 9]
             rdata = pos + 10
             pos = rdata + rdlen
-            if pos > len(msg):
+            if pos > n:
                 break
             if rtype == 1 and rdlen == 4:
-                addrs.append(".".join(str(b) for b in msg[rdata:pos]))
+                addrs.append(f"{msg[rdata]}.{msg[rdata + 1]}.{msg[rdata + 2]}.{msg[rdata + 3]}")
             elif rtype == 28 and rdlen == 16:
                 addrs.append(str(ipaddress.IPv6Address(msg[rdata:pos])))
-        if addrs:
-            out["dns_answers"] = tuple(addrs)
     except BadName:
         pass
-    return out
+    return ident, response, qname, qtype, rcode, tuple(addrs) if addrs else None, unread
 
 
 _CACHE_MAX = 8192
 
 
-def _parse_cached(msg: bytes, cache: dict[bytes, dict[str, object] | None]) -> dict[str, object] | None:
+def _parse_cached(msg: bytes, cache: dict[bytes, Parsed | None]) -> Parsed | None:
     """parse(), remembering messages seen before: a network asks the same few names over and
     over, and two such messages differ only in their 16-bit id."""
     key = msg[2:]
@@ -180,7 +191,7 @@ def _parse_cached(msg: bytes, cache: dict[bytes, dict[str, object] | None]) -> d
         hit = cache[key]
         if hit is None:
             return None
-        return {**hit, "dns_id": (msg[0] << 8) | msg[1]}
+        return ((msg[0] << 8) | msg[1], *hit[1:])
     res = parse(msg)
     if len(msg) <= _CACHE_MSG:
         if len(cache) >= _CACHE_MAX:
@@ -190,14 +201,14 @@ def _parse_cached(msg: bytes, cache: dict[bytes, dict[str, object] | None]) -> d
 
 
 def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
-    cols: dict[str, list] = {"row": [], "app": [], **{c: [] for c in _COLUMNS}}
+    out: list[tuple] = []
     cache = state.setdefault("parsed", {})
     budget = MAX_BATCH_ADDRS
     unread = over = 0
-    for r in rows:
-        r = int(r)
+    tcp = view.ip_proto[rows] == 6
+    for r, on_tcp in zip(rows.tolist(), tcp.tolist(), strict=True):
         msg = view.payload(r)
-        if view.ip_proto[r] == 6:
+        if on_tcp:
             ln = (msg[0] << 8) | msg[1]
             # A segment that does not start a message (the rest of a long one) would parse as
             # garbage: a message starts with a length, then a header with one question.
@@ -207,21 +218,19 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
         res = _parse_cached(msg, cache) if len(msg) >= 12 else None
         if res is None:
             continue
-        unread += res["unread"]
-        addrs = res["dns_answers"]
+        ident, response, qname, qtype, rcode, addrs, more = res
+        unread += more
+        answers = None
         if addrs is not None:
             if len(addrs) > budget:
                 over += len(addrs) - budget
                 addrs = addrs[:budget]
             budget -= len(addrs)
-            res = {**res, "dns_answers": ",".join(addrs) if addrs else None}
-        cols["row"].append(r)
-        cols["app"].append(APP_DNS)
-        for c in _COLUMNS:
-            cols[c].append(res[c])
+            answers = ",".join(addrs) if addrs else None
+        out.append((r, APP_DNS, ident, response, qname, qtype, rcode, answers))
     state["unread"] = state.get("unread", 0) + unread
     state["over_batch"] = state.get("over_batch", 0) + over
-    return AppResult(columns=pl.DataFrame(cols, schema=_SCHEMA))
+    return AppResult(columns=pl.DataFrame(out, schema=_SCHEMA, orient="row"))
 
 
 def notes(state: dict) -> list[str]:

@@ -14,6 +14,26 @@ _MACNAMES = {"mac": pl.UInt64(), "name": pl.String(), "first_ts": pl.Int64()}
 _SOURCE_RANK = {"dns": 0, "dhcp": 1, "nbns": 2}
 
 
+# Dotted-quad text as the DNS decoder writes it (no leading zeros); anything else takes
+# addr.text_to_ip, which decides what is an address
+_V4_TEXT = pl.col("a").str.contains(r"^(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}$")
+
+
+def _v4_names(d: pl.DataFrame) -> pl.DataFrame:
+    """_NAMES rows of the IPv4 answers (name, ts, a), converted in one pass."""
+    octets = d.filter(_V4_TEXT).select(
+        "name", "ts", pl.col("a").str.split(".").list.to_struct(
+            fields=["o0", "o1", "o2", "o3"]).struct.unnest()).with_columns(
+        pl.col("o0", "o1", "o2", "o3").cast(pl.UInt64))
+    octets = octets.filter(pl.max_horizontal("o0", "o1", "o2", "o3") <= 255)
+    return octets.select(
+        pl.lit(0, dtype=pl.UInt64).alias("hi"),
+        (pl.lit(0xFFFF << 32, dtype=pl.UInt64) + pl.col("o0") * (1 << 24) + pl.col("o1") * (1 << 16)
+         + pl.col("o2") * (1 << 8) + pl.col("o3")).alias("lo"),
+        pl.col("name").str.strip_chars_end(".").alias("name"), pl.lit("dns").alias("source"),
+        pl.col("ts").alias("first_ts")).cast(_NAMES)
+
+
 def packet_names(p: pl.DataFrame) -> tuple[list[pl.DataFrame], pl.DataFrame | None]:
     """Names seen in a batch: (rows of _NAMES by address, rows of _MACNAMES by client MAC)."""
     new: list[pl.DataFrame] = []
@@ -27,8 +47,11 @@ def packet_names(p: pl.DataFrame) -> tuple[list[pl.DataFrame], pl.DataFrame | No
             d = d.select(pl.col("dns_qname").alias("name"), "ts",
                          pl.col("dns_answers").str.split(",").alias("a")).explode("a")
             d = d.filter(pl.col("a").is_not_null() & (pl.col("a") != ""))
+            v4 = _v4_names(d)
+            if v4.height:
+                new.append(v4)
             rows = []
-            for name, ts, a in d.iter_rows():  # answers are few: one per DNS response
+            for name, ts, a in d.filter(~_V4_TEXT).iter_rows():  # IPv6 answers: few
                 try:
                     hi, lo = addr.text_to_ip(a)
                 except ValueError:

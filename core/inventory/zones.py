@@ -29,19 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from plantwatch.core.decode import addr
+from plantwatch.core.inventory.errors import ZonesError  # noqa: F401 (re-exported)
 
 KINDS = ("it", "ot", "dmz")
 INTERNAL = "internal"
 EXTERNAL = "external"
 
 
-class ZonesError(ValueError):
-    """A zones file cannot be used. str() is one line: '<path>: <problem>'."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,7 +187,7 @@ class Ingest:
                     on_warning(msg)
         per_batch = commit == "batch"
         checked: int | None = None
-        run_tx = nullcontext() if per_batch else self.store.transaction()
+        run_tx = nullcontext() if per_batch else self.store.bulk()
         batch_tx = self.store.transaction if per_batch else nullcontext
         with run_tx:
             with batch_tx():

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import polars as pl
 
+from plantwatch.core.store.bulk import DeferredIndexes
+from plantwatch.core.store.errors import StoreError  # noqa: F401 (re-exported)
 from plantwatch.core.store.identity import ForeignFile, check_store_file, tighten_mode
 from plantwatch.core.store.lease import LeaseRefused, WriterLease
 from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS
@@ -38,10 +40,6 @@ from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS
 log = logging.getLogger(__name__)
 BUSY_MS = 5000          # SQLite's own wait for a lock, for statements other than BEGIN IMMEDIATE
 BEGIN_POLL_MS = 200     # BEGIN IMMEDIATE tries this long at a time, then says it waits, then retries
-
-
-class StoreError(Exception):
-    """The store cannot be opened or written. str() is one line naming the file."""
 
 
 def fingerprint(path: str | Path) -> str:
@@ -65,6 +63,7 @@ class Store:
         self.readonly = readonly
         self.on_wait = on_wait or (lambda msg: log.warning("%s", msg))
         self.lease = WriterLease(path)
+        self._bulk: DeferredIndexes | None = None
         try:
             if readonly:
                 if not Path(path).exists():
@@ -89,6 +88,8 @@ class Store:
                 self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
+                # 64 MiB of pages (the default 2 MB keeps evicting the index pages a run updates)
+                self.db.execute("PRAGMA cache_size=-65536")
                 self.db.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
             self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
@@ -176,6 +177,18 @@ class Store:
         finally:
             self.lease.release()
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """A transaction for an offline run's many rows: secondary indexes may be built once at
+        the end instead of row by row (core/store/bulk.py). Same contents, same crash guarantees."""
+        with self.transaction():
+            self._bulk = DeferredIndexes(self.db)
+            try:
+                yield
+                self._bulk.restore()
+            finally:
+                self._bulk = None
+
     def _rollback(self) -> None:
         # SQLite may already have rolled back on its own (a full disk, an I/O error)
         if self.db.in_transaction:
@@ -188,6 +201,9 @@ class Store:
             return
         cols = frame.columns
         key = TABLE_KEYS[table]
+        if self._bulk is not None:
+            self._bulk.wrote(table, frame.height)
+            frame = frame.sort(list(key))  # b-tree pages filled in order, not at random
         updates = ", ".join(f"{c}=excluded.{c}" for c in cols if c not in key)
         sql = (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                f"ON CONFLICT ({', '.join(key)}) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from plantwatch.core.synth import frames as f
@@ -155,12 +155,16 @@ class MixedPlant(Plant):
         return out
 
 
-def records(packets: int, seed: int) -> Iterator[tuple[int, bytes, str, str | None]]:
-    """The first `packets` records of the plant, in time order: (ts_ns, frame, kind, tag)."""
-    return streams(MixedPlant(shape(seed)).normal_traffic(), packets)
+def records(packets: int, seed: int, plant: Callable[[int], MixedPlant] | None = None
+            ) -> Iterator[tuple[int, bytes, str, str | None]]:
+    """The first `packets` records of the plant, in time order: (ts_ns, frame, kind, tag).
+    `plant(seed)` builds another plant on this layout (core/synth/office.py)."""
+    p = plant(seed) if plant is not None else MixedPlant(shape(seed))
+    return streams(p.normal_traffic(), packets)
 
 
-def generate(path: str | Path, packets: int, seed: int) -> dict:
+def generate(path: str | Path, packets: int, seed: int,
+             plant: Callable[[int], MixedPlant] | None = None) -> dict:
     """Write the capture to `path` (pcapng); return what it holds (see module docstring)."""
     kinds: Counter[str] = Counter()
     tags: Counter[str] = Counter()
@@ -170,7 +174,7 @@ def generate(path: str | Path, packets: int, seed: int) -> dict:
     t0 = time.perf_counter()
     with PcapngWriter(path) as w:
         write = w.write
-        for ts, frame, kind, tag in records(packets, seed):
+        for ts, frame, kind, tag in records(packets, seed, plant):
             write(ts, frame)
             kinds[kind] += 1
             if tag is not None:

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from plantwatch.core.detection.errors import ConfigError  # noqa: F401 (re-exported)
 from plantwatch.core.detection.models import (
     admin_rdp,
     data_volume,
@@ -61,8 +62,6 @@ def matching_models(text: str) -> list[str]:
     return [m.id for m in MODELS.values() if t in m.id.lower() or t in m.title.lower()]
 
 
-class ConfigError(ValueError):
-    """A models file cannot be used. str() is one line naming the file."""
 
 
 class ConfigDeprecation(FutureWarning):

@@ -1,0 +1,33 @@
+"""Stores the tests share, built once per session in pytest's temporary directory.
+
+Tests that change a store copy it first (shutil.copy) or use `empty_store`, which is their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from plantwatch.core.store.database import Store
+from tests.tui_support import build_demo_store, build_hostile_store
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled demo, learned then detected (tests using it are marked `needs_demo`)."""
+    return build_demo_store(tmp_path_factory.mktemp("demo") / "demo.sqlite")
+
+
+@pytest.fixture(scope="session")
+def hostile_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store of wire strings carrying Rich markup and ANSI escapes."""
+    return build_hostile_store(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture
+def empty_store(tmp_path: Path) -> Path:
+    """A new store with the schema and no data, this test's own."""
+    path = tmp_path / "empty.sqlite"
+    Store(path).close()
+    return path
