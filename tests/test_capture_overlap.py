@@ -156,12 +156,16 @@ def test_capture_from_a_pipe_via_dev_stdin(tmp_path: Path) -> None:
 def test_capture_from_a_fifo(tmp_path: Path) -> None:
     fifo, store, ref = tmp_path / "cap.fifo", tmp_path / "s.sqlite", tmp_path / "ref.sqlite"
     os.mkfifo(fifo)
-    writer = threading.Thread(target=lambda: fifo.write_bytes(MODBUS.read_bytes()))
+    # a subprocess with a time limit: a reader that opened the FIFO twice would wait forever
+    proc = subprocess.Popen([sys.executable, "-m", "plantwatch", "analyze", "--store", str(store), str(fifo)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(MODBUS.read_bytes()), daemon=True)
     writer.start()
     try:
-        err = _analyze(store, fifo)
+        _, err = proc.communicate(timeout=300)
     finally:
-        writer.join()
+        proc.kill()
+    assert proc.returncode == 0, err
     assert "empty file" not in err
     _analyze(ref, MODBUS)
     assert _counts(store) == _counts(ref)
