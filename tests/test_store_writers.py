@@ -28,8 +28,9 @@ WAIT_S = 300.0     # how long a test waits for a subprocess to reach a point (no
 
 
 def _analyze(store: Path, capture: Path, err: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "plantwatch", "analyze", "--store", str(store), str(capture),
-                             "--json"], stdout=subprocess.DEVNULL, stderr=err.open("w"))
+    with err.open("w") as f:
+        return subprocess.Popen([sys.executable, "-m", "plantwatch", "analyze", "--store", str(store),
+                                 str(capture), "--json"], stdout=subprocess.DEVNULL, stderr=f)
 
 
 def _wait_for(path: Path, text: str, procs: list[subprocess.Popen]) -> None:
@@ -159,6 +160,39 @@ def test_other_files_are_refused_untouched(tmp_path: Path) -> None:
         with pytest.raises(StoreError, match=f"not a plantwatch store \\({why}\\)"):
             Store(path)
         assert _sha(path) == before
+
+
+def test_two_runs_creating_one_new_store_both_land(tmp_path: Path) -> None:
+    """Neither finds the other's half-made file and calls it foreign: stores are made under the
+    writer lease, which the test holds until both wait for it."""
+    store = tmp_path / "new.sqlite"
+    lease = WriterLease(store)
+    lease.acquire(until_stopped=False, on_wait=print)
+    errs = [tmp_path / "a.err", tmp_path / "b.err"]
+    procs = [_analyze(store, SNAP7, errs[0]), _analyze(store, REAL / "s7comm_rw_vartab.pcapng", errs[1])]
+    try:
+        for e in errs:
+            _wait_for(e, "waiting for the store", procs)
+    finally:
+        lease.release()
+    for p, e in zip(procs, errs, strict=True):
+        assert p.wait(WAIT_S) == 0, e.read_text()
+    with Store(store, readonly=True) as st:
+        assert st.execute("SELECT COUNT(*) FROM captures WHERE status = 'complete'").fetchone()[0] == 2
+
+
+def test_an_empty_sqlite_database_is_not_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 0")
+    db.execute("CREATE TABLE t (x)")
+    db.execute("DROP TABLE t")       # an SQLite file with a header and no schema
+    db.commit()
+    db.close()
+    before = _sha(path)
+    with pytest.raises(StoreError, match="not a plantwatch store \\(an empty SQLite database\\)"):
+        Store(path)
+    assert _sha(path) == before
 
 
 def test_new_and_empty_files_become_stores_with_the_application_id(tmp_path: Path) -> None:

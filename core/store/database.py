@@ -33,7 +33,7 @@ import polars as pl
 
 from plantwatch.core.store.bulk import DeferredIndexes
 from plantwatch.core.store.errors import StoreError  # noqa: F401 (re-exported)
-from plantwatch.core.store.identity import ForeignFile, check_store_file, tighten_mode
+from plantwatch.core.store.identity import ForeignFile, NotYetAStore, check_store_file, tighten_mode
 from plantwatch.core.store.lease import LeaseRefused, WriterLease
 from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS
 
@@ -75,26 +75,45 @@ class Store:
                     raise StoreError(f"{path}: directory {parent} does not exist")
                 if not os.access(parent, os.W_OK) or (Path(path).exists() and not os.access(path, os.W_OK)):
                     raise StoreError(f"{path}: not writable")
-                try:
-                    new = check_store_file(path, len(MIGRATIONS))
-                except ForeignFile as e:
-                    raise StoreError(f"{path}: not a plantwatch store ({e})") from None
-                except OSError as e:
-                    raise StoreError(f"{path}: {e.strerror or e}") from None
-                if new and not Path(path).exists():
-                    Path(path).touch(mode=0o600)
-                tighten_mode(path)
-                self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-                self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
-                # 64 MiB of pages (the default 2 MB keeps evicting the index pages a run updates)
-                self.db.execute("PRAGMA cache_size=-65536")
-                self.db.execute("PRAGMA foreign_keys=ON")
-                self._migrate()
+                if self._recognise():
+                    # a new store is created and migrated under the writer lease, so that another
+                    # process opening it meanwhile waits instead of finding a half-made file
+                    with self.writer():
+                        if self._recognise(creating=True):
+                            Path(path).touch(mode=0o600)
+                        self._open_writable()
+                else:
+                    self._open_writable()
             self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{path}: {_sqlite_problem(e)}") from None
+
+    def _recognise(self, *, creating: bool = False) -> bool:
+        """True: the store is still to be made. False: a plantwatch store. Otherwise StoreError,
+        nothing written. An SQLite file with nothing in it counts as "to be made" until this
+        process is `creating` (holds the lease): then it is somebody else's empty database."""
+        try:
+            return check_store_file(self.path, len(MIGRATIONS))
+        except NotYetAStore as e:
+            if creating:
+                raise StoreError(f"{self.path}: not a plantwatch store ({e})") from None
+            return True
+        except ForeignFile as e:
+            raise StoreError(f"{self.path}: not a plantwatch store ({e})") from None
+        except OSError as e:
+            raise StoreError(f"{self.path}: {e.strerror or e}") from None
+
+    def _open_writable(self) -> None:
+        path = self.path
+        tighten_mode(path)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        # 64 MiB of pages (the default 2 MB keeps evicting the index pages a run updates)
+        self.db.execute("PRAGMA cache_size=-65536")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
 
     # --- schema ---
     @property

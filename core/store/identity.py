@@ -3,7 +3,9 @@
 A store carries `PRAGMA application_id` APPLICATION_ID (set by migration V5). A store written by
 an older plantwatch (application id 0) is recognised by its schema version (1..len(MIGRATIONS))
 and the tables V1 created. A missing or 0-byte file is a new store. Anything else is another
-program's file and must stay byte-identical: it is only ever opened read-only here.
+program's file and must stay byte-identical: it is only ever opened read-only here. (A new store
+is made under the writer lease, so an empty SQLite file seen while someone holds it may be one
+being made: NotYetAStore lets the caller wait and look again.)
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ V1_TABLES = frozenset({"captures", "sessions", "session_ops", "devices", "state"
 
 class ForeignFile(Exception):
     """str() is why the file is not a plantwatch store (the caller names the file)."""
+
+
+class NotYetAStore(ForeignFile):
+    """An SQLite database with nothing in it (no schema version, no table): a store another
+    plantwatch is creating this very moment, or somebody else's empty database. The caller
+    looks again holding the writer lease (core/store/lease.py), under which stores are made."""
 
 
 def check_store_file(path: str | Path, known_versions: int) -> bool:
@@ -50,6 +58,8 @@ def check_store_file(path: str | Path, known_versions: int) -> bool:
             db.close()
     except sqlite3.DatabaseError as e:
         raise ForeignFile(f"cannot be read: {e}") from None
+    if version == 0 and not tables:
+        raise NotYetAStore("an empty SQLite database")
     if not 1 <= version <= known_versions:
         raise ForeignFile(f"an SQLite database with schema version {version} and tables "
                           f"{', '.join(sorted(tables)[:5]) or 'none'}")
