@@ -15,7 +15,7 @@ Both wait for another writer with one line through `on_wait` (never the 5 s "dat
 locked" of SQLite's busy timeout), except that a writer that holds the store until it is stopped
 (a sensor) makes another refuse at once.
 
-A file that is not a plantwatch store (identity.py) is refused before anything is written to it.
+A file that is not a plantwatch store (recognise.py) is refused before anything is written to it.
 """
 
 from __future__ import annotations
@@ -33,9 +33,14 @@ import polars as pl
 
 from plantwatch.core.store.bulk import DeferredIndexes
 from plantwatch.core.store.errors import StoreError  # noqa: F401 (re-exported)
-from plantwatch.core.store.identity import ForeignFile, NotYetAStore, check_store_file, tighten_mode
 from plantwatch.core.store.lease import LeaseRefused, WriterLease
 from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS
+from plantwatch.core.store.recognise import (
+    ForeignFile,
+    NotYetAStore,
+    check_store_file,
+    tighten_mode,
+)
 
 log = logging.getLogger(__name__)
 BUSY_MS = 5000          # SQLite's own wait for a lock, for statements other than BEGIN IMMEDIATE

@@ -283,7 +283,7 @@ def _v4() -> str:
 
 V4 = _v4()
 
-# V5: the store says what it is (application id, core/store/identity.py), and each capture keeps
+# V5: the store says what it is (application id, core/store/recognise.py), and each capture keeps
 # what recognises a later file that continues it or repeats it (core/capture/continuation.py):
 # the digest of its decompressed bytes up to the end of its last whole block, that offset, the
 # records before it, and the digest of its first bytes to find candidates by. A capture that
