@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint setup tshark tmux chromium rsyslog clean
+.PHONY: demo test bench eval lint setup tshark tmux chromium rsyslog clean
 
 # Debian's python3 lacks venv/ensurepip until python3-venv is installed: install it when root.
 $(STAMP): pyproject.toml
@@ -77,8 +77,14 @@ bench: setup
 	$(PY) bench/run.py --plant office --runs one-core
 	$(PY) bench/sensor.py
 	$(PY) bench/console.py
+	$(PY) bench/packet.py
 	$(PY) bench/hostile_dns.py
 	$(PY) bench/zeek.py
+
+# The detection regression suite: scenario plants, their attack-free twins, the demo, the real
+# labelled and single-operation captures; one table, and bench/.cache/eval.json (bench/eval.py).
+eval: setup
+	$(PY) bench/eval.py
 
 lint: setup
 	$(VENV)/bin/ruff check core tui tests demo_data bench plantwatch setup.py

@@ -47,3 +47,11 @@ def tshark_fields(path: str | Path, fields: list[str], display_filter: str | Non
             row["frame.number"] = parts[0]
         rows[int(parts[0])] = row
     return rows
+
+
+def tshark_pdml(path: str | Path, display_filter: str) -> list[str]:
+    """The PDML text of each packet matching `display_filter`, in frame order: for values that
+    tshark shows in its tree only, without a field name (BACnet character strings, say)."""
+    cmd = ["tshark", "-n", "-r", str(path), "-T", "pdml", "-Y", display_filter]
+    out = subprocess.run(cmd, check=True, capture_output=True).stdout.decode("utf-8", "replace")
+    return out.split("<packet>")[1:]

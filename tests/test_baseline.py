@@ -11,6 +11,7 @@ from plantwatch.core.decode.addr import text_to_ip
 from plantwatch.core.decode.schema import APP_RDP, APP_S7
 from plantwatch.core.detection.baseline import Aggregates, Baseline
 from plantwatch.core.detection.detector import Detector
+from plantwatch.core.detection.models import load_config
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store
 from plantwatch.core.store.writers import StoreSink, load_baseline
@@ -93,8 +94,11 @@ def test_merge_leaves_out_excluded_devices() -> None:
 
 def test_persists_in_the_store_and_learns_across_runs(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
+    # maturity by hours alone (observations out of reach): what this test follows across runs
+    cfg = load_config()
+    cfg["baseline"]["network_min_observations"] = 10**9
     with Store(path) as st, st.transaction():
-        d = Detector(load_baseline(st), StoreSink(st), ZONES, mode="learn")
+        d = Detector(load_baseline(st), StoreSink(st), ZONES, mode="learn", config=cfg)
         d.update(None, None, frame([r for r in normal_day(hours=12) if r["first_ts"] < T0 + 12 * HOUR]))
         d.finish(None, devices())
     with Store(path) as st:
@@ -106,7 +110,7 @@ def test_persists_in_the_store_and_learns_across_runs(tmp_path: Path) -> None:
         rows = st.execute("SELECT device, maturity, reasons FROM baseline_devices").fetchall()
         assert {r[0] for r in rows} >= {WS1, EWS, PLC2}
         with st.transaction():  # a second learning run extends the same baseline
-            d = Detector(load_baseline(st), StoreSink(st), ZONES, mode="learn")
+            d = Detector(load_baseline(st), StoreSink(st), ZONES, mode="learn", config=cfg)
             d.update(None, None, frame([sess(WS1, DC, 445, T0 + 25 * HOUR)]))
             d.finish(None, devices())
         b = Baseline()
@@ -134,3 +138,23 @@ def test_detection_does_not_learn_the_attacker(tmp_path: Path) -> None:
         pipeline_state.load(st, "baseline", b)
         assert b.edges.filter(pl.col("c_lo") == text_to_ip(NEW)[1]).height == 0
         assert b.edges.filter(pl.col("s_lo") == text_to_ip("10.10.10.99")[1]).height == 1  # normal traffic learned
+
+
+def test_a_short_capture_named_normal_is_mature_by_observation(tmp_path: Path) -> None:
+    """Minutes of polling the user names normal make a mature baseline (issue 10, item 5); the
+    same traffic seen while detecting does not."""
+    path = tmp_path / "s.sqlite"
+    rows = [r for r in normal_day(hours=12) if r["first_ts"] < T0 + HOUR]
+    with Store(path) as st, st.transaction():
+        d = Detector(load_baseline(st), StoreSink(st), ZONES, mode="learn")
+        d.update(None, None, frame(rows))
+        d.finish(None, devices())
+        b = load_baseline(st)
+    assert b.hours() < 20 and b.mature(20, 10) and not b.mature(20, None)
+    text = b.maturity_text(20, 10)
+    assert text.startswith("mature by observation: ") and "named normal" in text
+    free = Baseline()
+    agg = Aggregates()
+    agg.add(frame(rows))
+    free.merge(agg)   # a detection run's merge: nobody vouched for it
+    assert not free.mature(20, 10) and free.maturity_text(20, 10).startswith("learning: ")

@@ -361,3 +361,11 @@ def test_inventory_survives_a_store_round_trip(tmp_path: Path) -> None:
     st.close()
     assert a.devices().equals(b.devices())
     assert dev(b.devices(), "10.10.10.2")["name"] == "HMI-1"
+
+
+def test_a_stray_loopback_frame_makes_no_device() -> None:
+    rows, ops = modbus_polling(0, "127.0.0.1", ["10.20.20.21"], hmi_mac="00:80:f4:00:00:09",
+                               plc_macs=["00:1b:1b:00:00:21"])
+    d = inventory(rows, ops)
+    assert "127.0.0.1" not in d["device"].to_list()
+    assert dev(d, "10.20.20.21")["role"] == "plc"

@@ -44,12 +44,19 @@ def test_conn_filter_parsing() -> None:
     assert f.since == (1772629920 - 12 * 60) * NS
     assert f.until == (1772629920 + 78 * 60) * NS
     assert "port:102" in f.describe()
-    for bad in ("device:not-an-ip", "proto:gopher", "since:noon", "x:1"):
+    for bad in ("proto:gopher", "since:noon", "x:1", "state:weird", "model:nonsense"):
         with pytest.raises(FilterError):
             parse_conn_filter(bad, ref)
 
 
 # --------------------------------------------------------------------------- the demo store
+
+@needs_demo
+def test_unknown_device_is_an_error_once_the_store_is_asked(demo_store: Path) -> None:
+    """A device may be given by name, so `device:not-an-ip` parses; the store has no such device."""
+    with Store(demo_store, readonly=True) as st, pytest.raises(FilterError):
+        queries.connections(st, parse_conn_filter("device:not-an-ip"))
+
 
 @pytest.fixture(scope="module")
 def store(demo_store: Path) -> Store:

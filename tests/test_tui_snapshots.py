@@ -56,6 +56,15 @@ async def breaches(pilot) -> None:
     await settle(pilot)
 
 
+async def breach(pilot) -> None:
+    await breaches(pilot)
+    rows = pilot.app.screen.snapshot.rows
+    pilot.app.screen.query_one("#breaches").move_cursor(
+        row=next(i for i, b in enumerate(rows) if b.model_id == "ics.new_action"))
+    await pilot.press("v")
+    await settle(pilot)
+
+
 async def help_screen(pilot) -> None:
     await settle(pilot)
     await pilot.press("question_mark")
@@ -63,7 +72,7 @@ async def help_screen(pilot) -> None:
 
 
 SCREENS = {"devices": devices, "device": device, "incident": incident, "event_log": event_log,
-           "breaches": breaches, "help": help_screen}
+           "breaches": breaches, "breach": breach, "help": help_screen}
 
 
 @pytest.mark.parametrize("size", list(SIZES))

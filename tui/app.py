@@ -175,10 +175,11 @@ class PlantwatchApp(App):
 
         self.push_reused(DeviceScreen, device)
 
-    def open_event_log(self, filter_text: str = "") -> None:
+    def open_event_log(self, filter_text: str = "", day_ts: int | None = None) -> None:
+        """`day_ts`: times without a date in the filter are on that day (the incident's)."""
         from plantwatch.tui.screens.eventlog import EventLogScreen
 
-        self.push_reused(EventLogScreen, filter_text)
+        self.push_reused(EventLogScreen, filter_text, day_ts)
 
     def action_incidents(self) -> None:
         from plantwatch.tui.screens.incidents import IncidentsScreen

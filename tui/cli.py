@@ -29,11 +29,13 @@ from plantwatch.core.store.errors import StoreError  # noqa: E402
 from plantwatch.tui.cli_export import (  # noqa: E402
     export,
     open_forwarder,
+    relocate_cmd,
     report_cmd,
     report_sent,
     syslog_options,
 )
 from plantwatch.tui.cli_support import (  # noqa: E402
+    check_store,
     fail,
     load_models,
     load_zones,
@@ -42,6 +44,9 @@ from plantwatch.tui.cli_support import (  # noqa: E402
     say_wait,
     store_file,
 )
+from plantwatch.tui.cli_triage import COMMANDS as TRIAGE_COMMANDS  # noqa: E402
+from plantwatch.tui.cli_triage import load_rules_file  # noqa: E402
+from plantwatch.tui.cli_vulns import vulns  # noqa: E402
 
 # Line breaks to str.splitlines, JavaScript and many log tools, left raw by json.dumps: escaped so
 # one --jsonl record stays one line for them too (inside JSON strings, where alone they can occur)
@@ -86,10 +91,13 @@ def main(ctx: click.Context) -> None:
               help="Capture(s) of normal traffic to learn the baseline from first (repeat the option).")
 @click.option("--models", "models_file", type=click.Path(path_type=Path),
               help="TOML file overriding detection thresholds (defaults: core/data/models.toml).")
+@click.option("--rules", "rules_file", type=click.Path(path_type=Path),
+              help="Allow-rules TOML, kept in the store and applied to every breach (README: Tuning and triage).")
 @syslog_options
 def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file: Path | None,
             store_path: Path | None, as_json: bool, as_jsonl: bool, learn: tuple[Path, ...],
-            models_file: Path | None, syslog_url: str | None, syslog_format: str) -> None:
+            models_file: Path | None, rules_file: Path | None, syslog_url: str | None,
+            syslog_format: str) -> None:
     """Analyse capture files (pcap, pcapng, .gz, or directories of them) with no console.
 
     Detection compares with the baseline in the store (learned with `plantwatch learn` or
@@ -124,6 +132,8 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
                 with progress_bar() as progress:
                     result = Ingest(store, zones, mode="detect", models=models).run(
                         captures, on_progress=progress, on_warning=warn)
+            if rules_file is not None:
+                load_rules_file(store, rules_file)
             data = report.build(store)
             if siem is not None:
                 report_sent(siem, siem.forward(store))
@@ -272,6 +282,8 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None, models_fi
 
     if store_path is not None and store_path.exists():
         fail(f"{store_path}: already exists; the demo needs a new store")
+    if not speed > 0:
+        fail(f"--speed {speed:g}: give a replay speed above 0")
     try:
         models = load_models(models_file)
         with store_file(store_path, "demo.sqlite") as path:
@@ -292,11 +304,11 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None, models_fi
 def open_(captures: tuple[Path, ...], learn: tuple[Path, ...], zones_file: Path | None,
           store_path: Path | None, models_file: Path | None) -> None:
     """Analyse capture files and browse the result in the console."""
-    from plantwatch.core.capture.files import iter_files
+    from plantwatch.core.capture.files import check_captures
     from plantwatch.tui.live import FilesPipeline
 
     try:
-        iter_files(list(captures) + list(learn))   # fail before the console on a bad path
+        check_captures(list(captures) + list(learn))   # fail before the console on a bad file
         zones = load_zones(zones_file)
         models = load_models(models_file)
         with store_file(store_path, "open.sqlite") as path:
@@ -313,12 +325,7 @@ def console(store_path: Path | None) -> None:
     store_path = store_path or _configured_store()
     if store_path is None:
         fail(f"which store? give --store FILE or set {STORE_ENV}")
-    from plantwatch.core.store.database import Store
-
-    try:
-        Store(store_path, readonly=True).close()
-    except StoreError as e:
-        fail(str(e))
+    check_store(store_path)
     from plantwatch.tui.app import make_app
 
     _run_console(make_app(store_path, None, source=f"store: {store_path.name}", poll_s=1.0))
@@ -420,6 +427,10 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
 
 main.add_command(export)
 main.add_command(report_cmd)
+main.add_command(relocate_cmd)
+for _cmd in TRIAGE_COMMANDS:
+    main.add_command(_cmd)
+main.add_command(vulns)
 
 
 if __name__ == "__main__":  # pragma: no cover

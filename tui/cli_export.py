@@ -97,3 +97,33 @@ def report_cmd(store_path: Path, since: str | None, html_out: Path) -> None:
         fail(str(e))
     click.echo(f"{html_out}: {data['devices_total']} devices, {len(data['incidents'])} incident(s), "
                f"{data['breaches']} breach(es)")
+
+
+@click.command("relocate")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
+              help="The store whose captures were moved.")
+@click.option("--dry-run", is_flag=True, help="Say what would change; change nothing.")
+def relocate_cmd(folder: Path, store_path: Path, dry_run: bool) -> None:
+    """Point a store at the folder its capture files were moved to (each file verified by its
+    content fingerprint), so packet decodes and evidence exports find them again."""
+    from plantwatch.core.store.database import Store
+    from plantwatch.core.store.errors import StoreError
+    from plantwatch.core.store.relocate import relocate
+
+    try:
+        with Store(store_path) as store:
+            res = relocate(store, folder, dry_run=dry_run)
+    except StoreError as e:
+        fail(str(e))
+    verb = "would point" if dry_run else "now points"
+    for old, new in res.moved:
+        click.echo(f"{old} -> {new}")
+    for p in res.differ:
+        note(f"{p}: {folder} holds a file of that name with other content; left as it was")
+    for p in res.missing:
+        note(f"{p}: not in {folder}")
+    click.echo(f"{store_path} {verb} at {len(res.moved)} moved capture(s); {len(res.in_place)} already "
+               f"in place, {len(res.differ) + len(res.missing)} not found")
+    if not res.moved and (res.differ or res.missing):
+        fail(f"no capture of {store_path} is in {folder}")

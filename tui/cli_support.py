@@ -45,6 +45,30 @@ def load_models(models_file: Path | None) -> dict:
     return load_config(models_file, on_note=note)
 
 
+def check_store(path: Path) -> None:
+    """Fail (one line, exit 2) unless `path` is a plantwatch store that can be read: a console
+    must not start on a file it can only show as "loading..." forever."""
+    import sqlite3
+
+    from plantwatch.core.store.database import Store
+    from plantwatch.core.store.errors import StoreError
+
+    try:
+        store = Store(path, readonly=True)
+    except StoreError as e:
+        fail(str(e))
+    try:
+        has = store.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'captures'").fetchone()
+    except StoreError as e:
+        fail(str(e))
+    except sqlite3.DatabaseError as e:
+        fail(f"{path}: not a plantwatch store ({str(e).splitlines()[0] if str(e) else 'unreadable'})")
+    finally:
+        store.close()
+    if has is None:
+        fail(f"{path}: not a plantwatch store (no plantwatch tables in it)")
+
+
 @contextmanager
 def store_file(store_path: Path | None, name: str) -> Iterator[Path]:
     """The store file given, else one in a temporary directory removed afterwards."""
@@ -61,7 +85,7 @@ def print_detection(data: dict) -> None:
 
     det = data["detection"]
     learning = [m["name"] for m in det["models"] if m["state"] == "learning"]
-    click.echo(f"\nBaseline: {det['baseline']} ({det['baseline_hours']:.1f} h of learning)")
+    click.echo(f"\nBaseline: {det['baseline_statement']}")
     if learning:
         click.echo(f"Still learning (no history yet): {', '.join(learning)}")
     for inc in data["incidents"]:

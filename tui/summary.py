@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from rich import box
@@ -27,8 +29,14 @@ def _when(iso: str | None, full: bool = True) -> str:
     return text if full else text[5:]
 
 
+PIPE_WIDTH = 200
+
+
 def print_summary(report: dict[str, Any], console: Console | None = None) -> None:
-    con = console or Console()
+    # not a terminal (piped, redirected): Rich would wrap and cut at 80 columns; a file gets
+    # whole lines. COLUMNS, when set, still wins.
+    con = console or (Console() if sys.stdout.isatty() or os.environ.get("COLUMNS")
+                      else Console(width=PIPE_WIDTH))
     caps = report["captures"]
     n = sum(c["packets"] for c in caps)
     con.print(Text(f"{len(caps)} capture(s), {n:,} packets, {len(report['devices'])} devices", style="bold"))

@@ -102,6 +102,18 @@ def iter_files(paths: Sequence[str | Path]) -> list[Path]:
     return out
 
 
+def check_captures(paths: Sequence[str | Path]) -> list[Path]:
+    """`iter_files(paths)`, each file also checked to start like a capture (gzip looked into):
+    what a command runs before it starts, so a wrong file fails at once with analyze's words."""
+    files = iter_files(paths)
+    for p in files:
+        if p.is_file() and p.stat().st_size == 0:
+            raise CaptureError(str(p), "empty file")
+        if not _probe(p):
+            raise CaptureError(str(p), "not a pcap or pcapng file")
+    return files
+
+
 def total_input_bytes(paths: Sequence[str | Path]) -> int:
     """Sum of the on-disk sizes of the capture files (what on_progress counts up to)."""
     return sum(os.path.getsize(p) for p in iter_files(paths))

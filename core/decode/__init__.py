@@ -26,6 +26,7 @@ from plantwatch.core.decode import (
     fins,
     goose,
     hartip,
+    identity_decoders,
     iec104,
     melsec,
     mms,
@@ -37,6 +38,7 @@ from plantwatch.core.decode import (
     s7,
     tls,
 )
+from plantwatch.core.decode.identity import empty as empty_identity
 from plantwatch.core.decode.layers import Layers, decode_layers
 from plantwatch.core.decode.reassembly import Reassembler
 from plantwatch.core.decode.retrans import Retransmissions
@@ -56,6 +58,7 @@ APP_MODULES: tuple[ModuleType, ...] = (
 class Decoded:
     packets: pl.DataFrame  # schema.PACKETS, one row per record
     ops: pl.DataFrame      # schema.OPS, one row per ICS operation
+    identity: pl.DataFrame = field(default_factory=empty_identity)  # identity.IDENTITY, sparse
 
 
 def _col(name: str, values: np.ndarray, valid: np.ndarray | None = None) -> pl.Series:
@@ -116,6 +119,7 @@ class Decoder:
     _state: dict[str, dict] = field(default_factory=dict)
     _retrans: Retransmissions = field(default_factory=Retransmissions)
     _reassembly: Reassembler = field(default_factory=Reassembler)
+    _identity_state: dict[str, dict] = field(default_factory=dict)
 
     def decode(self, batch: RawBatch) -> Decoded:
         n = len(batch)
@@ -137,7 +141,9 @@ class Decoder:
         if repeated.any():
             op_frames = [f.filter(~pl.Series(repeated[f["row"].to_numpy()])) for f in op_frames]
         packets = pl.DataFrame([cols[name] if name in cols else _nulls(name, n) for name in PACKETS])
-        return Decoded(packets=packets, ops=_ops_frame(batch, op_frames))
+        ops = _ops_frame(batch, op_frames)
+        identity = identity_decoders.extract(view, ops, packets, batch.file_id, batch.frame, self._identity_state)
+        return Decoded(packets=packets, ops=ops.drop("row"), identity=identity)
 
 
     def notes(self) -> list[str]:
@@ -176,8 +182,9 @@ def _scatter(cols: dict[str, pl.Series], part: pl.DataFrame, n: int) -> None:
 
 
 def _ops_frame(batch: RawBatch, frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """The OPS frame plus each operation's batch `row`."""
     if not frames:
-        return empty_ops()
+        return empty_ops().with_columns(pl.lit(None, pl.Int64).alias("row"))
     ops = pl.concat(frames, how="diagonal_relaxed").sort("row", maintain_order=True)
     rows = ops["row"].to_numpy()
     ops = ops.with_columns(
@@ -186,5 +193,5 @@ def _ops_frame(batch: RawBatch, frames: list[pl.DataFrame]) -> pl.DataFrame:
     )
     return ops.select(
         [pl.col(c).cast(dt) if c in ops.columns else pl.lit(None, dtype=dt).alias(c)
-         for c, dt in OPS.items()]
+         for c, dt in OPS.items()] + [pl.col("row")]
     )

@@ -56,6 +56,12 @@ def apdu_op(apdu: bytes) -> dict | None:
 
 def parse(payload: bytes) -> dict | None:
     """BVLC + NPDU walk to the APDU; the op, or None."""
+    i = apdu_offset(payload)
+    return None if i is None else apdu_op(payload[i:])
+
+
+def apdu_offset(payload: bytes) -> int | None:
+    """Where the APDU starts after BVLC and NPDU; None for network-layer messages and non-BACnet."""
     if len(payload) < 4 or payload[0] != 0x81 or payload[1] not in _NPDU_FUNCS:
         return None
     i = 10 if payload[1] == 0x04 else 4
@@ -75,7 +81,7 @@ def parse(payload: bytes) -> dict | None:
         i += 3 + payload[i + 2]
     if ctrl & 0x20:
         i += 1  # hop count
-    return apdu_op(payload[i:])
+    return i
 
 
 def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:

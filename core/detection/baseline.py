@@ -27,7 +27,7 @@ import polars as pl
 
 from plantwatch.core.decode.addr import ip_texts
 from plantwatch.core.flows.sessions import FAILED_STATES, session_ops
-from plantwatch.core.flows.stateful import Stateful
+from plantwatch.core.flows.stateful import ComponentState, Stateful
 
 HOUR = 3_600_000_000_000
 U = pl.UInt64()
@@ -190,9 +190,13 @@ def _drop_devices(df: pl.DataFrame, a: tuple[str, str], b: tuple[str, str] | Non
 class Baseline(Stateful):
     """The learned pattern of life (see the module docstring)."""
 
-    STATE_VERSION = 1
+    # version 2 counts the learn-mode runs; a version 1 state (or an unversioned one without
+    # the count) did not, and resumes with 0, as if no run had been named normal
+    STATE_VERSION = 2
     STATE_FRAMES = ("_edges", "_ops", "_vol", "_rdp", "_ja3", "_hours")
-    STATE_SCALARS = ("_first_ts", "_last_ts", "_runs")
+    STATE_SCALARS = ("_first_ts", "_last_ts", "_runs", "_learn_runs")
+    STATE_MIGRATIONS = {**Stateful.STATE_MIGRATIONS, 1: lambda st: ComponentState(
+        2, st.frames, {"_learn_runs": 0, **st.scalars})}
 
     def __init__(self) -> None:
         self._edges = _empty(EDGES)
@@ -204,12 +208,14 @@ class Baseline(Stateful):
         self._first_ts = 0
         self._last_ts = 0
         self._runs = 0
+        self._learn_runs = 0   # runs the user named as normal (learn mode)
 
     # --- learning -----------------------------------------------------------------------------
 
-    def merge(self, agg: Aggregates, exclude: pl.DataFrame | None = None) -> None:
+    def merge(self, agg: Aggregates, exclude: pl.DataFrame | None = None, learned: bool = False) -> None:
         """Fold a run's aggregates in, leaving out every row that involves a device of `exclude`
-        (a frame of hi, lo): the devices that breached are not learned while they misbehave."""
+        (a frame of hi, lo): the devices that breached are not learned while they misbehave.
+        `learned`: the user named the run normal (learn mode)."""
         f = agg.frames()
         ex = exclude if exclude is not None else pl.DataFrame(schema={"hi": U, "lo": U})
         ex = ex.select(pl.col("hi").cast(U), pl.col("lo").cast(U)).unique()
@@ -237,6 +243,7 @@ class Baseline(Stateful):
         if f["hours"].height:
             self._hours = pl.concat([self._hours, f["hours"]]).unique().sort("hour")
         self._runs += 1
+        self._learn_runs += int(learned)
 
     # --- questions ---------------------------------------------------------------------------
 
@@ -271,8 +278,29 @@ class Baseline(Stateful):
         span = (self._last_ts - self._first_ts) / HOUR
         return max(float(self._hours.height), span)
 
-    def mature(self, min_hours: float) -> bool:
-        return self.hours() >= min_hours
+    def observations(self) -> int:
+        """Sessions and ICS operations the baseline holds."""
+        return int(self._edges["sessions"].sum() or 0) + int(self._ops["count"].sum() or 0)
+
+    def mature(self, min_hours: float, min_observations: int | None = None) -> bool:
+        """Mature after `min_hours` of traffic; a baseline the user provided (learn mode) is
+        normal by their word, so it is mature as soon as it holds `min_observations`."""
+        if self.hours() >= min_hours:
+            return True
+        return self._learn_runs > 0 and min_observations is not None and self.observations() >= min_observations
+
+    def maturity_text(self, min_hours: float, min_observations: int) -> str:
+        """One statement of the network's maturity, the same in every output."""
+        h = (self._last_ts - self._first_ts) / HOUR if self._last_ts else 0.0
+        span = f"{h:.1f} h" if h >= 1 else f"{h * 60:.0f} min"
+        obs = f"{self.observations():,} sessions and operations observed over {span}"
+        if self.hours() >= min_hours:
+            return f"mature: {obs}"
+        if self.mature(min_hours, min_observations):
+            return f"mature by observation: {obs} of traffic named normal"
+        if self._learn_runs:
+            return f"learning: {obs} (needs {min_observations:,} observations or {min_hours:g} h)"
+        return f"learning: {obs} (needs {min_hours:g} h, or a capture named normal with --learn)"
 
     def devices(self) -> pl.DataFrame:
         """Devices known to the baseline: hi, lo, first_ts, last_ts, sessions, peers, failed
@@ -295,25 +323,39 @@ class Baseline(Stateful):
             pl.struct("p_hi", "p_lo").n_unique().cast(pl.Int64).alias("peers"),
             pl.col("failed").sum(), pl.col("served").sum()).sort(["hi", "lo"])
 
-    def maturity(self, min_hours: float, min_sessions: int, network_min_hours: float) -> pl.DataFrame:
-        """Per known device: maturity (learning | mature) and its reasons in words."""
+    def maturity(self, min_hours: float, min_sessions: int, network_min_hours: float,
+                 min_observations: int | None = None, network_min_observations: int | None = None) -> pl.DataFrame:
+        """Per known device: maturity (learning | mature) and its reasons in words. In a baseline
+        the user provided, a device is mature once it took part in `min_observations` sessions
+        and operations, however short the capture."""
         d = self.devices()
-        net_ok = self.mature(network_min_hours)
+        net_ok = self.mature(network_min_hours, network_min_observations)
+        o = self._ops
+        op_n = pl.concat([o.select(pl.col("src_hi").alias("hi"), pl.col("src_lo").alias("lo"), "count"),
+                          o.select(pl.col("dst_hi").alias("hi"), pl.col("dst_lo").alias("lo"), "count")]
+                         ).group_by("hi", "lo").agg(pl.col("count").sum().alias("ops_n"))
+        d = d.join(op_n, on=["hi", "lo"], how="left").with_columns(pl.col("ops_n").fill_null(0))
         span_h = (pl.col("last_ts") - pl.col("first_ts")) / HOUR
-        ok = (span_h >= min_hours) & (pl.col("sessions") >= min_sessions) & pl.lit(net_ok)
+        observed = pl.lit(self._learn_runs > 0 and min_observations is not None) & (
+            (pl.col("sessions") + pl.col("ops_n")) >= (min_observations or 0))
+        ok = ((span_h >= min_hours) | observed) & (pl.col("sessions") >= min_sessions) & pl.lit(net_ok)
         reasons = pl.format("seen over {} h in {} session(s) with {} peer(s)",
                             span_h.round(1), pl.col("sessions"), pl.col("peers"))
-        net = "" if net_ok else f"; the network has {self.hours():.1f} h of learning (needs {network_min_hours:g})"
-        short = pl.when(span_h < min_hours).then(pl.lit(f"; needs {min_hours:g} h")).otherwise(pl.lit(""))
+        need = f"{network_min_hours:g} h" + (f", or {network_min_observations:,} observations of a capture named normal"
+                                              if network_min_observations else "")
+        net = "" if net_ok else (f"; the network has {self.hours():.1f} h of learning and "
+                                 f"{self.observations():,} observations (needs {need})")
+        short = pl.when((span_h < min_hours) & ~observed).then(pl.lit(f"; needs {min_hours:g} h")).otherwise(pl.lit(""))
         few = pl.when(pl.col("sessions") < min_sessions).then(
             pl.lit(f"; needs {min_sessions} sessions")).otherwise(pl.lit(""))
         return d.with_columns(
             pl.when(ok).then(pl.lit("mature")).otherwise(pl.lit("learning")).alias("maturity"),
-            pl.concat_str([reasons, short, few, pl.lit(net)]).alias("reasons"))
+            pl.concat_str([reasons, short, few, pl.lit(net)]).alias("reasons")).drop("ops_n")
 
-    def device_table(self, min_hours: float, min_sessions: int, network_min_hours: float) -> pl.DataFrame:
+    def device_table(self, min_hours: float, min_sessions: int, network_min_hours: float,
+                     min_observations: int | None = None, network_min_observations: int | None = None) -> pl.DataFrame:
         """The readable summary written to the store's baseline_devices table."""
-        m = self.maturity(min_hours, min_sessions, network_min_hours)
+        m = self.maturity(min_hours, min_sessions, network_min_hours, min_observations, network_min_observations)
         if m.height == 0:
             return pl.DataFrame()
         e = self._edges
@@ -340,10 +382,11 @@ class Baseline(Stateful):
             pl.col("ics_ops").fill_null(0),
         )
 
-    def meta(self, network_min_hours: float) -> dict[str, str]:
+    def meta(self, network_min_hours: float, network_min_observations: int | None = None) -> dict[str, str]:
         return {"first_ts": str(self._first_ts), "last_ts": str(self._last_ts),
                 "hours": f"{self.hours():.2f}", "runs": str(self._runs),
-                "maturity": "mature" if self.mature(network_min_hours) else "learning"}
+                "maturity": "mature" if self.mature(network_min_hours, network_min_observations) else "learning",
+                "maturity_text": self.maturity_text(network_min_hours, network_min_observations or 0)}
 
 
 def key_hash(*cols: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ frames are then narrowed to the features declared in plantwatch.core.detection.f
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from plantwatch.core.capture.refs import ref_expr
@@ -36,7 +37,8 @@ class ContextBuilder:
     """One detection's context from the detector's state (read only)."""
 
     def __init__(self, baseline: Baseline, zones: Zones, cfg: dict, agg: Aggregates,
-                 kept: list[pl.DataFrame], ops: list[pl.DataFrame], titles: dict[str, str]) -> None:
+                 kept: list[pl.DataFrame], ops: list[pl.DataFrame], titles: dict[str, str],
+                 arp: list[pl.DataFrame] | None = None) -> None:
         self.baseline = baseline
         self.zones = zones
         self.cfg = cfg
@@ -44,12 +46,14 @@ class ContextBuilder:
         self._kept = kept
         self._ops = ops
         self.titles = titles
+        self._arp = arp or []
 
     def _devices(self, devices: pl.DataFrame | None) -> pl.DataFrame:
         """Devices of the run with zone kind, role and baseline flags."""
         bcfg = self.cfg["baseline"]
         mat = self.baseline.maturity(float(bcfg["device_min_hours"]), int(bcfg["device_min_sessions"]),
-                                     float(bcfg["network_min_hours"])).select(
+                                     float(bcfg["network_min_hours"]), int(bcfg["device_min_observations"]),
+                                     int(bcfg["network_min_observations"])).select(
             pl.col("hi").cast(U), pl.col("lo").cast(U), "maturity")
         if devices is None or devices.height == 0:
             return pl.DataFrame(schema={"device": pl.String(), "hi": U, "lo": U, "name": pl.String(),
@@ -147,9 +151,23 @@ class ContextBuilder:
         S = S.with_columns(pl.lit(net_it_ot, pl.Int64).alias("net_it_ot_b"),
                            pl.lit(net_nosni, pl.Int64).alias("net_nosni_b"))
         ops = self._ops_context(S)
-        V = self._volume_context(S)
+        V = self._volume_context(S, D)
         return Context(S=S, ops=ops, V=V, D=D, cfg=self.cfg, hours_b=self.baseline.hours(), cold=cold,
-                       titles=self.titles)
+                       titles=self.titles, A=self._arp_context(D))
+
+    def _arp_context(self, D: pl.DataFrame) -> pl.DataFrame:
+        if not self._arp:
+            return pl.DataFrame()
+        a = pl.concat(self._arp).unique(["arp_spa", "arp_tpa"], keep="first", maintain_order=True)
+        spa, tpa = a["arp_spa"].to_numpy(), a["arp_tpa"].to_numpy()
+        zero = np.zeros(a.height, dtype=np.uint64)
+        mapped = np.uint64(0xFFFF << 32)
+        a = a.with_columns(pl.Series("sender", ip_texts(zero, spa | mapped), dtype=pl.String),
+                           pl.Series("target", ip_texts(zero, tpa | mapped), dtype=pl.String),
+                           ref_expr("file_id", "frame").alias("ref"))
+        routers = D.filter(pl.col("role") == "router").select(pl.col("device").alias("sender"),
+                                                              pl.lit(True).alias("sender_router"))
+        return a.join(routers, on="sender", how="left").with_columns(pl.col("sender_router").fill_null(False))
 
     def _network_numbers(self, D: pl.DataFrame) -> tuple[int, int]:
         be = self.baseline.edges
@@ -169,7 +187,7 @@ class ContextBuilder:
                                         "app": pl.UInt8(), "code": pl.Int32(), "cls": pl.UInt8(),
                                         "name": pl.String(), "count": pl.Int64(), "ref": pl.Int64(),
                                         "first_ts": pl.Int64(), "last_ts": pl.Int64(), "key_b": pl.Int64(),
-                                        "pair_reprogram_b": pl.Int64(), "src_discover_b": pl.Int64(),
+                                        "pair_ops_b": pl.Int64(), "pair_reprogram_b": pl.Int64(), "src_discover_b": pl.Int64(),
                                         "src_action_b": pl.Int64(), "src_role": pl.String(),
                                         "src_immature": pl.Boolean()})
         ops = ops.unique(["session_id", "app", "code", "cls", "name", "from_client", "requests"], keep="last")
@@ -180,25 +198,30 @@ class ContextBuilder:
         bo = self.baseline.ops
         key = ["src_hi", "src_lo", "dst_hi", "dst_lo", "app", "code", "name"]
         o = o.join(bo.group_by(key).agg(pl.col("count").sum().alias("key_b")), on=key, how="left")
+        o = o.join(bo.group_by(["src_hi", "src_lo", "dst_hi", "dst_lo"]).agg(pl.col("count").sum().alias("pair_ops_b")),
+                   on=["src_hi", "src_lo", "dst_hi", "dst_lo"], how="left")
         o = o.join(bo.filter(pl.col("cls") == CLS_REPROGRAM).group_by(["src_hi", "src_lo", "dst_hi", "dst_lo"]).agg(
             pl.col("count").sum().alias("pair_reprogram_b")), on=["src_hi", "src_lo", "dst_hi", "dst_lo"], how="left")
         o = o.join(bo.group_by(["src_hi", "src_lo"]).agg(
             pl.col("count").filter(pl.col("cls") == CLS_DISCOVER).sum().alias("src_discover_b"),
             pl.col("count").filter(pl.col("cls") == CLS_ACTION).sum().alias("src_action_b")),
             on=["src_hi", "src_lo"], how="left")
-        return o.with_columns([pl.col(k).fill_null(0) for k in ("key_b", "pair_reprogram_b", "src_discover_b",
+        return o.with_columns([pl.col(k).fill_null(0) for k in ("key_b", "pair_ops_b", "pair_reprogram_b", "src_discover_b",
                                                                  "src_action_b")])
 
-    def _volume_context(self, S: pl.DataFrame) -> pl.DataFrame:
-        min_b = int(self.cfg["net.data_volume"]["min_bytes"])
-        vh = self.agg.frames()["vol_hours"].filter((pl.col("up") >= min_b) | (pl.col("down") >= min_b))
+    def _volume_context(self, S: pl.DataFrame, D: pl.DataFrame) -> pl.DataFrame:
+        """Hours of the run whose bytes pass the network's floor, each with the nearest reference
+        the baseline holds: the pair, else any client of the server's port, else the clients of
+        the source's zone kind and role, else what the source itself ever sent in an hour."""
+        bv = self.baseline.vol
+        floor = volume_floor(bv, self.cfg["net.data_volume"])
+        vh = self.agg.frames()["vol_hours"].filter((pl.col("up") >= floor) | (pl.col("down") >= floor))
         if vh.height == 0:
             return pl.DataFrame()
         long = pl.concat([
             vh.select("c_hi", "c_lo", "s_hi", "s_lo", "port", "hour", pl.lit("up").alias("measure"), pl.col("up").alias("bytes")),
             vh.select("c_hi", "c_lo", "s_hi", "s_lo", "port", "hour", pl.lit("down").alias("measure"), pl.col("down").alias("bytes")),
-        ]).filter(pl.col("bytes") >= min_b)
-        bv = self.baseline.vol
+        ]).filter(pl.col("bytes") >= floor)
 
         def stats(df: pl.DataFrame, prefix: str) -> pl.DataFrame:
             mean = pl.col("slog") / pl.col("hours")
@@ -207,21 +230,65 @@ class ContextBuilder:
                              pl.col("hours").alias(f"{prefix}_hours"), pl.col("max").alias(f"{prefix}_max"),
                              mean.alias(f"{prefix}_mean"), var.sqrt().alias(f"{prefix}_sd"))
 
+        def pooled(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+            return df.group_by(by).agg(pl.col("hours").sum(), pl.col("max").max(), pl.col("slog").sum(),
+                                       pl.col("slog2").sum())
+
+        roles = D.select("hi", "lo", "zone_kind", "role")
+        bvr = bv.join(roles.rename({"hi": "c_hi", "lo": "c_lo"}), on=["c_hi", "c_lo"], how="left")
         pair = stats(bv, "p")
-        srv = stats(bv.group_by(["s_hi", "s_lo", "port", "measure"]).agg(
-            pl.col("hours").sum(), pl.col("max").max(), pl.col("slog").sum(), pl.col("slog2").sum()), "q")
+        srv = stats(pooled(bv, ["s_hi", "s_lo", "port", "measure"]), "q")
+        pop = stats(pooled(bvr.filter(pl.col("role").is_not_null()), ["zone_kind", "role", "measure"]), "z")
+        # a zone kind and role the baseline knows devices of, none of which ever moved such bytes
+        # as a client (field devices do not send files): its largest hour is 0
+        known = D.filter(pl.col("known")).select("zone_kind", "role").unique().join(
+            pl.DataFrame({"measure": ["up", "down"]}), how="cross")
+        pop = known.join(pop, on=["zone_kind", "role", "measure"], how="full", coalesce=True).with_columns(
+            pl.col("z_hours").fill_null(0.0), pl.col("z_max").fill_null(0), pl.col("z_mean").fill_null(0.0),
+            pl.col("z_sd").fill_null(0.0))
+        # what a device sent in its largest hour as client (up) or as server (down)
+        own = pl.concat([bv.filter(pl.col("measure") == "up").select(pl.col("c_hi").alias("hi"), pl.col("c_lo").alias("lo"), "max"),
+                         bv.filter(pl.col("measure") == "down").select(pl.col("s_hi").alias("hi"), pl.col("s_lo").alias("lo"), "max")]
+                        ).group_by("hi", "lo").agg(pl.col("max").max().alias("o_max"))
         v = long.join(pair, on=["c_hi", "c_lo", "s_hi", "s_lo", "port", "measure"], how="left").join(
             srv, on=["s_hi", "s_lo", "port", "measure"], how="left")
-        has_pair = pl.col("p_hours").is_not_null()
+        v = v.join(roles.rename({"hi": "c_hi", "lo": "c_lo"}), on=["c_hi", "c_lo"], how="left").join(
+            pop, on=["zone_kind", "role", "measure"], how="left")
+        sender = pl.when(pl.col("measure") == "up")
+        v = v.with_columns(sender.then(pl.col("c_hi")).otherwise(pl.col("s_hi")).alias("hi"),
+                           sender.then(pl.col("c_lo")).otherwise(pl.col("s_lo")).alias("lo")).join(
+            own, on=["hi", "lo"], how="left")
+        # the pair is a reference once it holds enough active hours: a pair seen in one quiet hour
+        # says little, and the clients of its server's port (pooled) speak instead
+        min_h = float(self.cfg["net.data_volume"]["min_reference_hours"])
+        chain = (("pair", "p"), ("server port", "q"), ("zone and role", "z"))
+        kind = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
+        mx = mean = sd = pl.when(pl.lit(False)).then(pl.lit(None, pl.Float64))
+        for name, pre in chain:
+            has = pl.col(f"{pre}_hours").is_not_null()
+            if pre == "p":
+                has = has & (pl.col(f"{pre}_hours") >= min_h)
+            kind = kind.when(has).then(pl.lit(name))
+            mx, mean, sd = (mx.when(has).then(pl.col(f"{pre}_max")), mean.when(has).then(pl.col(f"{pre}_mean")),
+                            sd.when(has).then(pl.col(f"{pre}_sd")))
+        has_own = pl.col("o_max").is_not_null()
         v = v.with_columns(
-            pl.when(has_pair).then(pl.lit("pair")).when(pl.col("q_hours").is_not_null()).then(pl.lit("server port"))
-            .otherwise(None).alias("ref_kind"),
-            pl.when(has_pair).then(pl.col("p_max")).otherwise(pl.col("q_max")).alias("ref_max"),
-            pl.when(has_pair).then(pl.col("p_mean")).otherwise(pl.col("q_mean")).alias("ref_mean"),
-            pl.when(has_pair).then(pl.col("p_sd")).otherwise(pl.col("q_sd")).alias("ref_sd"))
+            kind.when(has_own).then(pl.lit("device")).otherwise(None).alias("ref_kind"),
+            mx.when(has_own).then(pl.col("o_max")).otherwise(None).cast(pl.Int64).alias("ref_max"),
+            mean.when(has_own).then(pl.col("o_max").cast(pl.Float64).log1p()).otherwise(None).alias("ref_mean"),
+            sd.when(has_own).then(pl.lit(0.0)).otherwise(None).alias("ref_sd"),
+            pl.lit(int(floor), pl.Int64).alias("floor"))
         v = v.with_columns(_texts(v["c_hi"], v["c_lo"]).alias("c"), _texts(v["s_hi"], v["s_lo"]).alias("s"))
         imm = S.select("c", "c_immature").unique("c")
         return v.join(imm, on="c", how="left").with_columns(pl.col("c_immature").fill_null(False))
+
+
+def volume_floor(bv: pl.DataFrame, c: dict) -> float:
+    """The byte count under which no hour is unusual: `floor_factor` times the network's typical
+    pair-hour (geometric mean over every pair and direction learned), never under `min_bytes`."""
+    hours = float(bv["hours"].sum()) if bv.height else 0.0
+    typical = float(np.expm1(float(bv["slog"].sum()) / hours)) if hours > 0 else 0.0
+    return max(float(c["min_bytes"]), float(c["floor_factor"]) * typical)
 
 
 def _kind(inventory: str, by_address: str) -> pl.Expr:

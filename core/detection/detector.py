@@ -64,15 +64,20 @@ class Detector:
         self.sink = sink
         self.zones = zones or Zones.default()
         self.mode = mode
+        self._judged = ""   # the maturity statement the last detection judged with
         self.cfg = config or load_config()
         self.baseline = baseline
         self.agg = Aggregates()
         self._kept: list[pl.DataFrame] = []
         self._ops: list[pl.DataFrame] = []
+        self._identity: list[pl.DataFrame] = []  # identity changes of the run (inventory.identity.CHANGES)
+        self._arp: list[pl.DataFrame] = []   # ARP requests (detect mode), for sweeps
         e = self.baseline.edges
         self._known = np.sort(key_hash(e["c_hi"], e["c_lo"], e["s_hi"], e["s_lo"], e["proto"], e["port"])) \
             if e.height else np.zeros(0, dtype=np.int64)
-        self._big = int(self.cfg["net.data_volume"]["min_bytes"]) // 4
+        # sessions big enough to be a volume breach's evidence on a known edge (new edges are kept
+        # anyway); not under 25 kB, so a low volume floor does not keep every office session
+        self._big = max(int(self.cfg["net.data_volume"]["min_bytes"]), 100_000) // 4
         self._last_checkpoint = 0
         self.result: DetectResult | None = None
 
@@ -82,12 +87,26 @@ class Detector:
                open_sessions: pl.DataFrame | None = None, inventory: object | None = None) -> None:
         """Feed one batch: the sessions that ended in it (packets/ops/open sessions are accepted
         for the interface's sake; models work on sessions and their operations)."""
+        if self.mode == "detect" and packets is not None and "arp_op" in packets.columns:
+            self._keep_arp(packets)
         if ended is None or ended.height == 0:
             return
         sops = session_ops(ended)
         self.agg.add(ended, sops)
         if self.mode == "detect":
             self._keep(ended, sops)
+
+    def add_identity_changes(self, changes: pl.DataFrame) -> None:
+        """Identity changes the inventory saw in a batch (plantwatch.core.inventory.identity)."""
+        if changes.height and self.mode == "detect":
+            self._identity.append(changes)
+    def _keep_arp(self, p: pl.DataFrame) -> None:
+        """ARP requests asking for another address (not gratuitous, not probes from 0.0.0.0),
+        once per (sender, target) per batch."""
+        req = p.filter((pl.col("arp_op") == 1) & (pl.col("arp_spa") > 0) & (pl.col("arp_spa") != pl.col("arp_tpa")))
+        if req.height:
+            self._arp.append(req.select("ts", "arp_spa", "arp_tpa", "file_id", "frame").unique(
+                ["arp_spa", "arp_tpa"], keep="first", maintain_order=True))
 
     def _keep(self, s: pl.DataFrame, sops: pl.DataFrame) -> None:
         n = s.height
@@ -129,7 +148,7 @@ class Detector:
             pairs = [text_to_ip(a) for a in actors]
             exclude = pl.DataFrame({"hi": [p[0] for p in pairs], "lo": [p[1] for p in pairs]},
                                    schema={"hi": U, "lo": U})
-        self.baseline.merge(self.agg, exclude)
+        self.baseline.merge(self.agg, exclude, learned=self.mode == "learn")
         self._write_baseline(res.models)
         self.result = res
         return res
@@ -160,14 +179,19 @@ class Detector:
 
     def _detect(self, devices: pl.DataFrame | None) -> DetectResult:
         bcfg = self.cfg["baseline"]
-        cold = not self.baseline.mature(float(bcfg["network_min_hours"]))
+        cold = not self.baseline.mature(float(bcfg["network_min_hours"]), int(bcfg["network_min_observations"]))
         res = DetectResult(self.mode, cold, self.baseline.hours())
+        # what the detection judged with, stated once for the report (the baseline grows after)
+        self._judged = self.baseline.maturity_text(float(bcfg["network_min_hours"]),
+                                                   int(bcfg["network_min_observations"]))
         res.models = {m.id: ("learning" if (cold and m.needs_history) else "active") for m in MODELS.values()}
         if self.mode != "detect":
             return res
         titles = {m.id: m.title for m in MODELS.values()}
         ctx = ContextBuilder(self.baseline, self.zones, self.cfg, self.agg, self._kept, self._ops,
-                             titles).build(devices, cold)
+                             titles, self._arp).build(devices, cold)
+        if self._identity:
+            ctx.identity_changes = pl.concat(self._identity)
         for mod in MODULES:
             ctx.breaches.extend(mod.run(ctx))
         # ordered as before ids: by time, then title (the report and the live checkpoints agree)
@@ -199,10 +223,12 @@ class Detector:
     def _write_baseline(self, models: dict[str, str]) -> None:
         b = self.cfg["baseline"]
         t = self.baseline.device_table(float(b["device_min_hours"]), int(b["device_min_sessions"]),
-                                       float(b["network_min_hours"]))
-        meta = self.baseline.meta(float(b["network_min_hours"]))
+                                       float(b["network_min_hours"]), int(b["device_min_observations"]),
+                                       int(b["network_min_observations"]))
+        meta = self.baseline.meta(float(b["network_min_hours"]), int(b["network_min_observations"]))
         if self.mode == "detect":
             meta["models"] = json.dumps(models)
+            meta["judged_with"] = self._judged
         self.sink.write_baseline(self.baseline, t, meta)
 
 

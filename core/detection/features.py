@@ -37,6 +37,7 @@ SESSION_FEATURES: tuple[Feature, ...] = (
     Feature("port", pl.Int32(), "server port (0 when the transport has none)"),
     Feature("app", pl.UInt8(), "application protocol id (decode.schema.APP_NAMES)"),
     Feature("n_ops", _I, "ICS operations decoded in the session"),
+    Feature("up", _I, "payload bytes client to server"),
     Feature("failed", _B, "refused, unanswered or unreachable"),
     Feature("ref", _I, "packed reference of the session's first packet (capture.refs)"),
     Feature("ev_tls", _I, "packed reference of the TLS ClientHello, if any"),
@@ -52,6 +53,8 @@ SESSION_FEATURES: tuple[Feature, ...] = (
     Feature("s_ics", _B, "the server is an OT/ICS device (zones, inventory or baseline)"),
     Feature("c_it", _B, "the client is IT: by the zones, or internal and never spoke ICS"),
     Feature("c_immature", _B, "the client's baseline is still learning"),
+    Feature("c_role", _S, "the client's role by behaviour (inventory: plc, hmi, engineering, ...)"),
+    Feature("s_role", _S, "the server's role by behaviour"),
     Feature("edge_b", _I, "sessions on this (client, server, transport, port) in the baseline"),
     Feature("pair_b", _I, "sessions between this client and server in the baseline"),
     Feature("c_app_b", _I, "sessions of the client with this application protocol"),
@@ -81,6 +84,7 @@ OP_FEATURES: tuple[Feature, ...] = (
     Feature("first_ts", _I, "the session's first packet"),
     Feature("last_ts", _I, "the session's last packet"),
     Feature("key_b", _I, "this (src, dst, app, code, name) in the baseline"),
+    Feature("pair_ops_b", _I, "operations src -> dst in the baseline (0: the source is new to the target)"),
     Feature("pair_reprogram_b", _I, "REPROGRAM operations src -> dst in the baseline"),
     Feature("src_discover_b", _I, "DISCOVER operations the source sent in the baseline"),
     Feature("src_action_b", _I, "ACTION operations the source sent in the baseline"),
@@ -95,10 +99,12 @@ VOLUME_FEATURES: tuple[Feature, ...] = (
     Feature("hour", _I, "hour of packet time (ns // 1h)"),
     Feature("measure", _S, "up (client to server) or down"),
     Feature("bytes", _I, "payload bytes in that hour and direction"),
-    Feature("ref_kind", _S, "what the baseline compares with: pair, server port, or none"),
+    Feature("ref_kind", _S, "what the baseline compares with: pair, server port, zone and role (clients of"
+            " the source's zone kind and role), device (the most the source sent in an hour), or none"),
     Feature("ref_max", _I, "largest hour of that reference in the baseline"),
     Feature("ref_mean", _F, "mean of log1p(bytes per hour) of the reference"),
     Feature("ref_sd", _F, "standard deviation of log1p(bytes per hour) of the reference"),
+    Feature("floor", _I, "bytes under which no hour is unusual (relative to the network's volumes)"),
     Feature("c_immature", _B, "the client's baseline is still learning"),
 )
 
@@ -111,8 +117,16 @@ DEVICE_FEATURES: tuple[Feature, ...] = (
     Feature("external", _B, "the device is external"),
 )
 
+ARP_FEATURES: tuple[Feature, ...] = (
+    Feature("ts", _I, "the ARP request, ns of packet time"),
+    Feature("sender", _S, "the address asking (sender protocol address), as text"),
+    Feature("target", _S, "the address asked for (target protocol address), as text"),
+    Feature("ref", _I, "packed reference of the request"),
+    Feature("sender_router", _B, "the sender is a router (inventory): it ARPs for whatever it forwards to"),
+)
+
 FEATURES: dict[str, tuple[Feature, ...]] = {
-    "S": SESSION_FEATURES, "ops": OP_FEATURES, "V": VOLUME_FEATURES, "D": DEVICE_FEATURES,
+    "S": SESSION_FEATURES, "ops": OP_FEATURES, "V": VOLUME_FEATURES, "D": DEVICE_FEATURES, "A": ARP_FEATURES,
 }
 
 
@@ -137,4 +151,4 @@ def declared_frame(frame: str, df: pl.DataFrame) -> pl.DataFrame:
 
 
 __all__ = ["Feature", "FeatureError", "FEATURES", "SESSION_FEATURES", "OP_FEATURES",
-           "VOLUME_FEATURES", "DEVICE_FEATURES", "schema", "declared_frame"]
+           "VOLUME_FEATURES", "DEVICE_FEATURES", "ARP_FEATURES", "schema", "declared_frame"]

@@ -1,7 +1,7 @@
 """The device inventory: identity, names, vendor, zone, inferred role and counters.
 
-A device is an IP address that sent at least one packet (multicast, broadcast and 0.0.0.0 are
-never devices). Its MAC is attached only when the MAC is local to it: a MAC seen as the source
+A device is an IP address that sent at least one packet (multicast, broadcast, loopback and
+0.0.0.0 are never devices). Its MAC is attached only when the MAC is local to it: a MAC seen as the source
 of many IPs, or of IPs in several subnets, belongs to a router or gateway and is not merged into
 the hosts behind it; the router itself is the device ARP binds to that MAC (or, with no ARP seen,
 a MAC-only device). Names come from DNS answers (the name the network resolves to the address),
@@ -178,7 +178,9 @@ class DeviceInventory(Stateful):
             pl.col("pkts_sent").sum().alias("pkts"), pl.col("bytes_sent").sum().alias("bytes"),
             pl.col("first_ts").min(), pl.col("last_ts").max(), pl.col("vlan").drop_nulls().first())
         if src.height:
-            src = src.filter(~pl.Series(addr.is_group(src["hi"].to_numpy(), src["lo"].to_numpy())))
+            h, lo = src["hi"].to_numpy(), src["lo"].to_numpy()
+            # a stray loopback frame on the wire is no device either
+            src = src.filter(~pl.Series(addr.is_group(h, lo) | (addr.classify(h, lo) == addr.KIND_LOOPBACK)))
             self._src = pl.concat([self._src, src.select(list(_SRC)).cast(_SRC)]).group_by(
                 ["hi", "lo", "mac"]).agg(
                 pl.col("pkts").sum(), pl.col("bytes").sum(), pl.col("first_ts").min(),

@@ -34,10 +34,12 @@ from plantwatch.core.decode import Decoder
 from plantwatch.core.detection.detector import Detector, DetectResult
 from plantwatch.core.flows.sessions import SessionTracker, session_ops
 from plantwatch.core.inventory.devices import DeviceInventory
+from plantwatch.core.inventory.identity import IdentityTable
 from plantwatch.core.inventory.zones import Zones
 from plantwatch.core.store import captures as stored_captures
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store, fingerprint
+from plantwatch.core.store.identity import write_identity
 from plantwatch.core.store.writers import StoreSink, load_baseline
 
 # Records per batch offline: large enough that polars' per-operation overhead is amortised
@@ -130,6 +132,8 @@ class Ingest:
         self.inventory = DeviceInventory(self.zones)
         pipeline_state.load(self.store, "sessions", self.tracker)
         pipeline_state.load(self.store, "devices", self.inventory)
+        self.identity = IdentityTable()
+        pipeline_state.load(self.store, "identity", self.identity)
         self._generation = pipeline_state.generation(self.store)
         self.detector = self._new_detector()
 
@@ -210,6 +214,7 @@ class Ingest:
                     self.inventory.update(dec.packets, dec.ops, ended,
                                           endpoints=self.tracker.last_endpoints)
                     self.detector.update(dec.packets, dec.ops, ended)
+                    self.detector.add_identity_changes(self.identity.update(dec.identity))
                     self._write_sessions(ended)
                     report.sessions += ended.height
                     if per_batch:
@@ -233,10 +238,12 @@ class Ingest:
                 report.sessions += still_open.height
                 devices = self.inventory.devices()
                 self.store.upsert("devices", _for_sql(devices))
+                write_identity(self.store, self.identity)
                 report.detection = self.detector.finish(still_open, devices)
                 self.finish_captures(todo)
                 pipeline_state.save(self.store, "sessions", self.tracker)
                 pipeline_state.save(self.store, "devices", self.inventory)
+                pipeline_state.save(self.store, "identity", self.identity)
         report.packets = sum(i.packets for _, i, _ in todo)
         return report
 
@@ -253,7 +260,7 @@ class Ingest:
         """The detector of a run: the baseline earlier runs learned, results into the store
         through `self.sink` (which knows the breach and incident ids the run has written)."""
         mode, models = self._detect_args
-        self.sink = StoreSink(self.store)
+        self.sink = StoreSink(self.store, models)
         return Detector(load_baseline(self.store), self.sink, self.zones, mode, models)
 
     # --- hooks: how a run accounts for its captures (the sensor overrides them for ring files) ---
@@ -316,7 +323,9 @@ class Ingest:
             cur = self.store.execute(
                 "INSERT INTO captures (path, fingerprint, size, packets, status, resumes, first_frame) "
                 "VALUES (?, ?, ?, 0, 'partial', ?, ?)",
-                (info.path, fp, _source(p, info).stat().st_size, info.resumes, info.skip_records + 1))
+                # absolute: a console started elsewhere finds it (a pipe keeps the name it was given)
+                (info.path if info.source else str(p.resolve()), fp, _source(p, info).stat().st_size,
+                 info.resumes, info.skip_records + 1))
             info.capture_id = int(cur.lastrowid or 0)
             ids.append(info.capture_id)
         return np.array(ids, dtype=np.int64)
@@ -344,6 +353,7 @@ class Ingest:
         self.inventory.update(pl.DataFrame(), None, None, open_sessions=still_open)
         self._write_sessions(still_open)
         self.store.upsert("devices", _for_sql(self.inventory.devices()))
+        write_identity(self.store, self.identity)
 
     def _write_sessions(self, sessions: pl.DataFrame) -> None:
         if sessions.height == 0:

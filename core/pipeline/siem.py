@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from plantwatch.core.store.database import Store
 from plantwatch.core.views import report
+from plantwatch.core.views.console.common import has_table
 from plantwatch.core.views.siem import FORMATS, MAX_BYTES, syslog_message
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,10 @@ class Forwarder:
             raise SiemError(f"--syslog-format {self.fmt}: give one of {', '.join(FORMATS)}")
 
     def _known(self, store: Store) -> tuple[set[int], dict[int, int]]:
-        b = {int(r[0]) for r in store.execute("SELECT breach_id FROM breaches")}
+        # a breach the analyst accepted as normal or a rule allows is not news for the SIEM
+        covered = (" WHERE breach_id NOT IN (SELECT breach_id FROM breach_triage"
+                   " WHERE disposition IN ('accepted', 'suppressed'))") if has_table(store, "breach_triage") else ""
+        b = {int(r[0]) for r in store.execute(f"SELECT breach_id FROM breaches{covered}")}
         i = {int(r[0]): int(r[1] or 0) for r in store.execute("SELECT incident_id, breaches FROM incidents")}
         return b, i
 

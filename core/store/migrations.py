@@ -299,7 +299,146 @@ ALTER TABLE captures ADD COLUMN first_frame INTEGER; -- first frame counted in t
 CREATE INDEX captures_head ON captures (head_digest);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
+# V6: the analyst's loop (plantwatch.core.detection.triage, plantwatch.core.store.triage). Triage
+# times (`at`, `withdrawn_at`) are wall-clock ns: they record human actions. Rules and windows match
+# on packet time. `breaches.score`/`incident_id`, `incidents` and `device_scores` hold the effective
+# (triaged) values; the *_detected tables keep what detection wrote, so withdrawing restores it.
+V6 = """
+CREATE TABLE triage_states (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,        -- breach | incident
+    target_id INTEGER NOT NULL,  -- breaches.breach_id or incidents.incident_id
+    state TEXT NOT NULL,       -- new | acknowledged | resolved | false positive
+    note TEXT NOT NULL,
+    user TEXT NOT NULL,        -- local user name
+    at INTEGER NOT NULL        -- wall-clock ns
+);
+CREATE INDEX triage_states_target ON triage_states (kind, target_id, seq);
+CREATE TABLE acceptances (
+    accept_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    breach_id INTEGER NOT NULL, -- the breach it was taken from
+    model TEXT NOT NULL,       -- model id
+    actor TEXT NOT NULL,       -- the device
+    targets TEXT NOT NULL,     -- JSON list of accepted targets
+    keys TEXT NOT NULL,        -- JSON list of [name, [values]] (user, protocol, operations, ports...)
+    why TEXT NOT NULL,
+    user TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    withdrawn_at INTEGER,      -- null while in force
+    withdrawn_by TEXT
+);
+CREATE TABLE rulesets (
+    ruleset_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL,        -- the file it was loaded from
+    body TEXT NOT NULL,        -- the file's text, as loaded
+    sha256 TEXT NOT NULL,
+    user TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    withdrawn_at INTEGER,      -- null while in force (loading a file withdraws the one before)
+    withdrawn_by TEXT
+);
+CREATE TABLE windows (
+    window_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    start_ts INTEGER NOT NULL, -- packet time ns
+    end_ts INTEGER NOT NULL,
+    devices TEXT NOT NULL,     -- JSON list: who does the work (addresses, CIDRs, name globs)
+    targets TEXT NOT NULL,     -- JSON list: on what (empty: any)
+    classes TEXT NOT NULL,     -- JSON list of operation classes expected (empty: any)
+    note TEXT NOT NULL,
+    user TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    withdrawn_at INTEGER,
+    withdrawn_by TEXT
+);
+CREATE TABLE breach_detected (
+    breach_id INTEGER PRIMARY KEY,  -- breaches.breach_id
+    score REAL,                -- the score detection gave
+    incident_id INTEGER        -- the incident detection put it in
+);
+INSERT INTO breach_detected SELECT breach_id, score, incident_id FROM breaches;
+CREATE TABLE incidents_detected (  -- the incidents as detection wrote them (columns as incidents)
+    incident_id INTEGER PRIMARY KEY,
+    title TEXT,
+    device TEXT,
+    devices TEXT,
+    first_ts INTEGER,
+    last_ts INTEGER,
+    score REAL,
+    phases TEXT,
+    attack_ids TEXT,
+    narrative TEXT,
+    timeline TEXT,
+    breaches INTEGER
+);
+INSERT INTO incidents_detected SELECT incident_id, title, device, devices, first_ts, last_ts, score, phases,
+    attack_ids, narrative, timeline, breaches FROM incidents;
+CREATE TABLE device_scores_detected (  -- device_scores as detection wrote them
+    device TEXT,
+    ts INTEGER,
+    score REAL,
+    breaches INTEGER,
+    PRIMARY KEY (device, ts)
+);
+INSERT INTO device_scores_detected SELECT device, ts, score, breaches FROM device_scores;
+CREATE TABLE breach_triage (
+    breach_id INTEGER PRIMARY KEY,  -- breaches.breach_id
+    disposition TEXT NOT NULL, -- accepted | suppressed | window
+    ref INTEGER NOT NULL,      -- acceptances.accept_id, rulesets.ruleset_id or windows.window_id
+    label TEXT NOT NULL        -- the acceptance's why, the rule's name or the window's name
+);
+CREATE TABLE incident_triage (
+    incident_id INTEGER PRIMARY KEY,  -- incidents_detected.incident_id
+    fate TEXT NOT NULL,        -- rescored | dissolved
+    note TEXT NOT NULL
+);
+"""
+
+
+# V7: device identity from the wire (core/inventory/identity.py) and imported vulnerability
+# advisories (core/store/vulns.py). Versions are JSON: a list of ranges, each with any of
+# "version" (exact), "from"/"from_excl" (lower bound, inclusive/exclusive), "to"/"to_excl".
+V7 = """
+CREATE TABLE device_identity (
+    device TEXT NOT NULL,      -- devices.device
+    component TEXT NOT NULL,   -- '' the device itself; else a module behind it ('backplane slot 0')
+    attribute TEXT NOT NULL,   -- model | firmware | serial | vendor | product ... (core/decode/identity.py)
+    value TEXT,
+    source TEXT,               -- protocol that stated it: s7comm | modbus | enip | bacnet
+    first_ts INTEGER, last_ts INTEGER,    -- packet time the value was first and last stated
+    first_ref INTEGER, last_ref INTEGER,  -- packet refs proving it (capture_id << 32 | frame)
+    seen INTEGER,              -- answers that stated this value
+    PRIMARY KEY (device, component, source, attribute)
+);
+CREATE TABLE identity_changes (
+    device TEXT NOT NULL, component TEXT NOT NULL, attribute TEXT NOT NULL, source TEXT,
+    old_value TEXT, new_value TEXT, old_ts INTEGER, new_ts INTEGER,
+    old_ref INTEGER,           -- the last frame that stated the old value
+    new_ref INTEGER,           -- the first frame that stated the new one
+    PRIMARY KEY (device, component, source, attribute, new_ref)
+);
+CREATE TABLE vuln_advisories (
+    advisory_id TEXT PRIMARY KEY,  -- ICSA-24-xxx-xx (CSAF tracking id) or the CVE id (NVD)
+    source TEXT,               -- csaf | nvd
+    title TEXT,
+    published TEXT,
+    url TEXT,
+    imported_from TEXT         -- the file it came from
+);
+CREATE TABLE vuln_products (
+    advisory_id TEXT NOT NULL,
+    cve TEXT NOT NULL,
+    vendor TEXT NOT NULL,      -- normalised vendor (core/data/vendor_aliases.tsv)
+    product TEXT NOT NULL,     -- as the advisory names it
+    versions TEXT NOT NULL,    -- JSON list of ranges (see above); [] = every version
+    cvss REAL,                 -- CVSS base score (v3 when given, else v2)
+    cpe TEXT,
+    PRIMARY KEY (advisory_id, cve, vendor, product, versions)
+);
+CREATE INDEX vuln_products_vendor ON vuln_products (vendor);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
 
 # The primary key of each table written through Store.upsert.
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
@@ -314,4 +453,11 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "breach_sessions": ("breach_id", "session_id"),
     "incidents": ("incident_id",),
     "device_scores": ("device", "ts"),
+    "breach_detected": ("breach_id",),
+    "incidents_detected": ("incident_id",),
+    "device_scores_detected": ("device", "ts"),
+    "device_identity": ("device", "component", "source", "attribute"),
+    "identity_changes": ("device", "component", "source", "attribute", "new_ref"),
+    "vuln_advisories": ("advisory_id",),
+    "vuln_products": ("advisory_id", "cve", "vendor", "product", "versions"),
 }

@@ -8,15 +8,17 @@ ids; packet references are packed, core/capture/refs.py).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import polars as pl
 
 from plantwatch.core.detection.baseline import Baseline
+from plantwatch.core.detection.models import load_config
 from plantwatch.core.detection.records import Breach, Incident
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store
+from plantwatch.core.store.rows import breach_row, incident_row
+from plantwatch.core.store.triage_apply import apply_triage, save_regroup_config
 
 BASELINE_STATE = "baseline"
 
@@ -28,34 +30,16 @@ def load_baseline(store: Store) -> Baseline:
     return baseline
 
 
-def breach_row(b: Breach) -> dict[str, Any]:
-    return {
-        "breach_id": b.breach_id, "model": b.model, "category": b.category, "severity": b.severity,
-        "phase": b.phase, "attack_ids": json.dumps(b.attack_ids), "device": b.device,
-        "devices": json.dumps(b.devices), "first_ts": b.first_ts, "last_ts": b.last_ts,
-        "score": b.score, "importance": b.importance, "explanation": b.explanation,
-        "sessions": json.dumps(b.sessions), "refs": json.dumps(b.refs),
-        "details": json.dumps(b.details), "incident_id": b.incident_id,
-    }
-
-
-def incident_row(i: Incident) -> dict[str, Any]:
-    return {
-        "incident_id": i.incident_id, "title": i.title, "device": i.device,
-        "devices": json.dumps(i.devices), "first_ts": i.first_ts, "last_ts": i.last_ts,
-        "score": i.score, "phases": json.dumps([p.as_dict() for p in i.phases]),
-        "attack_ids": json.dumps(i.attack_ids), "narrative": i.narrative,
-        "timeline": json.dumps([e.as_dict() for e in i.timeline]), "breaches": i.breaches,
-    }
-
-
 class StoreSink:
     """Writes one run's detections; a later call of the same run (a live checkpoint, then the
     end of the run) replaces what an earlier one wrote, deleting breaches and incidents that a
     later detection grew into others."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, config: dict[str, Any] | None = None) -> None:
+        """`config`: the detection config of the run, None for the defaults (its incident and
+        scoring thresholds are kept in the store, so re-scoring after triage groups as detection did)."""
         self.store = store
+        self.config = config
         self._written: tuple[set[int], set[int]] = (set(), set())  # breach, incident ids of this run
 
     @property
@@ -72,8 +56,10 @@ class StoreSink:
         for bid in sorted(gone_b):
             st.execute("DELETE FROM breaches WHERE breach_id = ?", (bid,))
             st.execute("DELETE FROM breach_sessions WHERE breach_id = ?", (bid,))
+            st.execute("DELETE FROM breach_detected WHERE breach_id = ?", (bid,))
         for iid in sorted(gone_i):
             st.execute("DELETE FROM incidents WHERE incident_id = ?", (iid,))
+            st.execute("DELETE FROM incidents_detected WHERE incident_id = ?", (iid,))
         self._written = ({b.breach_id for b in breaches}, {i.incident_id for i in incidents})
         if breaches:
             st.upsert("breaches", pl.DataFrame([breach_row(b) for b in breaches],
@@ -82,11 +68,20 @@ class StoreSink:
             if links:
                 st.upsert("breach_sessions", pl.DataFrame(links, schema=["breach_id", "session_id"],
                                                           orient="row").unique())
+            st.upsert("breach_detected", pl.DataFrame(
+                [(b.breach_id, b.score, b.incident_id) for b in breaches],
+                schema={"breach_id": pl.Int64, "score": pl.Float64, "incident_id": pl.Int64}, orient="row"))
         if incidents:
-            st.upsert("incidents", pl.DataFrame([incident_row(i) for i in incidents]))
+            rows = pl.DataFrame([incident_row(i) for i in incidents])
+            st.upsert("incidents", rows)
+            st.upsert("incidents_detected", rows)
         if scores:
-            st.upsert("device_scores", pl.DataFrame(scores, schema=["device", "ts", "score", "breaches"],
-                                                    orient="row"))
+            frame = pl.DataFrame(scores, schema=["device", "ts", "score", "breaches"], orient="row")
+            st.upsert("device_scores", frame)
+            st.upsert("device_scores_detected", frame)
+        # what detection wrote is kept as detected; the analyst's triage in force applies on top
+        save_regroup_config(st, self.config or load_config())
+        apply_triage(st)
 
     def write_baseline(self, baseline: Baseline, devices: pl.DataFrame, meta: dict[str, str]) -> None:
         if devices.height:

@@ -37,8 +37,11 @@ def tshark_path() -> str | None:
     return shutil.which("tshark")
 
 
-def dissect(path: str | Path, frame: int, *, timeout: float = 30.0) -> Dissection:
-    """Decode frame number `frame` (1-based, tshark's frame.number) of the capture at `path`."""
+def dissect(path: str | Path, frame: int, *, timeout: float = 30.0, shown_frame: int | None = None,
+            source: str | None = None) -> Dissection:
+    """Decode frame number `frame` (1-based, tshark's frame.number) of the capture at `path`.
+    For a packet cut out of a bigger capture (views/packet_cut.py), `shown_frame` and `source`
+    are its frame number and file there: the result names those."""
     p = Path(path)
     if not p.exists():
         raise DissectError(f"the capture file {p} is gone (moved or deleted), so its packets cannot be decoded")
@@ -66,8 +69,9 @@ def dissect(path: str | Path, frame: int, *, timeout: float = 30.0) -> Dissectio
         except Exception as e:  # pyshark/tshark failures come in many types
             raise DissectError(f"tshark could not decode {p}: {_one_line(e)}") from None
         layers = tuple(_layer_node(layer) for layer in pkt.layers)
-        summary = f"frame {frame}: {pkt.length} bytes, " + " / ".join(layer.layer_name for layer in pkt.layers)
-        return Dissection(str(p), int(frame), summary, layers)
+        number = int(shown_frame if shown_frame is not None else frame)
+        summary = f"frame {number}: {pkt.length} bytes, " + " / ".join(layer.layer_name for layer in pkt.layers)
+        return Dissection(source or str(p), number, summary, layers)
     finally:
         if cap is not None:
             with contextlib.suppress(Exception):  # closing tshark must not mask the result

@@ -17,6 +17,11 @@ devices `zone:ot role:plc score:>0.5 port:102 new:yes vendor:siemens 10.20`, con
 
 from __future__ import annotations
 
+from plantwatch.core.views.console.breach_detail import (  # noqa: F401
+    BreachDetail,
+    EvidenceRow,
+    breach_detail,
+)
 from plantwatch.core.views.console.breaches import (  # noqa: F401
     Breaches,
     BreachRow,
@@ -41,6 +46,7 @@ from plantwatch.core.views.console.common import (  # noqa: F401
 from plantwatch.core.views.console.connections import (  # noqa: F401
     Connections,
     ConnRow,
+    Page,
     _conn_where,
     connections,
     count_connections,
@@ -80,10 +86,11 @@ from plantwatch.core.views.console.incidents import (  # noqa: F401
 from plantwatch.core.views.console.packets import (  # noqa: F401
     PacketLocation,
     packet_location,
+    session_of_ref,
 )
 from plantwatch.core.views.console.status import (  # noqa: F401
     Status,
     status,
 )
 
-__all__ = ['PROTO_NAMES', 'APP_IDS', 'SPARK_BUCKETS', 'LEARN_END_KEY', 'FilterError', 'ip_of', 'fmt_ts', 'has_table', 'detection_ran', 'columns', 'learn_end', 'set_learn_end', 'Status', 'status', 'DeviceFilter', 'ConnFilter', 'parse_device_filter', 'parse_conn_filter', 'DeviceRow', 'DeviceList', 'SORT_KEYS', 'activity', 'DeviceCache', 'device_list', 'ConnRow', 'Connections', 'connections', 'count_connections', 'Peer', 'OpCount', 'Series', 'DeviceDetail', 'device_detail', 'score_series', 'BreachRow', 'Breaches', 'model_clause', 'breaches', 'breach', 'Phase', 'TimelineEntry', 'IncidentRow', 'Incidents', 'incidents', 'IncidentDetail', 'incident_detail', 'PacketLocation', 'packet_location']
+__all__ = ['PROTO_NAMES', 'APP_IDS', 'SPARK_BUCKETS', 'LEARN_END_KEY', 'FilterError', 'ip_of', 'fmt_ts', 'has_table', 'detection_ran', 'columns', 'learn_end', 'set_learn_end', 'Status', 'status', 'DeviceFilter', 'ConnFilter', 'parse_device_filter', 'parse_conn_filter', 'DeviceRow', 'DeviceList', 'SORT_KEYS', 'activity', 'DeviceCache', 'device_list', 'ConnRow', 'Connections', 'connections', 'count_connections', 'Peer', 'OpCount', 'Series', 'DeviceDetail', 'device_detail', 'score_series', 'BreachRow', 'Breaches', 'model_clause', 'breaches', 'breach', 'Phase', 'TimelineEntry', 'IncidentRow', 'Incidents', 'incidents', 'IncidentDetail', 'incident_detail', 'PacketLocation', 'packet_location', 'session_of_ref', 'Page', 'BreachDetail', 'EvidenceRow', 'breach_detail']

@@ -20,6 +20,7 @@ from plantwatch.core.decode.schema import APP_NAMES, CLASS_NAMES
 from plantwatch.core.detection.models import model_id, title_of
 from plantwatch.core.flows.sessions import FAILED_STATES
 from plantwatch.core.store.database import Store
+from plantwatch.core.views.console.identity import cpes, device_identity, vulnerabilities
 
 REPORT_VERSION = 1
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
@@ -61,7 +62,26 @@ def devices(store: Store) -> list[dict[str, Any]]:
             "ics_protocols_used": json.loads(used or "[]"), "ics_protocols_served": json.loads(served or "[]"),
             "ics_operations_sent": {"READ": rd, "DISCOVER": dc, "ACTION": ac, "REPROGRAM": rp},
         })
+    _add_identity(store, out)
     return out
+
+
+def _add_identity(store: Store, devs: list[dict[str, Any]]) -> None:
+    """Identity from the wire, CPE names and matching advisories, on the devices that stated one."""
+    found = vulnerabilities(store)
+    for d in devs:
+        attrs = device_identity(store, d["device"])
+        if not attrs:
+            continue
+        d["identity"] = [{
+            "component": a.component, "attribute": a.attribute, "value": a.value, "source": a.source,
+            "first_seen": iso(a.first_ts), "last_seen": iso(a.last_ts), "first_packet": _packet(a.first_ref),
+            "last_packet": _packet(a.last_ref), "answers": a.seen} for a in attrs]
+        d["cpe"] = [{"component": c, "names": n} for c, n in cpes(store, d["device"]).items()]
+        d["vulnerabilities"] = [{
+            "cve": v.cve, "cvss": v.cvss, "advisory_id": v.advisory_id, "component": v.component,
+            "vendor": v.vendor, "product": v.product, "affected_versions": v.versions,
+            "firmware": v.firmware or None, "title": v.title, "url": v.url} for v in found.get(d["device"], [])]
 
 
 def sessions_by_protocol(store: Store) -> list[dict[str, Any]]:
@@ -185,20 +205,26 @@ def threat(store: Store) -> list[dict[str, Any]]:
 
 def detection(store: Store) -> dict[str, Any]:
     meta = dict(store.execute("SELECT name, value FROM baseline_meta").fetchall())
+    judged = meta.get("judged_with", "")
     models = {_model(k)[1]: st for k, st in json.loads(meta.get("models", "{}")).items()}
     counts: dict[str, int] = {}
     for m, n in store.execute("SELECT model, COUNT(*) FROM breaches GROUP BY model").fetchall():
         counts[_model(m)[1]] = counts.get(_model(m)[1], 0) + n
     return {
         "baseline_hours": float(meta.get("hours", 0) or 0),
-        "baseline": meta.get("maturity", "learning"),
+        # what the last detection judged with (the baseline grows with each run afterwards)
+        "baseline": judged.split(":", 1)[0].split(" ", 1)[0] if judged else meta.get("maturity", "learning"),
+        "baseline_statement": judged or meta.get("maturity_text", meta.get("maturity", "learning")),
         "models": [{"name": title_of(m), "id": m, "state": st, "breaches": counts.get(m, 0)}
                    for m, st in models.items()],
     }
 
 
 def build(store: Store) -> dict[str, Any]:
-    return {
+    from plantwatch.core.views import triage_report
+
+    in_force, incs, triage = triage_report.apply(store, breaches(store), incidents(store))
+    out = {
         "report_version": REPORT_VERSION,
         "captures": captures(store),
         "devices": devices(store),
@@ -206,10 +232,13 @@ def build(store: Store) -> dict[str, Any]:
         "ics_operations": ics_operations(store),
         "failed_connections": failed_connections(store),
         "detection": detection(store),
-        "breaches": breaches(store),
-        "incidents": incidents(store),
+        "breaches": in_force,
+        "incidents": incs,
         "threat": threat(store),
     }
+    if triage is not None:
+        out["triage"] = triage
+    return out
 
 
 def jsonl_records(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -220,4 +249,8 @@ def jsonl_records(report: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"type": "report", "report_version": report["report_version"]}]
     for key, kind in kinds.items():
         out += [{"type": kind, **row} for row in report[key]]
+    if "triage" in report:   # covered breaches keep their record type; the rest is one record
+        t = report["triage"]
+        out += [{"type": "breach", **row} for row in t["suppressed"]]
+        out.append({"type": "triage", **{k: v for k, v in t.items() if k != "suppressed"}})
     return out

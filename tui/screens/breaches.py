@@ -9,27 +9,39 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
 from plantwatch.core.views import queries
+from plantwatch.core.views.console.filters import FilterError, parse_breach_filter
+from plantwatch.core.views.console.vocabulary import models_named
 from plantwatch.core.views.queries import Breaches
 from plantwatch.tui.screens.base import BaseScreen, FilterBarMixin, Message1
+from plantwatch.tui.screens.triage_keys import BREACH_KEYS, TriageKeys
 from plantwatch.tui.widgets.table import SnapshotTable
 from plantwatch.tui.widgets.text import plain, score_text, shown_width, when
 
+SHORT_STATES = {"new": "new", "acknowledged": "ack", "resolved": "resolved", "false positive": "false pos."}
+
+
+def state_word(b: queries.BreachRow) -> str:
+    """What the analyst decided: what triage did to it (accepted, suppressed, window), else its state."""
+    return b.triage or SHORT_STATES.get(b.state, b.state)
+
 
 def breach_cells(b: queries.BreachRow) -> tuple:
-    return (when(b.first_ts), score_text(b.score), plain(b.model, limit=50), plain(b.device),
-            plain(b.explanation, limit=160))
+    return (when(b.first_ts), score_text(b.score), plain(state_word(b)), plain(b.model, limit=50),
+            plain(b.device), plain(b.explanation, limit=160))
 
 
-COLS = [("time", "Time"), ("score", "Score"), ("model", "Model"), ("device", "Device"),
+COLS = [("time", "Time"), ("score", "Score"), ("state", "State"), ("model", "Model"), ("device", "Device"),
         ("explanation", "Explanation")]
 
 
-class BreachesScreen(FilterBarMixin, BaseScreen):
+class BreachesScreen(TriageKeys, FilterBarMixin, BaseScreen):
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("e", "event_log", "Evidence"),
         Binding("o", "device", "Device"),
         Binding("p", "packet", "Packet"),
+        Binding("v", "detail", "Detail"),
+        *BREACH_KEYS,
     ]
 
     def __init__(self, model: str = "") -> None:
@@ -39,12 +51,13 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Input(value=self.model_filter, id="filter",
-                    placeholder="filter (/): part of a model name, e.g. RDP, ICS, external")
+                    placeholder="filter (/): part of a model name (RDP, ICS...), state:new|ack|resolved|fp|accepted|suppressed|window|all")
         yield Message1(id="notice")
         yield SnapshotTable(COLS, id="breaches")
 
     def on_mount(self) -> None:
         self.breach_loader = self.loader(self._query(), self._show)
+        self.breach_loader.on_error = self._filter_error
         self.query_one(SnapshotTable).focus()
         self.refresh_data()
 
@@ -58,16 +71,23 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
                 self.query_one(SnapshotTable).show_rows([])
                 self.breach_loader.query = self._query()
 
+    def _model_text(self) -> str:
+        """The filter's model part (the loader reports a malformed filter itself)."""
+        try:
+            return parse_breach_filter(self.model_filter.strip())[0] or ""
+        except FilterError:
+            return ""
+
     def _query(self):
-        model = self.model_filter.strip()
-        if model.lower().startswith("model:"):
-            model = model[6:]
+        text = self.model_filter.strip()
 
         def load(store):
+            # a bad filter is the notice's error line, not an empty list
+            model, state = parse_breach_filter(text)
             # rows are built when first drawn; the worker sizes the columns over all of them
-            snap = queries.breaches(store, model=model or None)
+            snap = queries.breaches(store, model=model, state=state)
             rows = [(str(b.breach_id), b, partial(breach_cells, b)) for b in snap.rows]
-            widths = {"time": 19, "score": 4,
+            widths = {"time": 19, "score": 4, "state": shown_width(state_word(b) for b in snap.rows),
                       "model": shown_width((b.model for b in snap.rows), 50),
                       "device": shown_width(b.device for b in snap.rows),
                       "explanation": shown_width((b.explanation for b in snap.rows), 160)}
@@ -77,6 +97,10 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
     def refresh_data(self) -> None:
         self.breach_loader.request(self._query())
 
+    def _filter_error(self, text: str) -> None:
+        self.query_one(SnapshotTable).show_rows([])
+        self.query_one("#notice", Message1).say(text, error=True)
+
     def _show(self, result: tuple[Breaches, list, dict]) -> None:
         snap, rows, widths = result
         self.snapshot = snap
@@ -84,10 +108,15 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
         notice = self.query_one("#notice", Message1)
         if not snap.detection:
             notice.say("no breaches yet — still learning (detection has not run on this store)")
+        elif snap.total == 0 and self.model_filter.strip() and not models_named(self._model_text()):
+            notice.say(f"{self.model_filter.strip()}: no model by that id, title or word "
+                       "(e.g. ics.new_action, rdp, scan)", error=True)
         elif snap.total == 0:
             notice.say("no breaches" + (f" of a model matching {self.model_filter!r}" if self.model_filter else ""))
         else:
-            notice.say(f"{snap.total} breaches, newest first — Enter: device, e: evidence, p: packet")
+            notice.say(f"{snap.total} breaches, newest first — Enter: device, v: detail, e: evidence,"
+                       " p: packet, a/r/f/u: ack/resolved/false positive/undo, A: accept as normal,"
+                       " w: window")
 
     def _selected(self) -> queries.BreachRow | None:
         key = self.query_one(SnapshotTable).selected_key
@@ -108,6 +137,13 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
         if b and b.device:
             self.app.open_device(b.device)
 
+    def action_detail(self) -> None:
+        b = self._selected()
+        if b is not None:
+            from plantwatch.tui.screens.breach import BreachScreen
+
+            self.app.push_screen(BreachScreen(b.breach_id))
+
     def action_packet(self) -> None:
         """The Wireshark decode of the breach's first evidence packet."""
         b = self._selected()
@@ -118,10 +154,10 @@ class BreachesScreen(FilterBarMixin, BaseScreen):
             return
         from plantwatch.tui.screens.packet import PacketScreen
 
-        self.app.push_screen(PacketScreen(b.refs[0], f"evidence of {b.model}"))
+        self.app.push_screen(PacketScreen(b.refs[0], f"evidence of {b.model}", candidates=b.session_ids))
 
     def action_event_log(self) -> None:
         b = self._selected()
         if b:
             self.app.open_event_log(f'model:{b.model_id} device:{b.device}' if b.device
-                                    else f'model:{b.model_id}')
+                                    else f'model:{b.model_id}', b.first_ts)

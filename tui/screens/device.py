@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.views import queries
 from plantwatch.core.views.queries import DeviceDetail
 from plantwatch.tui.screens.base import BaseScreen, Message1
@@ -23,6 +24,7 @@ OP_COLS = [("dir", "Dir"), ("cls", "Class"), ("proto", "Protocol"), ("name", "Op
            ("count", "Count"), ("peers", "Peers")]
 CONN_COLS = [("time", "Time"), ("client", "Client"), ("server", "Server"), ("proto", "Protocol"),
              ("state", "State"), ("pkts", "Pkts"), ("bytes", "Bytes"), ("facts", "Facts")]
+CONN_DROP = ("pkts", "bytes", "facts")      # first to go on a narrow terminal
 CHART_COLORS = ("blue", "cyan", "green")
 BREACHES_SHOWN = 8
 
@@ -63,6 +65,43 @@ def kv_text(pairs, width: int = 12) -> Text:
     return t
 
 
+def _frames(first_ref: int, last_ref: int, seen: int) -> str:
+    a, b = PacketRef.unpack(first_ref), PacketRef.unpack(last_ref)
+    one = f"capture {a.capture_id} frame {a.frame}"
+    if first_ref == last_ref:
+        return one
+    last = f"frame {b.frame}" if a.capture_id == b.capture_id else f"capture {b.capture_id} frame {b.frame}"
+    return f"{one} … {last}, {seen} answers"
+
+
+def wire_identity_text(d: DeviceDetail) -> Text:
+    """Identity stated on the wire, per component, with the frames that prove each value; the
+    CPE names; the advisories that match."""
+    t = Text("Identity from the wire", style="bold underline", end="")
+    comps: dict[str, list] = {}
+    for a in d.identity:
+        comps.setdefault(a.component, []).append(a)
+    for comp, attrs in comps.items():
+        if comp:
+            t.append("\n")
+            t.append_text(plain(comp, style="bold"))
+        for a in attrs:
+            t.append(f"\n{a.attribute:>18}  ", style="bold")
+            t.append_text(plain(a.value, limit=80))
+            t.append(f"  {a.source}, {_frames(a.first_ref, a.last_ref, a.seen)}", style="dim")
+    for comp, names in d.cpes:
+        for n in names:
+            t.append(f"\n{'CPE':>18}  ", style="bold")
+            t.append_text(plain(n + (f"  ({comp})" if comp else ""), limit=120))
+    for v in d.vulns:
+        t.append(f"\n{v.cve:>18}  ", style="bold red")
+        t.append(f"CVSS {v.cvss:.1f}  " if v.cvss is not None else "CVSS -  ")
+        t.append_text(plain(f"{v.advisory_id}: {v.product} ({v.versions})"
+                            + (f", firmware {v.firmware}" if v.firmware else "")
+                            + (f" [{v.component}]" if v.component else ""), limit=200))
+    return t
+
+
 class DeviceScreen(BaseScreen):
     BINDINGS = [
         Binding("e", "event_log", "Event log"),
@@ -79,6 +118,7 @@ class DeviceScreen(BaseScreen):
         with VerticalScroll(id="body"):
             yield Static(id="title", classes="title")
             yield Static(id="identity")
+            yield Static(id="wire", classes="section")
             yield Static(id="learning")
             yield Static(Text("Breaches", style="bold underline"), classes="section")
             yield Static(id="breaches")
@@ -93,7 +133,7 @@ class DeviceScreen(BaseScreen):
             yield SnapshotTable(OP_COLS, id="ops", classes="inline")
             yield Static(Text("Connections, newest first (Enter: decode the first packet)",
                               style="bold underline"), classes="section")
-            yield SnapshotTable(CONN_COLS, id="conns", classes="inline")
+            yield SnapshotTable(CONN_COLS, drop=CONN_DROP, id="conns", classes="inline")
 
     def on_mount(self) -> None:
         self.detail_loader = self.loader(self._query(), self._show)
@@ -113,6 +153,7 @@ class DeviceScreen(BaseScreen):
         self.query_one("#title", Static).update(plain(f"{self.device} — loading…"))
         for sel in ("#identity", "#learning", "#breaches"):
             self.query_one(sel, Static).update("")
+        self.query_one("#wire", Static).display = False
         for i in range(3):
             self.query_one(f"#chart{i}").display = False
         self.query_one("#ops-empty", Message1).say("")
@@ -147,6 +188,9 @@ class DeviceScreen(BaseScreen):
         title.append(f"[{d.learning}]", style="bold yellow" if d.learning == "new" else "")
         self.query_one("#title", Static).update(title)
         self.query_one("#identity", Static).update(kv_text(d.fields))
+        wire = self.query_one("#wire", Static)
+        wire.display = bool(d.identity)
+        wire.update(wire_identity_text(d) if d.identity else "")
         learn = [("learning", d.learning)] + [("", r) for r in d.learning_reasons] + \
             [("role", d.role)] + [("", r) for r in d.role_reasons]
         self.query_one("#learning", Static).update(kv_text(learn))
@@ -188,6 +232,9 @@ class DeviceScreen(BaseScreen):
             t.append_text(when(b.first_ts))
             t.append("  ")
             t.append_text(plain(b.model, style="bold"))
+            if b.triage or b.state != "new":   # the analyst's decision, when there is one
+                t.append_text(plain(f"  ({b.triage or b.state}{': ' + b.triage_by if b.triage_by else ''})",
+                                    style="dim", limit=120))
             t.append("\n      ")
             t.append_text(plain(b.explanation, limit=400))
         if len(d.breaches) > BREACHES_SHOWN:

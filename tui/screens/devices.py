@@ -17,7 +17,9 @@ from plantwatch.tui.widgets.text import plain, score_text, shown_width, spark, w
 
 COLUMNS = [("score", "Score"), ("address", "Address"), ("name", "Name", 24), ("role", "Role"),
            ("zone", "Zone"), ("new", "New"), ("breaches", "Br"), ("activity", "Activity", queries.SPARK_BUCKETS),
-           ("vendor", "Vendor"), ("first", "First seen")]
+           ("vendor", "Vendor"), ("first", "First seen"),
+           # identity from the wire last: the first columns a narrow (80-column) terminal drops
+           ("model", "Model", 24), ("fw", "Firmware"), ("cves", "CVEs")]
 SORTABLE = {"score", "address", "name", "role", "zone", "breaches", "vendor", "first"}
 SPARK_EVERY_S = 3.0
 
@@ -25,7 +27,8 @@ SPARK_EVERY_S = 3.0
 def device_cells(r: DeviceRow) -> tuple:
     return (score_text(r.score), plain(r.ip), plain(r.name, limit=24), plain(r.role), plain(r.zone),
             plain("new" if r.new else "", style="bold"), plain(r.breaches or ""), spark(r.activity),
-            plain(r.vendor, limit=30), when(r.first_ts))
+            plain(r.vendor, limit=30), when(r.first_ts), plain(r.model, limit=24), plain(r.firmware, limit=20),
+            plain(r.vulns or "", style="bold red"))
 
 
 def device_rows(rows: tuple[DeviceRow, ...]) -> list[tuple]:
@@ -38,9 +41,11 @@ def device_widths(rows: list[DeviceRow]) -> dict[str, int]:
     """Widths of the text columns over `rows`, as shown (escaped and cut like `plain` does)."""
     widths = {"score": 4, "new": 3, "first": 19}
     for key, attr, limit in (("address", "ip", 200), ("name", "name", 24), ("role", "role", 200),
-                             ("zone", "zone", 200), ("vendor", "vendor", 30)):
+                             ("zone", "zone", 200), ("vendor", "vendor", 30), ("model", "model", 24),
+                             ("fw", "firmware", 20)):
         widths[key] = shown_width((getattr(r, attr) for r in rows), limit)
     widths["breaches"] = shown_width(r.breaches for r in rows if r.breaches)
+    widths["cves"] = shown_width(r.vulns for r in rows if r.vulns)
     return widths
 
 
@@ -69,7 +74,8 @@ class DevicesScreen(FilterBarMixin, BaseScreen):
         yield Input(placeholder="filter (/): zone:ot role:plc score:>0.5 port:102 new:yes  text",
                     id="filter")
         yield Message1(id="notice")
-        yield SnapshotTable(COLUMNS, id="devices")
+        yield SnapshotTable(COLUMNS, drop=("first", "cves", "fw", "model", "vendor", "activity", "new", "zone"),
+                             id="devices")
 
     def on_mount(self) -> None:
         self.list_loader = self.loader(self._query(), self._show)
@@ -136,6 +142,10 @@ class DevicesScreen(FilterBarMixin, BaseScreen):
         else:
             notice.say(f"{len(snap.rows)} of {snap.total} devices, sorted by {self.sort}"
                        + (" (reversed)" if self.reverse else ""))
+
+    def show_error(self, text: str) -> None:
+        """A filter the store cannot answer (a zone no device is in): in the filter bar."""
+        self.query_one("#notice", Message1).say(text, error=True)
 
     # --- actions ---
     def on_input_submitted(self, event: Input.Submitted) -> None:

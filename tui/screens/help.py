@@ -21,7 +21,7 @@ KEYS = [
         ("space", "pause / resume"), ("+ / -", "replay faster / slower"), (">", "play the rest of the replay at once"),
     ]),
     ("Devices", [
-        ("/", "filter: zone:ot role:plc score:>0.5 port:102 new:yes vendor:siemens, plus free text"),
+        ("/", "filter: zone:ot role:plc score:>0.5 port:102 new:yes vendor:siemens model:6ES7 fw:V3.2 serial:, plus free text"),
         ("s / r", "next sort column / reverse (or click a header)"),
         ("Escape", "clear the filter"),
     ]),
@@ -29,15 +29,31 @@ KEYS = [
         ("e", "event log of this device"), ("p", "peers table (Enter: event log for that peer's port)"),
         ("c", "connections table (Enter: decode the first packet)"),
     ]),
+    ("Incidents and incident", [("a / r", "acknowledge / mark resolved"),
+                                ("f", "false positive (asks for a note)"), ("u", "undo the last state change")]),
     ("Incident", [("o", "open the main device"), ("e", "event log of the device during the incident"),
+                  ("t", "event log of every connection at the incident's time"),
+                  ("v", "the timeline's breach in full (explanation, numbers, evidence)"),
                   ("x", "export the incident's bundle to ./incident-ID")]),
     ("Event log", [
-        ("/", "filter: device:IP port:102 proto:s7comm state:failed model:scan since:13:00 until:14:00"),
-        ("Enter", "decode the connection's first packet (Wireshark tree)"),
+        ("/", "filter: device:IP-or-name port:102 proto:s7comm state:failed model:scan since:13:00 "
+              "until:14:00 (a time without a date is on the incident's or breach's day, else the "
+              "newest row's)"),
+        ("] / [", "next older / newer page"), ("} / {", "oldest / newest page"),
+        ("Enter", "the packet view of the connection's first operation or data"),
     ]),
-    ("Breaches", [("/", "filter by model name"), ("Enter / o", "open the device"),
+    ("Breaches", [("/", "filter: a model id, title or word (model:scan), "
+                        "state:new|ack|resolved|fp|accepted|suppressed|window|all"),
+                  ("Enter / o", "open the device"),
+                  ("v", "the breach in full: explanation, numbers, baseline, evidence"),
                   ("e", "the connections cited as evidence"),
-                  ("p", "decode the first evidence packet")]),
+                  ("p", "the packet view of the first evidence packet"),
+                  ("a / r", "acknowledge / mark resolved"), ("f", "false positive (asks for a note)"),
+                  ("u", "undo the last state change (an accepted breach: withdraw the acceptance)"),
+                  ("A", "accept as normal (asks why): its keys stop firing, incidents are re-scored"),
+                  ("w", "maintenance window, prefilled from the breach (planned work: scored low, no incident)")]),
+    ("Packet", [("n / p", "next / previous packet of the session"),
+                ("f", "the session's ICS operations (Enter: that packet)"), ("h", "hide / show the hex pane")]),
 ]
 
 

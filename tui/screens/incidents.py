@@ -14,17 +14,22 @@ from textual.widgets import DataTable, Static
 from plantwatch.core.views import queries
 from plantwatch.core.views.queries import IncidentDetail, Incidents
 from plantwatch.tui.screens.base import BaseScreen, Message1
+from plantwatch.tui.screens.breaches import SHORT_STATES
 from plantwatch.tui.screens.device import kv_text
+from plantwatch.tui.screens.triage_keys import QUIET_STATE_KEYS, STATE_KEYS, TriageKeys
 from plantwatch.tui.widgets.table import SnapshotTable
 from plantwatch.tui.widgets.text import plain, score_text, when
 
-LIST_COLS = [("score", "Score"), ("title", "Incident"), ("device", "Device"), ("first", "Started"),
-             ("phases", "Phases"), ("breaches", "Br")]
+LIST_COLS = [("score", "Score"), ("state", "State"), ("title", "Incident"), ("device", "Device"),
+             ("first", "Started"), ("phases", "Phases"), ("breaches", "Br")]
 TIMELINE_COLS = [("time", "Time"), ("phase", "Phase"), ("model", "Model"), ("device", "Device"),
                  ("explanation", "Explanation")]
 
 
-class IncidentsScreen(BaseScreen):
+class IncidentsScreen(TriageKeys, BaseScreen):
+    BINDINGS = [*STATE_KEYS]
+    triage_kind = "incident"
+
     def compose_body(self) -> ComposeResult:
         yield Static(Text("Incidents", style="bold"), classes="title")
         yield Message1(id="notice")
@@ -42,7 +47,8 @@ class IncidentsScreen(BaseScreen):
     def _show(self, snap: Incidents) -> None:
         self.snapshot = snap
         self.query_one(SnapshotTable).show_rows([(str(r.incident_id), (
-            score_text(r.score), plain(r.title, limit=70), plain(r.device), when(r.first_ts),
+            score_text(r.score), plain(SHORT_STATES.get(r.state, r.state)), plain(r.title, limit=70),
+            plain(r.device), when(r.first_ts),
             plain(", ".join(p.name for p in r.phases), limit=60), plain(r.breaches)))
             for r in snap.rows])
         notice = self.query_one("#notice", Message1)
@@ -51,19 +57,34 @@ class IncidentsScreen(BaseScreen):
         elif not snap.rows:
             notice.say("no incidents: nothing has deviated enough to tell a story")
         else:
-            notice.say(f"{len(snap.rows)} incident(s), highest score first — Enter opens one")
+            gone = f"; {snap.dissolved} dissolved by triage" if snap.dissolved else ""
+            notice.say(f"{len(snap.rows)} incident(s), highest score first{gone} — Enter opens one,"
+                       " a/r/f/u: ack/resolved/false positive/undo")
+
+    def _selected(self) -> queries.IncidentRow | None:
+        key = self.query_one(SnapshotTable).selected_key
+        if key is None or self.snapshot is None:
+            return None
+        return next((r for r in self.snapshot.rows if str(r.incident_id) == key), None)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
             self.app.push_screen(IncidentScreen(int(event.row_key.value)))
 
 
-class IncidentScreen(BaseScreen):
+class IncidentScreen(TriageKeys, BaseScreen):
     BINDINGS = [
         Binding("o", "device", "Main device"),
         Binding("e", "event_log", "Event log"),
+        Binding("t", "at_time", "At its time"),
+        Binding("v", "breach", "Breach", show=False),
         Binding("x", "export", "Export"),
+        *QUIET_STATE_KEYS,
     ]
+    triage_kind = "incident"
+
+    def _selected(self) -> queries.IncidentRow | None:
+        return self.detail.incident if self.detail else None
 
     def __init__(self, incident_id: int) -> None:
         super().__init__()
@@ -80,7 +101,7 @@ class IncidentScreen(BaseScreen):
             yield Static(Text("Phases", style="bold underline"), classes="section")
             yield Static(id="phases")
             yield Static(id="summaries")
-            yield Static(Text("Timeline (Enter: open the device)", style="bold underline"),
+            yield Static(Text("Timeline (Enter: open the device, v: the breach in full)", style="bold underline"),
                          classes="section")
             yield SnapshotTable(TIMELINE_COLS, id="timeline", classes="inline")
 
@@ -108,7 +129,8 @@ class IncidentScreen(BaseScreen):
             ("device", inc.device),
             ("devices", ", ".join(inc.devices[:8]) + (f" and {len(inc.devices) - 8} more" if len(inc.devices) > 8 else "")),
             ("from", f"{queries.fmt_ts(inc.first_ts)} to {queries.fmt_ts(inc.last_ts)}"),
-            ("ATT&CK", ", ".join(inc.attack_ids) or "-"), ("breaches", str(inc.breaches))]))
+            ("ATT&CK", ", ".join(inc.attack_ids) or "-"), ("breaches", str(inc.breaches)),
+            ("state", inc.state + (f"; {inc.triage_note}" if inc.triage_note else ""))]))
         self.query_one("#narrative", Static).update(plain(inc.narrative or "-", limit=4000))
         ph = Text(end="")
         for i, p in enumerate(inc.phases):
@@ -145,6 +167,18 @@ class IncidentScreen(BaseScreen):
             if e.device:
                 self.app.open_device(e.device)
 
+    def action_breach(self) -> None:
+        """The timeline entry under the cursor, in full (explanation, numbers, evidence)."""
+        table = self.query_one("#timeline", SnapshotTable)
+        key = table.selected_key
+        if key is None or self.detail is None:
+            return
+        bid = self._entries[int(key)].breach_id
+        if bid is not None:
+            from plantwatch.tui.screens.breach import BreachScreen
+
+            self.app.push_screen(BreachScreen(int(bid)))
+
     def action_device(self) -> None:
         if self.detail and self.detail.incident.device:
             self.app.open_device(self.detail.incident.device)
@@ -176,4 +210,12 @@ class IncidentScreen(BaseScreen):
                 flt += f" since:{queries.fmt_ts(inc.first_ts).replace(' ', 'T')}"
             if inc.last_ts:
                 flt += f" until:{queries.fmt_ts(inc.last_ts).replace(' ', 'T')}"
-            self.app.open_event_log(flt.strip())
+            self.app.open_event_log(flt.strip(), inc.first_ts)
+
+    def action_at_time(self) -> None:
+        """Every connection while the incident ran (not only its devices'): what else happened."""
+        if self.detail:
+            inc = self.detail.incident
+            flt = " ".join(f"{k}:{queries.fmt_ts(v).replace(' ', 'T')}"
+                           for k, v in (("since", inc.first_ts), ("until", inc.last_ts)) if v)
+            self.app.open_event_log(flt, inc.first_ts)

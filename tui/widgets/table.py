@@ -31,6 +31,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 
 MEASURE_LAZY = 200     # auto-width columns of lazily built rows fit the first rows only
 CACHE_LINES = 400      # rendered lines kept (a few screenfuls)
+LAST_COLUMN_MIN = 20   # of a last column wider than that, this much showing is enough
 
 Cells = Sequence[Any] | Callable[[], Sequence[Any]]
 
@@ -89,9 +90,15 @@ class SnapshotTable(ScrollView, can_focus=True):
         Binding("end,ctrl+end", "last_row", "Bottom", show=False),
     ]
 
-    def __init__(self, columns: Sequence[tuple[str, str] | tuple[str, str, int]], **kw) -> None:
+    def __init__(self, columns: Sequence[tuple[str, str] | tuple[str, str, int]],
+                 drop: Sequence[str] = (), **kw) -> None:
+        """`drop`: column keys, least useful first, hidden in that order while the columns are
+        wider than the table (an 80-column terminal keeps what matters instead of cutting the
+        right-hand columns off)."""
         super().__init__(**kw)
         self._columns = [(c[0], c[1], c[2] if len(c) > 2 else None) for c in columns]
+        self._drop = [k for k in drop if any(c[0] == k for c in self._columns)]
+        self._hidden: set[int] = set()
         self._col_index = {key: i for i, (key, _, _) in enumerate(self._columns)}
         self._keys: list[str] = []
         self._index: dict[str, int] = {}
@@ -105,6 +112,36 @@ class SnapshotTable(ScrollView, can_focus=True):
 
     def _on_mount(self, event: events.Mount) -> None:
         self._resize_virtual()
+
+    def _on_resize(self, event: events.Resize) -> None:
+        if self._fit():
+            self._invalidate()
+            self._resize_virtual()
+        # a table given its cursor while hidden or not laid out yet shows it once it has a size
+        self.call_after_refresh(self._scroll_cursor_into_view)
+
+    def _fit(self) -> bool:
+        """Hide the `drop` columns needed to fit the width; True when that changed."""
+        avail = self.size.width
+        hidden: set[int] = set()
+        if avail > 0 and self._drop:
+            def need() -> int:
+                # the last column shown may run off the edge (free text such as facts)
+                shown = [w + 2 for i, w in enumerate(self._widths) if i not in hidden]
+                return sum(shown[:-1]) + min(shown[-1], LAST_COLUMN_MIN) if shown else 0
+
+            for key in self._drop:
+                if need() <= avail:
+                    break
+                hidden.add(self._col_index[key])
+        changed = hidden != self._hidden
+        self._hidden = hidden
+        return changed
+
+    @property
+    def shown_columns(self) -> list[str]:
+        """Keys of the columns drawn now (the others were dropped for width)."""
+        return [key for i, (key, _, _) in enumerate(self._columns) if i not in self._hidden]
 
     # --- what the screens and tests read ---
     @property
@@ -177,9 +214,10 @@ class SnapshotTable(ScrollView, can_focus=True):
                         if w > widths[i]:
                             widths[i] = w
         self._widths = widths
+        self._fit()
 
     def _resize_virtual(self) -> None:
-        width = sum(w + 2 for w in self._widths)
+        width = sum(w + 2 for i, w in enumerate(self._widths) if i not in self._hidden)
         size = Size(width, len(self._keys) + 1)
         if size != self.virtual_size:
             relayout = size.height != self.virtual_size.height
@@ -206,6 +244,8 @@ class SnapshotTable(ScrollView, can_focus=True):
     def _line_text(self, cells: Sequence[Any]) -> Text:
         line = Text(end="", no_wrap=True)
         for i, w in enumerate(self._widths):
+            if i in self._hidden:
+                continue
             t = _text(cells[i]) if i < len(cells) else Text("")
             if t.cell_len > w:
                 t = t.copy()
@@ -241,7 +281,11 @@ class SnapshotTable(ScrollView, can_focus=True):
             if strip is None:
                 if len(self._lines) > CACHE_LINES:
                     self._lines.clear()
-                strip = self._lines[(row, cursor)] = self._strip(self._line_text(self._row_cells(row)), post)
+                text = self._line_text(self._row_cells(row))
+                if cursor and self.app.has_class("-no-color"):
+                    # without colour the cursor row is told apart by a marker, not only by reverse
+                    text = Text(">", end="", no_wrap=True) + text[1:]
+                strip = self._lines[(row, cursor)] = self._strip(text, post)
             if post is not None:
                 fill = base + post
         return strip.crop_extend(scroll_x, scroll_x + width, fill)
@@ -306,6 +350,8 @@ class SnapshotTable(ScrollView, can_focus=True):
         if offset.y == 0:
             x, edge = offset.x + int(self.scroll_offset.x), 0
             for i, (w, (key, label, _)) in enumerate(zip(self._widths, self._columns, strict=True)):
+                if i in self._hidden:
+                    continue
                 edge += w + 2
                 if x < edge:
                     self.post_message(DataTable.HeaderSelected(

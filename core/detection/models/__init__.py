@@ -17,27 +17,32 @@ from typing import Any
 
 from plantwatch.core.detection.errors import ConfigError  # noqa: F401 (re-exported)
 from plantwatch.core.detection.models import (
+    action_rate,
     admin_rdp,
+    arp_sweep,
+    beacon,
     data_volume,
     external_connectivity,
     failed_ics,
     failed_internal,
     ics_connectivity,
     ics_protocol,
+    identity_changed,
     it_to_ics,
     new_action,
     new_device,
     new_discover,
     reprogram,
+    role_contradiction,
     ssl_no_sni,
     ssl_self_signed,
 )
 from plantwatch.core.detection.models.base import Model
 
 # New Device runs last: it reads the breaches of the others.
-MODULES = (failed_internal, failed_ics, it_to_ics, ics_connectivity, ics_protocol, new_discover,
-           new_action, reprogram, admin_rdp, ssl_no_sni, ssl_self_signed, data_volume,
-           external_connectivity, new_device)
+MODULES = (failed_internal, failed_ics, arp_sweep, it_to_ics, ics_connectivity, ics_protocol,
+           new_discover, new_action, action_rate, reprogram, identity_changed, role_contradiction,
+           admin_rdp, ssl_no_sni, ssl_self_signed, data_volume, external_connectivity, beacon, new_device)
 MODELS: dict[str, Model] = {m.MODEL.id: m.MODEL for m in MODULES}
 BY_TITLE: dict[str, str] = {m.title: m.id for m in MODELS.values()}   # title -> id (old keys)
 

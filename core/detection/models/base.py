@@ -60,8 +60,11 @@ class Context:
     cold: bool                           # no mature baseline yet
     breaches: list[Breach] = field(default_factory=list)  # filled as models run (in order)
     titles: dict[str, str] = field(default_factory=dict)  # model id -> title, for explanations
+    identity_changes: pl.DataFrame | None = None  # plantwatch.core.inventory.identity.CHANGES of the run
+    A: pl.DataFrame = field(default_factory=pl.DataFrame)  # ARP requests of the run
 
     def __post_init__(self) -> None:
+        self.A = declared_frame("A", self.A)
         self.S = declared_frame("S", self.S)
         self.ops = declared_frame("ops", self.ops)
         self.V = declared_frame("V", self.V)
@@ -77,7 +80,9 @@ class Context:
                importance: float, explanation: str, sessions: list[int], refs: list[int],
                details: dict[str, Any], immature: bool = False) -> Breach:
         sc = self.cfg["scoring"]
-        factor = float(sc["immature_factor"]) if immature else 1.0
+        # a still-learning device weighs less only in history models: a model that fires at cold
+        # start must never score lower because the user provided a baseline
+        factor = float(sc["immature_factor"]) if immature and model.needs_history else 1.0
         score = scoring.breach_score(importance, model.severity, sc["severity_weight"],
                                      float(sc["importance_scale"]), factor)
         sessions = [int(s) for s in sessions if s is not None][:EVIDENCE_MAX]
@@ -189,6 +194,8 @@ def dur(a: int, b: int) -> str:
 
 
 def hours_text(h: float) -> str:
+    if h < 1:
+        return f"{max(1.0, h * 60):.0f} min"
     return f"{h / 24:.1f} days" if h >= 48 else f"{h:.0f} h"
 
 

@@ -1,5 +1,8 @@
-"""Unusual Data Volume: bytes in an hour far above what the pair (or, for a new pair, any client of
-that server and port) moved in any hour while learning."""
+"""Unusual Data Volume: bytes in an hour far above the nearest reference the baseline holds: the
+pair's largest hour, else any client of that server and port, else the clients of the source's
+zone kind and role (0 when devices of that kind never moved such bytes as clients: a field
+device sending a file), else the most the source itself sent in an hour. Hours under a floor
+relative to the network's own volumes are never unusual (core/detection/context.py)."""
 
 from __future__ import annotations
 
@@ -25,8 +28,8 @@ def run(ctx: Context) -> list[Breach]:
     if ctx.cold or ctx.V.height == 0:
         return []
     c = ctx.mcfg(MODEL)
-    min_b, factor = float(c["min_bytes"]), float(c["factor"])
-    f = ctx.V.filter((pl.col("bytes") >= min_b) & pl.col("ref_max").is_not_null()
+    factor = float(c["factor"])
+    f = ctx.V.filter((pl.col("bytes") >= pl.col("floor")) & pl.col("ref_max").is_not_null()
                      & (pl.col("bytes") >= factor * pl.col("ref_max")))
     out = []
     for r in f.sort(["c", "s", "port", "hour", "measure"]).iter_rows(named=True):
@@ -40,13 +43,19 @@ def run(ctx: Context) -> list[Breach]:
         b = int(ev["last_ts"].max()) if ev.height else (r["hour"] + 1) * HOUR
         sids, refs = evidence(ev) if ev.height else ([], [])
         way = "sent to" if r["measure"] == "up" else "received from"
-        ref = ("this pair's largest hour" if r["ref_kind"] == "pair"
-               else f"the largest hour of any client of {r['s']}:{r['port']}")
-        expl = (f"{r['c']} {way} {r['s']} {_mb(r['bytes'])} on port {r['port']} in one hour; "
-                f"{ref} in {hours_text(ctx.hours_b)} of learning was {_mb(r['ref_max'])} "
-                f"({r['bytes'] / max(1, r['ref_max']):.0f}x).")
+        ref = {"pair": "this pair's largest hour",
+               "server port": f"the largest hour of any client of {r['s']}:{r['port']}",
+               "zone and role": f"the largest hour of any {r['c']}-like client (same zone kind and role)",
+               }.get(r["ref_kind"], f"the most {r['c' if r['measure'] == 'up' else 's']} sent in one hour to anyone")
+        moved = f"{r['c']} {way} {r['s']} {_mb(r['bytes'])} on port {r['port']} in one hour"
+        if r["ref_max"] == 0:
+            expl = (f"{moved}; no {r['c']}-like device (same zone kind and role) moved any such bytes as a "
+                    f"client in {hours_text(ctx.hours_b)} of learning.")
+        else:
+            expl = (f"{moved}; {ref} in {hours_text(ctx.hours_b)} of learning was {_mb(r['ref_max'])} "
+                    f"({r['bytes'] / max(1, r['ref_max']):.0f}x).")
         out.append(ctx.breach(MODEL, r["c"], [r["s"]], a, b, imp, expl, sids, refs,
                               {"bytes": r["bytes"], "direction": r["measure"], "port": r["port"],
-                               "baseline_max": r["ref_max"], "baseline": r["ref_kind"]},
+                               "baseline_max": r["ref_max"], "baseline": r["ref_kind"], "floor": r["floor"]},
                               immature=bool(r["c_immature"])))
     return out

@@ -11,27 +11,27 @@ from plantwatch.core.detection.models.base import (
     dur,
     evidence,
     fmt_list,
-    groups,
     hours_text,
     summarize,
     window_s_of,
 )
+from plantwatch.core.detection.models.horizons import horizon_groups, horizon_text
 from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
 MODEL = Model(
     "ics.failed_connections", "Multiple Failed Connections to ICS Device", "ICS", "high", "discovery", ("T0846", "T0888"), False,
     "Several refused or unanswered connections from one source to ICS ports or OT devices: "
-    "looking for controllers.")
+    "a scan looking for controllers.")
 
 
 def run(ctx: Context) -> list[Breach]:
     c = ctx.mcfg(MODEL)
-    w, n_min = float(c["window_s"]), int(c["min_failures"])
     f = ctx.S.filter(pl.col("failed") & ~pl.col("s_ext") & ~pl.col("s_group")
                      & (pl.col("s_ics") | pl.col("port").is_in(list(ICS_PORTS))))
     out = []
-    for g in groups(f, ["c"], w, key=["s", "port"], min_count=n_min, window_s=w):
+    for h, g, _ in horizon_groups(f, c, "c_failed_ics_b", ctx.hours_b):
+        w = h.seconds
         dev, a, b, targets, ports = summarize(g)
         fb = int(g["c_failed_ics_b"][0])
         lam = rate(fb, ctx.hours_b, window_s_of(g, w))
@@ -39,9 +39,9 @@ def run(ctx: Context) -> list[Breach]:
         base = ("there is no baseline yet" if ctx.cold else
                 f"in {hours_text(ctx.hours_b)} of learning it had {fb} failed ICS connection(s)")
         expl = (f"{dev} failed {g.height} connections to ICS port(s) {fmt_list(ports, 6)} of "
-                f"{len(targets)} OT/ICS address(es) within {dur(a, b)}; {base}.")
+                f"{len(targets)} OT/ICS address(es) within {dur(a, b)} ({horizon_text(h)}); {base}.")
         sids, refs = evidence(g)
         out.append(ctx.breach(MODEL, dev, targets, a, b, imp, expl, sids, refs,
-                              {"failures": g.height, "targets": len(targets), "ports": ports,
+                              {"failures": g.height, "horizon": h.name, "horizon_s": h.seconds, "targets": len(targets), "ports": ports,
                                "baseline_failures": fb}))
     return out

@@ -10,11 +10,11 @@ from plantwatch.core.detection.models.base import (
     dur,
     evidence,
     fmt_list,
-    groups,
     hours_text,
     summarize,
     window_s_of,
 )
+from plantwatch.core.detection.models.horizons import horizon_groups, horizon_text
 from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
@@ -26,10 +26,10 @@ MODEL = Model(
 
 def run(ctx: Context) -> list[Breach]:
     c = ctx.mcfg(MODEL)
-    w, n_min = float(c["window_s"]), int(c["min_failures"])
     f = ctx.S.filter(pl.col("failed") & ~pl.col("s_ext") & ~pl.col("s_group"))
     out = []
-    for g in groups(f, ["c"], w, key=["s", "port"], min_count=n_min, window_s=w):
+    for h, g, _ in horizon_groups(f, c, "c_failed_b", ctx.hours_b):
+        w = h.seconds
         dev, a, b, targets, ports = summarize(g)
         fb = int(g["c_failed_b"][0])
         lam = rate(fb, ctx.hours_b, window_s_of(g, w))
@@ -40,9 +40,9 @@ def run(ctx: Context) -> list[Breach]:
             base = (f"in {hours_text(ctx.hours_b)} of learning it had {fb} failed connection(s) "
                     f"(expected {lam:.2g} in this time)")
         expl = (f"{dev} failed {g.height} connections to {len(targets)} internal host(s) on port(s) "
-                f"{fmt_list(ports, 6)} within {dur(a, b)}; {base}.")
+                f"{fmt_list(ports, 6)} within {dur(a, b)} ({horizon_text(h)}); {base}.")
         sids, refs = evidence(g)
         out.append(ctx.breach(MODEL, dev, targets, a, b, imp, expl, sids, refs,
-                              {"failures": g.height, "targets": len(targets), "ports": ports,
+                              {"failures": g.height, "horizon": h.name, "horizon_s": h.seconds, "targets": len(targets), "ports": ports,
                                "baseline_failures": fb, "expected": lam}))
     return out

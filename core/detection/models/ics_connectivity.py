@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from plantwatch.core.decode.ics import ICS_PORTS
+from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
 from plantwatch.core.detection.models.base import (
     Context,
     Model,
@@ -30,7 +30,10 @@ def run(ctx: Context) -> list[Breach]:
     w = float(c["window_s"])
     ics_port = pl.col("port").is_in(list(ICS_PORTS))
     to_internet = ics_port & (pl.col("s_ext") | pl.col("c_ext"))  # needs no history
-    new_edge = (pl.col("edge_b") == 0) & (pl.col("c_ics") | pl.col("s_ics") | ics_port) & ~pl.lit(ctx.cold)
+    # a client that already speaks this ICS protocol reaching another controller that already
+    # served clients: an engineering station or SCADA server visiting a sibling, not a new path
+    sibling = (pl.col("c_app_b") > 0) & (pl.col("s_srv_b") > 0) & pl.col("app").is_in(list(ICS_APPS)) & ~pl.col("failed")
+    new_edge = (pl.col("edge_b") == 0) & (pl.col("c_ics") | pl.col("s_ics") | ics_port) & ~sibling & ~pl.lit(ctx.cold)
     f = ctx.S.filter(~pl.col("s_group") & (to_internet | new_edge)).with_columns(to_internet.alias("inet"))
     out = []
     for g in groups(f, ["c", "inet"], w, key=["s", "port"]):

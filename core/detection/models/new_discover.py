@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from plantwatch.core.decode.schema import CLS_DISCOVER
+from plantwatch.core.decode.schema import APP_DNP3, CLS_DISCOVER, CLS_READ
 from plantwatch.core.detection.models.base import (
     Context,
     Model,
@@ -22,7 +22,7 @@ from plantwatch.core.detection.scoring import poisson_importance, rate
 MODEL = Model(
     "ics.new_discover", "Multiple New Discover Commands", "ICS", "high", "discovery", ("T0888", "T0846"), True,
     "Several DISCOVER operations (identification, SZL reads, block lists) that the source never "
-    "sent to those targets while learning.")
+    "sent to those targets while learning; DNP3 reads from a source new to the outstation count too.")
 
 
 def run(ctx: Context) -> list[Breach]:
@@ -30,7 +30,10 @@ def run(ctx: Context) -> list[Breach]:
         return []
     c = ctx.mcfg(MODEL)
     w, k_min, t_min = float(c["window_s"]), int(c["min_keys"]), int(c["min_targets"])
-    f = ctx.ops.filter((pl.col("cls") == CLS_DISCOVER) & (pl.col("key_b") == 0))
+    # DNP3 reads (integrity polls of all classes) from a source new to the outstation are
+    # reconnaissance too: an outstation answers its master, not a newcomer
+    dnp3_recon = (pl.col("app") == APP_DNP3) & (pl.col("cls") == CLS_READ) & (pl.col("pair_ops_b") == 0)
+    f = ctx.ops.filter(((pl.col("cls") == CLS_DISCOVER) & (pl.col("key_b") == 0)) | dnp3_recon)
     out = []
     for g in groups(f, ["src"], w, key=["dst", "app", "code", "name"]):
         targets = g["dst"].unique(maintain_order=True).to_list()
@@ -42,7 +45,9 @@ def run(ctx: Context) -> list[Breach]:
         lam = rate(0, ctx.hours_b, window_s_of(g, w))
         imp = poisson_importance(g.height, lam)
         nb = int(g["src_discover_b"][0])
-        expl = (f"{dev} sent {g.height} DISCOVER operation(s) new for their target ({fmt_list(names)}) "
+        recon = "DISCOVER operation(s) (or DNP3 reads from a source new to the outstation)" if (
+            g["app"] == APP_DNP3).any() else "DISCOVER operation(s)"
+        expl = (f"{dev} sent {g.height} {recon} new for their target ({fmt_list(names)}) "
                 f"to {len(targets)} device(s) ({fmt_list(targets, 3)}) within {dur(a, b)}; in "
                 f"{hours_text(ctx.hours_b)} of learning it sent {nb} DISCOVER operation(s) in all.")
         sids, refs = evidence(g)

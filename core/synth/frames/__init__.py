@@ -36,6 +36,8 @@ from plantwatch.core.synth.frames.ics_field import (  # noqa: F401
     bacnet_object_id,
     bacnet_read_property,
     bacnet_read_property_ack,
+    bacnet_read_property_ack_string,
+    bacnet_read_property_multiple_ack,
     bacnet_who_is,
     cip_request,
     cip_response,

@@ -163,3 +163,29 @@ def bacnet_read_property_ack(invoke_id: int, obj_type: int, instance: int, value
             + struct.pack("!I", bacnet_object_id(obj_type, instance)) + b"\x19" + bytes([prop])
             + b"\x3e\x44" + struct.pack("!f", value) + b"\x3f")
     return _bvlc(0x0A, b"\x01\x00" + apdu)
+
+
+def bacnet_char_string(text: str) -> bytes:
+    """Application-tagged CharacterString (tag 7), UTF-8 (character set 0)."""
+    raw = b"\x00" + text.encode("utf-8")
+    if len(raw) <= 4:
+        return bytes([0x70 | len(raw)]) + raw
+    return b"\x75" + bytes([len(raw)]) + raw
+
+
+def bacnet_read_property_ack_string(invoke_id: int, instance: int, prop: int, text: str) -> bytes:
+    """ReadProperty-ACK of a device object's character-string property (121 vendor-name, 70
+    model-name, 44 firmware-revision, 12 application-software-version, 77 object-name)."""
+    apdu = (bytes([0x30, invoke_id, 0x0C]) + b"\x0c" + struct.pack("!I", bacnet_object_id(8, instance))
+            + (b"\x19" + bytes([prop])) + b"\x3e" + bacnet_char_string(text) + b"\x3f")
+    return _bvlc(0x0A, b"\x01\x00" + apdu)
+
+
+def bacnet_read_property_multiple_ack(invoke_id: int, instance: int,
+                                      props: Sequence[tuple[int, str]]) -> bytes:
+    """ReadPropertyMultiple-ACK of character-string properties of one device object."""
+    results = b"".join(b"\x29" + bytes([p]) + b"\x4e" + bacnet_char_string(t) + b"\x4f" for p, t in props)
+    apdu = (bytes([0x30, invoke_id, 0x0E]) + b"\x0c" + struct.pack("!I", bacnet_object_id(8, instance))
+            + b"\x1e" + results + b"\x1f")
+    return _bvlc(0x0A, b"\x01\x00" + apdu)
+

@@ -230,8 +230,10 @@ DHCP_DISCOVER, DHCP_OFFER, DHCP_REQUEST, DHCP_ACK = 1, 2, 3, 5
 def dhcp(msg_type: int, xid: int, client_mac: Addr, *, hostname: str | None = None,
          requested_ip: Addr | None = None, server_id: Addr | None = None, your_ip: Addr = b"\0\0\0\0",
          client_ip: Addr = b"\0\0\0\0", subnet_mask: Addr | None = None, router: Addr | None = None,
-         dns: Addr | None = None, lease: int | None = None, domain: str | None = None) -> bytes:
-    """A BOOTP/DHCP message: op follows the message type (OFFER/ACK are replies)."""
+         dns: Addr | None = None, lease: int | None = None, domain: str | None = None,
+         vendor_class: str | None = None, parameters: bytes | None = None) -> bytes:
+    """A BOOTP/DHCP message: op follows the message type (OFFER/ACK are replies); `vendor_class`
+    is option 60, `parameters` the option codes of the parameter request list (option 55)."""
     mac = _mac(client_mac)
     op = 2 if msg_type in (DHCP_OFFER, DHCP_ACK, 6) else 1
     hdr = (struct.pack("!BBBBIHH", op, 1, 6, 0, xid, 0, 0) + _ip(client_ip) + _ip(your_ip)
@@ -258,8 +260,12 @@ def dhcp(msg_type: int, xid: int, client_mac: Addr, *, hostname: str | None = No
     if hostname is not None:
         h = hostname.encode("ascii")
         opts += bytes([12, len(h)]) + h
-    if op == 1:
-        opts += bytes([55, 6, 1, 3, 6, 15, 31, 33])
+    if vendor_class is not None:
+        v = vendor_class.encode("ascii")
+        opts += bytes([60, len(v)]) + v
+    if op == 1 or parameters is not None:
+        asked = bytes([1, 3, 6, 15, 31, 33]) if parameters is None else parameters
+        opts += bytes([55, len(asked)]) + asked
     opts += b"\xff"
     msg = hdr + opts
     return msg + bytes(max(0, 300 - len(msg)))

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from plantwatch.core.capture.refs import PacketRef
-from plantwatch.core.detection.models import matching_models, model_id, title_of
+from plantwatch.core.detection.models import model_id, title_of
 from plantwatch.core.store.database import Store
 from plantwatch.core.views.console.common import _json_list, detection_ran, has_table
+from plantwatch.core.views.console.vocabulary import models_named
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,9 @@ class BreachRow:
     refs: tuple[PacketRef, ...]           # evidence packets
     incident_id: int | None
     model_id: str = ""                    # the model's stable id
+    state: str = "new"                    # the analyst's state (core/detection/triage)
+    triage: str = ""                      # accepted | suppressed | window, when triage covers it
+    triage_by: str = ""                   # the acceptance's why, the rule's or the window's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +44,24 @@ class Breaches:
 
 _BREACH_COLS = ("breach_id, model, first_ts, last_ts, score, device, devices, explanation, phase,"
                 " attack_ids, importance, sessions, refs, incident_id")
+# the analyst's state and what triage did, in a store with triage (migration V6)
+_STATE_SQL = ("(SELECT state FROM triage_states s WHERE s.kind = 'breach' AND s.target_id = breaches.breach_id"
+              " ORDER BY s.seq DESC LIMIT 1)")
+_DISP_SQL = "(SELECT disposition FROM breach_triage t WHERE t.breach_id = breaches.breach_id)"
+_TRIAGE_COLS = (f", COALESCE({_STATE_SQL}, 'new'), {_DISP_SQL},"
+                " (SELECT label FROM breach_triage t WHERE t.breach_id = breaches.breach_id)")
+STATE_WORDS = {"new": "new", "ack": "acknowledged", "acknowledged": "acknowledged", "resolved": "resolved",
+               "fp": "false positive", "false-positive": "false positive", "false positive": "false positive",
+               "accepted": "accepted", "suppressed": "suppressed", "window": "window", "all": "all"}
+
+
+def _cols(store: Store) -> str:
+    return _BREACH_COLS + (_TRIAGE_COLS if has_table(store, "triage_states") else "")
 
 
 def _breach_row(r: tuple) -> BreachRow:
-    bid, model, first, last, score, dev, devs, expl, phase, attack, imp, sess, refs, inc = r
+    bid, model, first, last, score, dev, devs, expl, phase, attack, imp, sess, refs, inc = r[:14]
+    state, disp, label = r[14:17] if len(r) > 14 else ("new", None, None)
     mid = model_id(model or "") or model or ""
     return BreachRow(
         breach_id=int(bid), model=title_of(mid), model_id=mid, first_ts=first, last_ts=last, score=float(score or 0),
@@ -52,13 +70,25 @@ def _breach_row(r: tuple) -> BreachRow:
         importance=float(imp) if imp is not None else None,
         session_ids=tuple(int(x) for x in _json_list(sess) if isinstance(x, int)),
         refs=tuple(PacketRef.unpack(x) for x in _json_list(refs) if isinstance(x, int)),
-        incident_id=inc)
+        incident_id=inc, state=state or "new", triage=disp or "", triage_by=label or "")
+
+
+def _state_clause(store: Store, state: str | None) -> tuple[str | None, list]:
+    """SQL for a `state:` filter. Without one, the breaches in force: accepted and rule-suppressed
+    ones are listed only when asked for (state:accepted, state:suppressed, state:all)."""
+    if not has_table(store, "triage_states") or state == "all":
+        return None, []
+    if state is None:
+        return f"({_DISP_SQL} IS NULL OR {_DISP_SQL} = 'window')", []
+    if state in ("accepted", "suppressed", "window"):
+        return f"{_DISP_SQL} = ?", [state]
+    return f"COALESCE({_STATE_SQL}, 'new') = ? AND ({_DISP_SQL} IS NULL OR {_DISP_SQL} = 'window')", [state]
 
 
 def model_clause(column: str, text: str) -> tuple[str, list[str]]:
     """SQL matching the stored models (ids, or titles in a store not migrated yet) of the models
-    whose id or title contains `text`."""
-    ids = matching_models(text)
+    `text` names (vocabulary.models_named: id, title or a word of what they fire on)."""
+    ids = models_named(text)
     values = ids + [title_of(i) for i in ids]
     if not values:
         return "0", []
@@ -66,12 +96,17 @@ def model_clause(column: str, text: str) -> tuple[str, list[str]]:
 
 
 def breaches(store: Store, model: str | None = None, device: str | None = None,
-             limit: int = 1000, text: tuple[str, ...] = ()) -> Breaches:
-    """The model breach log, newest first; `model` matches part of a model's id or title."""
+             limit: int = 1000, text: tuple[str, ...] = (), state: str | None = None) -> Breaches:
+    """The model breach log, newest first; `model` matches part of a model's id or title; `state`
+    is one of STATE_WORDS' values (None: the breaches in force)."""
     if not detection_ran(store):
         return Breaches((), 0, False)
     where: list[str] = []
     params: list = []
+    sql, values = _state_clause(store, state)
+    if sql:
+        where.append(sql)
+        params += values
     if model:
         sql, values = model_clause("model", model)
         where.append(sql)
@@ -85,7 +120,7 @@ def breaches(store: Store, model: str | None = None, device: str | None = None,
         params += values + [f"%{w}%"] * 2
     sql_where = (" WHERE " + " AND ".join(where)) if where else ""
     total = store.execute(f"SELECT COUNT(*) FROM breaches{sql_where}", params).fetchone()[0]
-    rows = store.execute(f"SELECT {_BREACH_COLS} FROM breaches{sql_where}"
+    rows = store.execute(f"SELECT {_cols(store)} FROM breaches{sql_where}"
                          " ORDER BY first_ts DESC, breach_id LIMIT ?", (*params, limit)).fetchall()
     models = tuple(sorted({title_of(model_id(r[0]) or r[0])
                            for r in store.execute("SELECT DISTINCT model FROM breaches")}))
@@ -95,5 +130,5 @@ def breaches(store: Store, model: str | None = None, device: str | None = None,
 def breach(store: Store, breach_id: int) -> BreachRow | None:
     if not has_table(store, "breaches"):
         return None
-    r = store.execute(f"SELECT {_BREACH_COLS} FROM breaches WHERE breach_id = ?", (breach_id,)).fetchone()
+    r = store.execute(f"SELECT {_cols(store)} FROM breaches WHERE breach_id = ?", (breach_id,)).fetchone()
     return _breach_row(r) if r else None

@@ -24,6 +24,13 @@ from plantwatch.core.views.console.common import (
 )
 from plantwatch.core.views.console.connections import Connections, connections
 from plantwatch.core.views.console.filters import ConnFilter
+from plantwatch.core.views.console.identity import (
+    IdentityAttr,
+    VulnMatch,
+    cpes,
+    device_identity,
+    vulnerabilities,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,9 @@ class DeviceDetail:
     breaches: tuple[BreachRow, ...]
     charts: tuple[Series, ...]
     connections: Connections
+    identity: tuple[IdentityAttr, ...] = ()     # stated on the wire, with the proving frames
+    vulns: tuple[VulnMatch, ...] = ()           # imported advisories matching it
+    cpes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (component, CPE 2.3 names)
 
 
 def device_detail(store: Store, device: str, conn_limit: int = 200) -> DeviceDetail | None:
@@ -107,7 +117,9 @@ def device_detail(store: Store, device: str, conn_limit: int = 200) -> DeviceDet
         ops=_ops(store, hi, lo) if hi is not None else (),
         breaches=breaches(store, device=dev, limit=100).rows if has_table(store, "breaches") else (),
         charts=_device_charts(store, dev, hi, lo) if hi is not None else (),
-        connections=connections(store, flt, conn_limit) if ip else Connections((), 0))
+        connections=connections(store, flt, conn_limit) if ip else Connections((), 0),
+        identity=device_identity(store, dev), vulns=tuple(vulnerabilities(store, dev).get(dev, [])),
+        cpes=tuple((c, tuple(n)) for c, n in cpes(store, dev).items()))
 
 
 def _learning(store: Store, dev: str, first: int | None, last: int | None) -> tuple[str, tuple[str, ...]]:

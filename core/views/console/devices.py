@@ -6,9 +6,11 @@ import json
 from dataclasses import dataclass, field
 
 from plantwatch.core.decode.addr import text_to_ip
+from plantwatch.core.inventory.zones import KINDS
 from plantwatch.core.store.database import Store
 from plantwatch.core.views.console.common import (
     SPARK_BUCKETS,
+    FilterError,
     _json_list,
     _u,
     detection_ran,
@@ -16,6 +18,11 @@ from plantwatch.core.views.console.common import (
     learn_end,
 )
 from plantwatch.core.views.console.filters import DeviceFilter
+from plantwatch.core.views.console.identity import IdentitySummary, summaries
+
+# zone kinds, and the words addresses outside every configured zone get: a zone filter on one of
+# them is valid even when no device is in it now
+ZONE_WORDS = frozenset(KINDS) | {"internal", "external"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +40,10 @@ class DeviceRow:
     score: float | None
     new: bool
     activity: tuple[int, ...]
+    model: str = ""             # identity from the wire (core/views/console/identity.py)
+    firmware: str = ""
+    serial: str = ""
+    vulns: int = 0              # CVEs of imported advisories matching it
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +137,8 @@ def _device_rows(store: Store, spark: dict) -> tuple[list[tuple[DeviceRow, tuple
     known: set[str] | None = None
     if lend is None and has_table(store, "baseline_devices") and detection:
         known = {r[0] for r in store.execute("SELECT device FROM baseline_devices")}
+    idents = summaries(store)
+    none = IdentitySummary()
     out = []
     for device, hi, lo, ip, name, vendor, zone, zkind, role, first, last in store.execute(
             "SELECT device, hi, lo, ip, name, vendor, zone, zone_kind, role, first_ts, last_ts FROM devices"):
@@ -133,10 +146,12 @@ def _device_rows(store: Store, spark: dict) -> tuple[list[tuple[DeviceRow, tuple
             new = first is not None and first > lend
         else:
             new = known is not None and device not in known and zkind != "external"
+        ident = idents.get(device, none)
         out.append((DeviceRow(device=device, ip=ip or device, name=name or "", vendor=vendor or "",
                               zone=zone or "", zone_kind=zkind or "", role=role or "", first_ts=first,
                               last_ts=last, breaches=counts.get(device, 0), score=scores.get(device),
-                              new=new, activity=spark.get((hi, lo), ())), (hi, lo)))
+                              new=new, activity=spark.get((hi, lo), ()), model=ident.model,
+                              firmware=ident.firmware, serial=ident.serial, vulns=ident.vulns), (hi, lo)))
     return out, detection
 
 
@@ -165,6 +180,10 @@ def device_list(store: Store, flt: DeviceFilter | None = None, sort: str = "scor
             sorted(cache.rows, key=lambda x: by(x[0]), reverse=reverse))
     if flt.empty:
         return DeviceList(rows=tuple(r for r, _ in ordered), total=len(ordered), detection=cache.detection)
+    if flt.zone and cache.rows and flt.zone not in ZONE_WORDS \
+            and not any(flt.zone in (r.zone.lower(), r.zone_kind.lower()) for r, _ in cache.rows):
+        zones = sorted({z for r, _ in cache.rows for z in (r.zone, r.zone_kind) if z})
+        raise FilterError(f"zone:{flt.zone}: no device is in that zone (zones: {', '.join(zones[:10])})")
     on_port = None
     if flt.port is not None:
         on_port = cache.on_port.get(flt.port)
@@ -184,6 +203,12 @@ def _device_matches(r: DeviceRow, f: DeviceFilter, on_port: set | None, key: tup
         return False
     if f.new is not None and r.new != f.new:
         return False
+    if f.model and f.model not in r.model.lower():
+        return False
+    if f.firmware and f.firmware not in r.firmware.lower():
+        return False
+    if f.serial and f.serial not in r.serial.lower():
+        return False
     if on_port is not None and key not in on_port:
         return False
     if f.score is not None:
@@ -194,7 +219,7 @@ def _device_matches(r: DeviceRow, f: DeviceFilter, on_port: set | None, key: tup
             return False
     if not f.text:
         return True
-    hay = f"{r.ip} {r.device} {r.name} {r.vendor} {r.zone} {r.role}".lower()
+    hay = f"{r.ip} {r.device} {r.name} {r.vendor} {r.zone} {r.role} {r.model}".lower()
     return all(w in hay for w in f.text)
 
 

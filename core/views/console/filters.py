@@ -7,13 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from plantwatch.core.views.console.common import (
-    APP_IDS,
-    PROTO_NAMES,
-    FilterError,
-    _addr_params,
-    fmt_ts,
-)
+from plantwatch.core.views.console import vocabulary
+from plantwatch.core.views.console.common import FilterError, fmt_ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +20,9 @@ class DeviceFilter:
     port: int | None = None
     new: bool | None = None
     vendor: str | None = None
+    model: str | None = None      # identity from the wire (substrings, lower case)
+    firmware: str | None = None
+    serial: str | None = None
     text: tuple[str, ...] = ()
 
     @property
@@ -85,11 +83,15 @@ def parse_device_filter(text: str) -> DeviceFilter:
         elif key == "zone":
             kw["zone"] = val.lower()
         elif key == "role":
-            kw["role"] = val.lower()
+            kw["role"] = vocabulary.role(val)
         elif key == "vendor":
             kw["vendor"] = val.lower()
         elif key == "port":
             kw["port"] = _port(val)
+        elif key in ("model", "serial"):
+            kw[key] = val.lower()
+        elif key in ("fw", "firmware"):
+            kw["firmware"] = val.lower()
         elif key == "score":
             m = _SCORE.match(val)
             if not m:
@@ -100,7 +102,7 @@ def parse_device_filter(text: str) -> DeviceFilter:
                 raise FilterError(f"new:{val}: write new:yes or new:no")
             kw["new"] = val.lower() in _YES
         else:
-            raise FilterError(f"unknown filter {key}: (use zone role score port new vendor)")
+            raise FilterError(f"unknown filter {key}: (use zone role score port new vendor model fw serial)")
     return DeviceFilter(text=tuple(words), **kw)
 
 
@@ -130,18 +132,15 @@ def parse_conn_filter(text: str, ref_ts: int | None = None) -> ConnFilter:
         if key is None:
             words.append(val.lower())
         elif key in ("device", "ip", "host"):
-            _addr_params(val)
-            kw["device"] = val
+            kw["device"] = val          # an address or a name: resolved against the store
         elif key == "port":
             kw["port"] = _port(val)
         elif key in ("proto", "protocol", "app"):
-            v = val.lower()
-            if v not in APP_IDS and v not in PROTO_NAMES.values():
-                raise FilterError(f"proto:{val}: unknown protocol")
-            kw["proto"] = v
+            kw["proto"] = vocabulary.protocol(val)
         elif key == "state":
-            kw["state"] = val.lower()
+            kw["state"] = vocabulary.conn_state(val)
         elif key == "model":
+            vocabulary.models_for(val)
             kw["model"] = val
         elif key in ("since", "from"):
             kw["since"] = _time_of_day(val, ref_ts)
@@ -150,3 +149,24 @@ def parse_conn_filter(text: str, ref_ts: int | None = None) -> ConnFilter:
         else:
             raise FilterError(f"unknown filter {key}: (use device port proto state model since until)")
     return ConnFilter(text=tuple(words), **kw)
+
+
+def parse_breach_filter(text: str) -> tuple[str | None, str | None]:
+    """The breach log's filter: (part of a model name or None, state or None). `state:` takes
+    new, ack(nowledged), resolved, fp / false-positive, accepted, suppressed, window or all."""
+    from plantwatch.core.views.console.breaches import STATE_WORDS
+
+    model: list[str] = []
+    state = None
+    for key, val in _tokens(text):
+        if key == "state":
+            if val.lower() not in STATE_WORDS:
+                raise FilterError(f"state:{val} is not a state (new ack resolved fp accepted suppressed window all)")
+            state = STATE_WORDS[val.lower()]
+        elif key == "model":
+            model.append(val)
+        elif key is not None:
+            raise FilterError(f"unknown filter {key}: (use model: and state:, or part of a model name)")
+        else:
+            model.append(val)
+    return (" ".join(model) or None), state

@@ -53,16 +53,26 @@ class IncidentRow:
     narrative: str
     timeline: tuple[TimelineEntry, ...]
     breaches: int
+    state: str = "new"                     # the analyst's state (core/detection/triage)
+    triage_note: str = ""                  # set when triage re-scored it
 
 
 @dataclass(frozen=True, slots=True)
 class Incidents:
     rows: tuple[IncidentRow, ...]
     detection: bool
+    dissolved: int = 0                     # detected incidents that triage dissolved
 
 
 _INCIDENT_COLS = ("incident_id, title, score, device, first_ts, last_ts, devices, attack_ids, phases,"
                   " narrative, timeline, breaches")
+_TRIAGE_COLS = (", COALESCE((SELECT state FROM triage_states s WHERE s.kind = 'incident'"
+                " AND s.target_id = incidents.incident_id ORDER BY s.seq DESC LIMIT 1), 'new'),"
+                " (SELECT note FROM incident_triage t WHERE t.incident_id = incidents.incident_id)")
+
+
+def _cols(store: Store) -> str:
+    return _INCIDENT_COLS + (_TRIAGE_COLS if has_table(store, "triage_states") else "")
 
 
 def _title(stored: object) -> str:
@@ -72,7 +82,8 @@ def _title(stored: object) -> str:
 
 
 def _incident_row(r: tuple) -> IncidentRow:
-    iid, title, score, dev, first, last, devs, attack, phases, narrative, timeline, n = r
+    iid, title, score, dev, first, last, devs, attack, phases, narrative, timeline, n = r[:12]
+    state, note = r[12:14] if len(r) > 12 else ("new", None)
     ph = tuple(Phase(name=str(p.get("phase") or p.get("name") or ""),
                      attack_ids=tuple(str(x) for x in p.get("attack_ids") or ()),
                      first_ts=p.get("first_ts"), last_ts=p.get("last_ts"),
@@ -85,15 +96,18 @@ def _incident_row(r: tuple) -> IncidentRow:
     return IncidentRow(incident_id=int(iid), title=title or "", score=float(score or 0), device=dev or "",
                        first_ts=first, last_ts=last, devices=tuple(str(d) for d in _json_list(devs)),
                        attack_ids=tuple(str(x) for x in _json_list(attack)), phases=ph,
-                       narrative=narrative or "", timeline=tl, breaches=int(n or 0))
+                       narrative=narrative or "", timeline=tl, breaches=int(n or 0), state=state or "new",
+                       triage_note=note or "")
 
 
 def incidents(store: Store) -> Incidents:
     """The analyst's incidents, highest score first."""
     if not has_table(store, "incidents") or not detection_ran(store):
         return Incidents((), False)
-    rows = store.execute(f"SELECT {_INCIDENT_COLS} FROM incidents ORDER BY score DESC, first_ts DESC")
-    return Incidents(tuple(_incident_row(r) for r in rows.fetchall()), True)
+    rows = store.execute(f"SELECT {_cols(store)} FROM incidents ORDER BY score DESC, first_ts DESC").fetchall()
+    dissolved = store.execute("SELECT COUNT(*) FROM incident_triage WHERE fate = 'dissolved'").fetchone()[0] \
+        if has_table(store, "incident_triage") else 0
+    return Incidents(tuple(_incident_row(r) for r in rows), True, int(dissolved))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +120,7 @@ class IncidentDetail:
 def incident_detail(store: Store, incident_id: int) -> IncidentDetail | None:
     if not has_table(store, "incidents"):
         return None
-    r = store.execute(f"SELECT {_INCIDENT_COLS} FROM incidents WHERE incident_id = ?",
+    r = store.execute(f"SELECT {_cols(store)} FROM incidents WHERE incident_id = ?",
                       (incident_id,)).fetchone()
     if r is None:
         return None

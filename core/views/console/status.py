@@ -32,6 +32,8 @@ def status(store: Store, count_sessions: bool = True) -> Status:
     last_ses = store.execute("SELECT MAX(last_ts) FROM sessions").fetchone()[0]
     detection = detection_ran(store)
     n_br = store.execute("SELECT COUNT(*) FROM breaches").fetchone()[0] if has_table(store, "breaches") else 0
+    if n_br and has_table(store, "breach_triage"):   # the breaches in force, as the breach log shows them
+        n_br -= store.execute("SELECT COUNT(*) FROM breach_triage WHERE disposition != 'window'").fetchone()[0]
     n_inc = (store.execute("SELECT COUNT(*) FROM incidents").fetchone()[0]
              if has_table(store, "incidents") else 0)
     firsts = [c[2] for c in caps if c[2] is not None]

@@ -1,0 +1,108 @@
+"""The models issue 10 added or widened, each on the smallest traffic that shows it: horizons of
+the failed-connection models, the field device acting as client, the command flood, beaconing,
+population references of data volume, DNP3 reads as reconnaissance, and scores that a provided
+baseline never lowers below cold start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from plantwatch.core.decode.schema import APP_DNP3, APP_MODBUS, APP_TLS, CLS_READ
+from plantwatch.core.detection.models.beacon import regularity
+from tests.test_models import (
+    HMI,
+    HOUR,
+    MB_REG,
+    NEW,
+    NEWDEV,
+    NS,
+    PLC1,
+    PLC2,
+    PLC3,
+    READ_HR,
+    T_DETECT,
+    WS1,
+    detect,
+    fired,
+    learned,  # noqa: F401 - the module's fixture
+    op,
+    sess,
+)
+
+MIN = 60 * NS
+DNP_READ = op(APP_DNP3, 1, CLS_READ, "Read", 4)
+
+
+def test_a_scan_spread_over_hours_fires_on_a_longer_horizon(learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    # one probe every 4 minutes for 3 hours: never 10 in 5 minutes, 45 distinct targets in all
+    slow = [sess(NEW, f"10.20.20.{100 + i}", 502, T_DETECT + i * 4 * MIN, state="unanswered") for i in range(45)]
+    b = fired(detect(learned, tmp_path, slow, NEWDEV), "net.failed_internal")
+    assert len(b) == 1 and b[0].details["horizon"] == "24 h"
+    assert "counted over the 24 h horizon" in b[0].explanation
+    ics = fired(detect(learned, tmp_path, slow, NEWDEV), "ics.failed_connections")
+    assert len(ics) == 1 and ics[0].details["horizon"] in ("1 h", "24 h")
+    burst = [sess(NEW, f"10.20.20.{100 + i}", 502, T_DETECT + i * NS, state="unanswered") for i in range(12)]
+    b = fired(detect(learned, tmp_path, burst, NEWDEV), "net.failed_internal")
+    assert len(b) == 1 and b[0].details["horizon"] == "5 min"   # one breach, the shortest horizon
+
+
+def test_a_field_device_polling_a_peer_contradicts_its_role_at_cold_start(tmp_path: Path) -> None:
+    normal = [sess(HMI, PLC1, 502, T_DETECT, app=APP_MODBUS, ops=(READ_HR,)),
+              sess(HMI, PLC2, 502, T_DETECT, app=APP_MODBUS, ops=(READ_HR,))]
+    peer = [sess(PLC1, PLC2, 502, T_DETECT + MIN, app=APP_MODBUS, ops=(READ_HR,))]
+    b = fired(detect(None, tmp_path, normal + peer), "ics.role_contradiction")
+    assert len(b) == 1 and b[0].device == PLC1 and b[0].devices == [PLC1, PLC2]
+    assert "field device" in b[0].explanation and "there is no baseline yet" in b[0].explanation
+    assert not fired(detect(None, tmp_path, normal), "ics.role_contradiction")
+
+
+def test_a_flood_of_writes_outranks_one_write_and_states_the_rate(tmp_path: Path) -> None:
+    flood = op(APP_MODBUS, 6, MB_REG["cls"], "Write Single Register", 2000)
+    rows = [sess(HMI, PLC1, 502, T_DETECT, app=APP_MODBUS, ops=(flood,), dur_s=60)]
+    b = fired(detect(None, tmp_path, rows), "ics.action_rate")
+    assert len(b) == 1 and b[0].details["per_minute"] == 2000.0
+    assert "2,000 per minute" in b[0].explanation
+    one = [sess(HMI, PLC1, 502, T_DETECT, app=APP_MODBUS, ops=(MB_REG,), dur_s=60)]
+    assert not fired(detect(None, tmp_path, one), "ics.action_rate")
+
+
+def test_beaconing_to_a_rare_external_endpoint(learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    c2 = "198.51.100.77"
+    rng = np.random.default_rng(5)
+    t = T_DETECT
+    rows = []
+    for _ in range(14):
+        rows.append(sess(WS1, c2, 443, t, app=APP_TLS, tls_no_sni=True, up=int(rng.integers(390, 410)), down=950))
+        t += int(rng.integers(25, 35)) * MIN
+    b = fired(detect(learned, tmp_path, rows), "net.beacon")
+    assert len(b) == 1 and b[0].device == WS1 and b[0].details["connections"] == 14
+    assert b[0].details["score"] >= 0.8 and "every 29 min (median" in b[0].explanation
+    # irregular: bursts then silence, sizes all over the place
+    rows = [sess(WS1, c2, 443, T_DETECT + k * k * 7 * MIN, app=APP_TLS, up=100 * (k + 1) ** 2) for k in range(10)]
+    assert not fired(detect(learned, tmp_path, rows), "net.beacon")
+    assert regularity(np.full(10, 60.0)) == (1.0, 1.0)
+
+
+def test_a_field_device_sending_tens_of_kb_is_unusual_volume(learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    push = [sess(PLC1, PLC3, 21, T_DETECT, up=60_000, down=0)]
+    b = fired(detect(learned, tmp_path, push), "net.data_volume")
+    assert len(b) == 1 and b[0].details["baseline"] == "zone and role" and b[0].details["baseline_max"] == 0
+    assert "no 10.20.20.21-like device" in b[0].explanation
+
+
+def test_dnp3_reads_from_a_source_new_to_the_outstations_are_recon(learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    rows = [sess(WS1, ip, 20000, T_DETECT + k * MIN, app=APP_DNP3, ops=(DNP_READ,))
+            for k, ip in enumerate((PLC1, PLC2, PLC3))]
+    b = fired(detect(learned, tmp_path, rows), "ics.new_discover")
+    assert len(b) == 1 and b[0].details["targets"] == 3 and "DNP3 reads" in b[0].explanation
+
+
+def test_learning_never_lowers_a_cold_start_score(learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    stop = op(APP_MODBUS, 5, MB_REG["cls"], "Write Single Coil")
+    rows = [sess(NEW, PLC1, 502, T_DETECT, app=APP_MODBUS, ops=(stop, MB_REG))]
+    cold = fired(detect(None, tmp_path, rows, NEWDEV), "ics.new_action")
+    warm = fired(detect(learned, tmp_path, rows, NEWDEV), "ics.new_action")
+    assert cold and warm and max(b.score for b in warm) >= max(b.score for b in cold)
+    assert HOUR  # the shared unit, imported for the reader
