@@ -20,6 +20,7 @@ A file that is not a plantwatch store (recognise.py) is refused before anything 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -195,6 +196,9 @@ class Store:
         except LeaseRefused as e:
             raise StoreError(f"{self.path}: {e}") from None
         except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):   # said as SQLite's own full disk is
+                raise StoreError(f"{self.path}: cannot write (database or disk is full); "
+                                 "nothing from this run was kept") from None
             raise StoreError(f"{self.path}: cannot lock {self.lease.path}: {e.strerror or e}") from None
         try:
             yield
