@@ -41,6 +41,7 @@ from plantwatch.tui.cli_support import (  # noqa: E402
     load_zones,
     print_detection,
     progress_bar,
+    say_wait,
     store_file,
 )
 from plantwatch.tui.cli_triage import COMMANDS as TRIAGE_COMMANDS  # noqa: E402
@@ -116,7 +117,7 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
         zones = load_zones(zones_file)
         models = load_models(models_file)
         warn = lambda m: click.echo(f"plantwatch: warning: {m}", err=True)  # noqa: E731
-        with store_file(store_path, "analyze.sqlite") as path, Store(path) as store:
+        with store_file(store_path, "analyze.sqlite") as path, Store(path, on_wait=say_wait) as store:
             if siem is not None:
                 siem.prime(store)
             if learn and zeek_dirs:  # with --zeek, --learn names Zeek log directories too
@@ -141,7 +142,9 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
     except MemoryError:
         fail(_out_of_memory())
     for info in result.captures:
-        if info.skipped:
+        if info.note:
+            click.echo(f"plantwatch: {info.path}: {info.note}", err=True)
+        elif info.skipped:
             click.echo(f"plantwatch: {info.path}: already in the store; not counted again", err=True)
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -171,7 +174,7 @@ def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
     try:
         zones = load_zones(zones_file)
         models = load_models(models_file)
-        with Store(store_path) as store:
+        with Store(store_path, on_wait=say_wait) as store:
             with progress_bar() as progress:
                 result = Ingest(store, zones, mode="learn", models=models).run(
                     captures, on_progress=progress,
@@ -181,7 +184,9 @@ def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
     except (CaptureError, StoreError, ZonesError, ConfigError) as e:
         fail(str(e))
     for info in result.captures:
-        if info.skipped:
+        if info.note:
+            click.echo(f"plantwatch: {info.path}: {info.note}", err=True)
+        elif info.skipped:
             click.echo(f"plantwatch: {info.path}: already in the store; not learned again", err=True)
     click.echo(f"learned {result.packets:,} packets, {result.sessions:,} sessions; baseline "
                f"{meta.get('maturity', 'learning')} with {float(meta.get('hours', 0)):.1f} h of traffic; "
@@ -213,7 +218,7 @@ def eval_(captures: tuple[Path, ...], truth_file: Path, store_path: Path | None,
         truth = evaluation.load_truth(truth_file)
         zones = load_zones(zones_file)
         models = load_models(models_file)
-        with store_file(store_path, "eval.sqlite") as path, Store(path) as store:
+        with store_file(store_path, "eval.sqlite") as path, Store(path, on_wait=say_wait) as store:
             if learn:
                 Ingest(store, zones, mode="learn", models=models).run(learn)
             if captures:

@@ -25,6 +25,11 @@ def note(message: str) -> None:
     click.echo(f"plantwatch: {message}", err=True)
 
 
+def say_wait(message: str) -> None:
+    """Another process holds the store: said once on stderr, then this command waits for it."""
+    note(f"{message} ...")
+
+
 def load_zones(zones_file: Path | None) -> Zones:
     """The zones file given, else the default zones (raises ZonesError, one line)."""
     from plantwatch.core.inventory.zones import Zones

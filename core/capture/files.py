@@ -30,6 +30,7 @@ from typing import BinaryIO
 import numpy as np
 
 from plantwatch.core.capture.batch import CaptureError, RawBatch
+from plantwatch.core.capture.continuation import StreamHasher, StreamMark, digest_prefixes
 from plantwatch.core.capture.pcap import PCAP_MAGICS, PcapParser
 from plantwatch.core.capture.pcapng import (  # noqa: F401 - the resumable reader, re-exported
     SHB,
@@ -174,10 +175,30 @@ class _Stream:
             self.truncated_gzip = True
 
 
+def scan_prefix(path: Path, offsets: Sequence[int]) -> tuple[str | None, dict[int, str], int]:
+    """continuation.digest_prefixes over the decompressed bytes of the file at `path`."""
+    with _open(path) as f:
+        return digest_prefixes(_Stream(f, lambda n: None).chunks(), offsets)
+
+
+def _after(pieces: list[Piece], skip: int) -> Iterator[Piece]:
+    """The records of `pieces` whose frame number is above `skip` (frames increase in a file)."""
+    for p in pieces:
+        if not len(p) or int(p.frame[-1]) <= skip:
+            continue
+        if int(p.frame[0]) <= skip:
+            p = p.take(slice(int(np.searchsorted(p.frame, skip, side="right")), None))
+        yield p
+
+
 def _file_pieces(path: Path, file_id: int, warn: Callable[[str], None],
-                 progress: Callable[[int], None]) -> Iterator[Piece]:
-    """Every record of one capture file, as pieces of at most one block each."""
-    name = str(path)
+                 progress: Callable[[int], None], *, name: str | None = None, skip: int = 0,
+                 on_mark: Callable[[StreamMark], None] | None = None) -> Iterator[Piece]:
+    """Every record of one capture file, as pieces of at most one block each; `skip`: the first
+    that many records are read (and hashed) but not yielded. `on_mark` gets the file's
+    StreamMark once it is read to its end. `name` names the file in messages."""
+    name = name or str(path)
+    hasher = StreamHasher()
     f = _open(path)
     with f:
         stream = _Stream(f, progress)
@@ -203,14 +224,16 @@ def _file_pieces(path: Path, file_id: int, warn: Callable[[str], None],
         base = 0  # file (decompressed) offset of buf[0]
         while True:
             pieces, pos = parser.walk(buf, pos, base)
-            yield from (p for p in pieces if len(p))
+            yield from _after(pieces, skip)
             more = next(chunks, b"")
             if not more:
                 break
             parser.check_next(buf, pos)
+            hasher.update(memoryview(buf)[:pos])   # whole blocks only: a cut record is not hashed
             base += pos
             buf = buf[pos:] + more if pos < len(buf) else more
             pos = 0
+        hasher.update(memoryview(buf)[:pos])
         if parser.clamped:
             warn(clamp_warning(name, parser.clamped))
         if pos < len(buf):
@@ -220,6 +243,8 @@ def _file_pieces(path: Path, file_id: int, warn: Callable[[str], None],
         elif stream.truncated_gzip:
             warn(f"{name}: truncated gzip stream at byte {base + pos}; "
                  f"kept the {parser.packets} packets before it")
+        if on_mark is not None:
+            on_mark(hasher.mark(parser.packets))
 
 
 # ----------------------------------------------------------------------------- merge and batching
@@ -277,15 +302,19 @@ def _merged(sources: list[Iterator[Piece]]) -> Iterator[Piece]:
 def read_batches(paths: Sequence[str | Path], chunk_packets: int = 65536,
                  on_warning: Callable[[str], None] | None = None,
                  on_progress: Callable[[int], None] | None = None,
-                 chunk_bytes: int = CHUNK_BYTES) -> Iterator[RawBatch]:
+                 chunk_bytes: int = CHUNK_BYTES, *, names: Sequence[str] | None = None,
+                 skip: Sequence[int] | None = None,
+                 on_mark: Callable[[int, StreamMark], None] | None = None) -> Iterator[RawBatch]:
     """Every record of the captures in `paths`, merged in packet-time order, as RawBatch objects
     of at most `chunk_packets` records and, past one record, about `chunk_bytes` captured bytes
     (large packets make smaller batches, so what a batch costs downstream stays bounded).
-    Raises CaptureError for an unreadable input."""
+    `names` name the files in messages and batches (default: their paths); `skip[i]`: records
+    of file i already read before (continuation.py), read but not yielded; `on_mark(i, mark)`:
+    file i's StreamMark, once it is read to its end. Raises CaptureError for an unreadable input."""
     if chunk_packets < 1 or chunk_bytes < 1:
         raise ValueError("chunk_packets and chunk_bytes must be >= 1")
     files = iter_files(paths)
-    names = tuple(str(p) for p in files)
+    names = tuple(names) if names is not None else tuple(str(p) for p in files)
     warn = on_warning or log.warning
     total = 0
 
@@ -297,7 +326,9 @@ def read_batches(paths: Sequence[str | Path], chunk_packets: int = 65536,
 
     for p in files:  # fail early on files that cannot be opened at all
         _open(p).close()
-    sources = [_file_pieces(p, i, warn, progress) for i, p in enumerate(files)]
+    sources = [_file_pieces(p, i, warn, progress, name=names[i], skip=skip[i] if skip else 0,
+                            on_mark=(lambda m, i=i: on_mark(i, m)) if on_mark else None)
+               for i, p in enumerate(files)]
     pending: list[Piece] = []
     count = nbytes = 0
     for run in _merged(sources):

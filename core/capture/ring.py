@@ -105,6 +105,11 @@ def _concat(batches: list[RawBatch]) -> RawBatch | None:
                     frame=cat([b.frame for b in batches]), paths=batches[0].paths)
 
 
+# Layout of RingFollower.state(); a state without "version" was saved before versions and has
+# the layout of version 1. A newer one is refused (CaptureError, one line), never half-read.
+RING_STATE_VERSION = 1
+
+
 class RingFollower:
     """The reader of one ring directory. Not thread-safe: one follower per sensor."""
 
@@ -122,6 +127,10 @@ class RingFollower:
         self.missed_bytes: int = 0
         self._skipped = False
         if state:
+            version = state.get("version", 1)
+            if not isinstance(version, int) or not 1 <= version <= RING_STATE_VERSION:
+                raise CaptureError(str(self.dir), f"the store's ring positions have layout version {version!r}, "
+                                                  f"this plantwatch reads {RING_STATE_VERSION}")
             for d in state.get("files", []):
                 rf = RingFile.from_json(d)
                 self.files[rf.name] = rf
@@ -132,7 +141,7 @@ class RingFollower:
     # --- persistence -------------------------------------------------------------------------
 
     def state(self) -> dict:
-        return {"files": [rf.to_json() for rf in sorted(self.files.values(), key=lambda r: r.key)],
+        return {"version": RING_STATE_VERSION, "files": [rf.to_json() for rf in sorted(self.files.values(), key=lambda r: r.key)],
                 "last_seq": self.last_seq, "missed": self.missed, "missed_bytes": self.missed_bytes}
 
     # --- the directory ----------------------------------------------------------------------

@@ -27,6 +27,7 @@ import polars as pl
 
 from plantwatch.core.decode.addr import ip_texts
 from plantwatch.core.flows.sessions import FAILED_STATES, session_ops
+from plantwatch.core.flows.stateful import ComponentState, Stateful
 
 HOUR = 3_600_000_000_000
 U = pl.UInt64()
@@ -186,8 +187,16 @@ def _drop_devices(df: pl.DataFrame, a: tuple[str, str], b: tuple[str, str] | Non
     return keep
 
 
-class Baseline:
+class Baseline(Stateful):
     """The learned pattern of life (see the module docstring)."""
+
+    # version 2 counts the learn-mode runs; a version 1 state (or an unversioned one without
+    # the count) did not, and resumes with 0, as if no run had been named normal
+    STATE_VERSION = 2
+    STATE_FRAMES = ("_edges", "_ops", "_vol", "_rdp", "_ja3", "_hours")
+    STATE_SCALARS = ("_first_ts", "_last_ts", "_runs", "_learn_runs")
+    STATE_MIGRATIONS = {**Stateful.STATE_MIGRATIONS, 1: lambda st: ComponentState(
+        2, st.frames, {"_learn_runs": 0, **st.scalars})}
 
     def __init__(self) -> None:
         self._edges = _empty(EDGES)

@@ -75,6 +75,7 @@ from plantwatch.core.flows.schema import (
     ref_frame,
 )
 from plantwatch.core.flows.segments import _NS, SegmentCutter
+from plantwatch.core.flows.stateful import Stateful
 from plantwatch.core.flows.table import (
     _APPS_ACC,
     _EV,
@@ -93,8 +94,12 @@ from plantwatch.core.flows.table import (
 _ICS_ARR = np.array(sorted(ICS_PORTS), dtype=np.int64)
 
 
-class SessionTracker(SegmentCutter):
+class SessionTracker(SegmentCutter, Stateful):
     """Turns decoded packet batches into sessions. Packet time only; deterministic."""
+
+    STATE_VERSION = 1   # open sessions (a frame of the open table) and the side tables
+    STATE_FRAMES = ("_open_saved", "_facts", "_apps", "_ops")
+    STATE_SCALARS = ("_now", "_pos_base")
 
     def __init__(self, tcp_unanswered_s: float = 5.0, tcp_idle_s: float = 300.0,
                  udp_idle_s: float = 60.0, icmp_idle_s: float = 30.0,
@@ -156,6 +161,11 @@ class SessionTracker(SegmentCutter):
         if self._open.n == 0:
             return empty_sessions()
         return self._finish(rows, final=False, drop=False)
+
+    def state_columns(self, name: str) -> dict[str, pl.DataType | None] | None:
+        if name == "_open_saved":
+            return dict.fromkeys(_OPEN_COLS)   # numpy columns, their types follow the data
+        return super().state_columns(name)
 
     def _restore(self) -> None:
         """Load the open table from `_open_saved` after core/store/state.py restored it."""

@@ -25,6 +25,7 @@ import polars as pl
 
 from plantwatch.core.decode import addr
 from plantwatch.core.flows.sessions import ENDPOINTS
+from plantwatch.core.flows.stateful import Stateful
 from plantwatch.core.inventory import oui
 from plantwatch.core.inventory.edges import (
     _EDGES,
@@ -95,7 +96,12 @@ _DST = {"hi": pl.UInt64(), "lo": pl.UInt64(), "pkts": pl.Int64(), "bytes": pl.In
 _BIND = {"hi": pl.UInt64(), "lo": pl.UInt64(), "mac": pl.UInt64(), "n": pl.Int64()}
 
 
-class DeviceInventory:
+class DeviceInventory(Stateful):
+    STATE_VERSION = 1
+    STATE_FRAMES = ("_src", "_dst", "_arp", "_names", "_macnames", "_edges", "_open_sessions",
+                    "_pend_ep", "_pend_edges")
+    STATE_SCALARS = ("_pend_rows",)
+
     def __init__(self, zones: Zones | None = None, oui_table: oui.OuiTable | None = None) -> None:
         self.zones = zones or Zones.default()
         self._oui = oui_table

@@ -19,6 +19,7 @@ import polars as pl
 
 from plantwatch.core.capture.refs import ref_expr
 from plantwatch.core.decode.identity import IDENTITY, TRACKED
+from plantwatch.core.flows.stateful import Stateful
 
 ATTRS: dict[str, pl.DataType] = {
     "hi": pl.UInt64(), "lo": pl.UInt64(), "component": pl.String(), "attribute": pl.String(),
@@ -61,7 +62,10 @@ def _named_vendors(obs: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([obs, named.filter(pl.col("value").is_not_null())])
 
 
-class IdentityTable:
+class IdentityTable(Stateful):
+    STATE_VERSION = 1
+    STATE_FRAMES = ("_attrs", "_changes")
+
     def __init__(self) -> None:
         self._attrs = pl.DataFrame(schema=ATTRS)
         self._changes = pl.DataFrame(schema=CHANGES)

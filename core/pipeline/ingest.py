@@ -7,27 +7,36 @@ are deterministic, so a re-run that does reach the store replaces rows instead o
 
 Sessions still open at the end of a run are stored as they stand and stay open in the pipeline
 state (core/store/state.py); a capture appended later continues them and the inventory.
+
+A run holds the store's writer lease (Store.writer) from the moment it looks at the pipeline
+state to its last write: when another process saved state since this Ingest loaded it, the run
+loads it again first, so two runs into one store both land, one after the other.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
 
 from plantwatch.core.capture.batch import CaptureError, RawBatch
+from plantwatch.core.capture.continuation import StreamMark
 from plantwatch.core.capture.files import iter_files, read_batches, total_input_bytes
+from plantwatch.core.capture.spool import spooled
 from plantwatch.core.decode import Decoder
 from plantwatch.core.detection.detector import Detector, DetectResult
 from plantwatch.core.flows.sessions import SessionTracker, session_ops
 from plantwatch.core.inventory.devices import DeviceInventory
 from plantwatch.core.inventory.identity import IdentityTable
 from plantwatch.core.inventory.zones import Zones
+from plantwatch.core.store import captures as stored_captures
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store, fingerprint
 from plantwatch.core.store.identity import write_identity
@@ -47,6 +56,11 @@ class CaptureInfo:
     last_ts: int | None = None
     skipped: bool = False        # already in the store
     warnings: list[str] = field(default_factory=list)
+    note: str = ""               # how it relates to what the store holds (said, not a warning)
+    resumes: int | None = None   # the stored capture whose records it repeats first
+    skip_records: int = 0        # ... that many of them, read but not counted again
+    mark: StreamMark | None = None   # what recognises it later (core/capture/continuation.py)
+    source: Path | None = None   # where it is read from when not its path (a pipe, spooled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +92,27 @@ def _for_sql(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(exprs) if exprs else frame
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _holding_the_store(method: _Method) -> _Method:
+    """Run `method` under the store's writer lease, on the pipeline state as the store holds it."""
+    @functools.wraps(method)
+    def locked(self: Ingest, *args: Any, **kwargs: Any) -> Any:
+        with self.store.writer():
+            if pipeline_state.generation(self.store) != self._generation:
+                self._load_state()   # another writer saved since this Ingest loaded it
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                self._generation = pipeline_state.generation(self.store)
+    return locked  # type: ignore[return-value]
+
+
+def _source(path: Path, info: CaptureInfo) -> Path:
+    return info.source or path
+
+
 class Ingest:
     """One run over a set of captures into a store."""
 
@@ -88,15 +123,21 @@ class Ingest:
         self.store = store
         self.zones = zones or Zones.default()
         self.decoder = Decoder()
+        self._detect_args = (mode, models)
+        self._load_state()
+
+    def _load_state(self) -> None:
+        """Open sessions, inventory and baseline as the store holds them now."""
         self.tracker = SessionTracker()
         self.inventory = DeviceInventory(self.zones)
-        pipeline_state.load(store, "sessions", self.tracker)
-        pipeline_state.load(store, "devices", self.inventory)
+        pipeline_state.load(self.store, "sessions", self.tracker)
+        pipeline_state.load(self.store, "devices", self.inventory)
         self.identity = IdentityTable()
-        pipeline_state.load(store, "identity", self.identity)
-        self._detect_args = (mode, models)
+        pipeline_state.load(self.store, "identity", self.identity)
+        self._generation = pipeline_state.generation(self.store)
         self.detector = self._new_detector()
 
+    @_holding_the_store
     def run(self, paths: Sequence[str | Path], *, chunk_packets: int = OFFLINE_BATCH,
             on_progress: Callable[[int, int], None] | None = None,
             on_warning: Callable[[str], None] | None = None,
@@ -114,22 +155,24 @@ class Ingest:
             raise ValueError("commit must be 'run' or 'batch'")
         files = iter_files(paths)
         infos = [CaptureInfo(str(p)) for p in files]
-        known = {r[0]: r[1] for r in self.store.execute("SELECT fingerprint, capture_id FROM captures")}
-        todo: list[tuple[Path, CaptureInfo, str]] = []
-        for p, info in zip(files, infos, strict=True):
-            try:
-                fp = fingerprint(p)
-            except OSError as e:
-                raise CaptureError(str(p), e.strerror or str(e)) from None
-            if fp in known:
-                info.skipped = True
-                info.capture_id = known[fp]
-            else:
-                todo.append((p, info, fp))
+        with spooled(files) as sources:
+            for info, src in zip(infos, sources, strict=True):
+                info.source = src
+            return self._run_files(files, infos, chunk_packets=chunk_packets, on_progress=on_progress,
+                                   on_warning=on_warning, source=source, commit=commit,
+                                   on_batch=on_batch, detect_every_s=detect_every_s)
+
+    def _run_files(self, files: list[Path], infos: list[CaptureInfo], *, chunk_packets: int,
+                   on_progress: Callable[[int, int], None] | None,
+                   on_warning: Callable[[str], None] | None,
+                   source: Callable[[Iterator[RawBatch]], Iterable[RawBatch]] | None, commit: str,
+                   on_batch: Callable[[BatchDone], None] | None,
+                   detect_every_s: float | None) -> IngestReport:
+        todo = self.select_captures(files, infos)
         report = IngestReport(captures=infos)
         if not todo:
             return report
-        total = total_input_bytes([p for p, _, _ in todo])
+        total = total_input_bytes([_source(p, i) for p, i, _ in todo])
         if self.detector.result is not None:  # a second run of this Ingest: fresh detector state
             self.detector = self._new_detector()
 
@@ -141,6 +184,11 @@ class Ingest:
             if on_warning:
                 on_warning(msg)
 
+        for _, info, _ in todo:   # what was found out before reading
+            for msg in info.warnings:
+                report.warnings.append(msg)
+                if on_warning:
+                    on_warning(msg)
         per_batch = commit == "batch"
         checked: int | None = None
         run_tx = nullcontext() if per_batch else self.store.bulk()
@@ -149,8 +197,10 @@ class Ingest:
             with batch_tx():
                 ids = self.register_captures(todo)
             batches: Iterable[RawBatch] = read_batches(
-                [p for p, _, _ in todo], chunk_packets=chunk_packets, on_warning=warn,
-                on_progress=(lambda n: on_progress(n, total)) if on_progress else None)
+                [_source(p, i) for p, i, _ in todo], chunk_packets=chunk_packets, on_warning=warn,
+                on_progress=(lambda n: on_progress(n, total)) if on_progress else None,
+                names=[i.path for _, i, _ in todo], skip=[i.skip_records for _, i, _ in todo],
+                on_mark=lambda k, m: setattr(todo[k][1], "mark", m))
             if source is not None:
                 batches = source(iter(batches))
             for batch in batches:
@@ -197,6 +247,7 @@ class Ingest:
         report.packets = sum(i.packets for _, i, _ in todo)
         return report
 
+    @_holding_the_store
     def run_zeek(self, paths: Sequence[str | Path], *,
                  on_warning: Callable[[str], None] | None = None) -> IngestReport:
         """Zeek logs (directories or files) instead of captures, into the same inventory,
@@ -214,13 +265,67 @@ class Ingest:
 
     # --- hooks: how a run accounts for its captures (the sensor overrides them for ring files) ---
 
+    def select_captures(self, files: list[Path], infos: list[CaptureInfo]) -> list[tuple[Path, CaptureInfo, str]]:
+        """The files of this run to read, with their fingerprints. A file already in the store,
+        or named twice, is skipped; one that repeats or continues a stored capture
+        (core/store/captures.py) is skipped or read past the records already stored."""
+        known = {r[0]: r[1] for r in self.store.execute("SELECT fingerprint, capture_id FROM captures")}
+        todo: list[tuple[Path, CaptureInfo, str]] = []
+        named: dict[str, str] = {}
+        for p, info in zip(files, infos, strict=True):
+            src = _source(p, info)
+            try:
+                fp = fingerprint(src)
+            except OSError as e:
+                raise CaptureError(str(p), e.strerror or str(e)) from None
+            if fp in known:
+                info.skipped = True
+                info.capture_id = known[fp]
+            elif fp in named:
+                info.skipped = True
+                info.note = f"the same capture as {named[fp]}, named earlier in this run; read once"
+            else:
+                named[fp] = info.path
+                self.relate(src, info)
+                if not info.skipped:
+                    todo.append((p, info, fp))
+        within = stored_captures.repeated_within([_source(p, i) for p, i, _ in todo]) if len(todo) > 1 else {}
+        for k, j in within.items():
+            info = todo[k][1]
+            info.skipped = True
+            info.note = (f"its records are the first records of {todo[j][1].path}, named in this run too; "
+                         "read once, with it")
+        return [t for k, t in enumerate(todo) if k not in within]
+
+    def relate(self, src: Path, info: CaptureInfo) -> None:
+        """Whether the file repeats or continues a stored capture: said in `info`."""
+        rel = stored_captures.relation(self.store, src, info.path)
+        if rel.repeats is not None:
+            info.skipped = True
+            info.capture_id = rel.repeats.capture_id
+            info.note = (f"its records are the first records of capture {rel.repeats.capture_id} "
+                         f"({rel.repeats.path}), already in the store; not counted again")
+        elif rel.continues is not None:
+            c = rel.continues
+            info.resumes, info.skip_records = c.capture_id, c.records
+            info.note = (f"continues capture {c.capture_id} ({c.path}): its first {c.records:,} packets "
+                         "are already in the store; only the packets after them are counted")
+        if rel.unsure is not None:
+            info.warnings.append(
+                f"{info.path}: begins like capture {rel.unsure.capture_id} ({rel.unsure.path}), whose file "
+                "cannot be read any more to compare; analysed as a new capture (if it repeats that "
+                "one, its packets are counted twice)")
+
     def register_captures(self, todo: list[tuple[Path, CaptureInfo, str]]) -> np.ndarray:
         """Rows in `captures` for the files of this run; their ids, indexed by run-local file id."""
         ids = []
         for p, info, fp in todo:
             cur = self.store.execute(
-                "INSERT INTO captures (path, fingerprint, size, packets, status) VALUES (?, ?, ?, 0, 'partial')",
-                (str(p.resolve()), fp, p.stat().st_size))   # absolute: a console started elsewhere finds it
+                "INSERT INTO captures (path, fingerprint, size, packets, status, resumes, first_frame) "
+                "VALUES (?, ?, ?, 0, 'partial', ?, ?)",
+                # absolute: a console started elsewhere finds it (a pipe keeps the name it was given)
+                (info.path if info.source else str(p.resolve()), fp, _source(p, info).stat().st_size,
+                 info.resumes, info.skip_records + 1))
             info.capture_id = int(cur.lastrowid or 0)
             ids.append(info.capture_id)
         return np.array(ids, dtype=np.int64)
@@ -263,3 +368,5 @@ class Ingest:
             self.store.execute(
                 "UPDATE captures SET packets=?, first_ts=?, last_ts=?, status=?, warnings=? WHERE capture_id=?",
                 (info.packets, info.first_ts, info.last_ts, status, json.dumps(info.warnings), info.capture_id))
+            if info.mark is not None:
+                stored_captures.record_mark(self.store, info.capture_id, info.mark)

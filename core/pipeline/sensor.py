@@ -133,7 +133,9 @@ class Sensor(SensorReports):
             parent = self.store_path.resolve().parent
             if not parent.exists():
                 secure_dir(parent)
-            with Store(self.store_path) as store:
+            # the sensor keeps the writer lease while it runs: its pipeline state lives in memory
+            # between runs, and another writer refuses at once instead of waiting for it to stop
+            with Store(self.store_path) as store, store.writer(until_stopped=True):
                 return self._run(store)
         except (CaptureSetupError, StoreError, CaptureError, OSError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__

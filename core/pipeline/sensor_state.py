@@ -81,6 +81,9 @@ class SensorIngest(Ingest):
     def count_batch(self, batch: RawBatch, infos: list) -> None:  # the follower counts
         return None
 
+    def relate(self, src: Path, info: object) -> None:  # ring files are followed by position
+        return None
+
     def finish_captures(self, todo: list) -> None:
         for rf in self.slots:
             status = "complete" if rf.done else "partial"

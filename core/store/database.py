@@ -4,14 +4,29 @@ One writer, many readers. The writer wraps each unit of work (one capture file f
 one batch for the sensor) in a transaction, so a failure leaves the store as it was. Frames go in
 through `upsert`, keyed by their deterministic ids, so ingesting the same packets twice changes
 nothing.
+
+Read, compute, write: the one way to change the store from what it holds.
+- A change made in one transaction (a console's triage, a counter) reads what it needs INSIDE
+  `transaction()`: that is BEGIN IMMEDIATE, so nobody else writes between the read and the write.
+- Work that keeps state in memory across transactions (the pipeline: open sessions, inventory,
+  baseline) holds `writer()` from loading that state to its last write (lease.py): Ingest.run
+  does, and the sensor holds it for as long as it runs.
+Both wait for another writer with one line through `on_wait` (never the 5 s "database is
+locked" of SQLite's busy timeout), except that a writer that holds the store until it is stopped
+(a sensor) makes another refuse at once.
+
+A file that is not a plantwatch store (recognise.py) is refused before anything is written to it.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -19,7 +34,18 @@ import polars as pl
 
 from plantwatch.core.store.bulk import DeferredIndexes
 from plantwatch.core.store.errors import StoreError  # noqa: F401 (re-exported)
+from plantwatch.core.store.lease import LeaseRefused, WriterLease
 from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS
+from plantwatch.core.store.recognise import (
+    ForeignFile,
+    NotYetAStore,
+    check_store_file,
+    tighten_mode,
+)
+
+log = logging.getLogger(__name__)
+BUSY_MS = 5000          # SQLite's own wait for a lock, for statements other than BEGIN IMMEDIATE
+BEGIN_POLL_MS = 200     # BEGIN IMMEDIATE tries this long at a time, then says it waits, then retries
 
 
 def fingerprint(path: str | Path) -> str:
@@ -36,9 +62,13 @@ def fingerprint(path: str | Path) -> str:
 
 
 class Store:
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False,
+                 on_wait: Callable[[str], None] | None = None) -> None:
+        """`on_wait` is told, once per wait, that another writer holds the store (default: logged)."""
         self.path = str(path)
         self.readonly = readonly
+        self.on_wait = on_wait or (lambda msg: log.warning("%s", msg))
+        self.lease = WriterLease(path)
         self._bulk: DeferredIndexes | None = None
         try:
             if readonly:
@@ -51,19 +81,45 @@ class Store:
                     raise StoreError(f"{path}: directory {parent} does not exist")
                 if not os.access(parent, os.W_OK) or (Path(path).exists() and not os.access(path, os.W_OK)):
                     raise StoreError(f"{path}: not writable")
-                new = not Path(path).exists()
-                self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-                if new:
-                    os.chmod(path, 0o600)
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
-                # 64 MiB of pages (the default 2 MB keeps evicting the index pages a run updates)
-                self.db.execute("PRAGMA cache_size=-65536")
-                self.db.execute("PRAGMA foreign_keys=ON")
-                self._migrate()
-            self.db.execute("PRAGMA busy_timeout=5000")
+                if self._recognise():
+                    # a new store is created and migrated under the writer lease, so that another
+                    # process opening it meanwhile waits instead of finding a half-made file
+                    with self.writer():
+                        if self._recognise(creating=True):
+                            Path(path).touch(mode=0o600)
+                        self._open_writable()
+                else:
+                    self._open_writable()
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{path}: {_sqlite_problem(e)}") from None
+
+    def _recognise(self, *, creating: bool = False) -> bool:
+        """True: the store is still to be made. False: a plantwatch store. Otherwise StoreError,
+        nothing written. An SQLite file with nothing in it counts as "to be made" until this
+        process is `creating` (holds the lease): then it is somebody else's empty database."""
+        try:
+            return check_store_file(self.path, len(MIGRATIONS))
+        except NotYetAStore as e:
+            if creating:
+                raise StoreError(f"{self.path}: not a plantwatch store ({e})") from None
+            return True
+        except ForeignFile as e:
+            raise StoreError(f"{self.path}: not a plantwatch store ({e})") from None
+        except OSError as e:
+            raise StoreError(f"{self.path}: {e.strerror or e}") from None
+
+    def _open_writable(self) -> None:
+        path = self.path
+        tighten_mode(path)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        # 64 MiB of pages (the default 2 MB keeps evicting the index pages a run updates)
+        self.db.execute("PRAGMA cache_size=-65536")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
 
     # --- schema ---
     @property
@@ -71,18 +127,21 @@ class Store:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
-        current = self.version
-        if current > len(MIGRATIONS):
-            raise StoreError(f"{self.path}: written by a newer plantwatch (schema {current})")
-        for v, script in enumerate(MIGRATIONS[current:], start=current + 1):
-            # executescript runs the whole script, comments and all; the transaction is in the
-            # script so a failing statement leaves it open for the ROLLBACK below
-            try:
-                self.db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={v};\nCOMMIT;")
-            except BaseException:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
-                raise
+        if self.version > len(MIGRATIONS):
+            raise StoreError(f"{self.path}: written by a newer plantwatch (schema {self.version})")
+        if self.version == len(MIGRATIONS):
+            return
+        with self.writer():   # two processes opening an old store: one migrates, the other waits
+            current = self.version
+            for v, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                # executescript runs the whole script, comments and all; the transaction is in the
+                # script so a failing statement leaves it open for the ROLLBACK below
+                try:
+                    self.db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={v};\nCOMMIT;")
+                except BaseException:
+                    if self.db.in_transaction:
+                        self.db.execute("ROLLBACK")
+                    raise
 
     # --- writing ---
     @contextmanager
@@ -91,7 +150,7 @@ class Store:
         if self.readonly:
             raise StoreError(f"{self.path}: opened read-only")
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            self._begin()
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
         try:
@@ -104,6 +163,47 @@ class Store:
         except sqlite3.DatabaseError as e:
             self._rollback()
             raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting for another connection's write transaction as long as it
+        lasts: short tries, the wait said once through on_wait."""
+        said = False
+        self.db.execute(f"PRAGMA busy_timeout={BEGIN_POLL_MS}")
+        try:
+            while True:
+                try:
+                    self.db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) and "busy" not in str(e):
+                        raise
+                if not said:
+                    self.on_wait(f"waiting for the store {self.path}: another connection is writing to it")
+                    said = True
+                time.sleep(BEGIN_POLL_MS / 1000)
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+
+    @contextmanager
+    def writer(self, *, until_stopped: bool = False) -> Iterator[None]:
+        """The writer lease (lease.py): hold it from reading the pipeline state to the last write
+        computed from it. Reentrant. `until_stopped`: this process keeps it until it is stopped
+        (a sensor), so other writers refuse at once instead of waiting."""
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only")
+        try:
+            self.lease.acquire(until_stopped=until_stopped, on_wait=self.on_wait)
+        except LeaseRefused as e:
+            raise StoreError(f"{self.path}: {e}") from None
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):   # said as SQLite's own full disk is
+                raise StoreError(f"{self.path}: cannot write (database or disk is full); "
+                                 "nothing from this run was kept") from None
+            raise StoreError(f"{self.path}: cannot lock {self.lease.path}: {e.strerror or e}") from None
+        try:
+            yield
+        finally:
+            self.lease.release()
 
     @contextmanager
     def bulk(self) -> Iterator[None]:
@@ -160,6 +260,8 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        while self.lease.held:
+            self.lease.release()
 
     def __enter__(self) -> Store:
         return self

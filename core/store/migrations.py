@@ -283,6 +283,22 @@ def _v4() -> str:
 
 V4 = _v4()
 
+# V5: the store says what it is (application id, core/store/recognise.py), and each capture keeps
+# what recognises a later file that continues it or repeats it (core/capture/continuation.py):
+# the digest of its decompressed bytes up to the end of its last whole block, that offset, the
+# records before it, and the digest of its first bytes to find candidates by. A capture that
+# continues a stored one names it in `resumes` and counts its records from `first_frame`.
+V5 = f"""
+PRAGMA application_id = {0x506C5774};
+ALTER TABLE captures ADD COLUMN head_digest TEXT;   -- sha256 of the first HEAD_BYTES bytes (hex)
+ALTER TABLE captures ADD COLUMN stream_end INTEGER; -- decompressed offset after its last whole block
+ALTER TABLE captures ADD COLUMN stream_digest TEXT; -- sha256 of bytes [0, stream_end) (hex)
+ALTER TABLE captures ADD COLUMN records INTEGER;    -- records (frames) in bytes [0, stream_end)
+ALTER TABLE captures ADD COLUMN resumes INTEGER;    -- captures.capture_id whose records it continues
+ALTER TABLE captures ADD COLUMN first_frame INTEGER; -- first frame counted in this row (1, or after resumes')
+CREATE INDEX captures_head ON captures (head_digest);
+"""
+
 # V6: the analyst's loop (plantwatch.core.detection.triage, plantwatch.core.store.triage). Triage
 # times (`at`, `withdrawn_at`) are wall-clock ns: they record human actions. Rules and windows match
 # on packet time. `breaches.score`/`incident_id`, `incidents` and `device_scores` hold the effective
@@ -422,7 +438,7 @@ CREATE TABLE vuln_products (
 CREATE INDEX vuln_products_vendor ON vuln_products (vendor);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V6, V7)
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
 
 # The primary key of each table written through Store.upsert.
 TABLE_KEYS: dict[str, tuple[str, ...]] = {

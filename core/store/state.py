@@ -1,9 +1,15 @@
 """Pipeline state kept in the store between runs: open sessions and the inventory's tables.
 
-A tracker or inventory keeps its memory in polars frames and a few integers (attributes whose
-names start with "_"). Those are written to the store's `state` table as Arrow IPC bytes (no
-pickle: a store is data, never code) and put back before the next run, so a capture appended
-later continues the same sessions and the same inventory.
+A tracker, inventory or baseline says what its memory is and which version of that layout it is
+(plantwatch.core.flows.stateful: to_state/from_state). It is written to the store's `state`
+table as rows `<name>.version`, `<name>.scalars` (JSON) and one `<name>.<attribute>` per frame
+(Arrow IPC bytes; no pickle: a store is data, never code) and put back before the next run, so a
+capture appended later continues the same sessions and the same inventory. A state the code
+cannot resume from is refused with one line, never half-loaded.
+
+Every save counts one more in the state's `generation`: a writer that loaded the state earlier
+sees from the number whether someone else saved since, and loads it again (under the writer
+lease, core/store/lease.py) before building on it.
 """
 
 from __future__ import annotations
@@ -13,50 +19,57 @@ import json
 
 import polars as pl
 
-from plantwatch.core.store.database import Store
+from plantwatch.core.flows.stateful import ComponentState, StateError, Stateful
+from plantwatch.core.store.database import Store, StoreError
+
+GENERATION = "pipeline.generation"
 
 
-def _frames_and_scalars(obj: object) -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
-    frames: dict[str, pl.DataFrame] = {}
-    scalars: dict[str, int] = {}
-    for k, v in vars(obj).items():
-        if not k.startswith("_"):
-            continue
-        if isinstance(v, pl.DataFrame):
-            frames[k] = v
-        elif isinstance(v, int) and not isinstance(v, bool):
-            scalars[k] = v
-    return frames, scalars
+def generation(store: Store) -> int:
+    """How many times pipeline state was saved into `store` (0: never)."""
+    row = store.execute("SELECT value FROM state WHERE name = ?", (GENERATION,)).fetchone()
+    try:
+        return int(bytes(row[0]).decode()) if row else 0
+    except ValueError:
+        return 0
 
 
-def save(store: Store, name: str, obj: object) -> None:
-    frames, scalars = _frames_and_scalars(obj)
-    rows = [(f"{name}.scalars", json.dumps(scalars).encode())]
-    nulls = [k for k, v in vars(obj).items() if k.startswith("_") and v is None]
-    rows.append((f"{name}.none", json.dumps(nulls).encode()))
-    for k, df in frames.items():
+def _bump(store: Store) -> None:
+    store.execute("INSERT INTO state (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
+                  "SET value = excluded.value", (GENERATION, str(generation(store) + 1).encode()))
+
+
+def save(store: Store, name: str, obj: Stateful) -> None:
+    """`obj`'s state (Stateful.to_state) under `name`, replacing what was there."""
+    st = obj.to_state()
+    rows = [(f"{name}.version", json.dumps(st.version).encode()),
+            (f"{name}.scalars", json.dumps(st.scalars).encode())]
+    for k, df in st.frames.items():
         buf = io.BytesIO()
         df.write_ipc(buf)
         rows.append((f"{name}.{k}", buf.getvalue()))
     store.execute("DELETE FROM state WHERE name LIKE ?", (f"{name}.%",))
     for key, value in rows:
         store.execute("INSERT INTO state (name, value) VALUES (?, ?)", (key, value))
+    _bump(store)
 
 
-def load(store: Store, name: str, obj: object) -> bool:
-    """Restore `obj` from the store; False when the store holds no state for `name`."""
+def load(store: Store, name: str, obj: Stateful) -> bool:
+    """Restore `obj` from the store; False when the store holds no state for `name`. A state
+    `obj` cannot resume from (newer, unknown layout) raises StoreError, one line."""
     rows = dict(store.execute("SELECT name, value FROM state WHERE name LIKE ?", (f"{name}.%",)).fetchall())
     if not rows:
         return False
-    attrs = vars(obj)
-    for k, v in json.loads(rows.pop(f"{name}.scalars", b"{}")).items():
-        if k in attrs:
-            setattr(obj, k, int(v))
-    for k in json.loads(rows.pop(f"{name}.none", b"[]")):
-        if k in attrs:
-            setattr(obj, k, None)
-    for key, blob in rows.items():
-        attr = key[len(name) + 1:]
-        if attr in attrs or attr.startswith("_"):
-            setattr(obj, attr, pl.read_ipc(io.BytesIO(blob)))
+    try:
+        # no version row: saved before state had versions (version 0); its ".none" row listed
+        # the attributes that were None, which is what a missing frame says now
+        version = int(json.loads(rows.pop(f"{name}.version", b"0")))
+        rows.pop(f"{name}.none", None)
+        scalars = {k: int(v) for k, v in json.loads(rows.pop(f"{name}.scalars", b"{}")).items()}
+        frames = {key[len(name) + 1:]: pl.read_ipc(io.BytesIO(blob)) for key, blob in rows.items()}
+        obj.from_state(ComponentState(version, frames, scalars))
+    except StateError as e:
+        raise StoreError(f"{store.path}: cannot resume its pipeline state '{name}': {e}") from None
+    except (ValueError, TypeError, OSError, pl.exceptions.PolarsError) as e:
+        raise StoreError(f"{store.path}: pipeline state '{name}' is damaged ({type(e).__name__})") from None
     return True

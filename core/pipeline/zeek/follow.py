@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from plantwatch.core.flows.stateful import ComponentState, StateError, Stateful
 from plantwatch.core.inventory.zones import Zones
 from plantwatch.core.pipeline.zeek.build import build
 from plantwatch.core.pipeline.zeek.reader import Header, ZeekLog, ZeekLogError, parse_text, ts_ns
@@ -55,11 +56,18 @@ class _File:
     last_ts: int | None = None
 
 
-class _Pending:
-    """Protocol lines of open connections, one frame per log name (saved in `state`)."""
+class _Pending(Stateful):
+    """Protocol lines of open connections, one frame per log name (saved in `state` as
+    attributes `_p_<log name>`; which logs varies, so the frames are not a fixed list)."""
 
-    def __init__(self) -> None:
-        self._frames: pl.DataFrame | None = None  # placeholder so state.load has an attribute
+    def to_state(self) -> ComponentState:
+        return ComponentState(self.STATE_VERSION, {k: v for k, v in vars(self).items() if k.startswith("_p_")})
+
+    def from_state(self, state: ComponentState) -> None:
+        if state.version > self.STATE_VERSION or state.scalars or any(not k.startswith("_p_") for k in state.frames):
+            raise StateError(f"pending Zeek lines saved in another layout (version {state.version})")
+        for k, v in state.frames.items():
+            setattr(self, k, v)
 
 
 class ZeekFollower:
@@ -249,7 +257,7 @@ def follow(store_path: str | Path, log_dir: str | Path, *, zones: Zones | None =
     signal.signal(signal.SIGINT, _stop)
     started = last_data = time.monotonic()
     try:
-        with Store(store_path) as store:
+        with Store(store_path) as store, store.writer(until_stopped=True):   # its state lives in memory
             f = ZeekFollower(store, log_dir, zones)
             if siem is not None:
                 siem.prime(store)
