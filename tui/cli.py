@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -47,6 +48,9 @@ from plantwatch.tui.cli_support import (  # noqa: E402
 from plantwatch.tui.cli_triage import COMMANDS as TRIAGE_COMMANDS  # noqa: E402
 from plantwatch.tui.cli_triage import load_rules_file  # noqa: E402
 from plantwatch.tui.cli_vulns import vulns  # noqa: E402
+
+if TYPE_CHECKING:
+    from plantwatch.core.store.database import Store
 
 # Line breaks to str.splitlines, JavaScript and many log tools, left raw by json.dumps: escaped so
 # one --jsonl record stays one line for them too (inside JSON strings, where alone they can occur)
@@ -134,26 +138,35 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
                         captures, on_progress=progress, on_warning=warn)
             if rules_file is not None:
                 load_rules_file(store, rules_file)
-            data = report.build(store)
+            # the per-device and per-source lists are read from the store as they are printed
+            # (core/views/report_stream.py): memory does not grow with what the store holds
+            data = report.build(store, lazy=True)
             if siem is not None:
                 report_sent(siem, siem.forward(store))
+            for info in result.captures:
+                if info.note:
+                    click.echo(f"plantwatch: {info.path}: {info.note}", err=True)
+                elif info.skipped:
+                    click.echo(f"plantwatch: {info.path}: already in the store; not counted again", err=True)
+            _print_report(store, data, as_json, as_jsonl)
     except (CaptureError, StoreError, ZonesError, ConfigError, ZeekLogError) as e:
         fail(str(e))
     except MemoryError:
         fail(_out_of_memory())
-    for info in result.captures:
-        if info.note:
-            click.echo(f"plantwatch: {info.path}: {info.note}", err=True)
-        elif info.skipped:
-            click.echo(f"plantwatch: {info.path}: already in the store; not counted again", err=True)
+
+
+def _print_report(store: Store, data: dict, as_json: bool, as_jsonl: bool) -> None:
+    from plantwatch.core.views import report, report_stream
+
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        report_stream.write_json(data, lambda text: click.echo(text, nl=False))
     elif as_jsonl:
         for rec in report.jsonl_records(data):
             click.echo(json.dumps(rec, ensure_ascii=False).translate(_LINE_BREAKS))
     else:
-        from plantwatch.tui.summary import print_summary
+        from plantwatch.tui.summary import SUMMARY_ROWS, print_summary
 
+        data = report_stream.capped(store, data, SUMMARY_ROWS)
         print_summary(data)
         print_detection(data)
 

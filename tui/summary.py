@@ -30,6 +30,15 @@ def _when(iso: str | None, full: bool = True) -> str:
 
 
 PIPE_WIDTH = 200
+# Rows of each per-device or per-source table; the rest is counted ("and N more"), and
+# `analyze --json` has them all (report_stream.capped builds the summary's report).
+SUMMARY_ROWS = 1000
+
+
+def _more(con: Console, report: dict[str, Any], key: str, what: str) -> None:
+    n = report.get("more", {}).get(key, 0)
+    if n:
+        con.print(Text(f"and {n:,} more {what} (all of them: plantwatch analyze --json)", style="dim"))
 
 
 def print_summary(report: dict[str, Any], console: Console | None = None) -> None:
@@ -39,7 +48,8 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
                       else Console(width=PIPE_WIDTH))
     caps = report["captures"]
     n = sum(c["packets"] for c in caps)
-    con.print(Text(f"{len(caps)} capture(s), {n:,} packets, {len(report['devices'])} devices", style="bold"))
+    n_dev = len(report["devices"]) + report.get("more", {}).get("devices", 0)
+    con.print(Text(f"{len(caps)} capture(s), {n:,} packets, {n_dev} devices", style="bold"))
     for c in caps:
         for w in c["warnings"]:
             con.print(Text(f"warning: {printable(w)}", style="yellow"))
@@ -62,6 +72,7 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
             cells.append(_t(_when(d["last_seen"], wide)))
         inv.add_row(*cells)
     con.print(inv)
+    _more(con, report, "devices", "devices")
 
     prot = Table(title="Sessions by protocol", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("protocol", "transport", "sessions", "failed", "packets", "bytes"):
@@ -79,6 +90,7 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
             ops.add_row(_t(o["source"]), _t(o["class"]), _t(o["protocol"]),
                         _t(f"{o['name']} ({o['code']})"), f"{o['count']:,}", str(o["targets"]))
         con.print(ops)
+        _more(con, report, "ics_operations", "rows of ICS operations")
 
     if report["failed_connections"]:
         fail = Table(title="Failed connections by source", title_justify="left", box=box.SIMPLE_HEAD)
@@ -89,3 +101,4 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
             fail.add_row(_t(f["source"]), str(f["failed"]), str(f["refused"]), str(f["unanswered"]),
                          str(f["unreachable"]), str(f["targets"]), _t(ports))
         con.print(fail)
+        _more(con, report, "failed_connections", "sources of failed connections")

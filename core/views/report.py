@@ -11,6 +11,7 @@ working; `model_id` (`id`) carries the stable id beside it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,17 +43,20 @@ def _ip(hi: int | None, lo: int | None) -> str:
     return ip_to_text(_u(hi), _u(lo))
 
 
-def devices(store: Store) -> list[dict[str, Any]]:
+def iter_devices(store: Store) -> Iterator[dict[str, Any]]:
+    """The inventory, one device at a time, read from the cursor as it goes: a store of any size
+    costs the memory of one device (plus the few that stated an identity)."""
+    identified = {d for (d,) in store.execute("SELECT DISTINCT device FROM device_identity")}
+    found = vulnerabilities(store) if identified else {}
     cur = store.execute(
         "SELECT device, ip, mac, name, vendor, zone, zone_kind, vlan, role, role_reasons, first_ts, last_ts,"
         " pkts_sent, pkts_recv, bytes_sent, bytes_recv, sessions_client, sessions_server, failed_client,"
         " peers, ics_used, ics_served, read_ops, discover_ops, action_ops, reprogram_ops"
         " FROM devices ORDER BY CASE zone_kind WHEN 'external' THEN 1 ELSE 0 END, hi, lo, device")
-    out = []
-    for r in cur.fetchall():
+    for r in cur:
         (device, ip, mac, name, vendor, zone, zone_kind, vlan, role, reasons, first, last,
          ps, pr, bs, br, sc, ss, fc, peers, used, served, rd, dc, ac, rp) = r
-        out.append({
+        d = {
             "device": device, "address": ip, "mac": mac_to_text(mac) if mac is not None else None,
             "name": name, "vendor": vendor, "zone": zone, "zone_kind": zone_kind, "vlan": vlan,
             "role": role, "role_reasons": [s for s in (reasons or "").split("; ") if s],
@@ -61,27 +65,30 @@ def devices(store: Store) -> list[dict[str, Any]]:
             "sessions_as_client": sc, "sessions_as_server": ss, "failed_as_client": fc, "peers": peers,
             "ics_protocols_used": json.loads(used or "[]"), "ics_protocols_served": json.loads(served or "[]"),
             "ics_operations_sent": {"READ": rd, "DISCOVER": dc, "ACTION": ac, "REPROGRAM": rp},
-        })
-    _add_identity(store, out)
-    return out
+        }
+        if device in identified:
+            _add_identity(store, d, found)
+        yield d
 
 
-def _add_identity(store: Store, devs: list[dict[str, Any]]) -> None:
-    """Identity from the wire, CPE names and matching advisories, on the devices that stated one."""
-    found = vulnerabilities(store)
-    for d in devs:
-        attrs = device_identity(store, d["device"])
-        if not attrs:
-            continue
-        d["identity"] = [{
-            "component": a.component, "attribute": a.attribute, "value": a.value, "source": a.source,
-            "first_seen": iso(a.first_ts), "last_seen": iso(a.last_ts), "first_packet": _packet(a.first_ref),
-            "last_packet": _packet(a.last_ref), "answers": a.seen} for a in attrs]
-        d["cpe"] = [{"component": c, "names": n} for c, n in cpes(store, d["device"]).items()]
-        d["vulnerabilities"] = [{
-            "cve": v.cve, "cvss": v.cvss, "advisory_id": v.advisory_id, "component": v.component,
-            "vendor": v.vendor, "product": v.product, "affected_versions": v.versions,
-            "firmware": v.firmware or None, "title": v.title, "url": v.url} for v in found.get(d["device"], [])]
+def devices(store: Store) -> list[dict[str, Any]]:
+    return list(iter_devices(store))
+
+
+def _add_identity(store: Store, d: dict[str, Any], found: dict[str, list]) -> None:
+    """Identity from the wire, CPE names and matching advisories, on a device that stated one."""
+    attrs = device_identity(store, d["device"])
+    if not attrs:
+        return
+    d["identity"] = [{
+        "component": a.component, "attribute": a.attribute, "value": a.value, "source": a.source,
+        "first_seen": iso(a.first_ts), "last_seen": iso(a.last_ts), "first_packet": _packet(a.first_ref),
+        "last_packet": _packet(a.last_ref), "answers": a.seen} for a in attrs]
+    d["cpe"] = [{"component": c, "names": n} for c, n in cpes(store, d["device"]).items()]
+    d["vulnerabilities"] = [{
+        "cve": v.cve, "cvss": v.cvss, "advisory_id": v.advisory_id, "component": v.component,
+        "vendor": v.vendor, "product": v.product, "affected_versions": v.versions,
+        "firmware": v.firmware or None, "title": v.title, "url": v.url} for v in found.get(d["device"], [])]
 
 
 def sessions_by_protocol(store: Store) -> list[dict[str, Any]]:
@@ -97,35 +104,43 @@ def sessions_by_protocol(store: Store) -> list[dict[str, Any]]:
 
 
 def ics_operations(store: Store) -> list[dict[str, Any]]:
+    return list(iter_ics_operations(store))
+
+
+def iter_ics_operations(store: Store) -> Iterator[dict[str, Any]]:
     """Operations sent (requests and other PDUs the sender originates), by class and source."""
     cur = store.execute(
         "SELECT src_hi, src_lo, cls, app, code, name, SUM(count), COUNT(DISTINCT dst_hi || ':' || dst_lo),"
         " SUM(exceptions), MIN(" + SQL_PACK.format(capture="first_file", frame="first_frame") + ")"
         " FROM session_ops WHERE requests = 1 OR from_client = 1"
         " GROUP BY src_hi, src_lo, cls, app, code, name ORDER BY src_hi, src_lo, cls DESC, app, code")
-    return [{
-        "source": _ip(hi, lo), "class": CLASS_NAMES.get(cls, "") or "OTHER",
-        "protocol": APP_NAMES.get(app, str(app)), "code": code, "name": name, "count": count,
-        "targets": targets, "exceptions": exc,
-        "first_packet": _packet(ref),
-    } for hi, lo, cls, app, code, name, count, targets, exc, ref in cur.fetchall()]
+    for hi, lo, cls, app, code, name, count, targets, exc, ref in cur:
+        yield {
+            "source": _ip(hi, lo), "class": CLASS_NAMES.get(cls, "") or "OTHER",
+            "protocol": APP_NAMES.get(app, str(app)), "code": code, "name": name, "count": count,
+            "targets": targets, "exceptions": exc,
+            "first_packet": _packet(ref),
+        }
 
 
 def failed_connections(store: Store) -> list[dict[str, Any]]:
+    return list(iter_failed_connections(store))
+
+
+def iter_failed_connections(store: Store) -> Iterator[dict[str, Any]]:
+    """Failed sessions by client, most first: one SQL aggregate, rows read as they come."""
     cur = store.execute(
         "SELECT client_hi, client_lo, COUNT(*), SUM(state = 'refused'), SUM(state = 'unanswered'),"
         " SUM(state = 'unreachable'), COUNT(DISTINCT server_hi || ':' || server_lo),"
         " GROUP_CONCAT(DISTINCT server_port), MIN(first_ts), MAX(last_ts)"
         f" FROM sessions WHERE state IN {_FAILED_SQL} GROUP BY client_hi, client_lo ORDER BY COUNT(*) DESC")
-    out = []
-    for hi, lo, n, refused, unanswered, unreach, targets, ports, first, last in cur.fetchall():
+    for hi, lo, n, refused, unanswered, unreach, targets, ports, first, last in cur:
         port_list = sorted({int(p) for p in (ports or "").split(",") if p not in ("", "-1")})
-        out.append({
+        yield {
             "source": _ip(hi, lo), "failed": n, "refused": refused, "unanswered": unanswered,
             "unreachable": unreach, "targets": targets, "ports": port_list,
             "first_seen": iso(first), "last_seen": iso(last),
-        })
-    return out
+        }
 
 
 def captures(store: Store) -> list[dict[str, Any]]:
@@ -220,17 +235,24 @@ def detection(store: Store) -> dict[str, Any]:
     }
 
 
-def build(store: Store) -> dict[str, Any]:
+# The lists that grow with what the store holds (one row per device or per source): `build(lazy=True)`
+# gives them as iterators over open cursors, for writers that stream (core/views/report_stream.py).
+LAZY = ("devices", "ics_operations", "failed_connections")
+
+
+def build(store: Store, *, lazy: bool = False) -> dict[str, Any]:
+    """The report. `lazy`: the LAZY lists are iterators reading the store as they are consumed
+    (consume them, in order, before the store is written or closed); the rest is plain data."""
     from plantwatch.core.views import triage_report
 
     in_force, incs, triage = triage_report.apply(store, breaches(store), incidents(store))
-    out = {
+    out: dict[str, Any] = {
         "report_version": REPORT_VERSION,
         "captures": captures(store),
-        "devices": devices(store),
+        "devices": iter_devices(store) if lazy else devices(store),
         "sessions_by_protocol": sessions_by_protocol(store),
-        "ics_operations": ics_operations(store),
-        "failed_connections": failed_connections(store),
+        "ics_operations": iter_ics_operations(store) if lazy else ics_operations(store),
+        "failed_connections": iter_failed_connections(store) if lazy else failed_connections(store),
         "detection": detection(store),
         "breaches": in_force,
         "incidents": incs,
@@ -241,16 +263,17 @@ def build(store: Store) -> dict[str, Any]:
     return out
 
 
-def jsonl_records(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One record per line, each tagged with its `type`."""
+def jsonl_records(report: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """One record per line, each tagged with its `type`, in order (lazy lists read as they go)."""
     kinds = {"captures": "capture", "devices": "device", "sessions_by_protocol": "protocol",
              "ics_operations": "operation", "failed_connections": "failed", "breaches": "breach",
              "incidents": "incident", "threat": "threat"}
-    out: list[dict[str, Any]] = [{"type": "report", "report_version": report["report_version"]}]
+    yield {"type": "report", "report_version": report["report_version"]}
     for key, kind in kinds.items():
-        out += [{"type": kind, **row} for row in report[key]]
+        for row in report[key]:
+            yield {"type": kind, **row}
     if "triage" in report:   # covered breaches keep their record type; the rest is one record
         t = report["triage"]
-        out += [{"type": "breach", **row} for row in t["suppressed"]]
-        out.append({"type": "triage", **{k: v for k, v in t.items() if k != "suppressed"}})
-    return out
+        for row in t["suppressed"]:
+            yield {"type": "breach", **row}
+        yield {"type": "triage", **{k: v for k, v in t.items() if k != "suppressed"}}
