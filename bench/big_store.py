@@ -171,12 +171,12 @@ def cached(n_dev: int, m_sess: int, seed: int = 17, regenerate: bool = False) ->
     return path
 
 
-def measure(store: Path, capture: Path, extra: list[str]) -> dict[str, float]:
+def measure(store: Path, capture: Path, extra: list[str], command: str | None = None) -> dict[str, float]:
     """`plantwatch analyze capture --store <copy of store>` under /usr/bin/time -v."""
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         copy = Path(tmp) / "store.sqlite"
         shutil.copyfile(store, copy)
-        cmd = ["/usr/bin/time", "-v", str(Path(sys.executable).parent / "plantwatch"), "analyze", str(capture),
+        cmd = ["/usr/bin/time", "-v", command or str(Path(sys.executable).parent / "plantwatch"), "analyze", str(capture),
                "--store", str(copy), *extra]
         t = time.perf_counter()
         done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--measure", type=Path, help="capture to analyse into each store "
                     "(default: tests/data/real/s7comm_snap7.pcap)")
     ap.add_argument("--regenerate", action="store_true")
+    ap.add_argument("--command", help="the plantwatch command to measure (default: this venv's), "
+                    "e.g. a wrapper running another checkout for a before/after comparison")
     args = ap.parse_args(argv)
     if args.out:
         write(args.out, args.devices, args.sessions[0], args.seed)
@@ -214,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in args.sessions:
         store = cached(args.devices, m, args.seed, args.regenerate)
         for label, extra in (("summary", []), ("--json", ["--json"])):
-            r = measure(store, capture, extra)
+            r = measure(store, capture, extra, args.command)
             print(f"{m:>10,} {label:>7} {r['rss_mb']:>12.0f} {r['cpu_s']:>7.1f} {r['wall_s']:>7.1f}", flush=True)
     return 0
 
