@@ -9,12 +9,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
 from plantwatch.core.store.database import Store
 from plantwatch.core.views import queries
-from plantwatch.core.views.queries import Series, parse_conn_filter, parse_device_filter
+from plantwatch.core.views.queries import ConnFilter, Series, parse_conn_filter, parse_device_filter
 from plantwatch.tui.widgets.charts import SeriesChart
 from plantwatch.tui.widgets.table import SnapshotTable
 from tests.tui_support import ATTACKER, needs_demo
@@ -208,3 +209,34 @@ def test_chart_is_rebuilt_for_new_data_and_a_new_size_only() -> None:
         asyncio.run(main())
     finally:
         PlotextPlot.render = real
+
+
+@needs_demo
+def test_event_log_count_is_reused_until_a_commit(tmp_path: Path, demo_store: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from plantwatch.tui.screens.eventlog import EventLogScreen
+
+    copy = tmp_path / "demo.sqlite"
+    shutil.copy(demo_store, copy)
+    counted: list[ConnFilter] = []
+    real = queries.count_connections
+
+    def counting(store: Store, flt: ConnFilter) -> int:
+        counted.append(flt)
+        return real(store, flt)
+
+    monkeypatch.setattr(queries, "count_connections", counting)
+    screen = EventLogScreen()
+    with Store(copy, readonly=True) as reader, Store(copy) as writer:
+        screen.filter = parse_conn_filter("port:102")
+        count = screen._count_query()
+        flt, first = count(reader)
+        assert first == real(reader, flt) > 0 and count(reader) == (flt, first) and len(counted) == 1
+        screen.filter = parse_conn_filter("")
+        assert screen._count_query()(reader)[1] == real(reader, screen.filter) and len(counted) == 2
+        with writer.transaction():
+            writer.execute("DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM sessions"
+                           " WHERE server_port = 102 LIMIT 3)")
+        assert count(reader) == (flt, first - 3) and len(counted) == 3     # recounted after the commit
+        with Store(copy, readonly=True) as other:      # another connection's versions are its own
+            assert count(other) == (flt, first - 3) and len(counted) == 4
