@@ -1,11 +1,12 @@
 """A big store, quickly: N devices and M sessions written straight through the store's writers.
 
 `python bench/big_store.py --devices 200000 --sessions 2000000 --out big.sqlite` writes, with one
-fixed seed (numpy's default_rng), N internal devices in 10.0.0.0/8 and M sessions between them
-(about 8 % of them failed, a tenth with ICS operations), plus the baseline rows those devices
-would have, in one bulk transaction per table (Store.bulk, Store.upsert): the same rows the
-pipeline writes, without reading packets. It holds no pipeline state (open sessions, inventory):
-a later run starts its inventory from what it reads, as a fresh sensor would.
+fixed seed (numpy's default_rng), M sessions between N internal devices in 10.0.0.0/8 (each
+client talks to PEERS servers, one service each; about 8 % of the sessions failed, a seventh
+Modbus reads), then feeds them, chunk by chunk, to the pipeline's own inventory and detector
+(learn mode) and stores what a sensor that had seen them would have left: sessions and their
+operations, the devices table, the baseline (state, baseline devices, meta) and the inventory's
+state, in one bulk transaction (Store.bulk, Store.upsert), without reading packets.
 
 `--measure CAPTURE` then runs `plantwatch analyze CAPTURE --store <copy of the big store>`
 (plain and `--json`) under /usr/bin/time -v and prints peak RSS, CPU seconds and wall time:
@@ -16,6 +17,7 @@ before the report stopped reading whole tables).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -27,18 +29,25 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from plantwatch.core.decode.addr import ip_to_text
-from plantwatch.core.flows.schema import SESSION_OPS, SESSIONS
-from plantwatch.core.inventory.devices import DEVICES
+from plantwatch.core.capture.refs import pack_refs
+from plantwatch.core.decode.schema import CLS_READ
+from plantwatch.core.detection.baseline import Baseline
+from plantwatch.core.detection.detector import Detector
+from plantwatch.core.flows.schema import SESSIONS
+from plantwatch.core.flows.sessions import session_ops
+from plantwatch.core.inventory.devices import DeviceInventory
+from plantwatch.core.inventory.edges import endpoints_from_sessions
+from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store
+from plantwatch.core.store.writers import StoreSink
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
-VERSION = 1
+VERSION = 2
+PEERS = 2                      # servers each client talks to
 CHUNK = 200_000
 T0 = 1_735_689_600 * 10**9    # 2025-01-01T00:00:00Z, packet time of the first session
 SPAN_NS = 7 * 86_400 * 10**9  # sessions spread over a week
-V4_HI = 0                     # IPv4 as the store keeps it: hi 0, lo 0xFFFF << 32 | address
 V4_LO_BASE = 0xFFFF << 32
 NET = 10 << 24
 
@@ -48,46 +57,21 @@ _STATES_TCP = ["closed", "established", "reset", "refused", "unanswered"]
 _STATE_P = [0.55, 0.3, 0.07, 0.04, 0.04]
 
 
-def _signed(a: np.ndarray) -> np.ndarray:
-    return a.astype(np.uint64).view(np.int64)
-
-
 def _address(n: np.ndarray) -> np.ndarray:
     """Device index -> IPv4 10.x.y.z (lo half, unsigned)."""
     return (V4_LO_BASE | (NET + 1 + n)).astype(np.uint64)
 
 
-def devices_frame(n: int, rng: np.random.Generator) -> pl.DataFrame:
-    idx = np.arange(n, dtype=np.int64)
-    lo = _address(idx)
-    ips = [ip_to_text(0, int(v)) for v in lo]
-    first = T0 + rng.integers(0, SPAN_NS // 2, n)
-    roles = np.array(["workstation", "plc", "hmi", "server", "unknown"])[rng.integers(0, 5, n)]
-    data = {c: pl.Series(c, [None] * n, dtype=dt) for c, dt in DEVICES.items()}
-    data.update({
-        "device": pl.Series(ips), "hi": pl.Series(np.zeros(n, dtype=np.uint64)), "lo": pl.Series(lo),
-        "ip": pl.Series(ips), "mac": pl.Series((0x001B1B000000 + idx).astype(np.uint64)),
-        "vendor": pl.Series(["Siemens"] * n), "zone": pl.Series(["plant"] * n),
-        "zone_kind": pl.Series(["ot"] * n), "vlan": pl.Series(np.zeros(n, dtype=np.int32)),
-        "role": pl.Series(roles), "role_reasons": pl.Series(["generated"] * n),
-        "first_ts": pl.Series(first), "last_ts": pl.Series(first + SPAN_NS // 2),
-        "names": pl.Series([[]] * n, dtype=pl.List(pl.String())),
-        "ics_used": pl.Series([[]] * n, dtype=pl.List(pl.String())),
-        "ics_served": pl.Series([[]] * n, dtype=pl.List(pl.String())),
-        "is_router": pl.Series([False] * n),
-    })
-    for c in ("pkts_sent", "pkts_recv", "bytes_sent", "bytes_recv", "sessions_client", "sessions_server",
-              "failed_client", "peers", "clients", "servers", "ics_clients", "ics_servers_read",
-              "read_ops", "discover_ops", "action_ops", "reprogram_ops", "server_clients"):
-        data[c] = pl.Series(c, rng.integers(0, 1000, n), dtype=pl.Int64)
-    return pl.DataFrame(data).select(list(DEVICES))
-
-
-def sessions_frame(start: int, m: int, n_dev: int, rng: np.random.Generator) -> pl.DataFrame:
+def sessions_frame(start: int, m: int, n_dev: int, rng: np.random.Generator, app_of_502: int) -> pl.DataFrame:
+    """M sessions (SESSIONS, unsigned addresses), each between a client and one of its PEERS
+    servers (a fixed service per pair): a plant's pattern repeats, so the distinct edges
+    stop growing once every pair was seen, whatever the number of sessions."""
     sid = np.arange(start, start + m, dtype=np.int64) * 2654435761 % (1 << 62) + 1
     client = rng.integers(0, n_dev, m)
-    server = (client + 1 + rng.integers(0, max(1, n_dev - 1), m)) % n_dev
-    svc = rng.integers(0, len(_SERVICES), m)
+    k = rng.integers(0, PEERS, m)
+    server = (client * 7919 + 1 + k * 104729) % n_dev
+    server = np.where(server == client, (server + 1) % n_dev, server)
+    svc = (client * 31 + k * 17) % len(_SERVICES)
     port = np.array([s[0] for s in _SERVICES], dtype=np.int32)[svc]
     proto = np.array([s[2] for s in _SERVICES], dtype=np.uint8)[svc]
     state = np.array(_STATES_TCP)[rng.choice(len(_STATES_TCP), m, p=_STATE_P)]
@@ -96,9 +80,11 @@ def sessions_frame(start: int, m: int, n_dev: int, rng: np.random.Generator) -> 
     pk = rng.integers(1, 40, m)
     frame = np.arange(start, start + m, dtype=np.int64) + 1
     zeros64 = np.zeros(m, dtype=np.int64)
-    cols: dict[str, object] = {c: pl.Series(c, [None] * m, dtype=dt) for c, dt in SESSIONS.items() if c != "ops"}
+    modbus = port == 502
+    cols: dict[str, object] = {c: pl.Series(c, [None] * m, dtype=dt) for c, dt in SESSIONS.items()}
     cols.update({
-        "session_id": sid, "proto": proto, "state": state, "app": np.zeros(m, dtype=np.uint8),
+        "session_id": sid, "proto": proto, "state": state,
+        "app": np.where(modbus, app_of_502, 0).astype(np.uint8),
         "client_hi": np.zeros(m, dtype=np.uint64), "client_lo": _address(client),
         "client_port": rng.integers(1024, 65535, m).astype(np.int32),
         "server_hi": np.zeros(m, dtype=np.uint64), "server_lo": _address(server), "server_port": port,
@@ -112,48 +98,50 @@ def sessions_frame(start: int, m: int, n_dev: int, rng: np.random.Generator) -> 
         "syn_count": (proto == 6).astype(np.int32), "handshake": np.isin(state, ["closed", "established", "reset"]),
         "midstream": np.zeros(m, dtype=bool), "rst_client": zeros64.astype(np.int32),
         "rst_server": (state == "refused").astype(np.int32), "icmp_errors": zeros64.astype(np.int32),
-        "to_group": np.zeros(m, dtype=bool), "n_ops": np.where(port == 502, pk, 0),
+        "to_group": np.zeros(m, dtype=bool), "n_ops": np.where(modbus, pk, 0),
     })
     out = pl.DataFrame({k: (v if isinstance(v, pl.Series) else pl.Series(k, v)) for k, v in cols.items()})
-    return out.with_columns(pl.col(c).reinterpret(signed=True) for c in
-                            ("client_hi", "client_lo", "server_hi", "server_lo", "client_mac", "server_mac"))
+    # Modbus reads (function 3) from the client on the sessions to port 502, one kind each
+    op = pl.struct(pl.lit(app_of_502, pl.UInt8).alias("app"), pl.lit(3, pl.Int32).alias("code"),
+                   pl.lit(CLS_READ, pl.UInt8).alias("cls"), pl.lit("Read Holding Registers").alias("name"),
+                   pl.lit(True).alias("from_client"), pl.lit(True).alias("requests"),
+                   pl.col("n_ops").alias("count"), pl.lit(0, pl.Int64).alias("exceptions"),
+                   pl.Series(pack_refs(1, frame)).alias("first_ref"))
+    ops = pl.when(pl.col("server_port") == 502).then(pl.concat_list(op)).otherwise(None)
+    return out.with_columns(ops.cast(SESSIONS["ops"]).alias("ops")).select(list(SESSIONS))
 
 
-def session_ops_frame(sessions: pl.DataFrame) -> pl.DataFrame:
-    """Modbus reads (function 3) on the sessions to port 502, one row each."""
-    s = sessions.filter(pl.col("server_port") == 502)
-    return s.select(
-        "session_id", "client_hi", "client_lo", "server_hi", "server_lo", "server_port",
-        pl.col("client_hi").alias("src_hi"), pl.col("client_lo").alias("src_lo"),
-        pl.col("server_hi").alias("dst_hi"), pl.col("server_lo").alias("dst_lo"),
-        pl.lit(0, pl.UInt8).alias("app"), pl.lit(3, pl.Int32).alias("code"), pl.lit(1, pl.UInt8).alias("cls"),
-        pl.lit("Read Holding Registers").alias("name"), pl.lit(True).alias("from_client"),
-        pl.lit(True).alias("requests"), pl.col("n_ops").alias("count"), pl.lit(0, pl.Int64).alias("exceptions"),
-        "first_file", "first_frame").select(list(SESSION_OPS))
+def _signed_for_store(frame: pl.DataFrame) -> pl.DataFrame:
+    """The store's conventions (core/pipeline/ingest.py): unsigned 64-bit as signed, lists as JSON."""
+    return frame.with_columns(
+        [pl.col(c).reinterpret(signed=True) for c, dt in frame.schema.items() if dt == pl.UInt64]
+        + [pl.col(c).map_elements(lambda v: json.dumps(v.to_list()), return_dtype=pl.String)
+           for c, dt in frame.schema.items() if isinstance(dt, pl.List)])
 
 
 def write(path: Path, n_dev: int, m_sess: int, seed: int = 17) -> None:
+    """Sessions and their operations, then what the pipeline keeps about them: the inventory
+    (its state and the devices table) and the baseline learned from them (state, baseline
+    devices and meta), through the pipeline's own classes, as a sensor that saw those sessions
+    would have left the store."""
     from plantwatch.core.decode.schema import APP_NAMES
 
     rng = np.random.default_rng(seed)
     modbus = next(k for k, v in APP_NAMES.items() if v == "modbus")
+    inventory = DeviceInventory()
     with Store(path) as store, store.bulk():
-        devs = devices_frame(n_dev, rng)
-        store.upsert("devices", devs.with_columns(
-            pl.col(c).reinterpret(signed=True) for c in ("hi", "lo", "mac")).with_columns(
-            pl.lit("[]").alias(c) for c in ("names", "ics_used", "ics_served")).with_columns(
-            pl.col("is_router").cast(pl.Int8)))
+        detector = Detector(Baseline(), StoreSink(store), mode="learn")
         for start in range(0, m_sess, CHUNK):
-            chunk = sessions_frame(start, min(CHUNK, m_sess - start), n_dev, rng)
-            chunk = chunk.with_columns(pl.when(pl.col("server_port") == 502).then(modbus)
-                                       .otherwise(0).cast(pl.UInt8).alias("app"))
-            store.upsert("sessions", chunk)
-            store.upsert("session_ops", session_ops_frame(chunk).with_columns(pl.lit(modbus, pl.UInt8).alias("app")))
-        store.upsert("baseline_devices", devs.select(
-            "device", pl.col("hi").reinterpret(signed=True), pl.col("lo").reinterpret(signed=True),
-            pl.lit("mature").alias("maturity"), pl.lit("generated").alias("reasons"), "first_ts", "last_ts",
-            pl.col("sessions_client").alias("sessions"), "peers", pl.lit("[502]").alias("ports_used"),
-            pl.lit("[]").alias("ports_served"), pl.col("read_ops").alias("ics_ops")))
+            chunk = sessions_frame(start, min(CHUNK, m_sess - start), n_dev, rng, modbus)
+            inventory.add_endpoints(endpoints_from_sessions(chunk))
+            inventory.update(pl.DataFrame(), None, chunk)
+            detector.update(None, None, chunk)
+            store.upsert("sessions", _signed_for_store(chunk.drop("ops")))
+            store.upsert("session_ops", _signed_for_store(session_ops(chunk)))
+        devices = inventory.devices()
+        store.upsert("devices", _signed_for_store(devices))
+        detector.finish(None, devices)
+        pipeline_state.save(store, "devices", inventory)
 
 
 def cached(n_dev: int, m_sess: int, seed: int = 17, regenerate: bool = False) -> Path:
@@ -161,11 +149,12 @@ def cached(n_dev: int, m_sess: int, seed: int = 17, regenerate: bool = False) ->
     path = CACHE / f"big-store-v{VERSION}-seed{seed}-{n_dev}d-{m_sess}s.sqlite"
     if regenerate or not path.exists():
         tmp = path.with_suffix(".tmp")
-        for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}.lock")):
+        for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-lock")):
             p.unlink(missing_ok=True)
         t = time.perf_counter()
         write(tmp, n_dev, m_sess, seed)
         tmp.rename(path)
+        Path(f"{tmp}-lock").unlink(missing_ok=True)
         print(f"wrote {path.name}: {n_dev:,} devices, {m_sess:,} sessions in {time.perf_counter() - t:.0f} s "
               f"({path.stat().st_size / 1e6:.0f} MB)", flush=True)
     return path

@@ -155,3 +155,59 @@ def test_cli_json_is_the_built_report(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     with Store(path, readonly=True) as st:
         assert res.stdout == json.dumps(report.build(st), indent=2, ensure_ascii=False) + "\n"
+
+
+def _plant_report_reference(store: Store, since_ns: int | None, rows: int) -> dict[str, Any]:
+    """What `report --html` showed when it read the whole inventory and grouped sessions in Python."""
+    from collections import Counter
+
+    from plantwatch.core.decode.addr import ip_to_text
+
+    everything = report.devices(store)
+    by_zone: dict[str, Counter] = {}
+    for d in everything:
+        by_zone.setdefault(d["zone"] or d["zone_kind"] or "unknown", Counter())[d["role"] or "unknown"] += 1
+    roles = sorted({r for c in by_zone.values() for r in c})
+    zones = [{"zone": z, "total": sum(c.values()), "roles": {r: c.get(r, 0) for r in roles}}
+             for z, c in sorted(by_zone.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))]
+    per: dict[tuple[int, int], list[int]] = {}
+    for chi, clo, shi, slo, up, down in store.execute(
+            "SELECT client_hi, client_lo, server_hi, server_lo, SUM(bytes_c2s), SUM(bytes_s2c) FROM sessions"
+            " WHERE first_ts >= ? GROUP BY client_hi, client_lo, server_hi, server_lo", (since_ns or 0,)):
+        for key, sent, recv in (((chi, clo), up or 0, down or 0), ((shi, slo), down or 0, up or 0)):
+            c = per.setdefault(key, [0, 0, 0])
+            c[0], c[1], c[2] = c[0] + sent, c[1] + recv, c[2] + 1
+    names = {d["device"]: (d["name"], d["role"], d["zone"]) for d in everything}
+    talkers = []
+    for (hi, lo), (sent, recv, n) in sorted(per.items(), key=lambda kv: (-(kv[1][0] + kv[1][1]), kv[0]))[:15]:
+        d = ip_to_text(hi & 0xFFFF_FFFF_FFFF_FFFF, lo & 0xFFFF_FFFF_FFFF_FFFF)
+        name, role, zone = names.get(d, (None, None, None))
+        talkers.append({"device": d, "name": name, "role": role, "zone": zone, "bytes_sent": sent,
+                        "bytes_received": recv, "sessions": n})
+    return {"devices_total": len(everything), "zones": zones, "roles": roles, "devices": everything[:rows],
+            "devices_more": max(0, len(everything) - rows), "talkers": talkers}
+
+
+def _same_plant_report(path: Path, monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    from plantwatch.core.views.export import plant_report
+
+    monkeypatch.setattr(plant_report, "DEVICE_ROWS", rows)
+    with Store(path, readonly=True) as st:
+        last = plant_report.last_packet_ns(st)
+        for since in (None, 0, (last or 0) - 24 * 3_600_000_000_000):
+            data = plant_report.report_data(st, since)
+            want = _plant_report_reference(st, since, rows)
+            if since is None:   # the whole inventory's talkers come from the devices table
+                want["talkers"] = data["talkers"]
+            assert {k: data[k] for k in want} == want
+
+
+@needs_demo
+def test_plant_report_counts_in_sql_what_it_counted_in_python_demo(
+        demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _same_plant_report(demo_store, monkeypatch, 5)
+
+
+def test_plant_report_counts_in_sql_what_it_counted_in_python_big(
+        big_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _same_plant_report(big_store, monkeypatch, 40)

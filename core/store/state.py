@@ -42,31 +42,37 @@ def _bump(store: Store) -> None:
 def save(store: Store, name: str, obj: Stateful) -> None:
     """`obj`'s state (Stateful.to_state) under `name`, replacing what was there."""
     st = obj.to_state()
-    rows = [(f"{name}.version", json.dumps(st.version).encode()),
-            (f"{name}.scalars", json.dumps(st.scalars).encode())]
-    for k, df in st.frames.items():
+    store.execute("DELETE FROM state WHERE name LIKE ?", (f"{name}.%",))
+    insert = "INSERT INTO state (name, value) VALUES (?, ?)"
+    store.execute(insert, (f"{name}.version", json.dumps(st.version).encode()))
+    store.execute(insert, (f"{name}.scalars", json.dumps(st.scalars).encode()))
+    for k, df in st.frames.items():   # one frame's bytes in memory at a time
         buf = io.BytesIO()
         df.write_ipc(buf)
-        rows.append((f"{name}.{k}", buf.getvalue()))
-    store.execute("DELETE FROM state WHERE name LIKE ?", (f"{name}.%",))
-    for key, value in rows:
-        store.execute("INSERT INTO state (name, value) VALUES (?, ?)", (key, value))
+        store.execute(insert, (f"{name}.{k}", buf.getbuffer()))
+        del buf
     _bump(store)
 
 
 def load(store: Store, name: str, obj: Stateful) -> bool:
     """Restore `obj` from the store; False when the store holds no state for `name`. A state
     `obj` cannot resume from (newer, unknown layout) raises StoreError, one line."""
-    rows = dict(store.execute("SELECT name, value FROM state WHERE name LIKE ?", (f"{name}.%",)).fetchall())
-    if not rows:
+    keys = [k for (k,) in store.execute("SELECT name FROM state WHERE name LIKE ?", (f"{name}.%",))]
+    if not keys:
         return False
+
+    def value(key: str, default: bytes) -> bytes:
+        row = store.execute("SELECT value FROM state WHERE name = ?", (key,)).fetchone()
+        return bytes(row[0]) if row else default
+
     try:
         # no version row: saved before state had versions (version 0); its ".none" row listed
         # the attributes that were None, which is what a missing frame says now
-        version = int(json.loads(rows.pop(f"{name}.version", b"0")))
-        rows.pop(f"{name}.none", None)
-        scalars = {k: int(v) for k, v in json.loads(rows.pop(f"{name}.scalars", b"{}")).items()}
-        frames = {key[len(name) + 1:]: pl.read_ipc(io.BytesIO(blob)) for key, blob in rows.items()}
+        version = int(json.loads(value(f"{name}.version", b"0")))
+        scalars = {k: int(v) for k, v in json.loads(value(f"{name}.scalars", b"{}")).items()}
+        special = {f"{name}.version", f"{name}.scalars", f"{name}.none"}
+        # one frame's bytes in memory at a time (a big inventory's state is tens of MB a frame)
+        frames = {key[len(name) + 1:]: pl.read_ipc(io.BytesIO(value(key, b""))) for key in keys if key not in special}
         obj.from_state(ComponentState(version, frames, scalars))
     except StateError as e:
         raise StoreError(f"{store.path}: cannot resume its pipeline state '{name}': {e}") from None

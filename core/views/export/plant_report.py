@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from plantwatch.core.decode.addr import ip_to_text
@@ -56,46 +57,52 @@ def _after(iso: str | None, since_iso: str | None) -> bool:
 
 
 def _talkers(store: Store, since_ns: int | None) -> list[dict[str, Any]]:
-    """Devices by bytes sent and received (sessions since `since_ns`, else the whole inventory)."""
+    """Devices by bytes sent and received (sessions since `since_ns`, else the whole inventory).
+    With `since_ns`, `sessions` counts the device's distinct (client, server) pairs since then;
+    SQLite sums them (temporary b-trees on disk past its cache), only the top rows come out."""
     if since_ns is None:
         rows = store.execute(
             "SELECT device, name, role, zone, bytes_sent, bytes_recv, sessions_client + sessions_server"
             " FROM devices ORDER BY bytes_sent + bytes_recv DESC, device LIMIT ?", (TOP,)).fetchall()
         return [{"device": d, "name": n, "role": r, "zone": z, "bytes_sent": bs or 0, "bytes_received": br or 0,
                  "sessions": s or 0} for d, n, r, z, bs, br, s in rows]
-    per: dict[tuple[int, int], list[int]] = {}
-    for chi, clo, shi, slo, up, down in store.execute(
-            "SELECT client_hi, client_lo, server_hi, server_lo, SUM(bytes_c2s), SUM(bytes_s2c) FROM sessions"
-            " WHERE first_ts >= ? GROUP BY client_hi, client_lo, server_hi, server_lo", (since_ns,)):
-        c = per.setdefault((chi, clo), [0, 0, 0])
-        c[0] += up or 0
-        c[1] += down or 0
-        c[2] += 1
-        s = per.setdefault((shi, slo), [0, 0, 0])
-        s[0] += down or 0
-        s[1] += up or 0
-        s[2] += 1
-    top = sorted(per.items(), key=lambda kv: (-(kv[1][0] + kv[1][1]), kv[0]))[:TOP]
-    names = {d: (n, r, z) for d, n, r, z in store.execute("SELECT device, name, role, zone FROM devices")}
+    top = store.execute(
+        "WITH pairs AS (SELECT client_hi AS ch, client_lo AS cl, server_hi AS sh, server_lo AS sl,"
+        " COALESCE(SUM(bytes_c2s), 0) AS up, COALESCE(SUM(bytes_s2c), 0) AS down FROM sessions"
+        " WHERE first_ts >= ? GROUP BY client_hi, client_lo, server_hi, server_lo)"
+        " SELECT hi, lo, SUM(sent), SUM(recv), COUNT(*) FROM ("
+        "  SELECT ch AS hi, cl AS lo, up AS sent, down AS recv FROM pairs"
+        "  UNION ALL SELECT sh, sl, down, up FROM pairs)"
+        " GROUP BY hi, lo ORDER BY SUM(sent) + SUM(recv) DESC, hi, lo LIMIT ?", (since_ns, TOP)).fetchall()
     out = []
-    for (hi, lo), (sent, recv, n) in top:
+    for hi, lo, sent, recv, n in top:
         d = ip_to_text(hi & 0xFFFF_FFFF_FFFF_FFFF, lo & 0xFFFF_FFFF_FFFF_FFFF)
-        name, role, zone = names.get(d, (None, None, None))
+        row = store.execute("SELECT name, role, zone FROM devices WHERE device = ?", (d,)).fetchone()
+        name, role, zone = row if row else (None, None, None)
         out.append({"device": d, "name": name, "role": role, "zone": zone, "bytes_sent": sent,
                     "bytes_received": recv, "sessions": n})
     return out
 
 
-def report_data(store: Store, since_ns: int | None = None) -> dict[str, Any]:
-    since_iso = report.iso(since_ns) if since_ns is not None else None
-    devices = report.devices(store)
+def _zones(store: Store) -> tuple[list[dict[str, Any]], list[str], int]:
+    """Devices by zone (its name, else its kind) and role, counted in SQL; the roles; the total."""
     by_zone: dict[str, Counter] = {}
-    for d in devices:
-        zone = d["zone"] or d["zone_kind"] or "unknown"
-        by_zone.setdefault(zone, Counter())[d["role"] or "unknown"] += 1
+    for zone, role, n in store.execute(
+            "SELECT COALESCE(NULLIF(zone, ''), NULLIF(zone_kind, ''), 'unknown'),"
+            " COALESCE(NULLIF(role, ''), 'unknown'), COUNT(*) FROM devices GROUP BY 1, 2"):
+        by_zone.setdefault(zone, Counter())[role] += n
     roles = sorted({r for c in by_zone.values() for r in c})
     zones = [{"zone": z, "total": sum(c.values()), "roles": {r: c.get(r, 0) for r in roles}}
              for z, c in sorted(by_zone.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))]
+    return zones, roles, sum(z["total"] for z in zones)
+
+
+def report_data(store: Store, since_ns: int | None = None) -> dict[str, Any]:
+    since_iso = report.iso(since_ns) if since_ns is not None else None
+    zones, roles, total = _zones(store)
+    listed = report.iter_devices(store)   # the first DEVICE_ROWS, in the report's order
+    devices = list(islice(listed, DEVICE_ROWS))
+    listed.close()
     incidents = [i for i in report.incidents(store) if _after(i["first_seen"], since_iso)]
     for i in incidents:
         i["techniques"] = [technique(t) for t in i["attack_ids"]]
@@ -121,8 +128,8 @@ def report_data(store: Store, since_ns: int | None = None) -> dict[str, Any]:
         "first_packet": min((c["first_packet"] for c in caps if c["first_packet"]), default=None),
         "last_packet": max((c["last_packet"] for c in caps if c["last_packet"]), default=None),
         "captures": len(caps), "packets": sum(c["packets"] or 0 for c in caps),
-        "devices_total": len(devices), "zones": zones, "roles": roles,
-        "devices": devices[:DEVICE_ROWS], "devices_more": max(0, len(devices) - DEVICE_ROWS),
+        "devices_total": total, "zones": zones, "roles": roles,
+        "devices": devices, "devices_more": total - len(devices),
         "incidents": incidents, "breaches": len(breaches),
         "by_model": [{"model": m, "model_id": mid, "breaches": n}
                      for (m, mid), n in sorted(by_model.items(), key=lambda kv: (-kv[1], kv[0]))],
