@@ -8,8 +8,9 @@ Modbus reads), then feeds them, chunk by chunk, to the pipeline's own inventory 
 operations, the devices table, the baseline (state, baseline devices, meta) and the inventory's
 state, in one bulk transaction (Store.bulk, Store.upsert), without reading packets.
 
-`--measure CAPTURE` then runs `plantwatch analyze CAPTURE --store <copy of the big store>`
-(plain and `--json`) under /usr/bin/time -v and prints peak RSS, CPU seconds and wall time:
+Then it runs `plantwatch analyze CAPTURE --store <copy of the big store>` (the summary, and
+`--json`) and `plantwatch report --html` on the big store, under /usr/bin/time -v, and prints
+peak RSS, CPU seconds and wall time:
 `make bench` runs it at 1M and 2M sessions with 200k devices (issue 17 measured 2.2 GB and 4.4 GB
 before the report stopped reading whole tables).
 """
@@ -160,18 +161,18 @@ def cached(n_dev: int, m_sess: int, seed: int = 17, regenerate: bool = False) ->
     return path
 
 
-def measure(store: Path, capture: Path, extra: list[str], command: str | None = None) -> dict[str, float]:
-    """`plantwatch analyze capture --store <copy of store>` under /usr/bin/time -v."""
+def measure(store: Path, args: list[str], command: str | None = None) -> dict[str, float]:
+    """`plantwatch ARGS` under /usr/bin/time -v, where "STORE" in ARGS is a fresh copy of `store`."""
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         copy = Path(tmp) / "store.sqlite"
         shutil.copyfile(store, copy)
-        cmd = ["/usr/bin/time", "-v", command or str(Path(sys.executable).parent / "plantwatch"), "analyze", str(capture),
-               "--store", str(copy), *extra]
+        cmd = ["/usr/bin/time", "-v", command or str(Path(sys.executable).parent / "plantwatch"),
+               *[str(copy) if a == "STORE" else a.replace("TMP", tmp) for a in args]]
         t = time.perf_counter()
         done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wall = time.perf_counter() - t
     if done.returncode != 0:
-        raise SystemExit(f"analyze failed ({done.returncode}): {done.stderr[-2000:]}")
+        raise SystemExit(f"{args[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
     err = done.stderr
 
     def field(name: str) -> float:
@@ -193,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--regenerate", action="store_true")
     ap.add_argument("--command", help="the plantwatch command to measure (default: this venv's), "
                     "e.g. a wrapper running another checkout for a before/after comparison")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["summary", "json", "html"],
+                    help="outputs not to measure (json: analyze --json; html: report --html)")
     args = ap.parse_args(argv)
     if args.out:
         write(args.out, args.devices, args.sessions[0], args.seed)
@@ -200,12 +203,17 @@ def main(argv: list[str] | None = None) -> int:
     capture = args.measure or (HERE.parent / "tests" / "data" / "real" / "s7comm_snap7.pcap")
     if not capture.exists():
         raise SystemExit(f"{capture}: no such capture")
-    print(f"analyze {capture.name} into a store of {args.devices:,} devices and N sessions (/usr/bin/time -v)")
+    print(f"analyze {capture.name} into a store of {args.devices:,} devices and N sessions (summary, --json), "
+          "then report --html on it (/usr/bin/time -v)")
     print(f"{'sessions':>10} {'output':>7} {'peak RSS MB':>12} {'CPU s':>7} {'wall s':>7}")
     for m in args.sessions:
         store = cached(args.devices, m, args.seed, args.regenerate)
-        for label, extra in (("summary", []), ("--json", ["--json"])):
-            r = measure(store, capture, extra, args.command)
+        analyze = ["analyze", str(capture), "--store", "STORE"]
+        for label, run in (("summary", analyze), ("json", [*analyze, "--json"]),
+                           ("html", ["report", "--store", "STORE", "--html", "TMP/report.html"])):
+            if label in args.skip:
+                continue
+            r = measure(store, run, args.command)
             print(f"{m:>10,} {label:>7} {r['rss_mb']:>12.0f} {r['cpu_s']:>7.1f} {r['wall_s']:>7.1f}", flush=True)
     return 0
 

@@ -105,6 +105,25 @@ def test_a_run_into_a_big_store_fetches_no_session_and_caps_the_summary(big_stor
         assert data["more"]["devices"] == DEVICES + 2 - 50   # the capture's two devices are new
         assert counting.fetched("devices") <= 50 + 2
         assert data["sessions_by_protocol"][0]["sessions"] > SESSIONS // 2
+        # the store held the inventory's and the baseline's state: the run built on it
+        assert data["detection"]["baseline"] == "mature"
+
+
+def test_plant_report_reads_only_the_devices_it_lists(big_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plantwatch.core.views.export import plant_report
+
+    monkeypatch.setattr(plant_report, "DEVICE_ROWS", 25)
+    with Store(big_store, readonly=True) as st:
+        counting = _CountingDB(st.db)
+        st.db = counting  # type: ignore[assignment]
+        data = plant_report.report_data(st)
+        assert data["devices_total"] == DEVICES and data["devices_more"] == DEVICES - 25
+        assert counting.fetched("sessions") == 0
+        # zone x role counts (a handful of rows), the 25 listed, the top talkers
+        assert counting.fetched("devices") <= 25 + plant_report.TOP + 20
+        counting.rows.clear()
+        plant_report.report_data(st, 0)   # talkers since a time: summed in SQL, the top rows only
+        assert counting.fetched("sessions") <= plant_report.TOP
 
 
 def test_summary_says_how_many_more(big_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
