@@ -38,13 +38,14 @@ from plantwatch.core.flows.schema import SESSIONS
 from plantwatch.core.flows.sessions import session_ops
 from plantwatch.core.inventory.devices import DeviceInventory
 from plantwatch.core.inventory.edges import endpoints_from_sessions
+from plantwatch.core.pipeline import devices_out
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store
 from plantwatch.core.store.writers import StoreSink
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
-VERSION = 2
+VERSION = 3
 PEERS = 2                      # servers each client talks to
 CHUNK = 200_000
 T0 = 1_735_689_600 * 10**9    # 2025-01-01T00:00:00Z, packet time of the first session
@@ -143,6 +144,7 @@ def write(path: Path, n_dev: int, m_sess: int, seed: int = 17) -> None:
         store.upsert("devices", _signed_for_store(devices))
         detector.finish(None, devices)
         pipeline_state.save(store, "devices", inventory)
+        devices_out.mark(store, inventory)   # the devices table is the state's, as after a run
 
 
 def cached(n_dev: int, m_sess: int, seed: int = 17, regenerate: bool = False) -> Path:

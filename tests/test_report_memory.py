@@ -87,14 +87,24 @@ def big_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_a_run_into_a_big_store_fetches_no_session_and_caps_the_summary(big_store: Path, tmp_path: Path) -> None:
+def test_a_run_into_a_big_store_fetches_no_session_and_caps_the_summary(
+        big_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "big.sqlite"
     path.write_bytes(big_store.read_bytes())
+    written: dict[str, int] = {}
+    upsert = Store.upsert
+
+    def counting_upsert(self: Store, table: str, frame: Any, *a: Any, **k: Any) -> Any:
+        written[table] = written.get(table, 0) + frame.height
+        return upsert(self, table, frame, *a, **k)
+
+    monkeypatch.setattr(Store, "upsert", counting_upsert)
     with Store(path) as st:
         assert st.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == SESSIONS
         counting = _CountingDB(st.db)
         st.db = counting  # type: ignore[assignment]
         Ingest(st).run([SNAP7])
+        assert written["devices"] == 2   # the capture's two devices, not the 300 the store holds
         data = report_stream.capped(st, report.build(st, lazy=True), 50)
         # sessions are counted in SQL aggregates: a row per protocol or failing client comes
         # into Python (at most one per device), never one per session

@@ -25,8 +25,9 @@ import polars as pl
 
 from plantwatch.core.decode import addr
 from plantwatch.core.flows.sessions import ENDPOINTS
-from plantwatch.core.flows.stateful import Stateful
+from plantwatch.core.flows.stateful import ComponentState, Stateful
 from plantwatch.core.inventory import oui
+from plantwatch.core.inventory.changes import Touched
 from plantwatch.core.inventory.edges import (
     _EDGES,
     ICS_APPS,
@@ -118,6 +119,7 @@ class DeviceInventory(Stateful):
         self._pend_ep = pl.DataFrame(schema=ENDPOINTS)
         self._pend_edges = _empty(_EDGES)
         self._pend_rows = 0
+        self.touched = Touched()   # what was fed since the devices were last written (not state)
 
     # --- feeding ----------------------------------------------------------------------------
 
@@ -132,6 +134,7 @@ class DeviceInventory(Stateful):
         if sessions is not None and sessions.height:
             self.add_sessions(sessions)
         if open_sessions is not None:
+            self.touched.overlay(self._open_sessions, open_sessions)
             self._open_sessions = open_sessions
         if self._pend_rows > FOLD_ROWS:
             self._fold()
@@ -146,6 +149,7 @@ class DeviceInventory(Stateful):
 
     def add_sessions(self, sessions: pl.DataFrame) -> None:
         """Count ended sessions (edges, roles). Their packet counters come from endpoints."""
+        self.touched.sessions(sessions)
         e = edges_from_sessions(sessions)
         if e.height:
             self._pend_edges = pl.concat([self._pend_edges, e], rechunk=False)
@@ -170,6 +174,7 @@ class DeviceInventory(Stateful):
     def add_endpoints(self, e: pl.DataFrame) -> None:
         """Per-batch endpoint counters (plantwatch.core.flows.sessions.ENDPOINTS), folded in later."""
         if e.height:
+            self.touched.addresses(e)
             self._pend_ep = pl.concat([self._pend_ep, e.cast(ENDPOINTS)], rechunk=False)
             self._pend_rows += e.height
 
@@ -204,12 +209,16 @@ class DeviceInventory(Stateful):
             pl.lit(0, dtype=pl.UInt64).alias("hi"),
             ((pl.col("arp_spa").cast(pl.UInt64) & 0xFFFFFFFF) | (0xFFFF << 32)).cast(pl.UInt64).alias("lo"),
             pl.col("arp_sha").alias("mac"), "n")
+        self.touched.addresses(b)
         self._arp = pl.concat([self._arp, b.cast(_BIND)]).group_by(["hi", "lo", "mac"]).agg(
             pl.col("n").sum()).select(list(_BIND))
 
     def _add_names(self, p: pl.DataFrame) -> None:
         new, macnames = packet_names(p)
+        for n in new:
+            self.touched.addresses(n)
         if macnames is not None:
+            self.touched.macs(macnames["mac"])
             self._macnames = pl.concat([self._macnames, macnames]).unique(
                 ["mac", "name"], keep="first", maintain_order=True)
         if new:
@@ -303,6 +312,19 @@ class DeviceInventory(Stateful):
             if k not in d.columns:
                 d = d.with_columns(pl.lit(None, dtype=t).alias(k))
         return d.select(list(DEVICES)).cast(DEVICES).sort(["hi", "lo", "device"], nulls_last=True)
+
+    def changed_rows(self, devices: pl.DataFrame) -> pl.DataFrame:
+        """The rows of `devices` (this inventory's devices()) that can differ from the table as it
+        was last written (`mark_written`; plantwatch.core.inventory.changes)."""
+        return self.touched.rows(devices, self.router_macs()["mac"], self._src, self._arp)
+
+    def mark_written(self) -> None:
+        """The devices table now holds devices() in full: collect changes from here."""
+        self.touched.written(self.router_macs()["mac"])
+
+    def from_state(self, state: ComponentState) -> None:
+        super().from_state(state)
+        self.touched.written(self.router_macs()["mac"])   # the stored table is this state's
 
     def _with_names(self, d: pl.DataFrame) -> pl.DataFrame:
         return with_names(d, self._names, self._macnames)

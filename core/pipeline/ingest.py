@@ -36,6 +36,7 @@ from plantwatch.core.flows.sessions import SessionTracker, session_ops
 from plantwatch.core.inventory.devices import DeviceInventory
 from plantwatch.core.inventory.identity import IdentityTable
 from plantwatch.core.inventory.zones import Zones
+from plantwatch.core.pipeline import devices_out
 from plantwatch.core.store import captures as stored_captures
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store, fingerprint
@@ -237,13 +238,14 @@ class Ingest:
                 self._write_sessions(still_open)
                 report.sessions += still_open.height
                 devices = self.inventory.devices()
-                self.store.upsert("devices", _for_sql(devices))
+                self.store.upsert("devices", _for_sql(devices_out.rows_to_write(self.store, self.inventory, devices)))
                 write_identity(self.store, self.identity)
                 report.detection = self.detector.finish(still_open, devices)
                 self.finish_captures(todo)
                 pipeline_state.save(self.store, "sessions", self.tracker)
                 pipeline_state.save(self.store, "devices", self.inventory)
                 pipeline_state.save(self.store, "identity", self.identity)
+                devices_out.mark(self.store, self.inventory)
         report.packets = sum(i.packets for _, i, _ in todo)
         return report
 
@@ -353,6 +355,7 @@ class Ingest:
         self.inventory.update(pl.DataFrame(), None, None, open_sessions=still_open)
         self._write_sessions(still_open)
         self.store.upsert("devices", _for_sql(self.inventory.devices()))
+        devices_out.forget(self.store)
         write_identity(self.store, self.identity)
 
     def _write_sessions(self, sessions: pl.DataFrame) -> None:

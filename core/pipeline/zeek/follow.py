@@ -176,9 +176,11 @@ class ZeekFollower:
             inv = self.ingest.inventory
             inv.update(pl.DataFrame(), None, None, open_sessions=batch.open)
             devices = inv.devices()
+            from plantwatch.core.pipeline import devices_out
             from plantwatch.core.pipeline.ingest import _for_sql
 
             self.store.upsert("devices", _for_sql(devices))
+            devices_out.forget(self.store)
             checkpoint = getattr(self.ingest.detector, "checkpoint", None)
             if checkpoint is not None:
                 checkpoint(batch.open, devices, every_s=self.detect_every_s)

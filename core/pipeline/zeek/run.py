@@ -103,10 +103,12 @@ def run_zeek(ingest: Ingest, paths: Sequence[str | Path], *,
 
 def finish(ingest: Ingest, still_open: pl.DataFrame) -> DetectResult:
     """The run's end: devices, detection over what was fed, state kept for the next run."""
+    from plantwatch.core.pipeline import devices_out
     from plantwatch.core.pipeline.ingest import _for_sql
 
     devices = ingest.inventory.devices()
     ingest.store.upsert("devices", _for_sql(devices))
+    devices_out.forget(ingest.store)
     result = ingest.detector.finish(still_open, devices)
     pipeline_state.save(ingest.store, "devices", ingest.inventory)
     return result
