@@ -49,6 +49,8 @@ class Touched:
     def macs(self, macs: pl.Series) -> None:
         if macs.len():
             self._macs.append(macs.drop_nulls().unique().cast(pl.UInt64()).rename("mac"))
+            if len(self._macs) >= 64:   # a live run feeds batches for days: stay one per MAC
+                self._macs = [pl.concat(self._macs).unique()]
 
     def rows(self, devices: pl.DataFrame, routers: pl.Series, src: pl.DataFrame,
              arp: pl.DataFrame) -> pl.DataFrame:
