@@ -12,13 +12,14 @@ from plantwatch.core.decode import (
     identity_cip,
     identity_dhcp,
     identity_modbus,
+    identity_opcua,
     identity_profinet,
     identity_s7,
 )
 from plantwatch.core.decode.identity import IDENTITY, empty, records_frame
 from plantwatch.core.decode.view import PacketView
 
-MODULES = (identity_s7, identity_modbus, identity_cip, identity_bacnet, identity_profinet)
+MODULES = (identity_s7, identity_modbus, identity_cip, identity_bacnet, identity_profinet, identity_opcua)
 
 
 def _certificates(packets: pl.DataFrame) -> pl.DataFrame:
@@ -46,11 +47,11 @@ def extract(view: PacketView, ops: pl.DataFrame, packets: pl.DataFrame, file_id:
         for r, rec in identity_dhcp.extract(view, [int(x) for x in dhcp], {}):
             rows.append(r)
             recs.append(rec)
-    for mod in MODULES if ops.height else ():
-        cand = mod.candidates(ops)
-        if cand.len() == 0:
-            continue
+    for mod in MODULES:
+        cand = mod.candidates(ops) if ops.height else pl.Series("row", [], dtype=pl.Int64)
         state = states.setdefault(mod.__name__, {})
+        if cand.len() == 0 and not state.get("pending"):  # a message continued from a batch before
+            continue
         for r, rec in mod.extract(view, sorted(int(x) for x in cand.to_list()), state):
             rows.append(r)
             recs.append(rec)

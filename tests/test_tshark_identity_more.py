@@ -1,0 +1,114 @@
+"""Identity from OPC UA endpoint descriptions, HTTP `Server` headers and DNP3 device attributes,
+checked against tshark's fields on a real capture and on built frames.
+
+- OPC UA: OPC_opc-ua-ap-method-wireshark-freeze.pcap (a server on TCP 12001, two sessions; its
+  GetEndpoints and CreateSession responses span several segments, reported on the completing one
+  as tshark reassembles them) and a built GetEndpoints response on 4840 with a product URI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from plantwatch.core.capture.files import read_batches
+from plantwatch.core.decode import Decoder
+from plantwatch.core.decode.tls_cert import cert_facts
+from plantwatch.core.synth import frames as f
+from plantwatch.core.synth.pcapwriter import write_pcap
+from tests.oracle import needs_tshark, tshark_fields
+
+pytestmark = needs_tshark
+REAL = Path(__file__).parent / "data" / "real"
+OPCUA_REAL = REAL / "OPC_opc-ua-ap-method-wireshark-freeze.pcap"
+SEP, AGG = "\x1e", "\x1f"
+HMI_MAC, SRV_MAC = "00:14:22:aa:bb:cc", "00:0e:8c:11:22:33"
+HMI, SRV = "10.20.20.50", "10.20.20.10"
+T0 = 1_700_000_000_000_000_000
+
+
+def identity(path: Path) -> pl.DataFrame:
+    dec = Decoder()
+    return pl.concat([dec.decode(b).identity for b in read_batches([path])])
+
+
+def by_frame(df: pl.DataFrame, source: str) -> dict[int, dict[str, str]]:
+    out: dict[int, dict[str, str]] = {}
+    for r in df.filter(pl.col("source") == source).iter_rows(named=True):
+        out.setdefault(r["frame"], {})[r["attribute"]] = r["value"]
+    return out
+
+
+def fields(path: Path, names: list[str], flt: str, extra: list[str] | None = None) -> dict[int, dict[str, list[str]]]:
+    rows = tshark_fields(path, names, flt, extra, separator=SEP, aggregator=AGG)
+    return {k: {n: [x for x in v[n].split(AGG) if x] for n in names} for k, v in rows.items()}
+
+
+def _opcua_expected(t: dict[str, list[str]]) -> dict[str, str]:
+    """What the endpoints tshark decoded state: one distinct value per attribute."""
+    exp = {}
+    for attr, name in (("application_uri", "opcua.ApplicationUri"), ("product_uri", "opcua.ProductUri")):
+        if t[name]:
+            assert len(set(t[name])) == 1
+            exp[attr] = t[name][0]
+    certs = {cert_facts(bytes.fromhex(h.replace(":", "")))[0] for h in t["opcua.ServerCertificate"]}
+    if certs:
+        assert len(certs) == 1
+        exp["opcua_certificate"] = certs.pop()
+    return exp
+
+
+def test_opcua_endpoints_real_capture() -> None:
+    ours = by_frame(identity(OPCUA_REAL), "opcua")
+    theirs = fields(OPCUA_REAL, ["opcua.ApplicationUri", "opcua.ProductUri", "opcua.ServerCertificate"],
+                    "opcua.servicenodeid.numeric == 431 || opcua.servicenodeid.numeric == 464", ["-d", "tcp.port==12001,opcua"])
+    assert sorted(theirs) == sorted(ours) == [20, 33, 66, 79]
+    for frame, t in theirs.items():
+        exp = _opcua_expected(t)
+        assert {k: v for k, v in ours[frame].items() if k != "application_name"} == exp
+        assert ours[frame]["application_name"] == "UA StackTest Server (AnsiC/2048)"
+    assert ours[20]["application_uri"] == "http://vm-xp-steven/UA StackTest Server (AnsiC/2048)"
+
+
+def _certificate(cn: str) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Automation")])
+    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(when).not_valid_after(when + dt.timedelta(days=3650))
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_opcua_get_endpoints_built(tmp_path: Path) -> None:
+    """Three endpoints (None, Sign, SignAndEncrypt) of one server, the response cut over 2 segments."""
+    cert = _certificate("ctrl-01 OPC UA Server")
+    eps = [f.opcua_endpoint(f"opc.tcp://{SRV}:4840", "urn:ctrl-01:Example:UAServer", "urn:example.com:UAServer",
+                            "Example UA Server <ctrl-01>", cert, mode, pol)
+           for mode, pol in ((1, "http://opcfoundation.org/UA/SecurityPolicy#None"),
+                             (2, "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"),
+                             (3, "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"))]
+    c = f.Leg.of(HMI_MAC, SRV_MAC, HMI, SRV)
+    s = f.Leg.of(SRV_MAC, HMI_MAC, SRV, HMI)
+    ua = f.TcpSession(c, s, 49300, f.OPCUA_PORT, isn_client=100, isn_server=5000)
+    recs = ua.handshake(T0)
+    msg = f.opcua_get_endpoints_response(eps)
+    assert len(msg) > ua.mss
+    recs += ua.send(recs[-1][0] + 1000, msg, False)
+    path = tmp_path / "opcua.pcap"
+    write_pcap(path, recs)
+    ours = by_frame(identity(path), "opcua")
+    theirs = fields(path, ["opcua.ApplicationUri", "opcua.ProductUri", "opcua.ServerCertificate"],
+                    "opcua.servicenodeid.numeric == 431")
+    assert list(theirs) == list(ours) == [len(recs)]
+    frame = len(recs)
+    assert ours[frame] == {**_opcua_expected(theirs[frame]), "application_name": "Example UA Server <ctrl-01>"}
+    assert ours[frame]["product_uri"] == "urn:example.com:UAServer"
+    assert ours[frame]["opcua_certificate"] == "O=Example Automation,CN=ctrl-01 OPC UA Server"
