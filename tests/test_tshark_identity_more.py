@@ -112,3 +112,50 @@ def test_opcua_get_endpoints_built(tmp_path: Path) -> None:
     assert ours[frame] == {**_opcua_expected(theirs[frame]), "application_name": "Example UA Server <ctrl-01>"}
     assert ours[frame]["product_uri"] == "urn:example.com:UAServer"
     assert ours[frame]["opcua_certificate"] == "O=Example Automation,CN=ctrl-01 OPC UA Server"
+
+
+def test_http_server_real_capture() -> None:
+    """c37118_mixed.pcap: a home router announces itself over SSDP (NOTIFY and search answers)."""
+    path = REAL / "c37118_mixed.pcap"
+    ours = by_frame(identity(path), "http")
+    theirs = fields(path, ["http.server"], "http.server")
+    assert len(theirs) == 60
+    assert {k: v["http.server"] for k, v in theirs.items()} == {k: [v["http_server"]] for k, v in ours.items()}
+
+
+def _http_capture(tmp_path: Path) -> Path:
+    c = f.Leg.of(HMI_MAC, SRV_MAC, HMI, SRV)
+    s = f.Leg.of(SRV_MAC, HMI_MAC, SRV, HMI)
+    recs: list = []
+    t = T0
+    answers = [
+        (80, f.http_response(200, "OK", [("Content-Type", "text/html"), ("Server", "Siemens SIMATIC S7-1200 Web Server")],
+                             b"<html></html>")),
+        (8000, f.http_response(401, "Unauthorized", [("server", "  GoAhead-Webs  "), ("WWW-Authenticate", 'Basic realm="x"')])),
+        (8080, f.http_response(302, "Found", [("Location", "/index.htm")])),                     # no Server header
+        (80, f.http_response(200, "OK", [("Server", b"evil\x1b[31m[bold]red[/bold]")])),        # hostile
+    ]
+    for i, (port, answer) in enumerate(answers):
+        ses = f.TcpSession(c, s, 49400 + i, port, isn_client=100 * i, isn_server=7000 * i + 1)
+        recs += ses.handshake(t)
+        recs += ses.send(recs[-1][0] + 1000, b"GET / HTTP/1.1\r\nHost: " + SRV.encode() + b"\r\n\r\n", True)
+        recs += ses.send(recs[-1][0] + 1000, answer, False)
+        t = recs[-1][0] + 1_000_000
+    tls = f.TcpSession(c, s, 49500, 8443, isn_client=5, isn_server=6)  # TLS on 8443: never HTTP
+    recs += tls.handshake(t)
+    recs += tls.send(recs[-1][0] + 1000, b"\x16\x03\x03\x00\x05HTTP/", False)
+    path = tmp_path / "http.pcap"
+    write_pcap(path, recs)
+    return path
+
+
+def test_http_server_built(tmp_path: Path) -> None:
+    path = _http_capture(tmp_path)
+    ours = by_frame(identity(path), "http")
+    theirs = fields(path, ["http.server"], "http.server", ["-d", "tcp.port==8000,http"])
+    assert sorted(ours) == sorted(theirs)
+    assert [ours[k]["http_server"] for k in sorted(ours)] == [
+        "Siemens SIMATIC S7-1200 Web Server", "GoAhead-Webs", "evil\x1b[31m[bold]red[/bold]"]
+    for k, v in theirs.items():  # tshark shows the escape byte as \x1b and keeps the trailing
+        # blanks, which RFC 9110 (5.5) excludes from the field value
+        assert v["http.server"][0].replace("\\x1b", "\x1b").replace("\\u001b", "\x1b").strip() == ours[k]["http_server"]

@@ -23,7 +23,7 @@ IDENTITY: dict[str, pl.DataType] = {
     "component": pl.String(),               # "" the device itself; else e.g. "backplane slot 0"
     "attribute": pl.String(),               # one of ATTRIBUTES
     "value": pl.String(),
-    "source": pl.String(),                  # s7comm | modbus | enip | bacnet | profinet | dhcp | tls | opcua
+    "source": pl.String(),                  # s7comm | modbus | enip | bacnet | profinet | dhcp | tls | opcua | http | dnp3
 }
 
 # The attributes identity decoders emit, and what each means.
@@ -55,6 +55,7 @@ ATTRIBUTES: dict[str, str] = {
     "product_uri": "OPC UA product URI (names the product)",
     "application_name": "OPC UA application name",
     "opcua_certificate": "subject of the OPC UA application instance certificate (RFC 4514)",
+    "http_server": "HTTP `Server` header of its web server's responses",
 }
 
 # Attributes whose change on one device is a finding (ics.identity_changed).

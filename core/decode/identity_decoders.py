@@ -1,6 +1,6 @@
 """Runs the per-protocol identity decoders over the rows of a batch whose operations can carry
-identity (each module's `candidates(ops)`), and DHCP's over its DHCP packets, giving the batch's
-IDENTITY frame."""
+identity (each module's `candidates(ops)`), DHCP's over its DHCP packets and HTTP's over segments
+starting a response, giving the batch's IDENTITY frame."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from plantwatch.core.decode import (
     identity_bacnet,
     identity_cip,
     identity_dhcp,
+    identity_http,
     identity_modbus,
     identity_opcua,
     identity_profinet,
@@ -47,6 +48,9 @@ def extract(view: PacketView, ops: pl.DataFrame, packets: pl.DataFrame, file_id:
         for r, rec in identity_dhcp.extract(view, [int(x) for x in dhcp], {}):
             rows.append(r)
             recs.append(rec)
+    for r, rec in identity_http.extract(view, identity_http.candidate_rows(view).tolist(), {}):
+        rows.append(r)
+        recs.append(rec)
     for mod in MODULES:
         cand = mod.candidates(ops) if ops.height else pl.Series("row", [], dtype=pl.Int64)
         state = states.setdefault(mod.__name__, {})
