@@ -159,3 +159,30 @@ def test_http_server_built(tmp_path: Path) -> None:
     for k, v in theirs.items():  # tshark shows the escape byte as \x1b and keeps the trailing
         # blanks, which RFC 9110 (5.5) excludes from the field value
         assert v["http.server"][0].replace("\\x1b", "\x1b").replace("\\u001b", "\x1b").strip() == ours[k]["http_server"]
+
+
+def test_dnp3_device_attributes_built(tmp_path: Path) -> None:
+    """A read of g0 v254 answered with the standard attribute set (strings) and a maximum
+    fragment size (an unsigned integer, not identity)."""
+    c = f.Leg.of(HMI_MAC, SRV_MAC, HMI, SRV)
+    s = f.Leg.of(SRV_MAC, HMI_MAC, SRV, HMI)
+    ses = f.TcpSession(c, s, 49600, f.DNP3_PORT, isn_client=10, isn_server=20)
+    recs = ses.handshake(T0)
+    req = bytes([0xC1, 1]) + bytes([0, 254, 0x06])
+    recs += ses.send(recs[-1][0] + 1000, f.dnp3(10, 1, req), True)
+    attrs = [(252, "Schweitzer Engineering Laboratories"), (250, "SEL-3530 RTAC"), (242, "R148-V2"),
+             (243, "HW 2.1"), (248, "1234567890"), (247, "Substation 4 RTAC"), (245, "Bay 3")]
+    app = f.dnp3_response_device_attributes(1, attrs)
+    app += bytes([0, 240, 0x00, 0, 0, 2, 2]) + (2048).to_bytes(2, "little")  # g0v240 UINT
+    recs += ses.send(recs[-1][0] + 1000, f.dnp3(1, 10, app, master=False), False)
+    path = tmp_path / "dnp3_attrs.pcap"
+    write_pcap(path, recs)
+    ours = by_frame(identity(path), "dnp3")
+    theirs = fields(path, ["dnp3.al.obj", "dnp3.al.da.value"], "dnp3.al.func == 129")
+    assert list(ours) == list(theirs) == [len(recs)]
+    t = theirs[len(recs)]
+    objs = [int(o, 16) for o in t["dnp3.al.obj"]]
+    assert objs == [v for v, _ in attrs] + [240]
+    names = {252: "vendor", 250: "product", 242: "firmware", 243: "hardware", 248: "serial", 247: "name",
+             245: "location"}
+    assert ours[len(recs)] == {names[o]: v for o, v in zip(objs, t["dnp3.al.da.value"], strict=False)}

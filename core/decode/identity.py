@@ -56,6 +56,9 @@ ATTRIBUTES: dict[str, str] = {
     "application_name": "OPC UA application name",
     "opcua_certificate": "subject of the OPC UA application instance certificate (RFC 4514)",
     "http_server": "HTTP `Server` header of its web server's responses",
+    "hardware": "hardware version",
+    "location": "user-assigned location",
+    "user_id": "user-assigned id code or number",
 }
 
 # Attributes whose change on one device is a finding (ics.identity_changed).

@@ -11,6 +11,7 @@ from plantwatch.core.decode import (
     identity_bacnet,
     identity_cip,
     identity_dhcp,
+    identity_dnp3,
     identity_http,
     identity_modbus,
     identity_opcua,
@@ -20,7 +21,8 @@ from plantwatch.core.decode import (
 from plantwatch.core.decode.identity import IDENTITY, empty, records_frame
 from plantwatch.core.decode.view import PacketView
 
-MODULES = (identity_s7, identity_modbus, identity_cip, identity_bacnet, identity_profinet, identity_opcua)
+MODULES = (identity_s7, identity_modbus, identity_cip, identity_bacnet, identity_profinet, identity_opcua,
+           identity_dnp3)
 
 
 def _certificates(packets: pl.DataFrame) -> pl.DataFrame:
