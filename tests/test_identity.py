@@ -13,6 +13,7 @@ from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.decode.identity import IDENTITY
 from plantwatch.core.inventory.identity import IdentityTable
 from plantwatch.core.pipeline.ingest import Ingest
+from plantwatch.core.store import triage
 from plantwatch.core.store.database import Store
 from plantwatch.core.synth import frames as f
 from plantwatch.core.synth.pcapwriter import write_pcap
@@ -132,3 +133,41 @@ def test_analyze_json_carries_identity_equal_to_tshark() -> None:
     assert dev["cpe"][0]["names"][1].startswith("cpe:2.3:o:siemens:cpu_315-2_pn\\/dp_firmware:v3.2.7")
     assert dev["vulnerabilities"] == []
     assert not any("identity" in d for d in data["devices"] if d["device"] == "134.217.61.131")
+
+
+def _covering(st: Store) -> dict[str, tuple[str, str]]:
+    return {m: (d, lab) for m, d, lab in st.execute(
+        "SELECT b.model, t.disposition, t.label FROM breach_triage t JOIN breaches b USING (breach_id)")}
+
+
+def test_firmware_change_inside_a_maintenance_window_is_labelled_not_alarmed(tmp_path: Path) -> None:
+    """A window declared ahead of the update, naming the PLC as its target, covers the change
+    although the old firmware was last stated a day before the window opened; windows on another
+    device, or closed before the new firmware was first stated, do not."""
+    one, two = tmp_path / "before.pcap", tmp_path / "after.pcap"
+    _plc_capture(one, T0, (2, 7), "S C-B1U393142011")
+    _plc_capture(two, T0 + 24 * HOUR, (3, 0), "S C-B1U393142011")
+    with Store(tmp_path / "s.sqlite") as st:
+        Ingest(st).run([one])
+        start = T0 + 24 * HOUR - HOUR
+        triage.add_window(st, "other PLC update", start, start + 2 * HOUR, [EWS], ["10.20.20.99"], ["REPROGRAM"])
+        triage.add_window(st, "too early", start, T0 + 24 * HOUR, [EWS], [PLC], ["REPROGRAM"])
+        Ingest(st).run([two])
+        assert "ics.identity_changed" not in _covering(st)
+        _, report = triage.add_window(st, "CPU firmware V3.0", start, start + 2 * HOUR, [EWS], [PLC], ["REPROGRAM"])
+        assert report.window == 1
+        assert _covering(st)["ics.identity_changed"] == ("window", "CPU firmware V3.0")
+        score = st.execute("SELECT score FROM breaches WHERE model = 'ics.identity_changed'").fetchone()[0]
+        assert score <= 0.1
+
+
+def test_a_window_declared_ahead_labels_the_change_when_it_is_detected(tmp_path: Path) -> None:
+    one, two = tmp_path / "before.pcap", tmp_path / "after.pcap"
+    _plc_capture(one, T0, (2, 7), "S C-B1U393142011")
+    _plc_capture(two, T0 + 24 * HOUR, (3, 0), "S C-B1U393142011")
+    with Store(tmp_path / "s.sqlite") as st:
+        Ingest(st).run([one])
+        start = T0 + 24 * HOUR - HOUR
+        triage.add_window(st, "CPU firmware V3.0", start, start + 2 * HOUR, [EWS], [PLC], [])
+        Ingest(st).run([two])
+        assert _covering(st)["ics.identity_changed"] == ("window", "CPU firmware V3.0")
