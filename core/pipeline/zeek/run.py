@@ -3,7 +3,9 @@ and store (the Ingest passed in: `Ingest.run_zeek`).
 
 Every log file is a row of `captures` (path, content fingerprint, records in `packets`), so a
 file already analysed is skipped and evidence refs (capture id, line) point into it. The run is
-one transaction: a log that cannot be read stops it with the store unchanged.
+one transaction: a log that cannot be read stops it with the store unchanged. The ICSNPP identity
+logs (s7comm_known_devices, cip_identity) feed the device identity as packets do (identity.py);
+`plantwatch sensor` following a log directory does not read them yet.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import polars as pl
 from plantwatch.core.detection.detector import DetectResult
 from plantwatch.core.inventory.devices import endpoints_from_sessions
 from plantwatch.core.pipeline.zeek.build import ZeekBatch, build
+from plantwatch.core.pipeline.zeek.identity import identity_records
 from plantwatch.core.pipeline.zeek.reader import ZeekLog, ZeekLogError, read_log, ts_ns
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import fingerprint
+from plantwatch.core.store.identity import write_identity
 
 if TYPE_CHECKING:
     from plantwatch.core.pipeline.ingest import CaptureInfo, Ingest, IngestReport
@@ -89,7 +93,10 @@ def run_zeek(ingest: Ingest, paths: Sequence[str | Path], *,
         batch = build(pairs)
         _count(pairs, [info for _, info, _ in todo])
         feed(ingest, batch, final=True)
+        ingest.detector.add_identity_changes(ingest.identity.update(identity_records(pairs)))
         report.detection = finish(ingest, batch.open)
+        write_identity(ingest.store, ingest.identity)
+        pipeline_state.save(ingest.store, "identity", ingest.identity)
         ingest.finish_captures(todo)
     report.packets = batch.records
     report.sessions = batch.ended.height + batch.open.height
