@@ -186,3 +186,23 @@ def test_dnp3_device_attributes_built(tmp_path: Path) -> None:
     names = {252: "vendor", 250: "product", 242: "firmware", 243: "hardware", 248: "serial", 247: "name",
              245: "location"}
     assert ours[len(recs)] == {names[o]: v for o, v in zip(objs, t["dnp3.al.da.value"], strict=False)}
+
+
+def test_opcua_server_status_build_info_built(tmp_path: Path) -> None:
+    """A Read of ServerStatus answered whole: BuildInfo's manufacturer, product, software version
+    and build number (after an Int32 result that must be skipped)."""
+    c = f.Leg.of(HMI_MAC, SRV_MAC, HMI, SRV)
+    s = f.Leg.of(SRV_MAC, HMI_MAC, SRV, HMI)
+    ua = f.TcpSession(c, s, 49310, f.OPCUA_PORT, isn_client=300, isn_server=9000)
+    recs = ua.handshake(T0)
+    recs += ua.send(recs[-1][0] + 1000, f.opcua_read_server_status_response(
+        "urn:example.com:UAServer", "Example Automation GmbH", "Example UA Server", "2.7.1", "4711"), False)
+    path = tmp_path / "opcua_read.pcap"
+    write_pcap(path, recs)
+    ours = by_frame(identity(path), "opcua")
+    names = {"opcua.ManufacturerName": "vendor", "opcua.ProductName": "product",
+             "opcua.SoftwareVersion": "software", "opcua.BuildNumber": "build"}
+    theirs = fields(path, list(names), "opcua.servicenodeid.numeric == 634")
+    assert list(ours) == list(theirs) == [len(recs)]
+    assert ours[len(recs)] == {a: theirs[len(recs)][n][0] for n, a in names.items()} == {
+        "vendor": "Example Automation GmbH", "product": "Example UA Server", "software": "2.7.1", "build": "4711"}

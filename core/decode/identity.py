@@ -59,6 +59,7 @@ ATTRIBUTES: dict[str, str] = {
     "hardware": "hardware version",
     "location": "user-assigned location",
     "user_id": "user-assigned id code or number",
+    "build": "build number of its software",
 }
 
 # Attributes whose change on one device is a finding (ics.identity_changed).

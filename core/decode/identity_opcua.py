@@ -1,5 +1,6 @@
 """OPC UA identity: the server's application description in GetEndpoints responses (service 431)
-and CreateSession responses (464), from the messages opcua.py located.
+and CreateSession responses (464), and its BuildInfo in Read responses (634) that return the
+ServerStatus variable (or BuildInfo) as a whole, from the messages opcua.py located.
 
 Each EndpointDescription carries the server's ApplicationDescription (application URI, product
 URI, application name) and its application instance certificate (whose subject is kept). Only
@@ -28,7 +29,15 @@ GET_ENDPOINTS_RESPONSE, CREATE_SESSION_RESPONSE = 431, 464
 _MAX_MESSAGE = 1 << 20
 _MAX_PENDING = 16
 _MAX_ENDPOINTS = 64
-_MAX_DEPTH = 4  # nested DiagnosticInfo
+_MAX_DEPTH = 4  # nested DiagnosticInfo, DataValue, Variant
+READ_RESPONSE = 634
+SERVER_STATUS_BINARY, BUILD_INFO_BINARY = 864, 340   # ExtensionObject encoding ids
+# Variant built-in types of fixed size: Boolean, SByte, Byte, (U)Int16/32/64, Float, Double,
+# DateTime, Guid, StatusCode
+_FIXED = {1: 1, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 4, 8: 8, 9: 8, 10: 4, 11: 8, 13: 8, 14: 16, 19: 4}
+# BuildInfo's strings in order; its product URI is left to the endpoints (one attribute, one
+# statement of it, so two wordings never look like a change)
+_BUILD_INFO = ("", "vendor", "product", "software", "build")
 
 
 class _Short(Exception):
@@ -60,15 +69,19 @@ class _Reader:
         b = self.bytestring()
         return "" if b is None else b.decode("utf-8", "replace")
 
-    def node_id(self) -> None:
+    def node_id(self) -> int | None:
+        """Reads a (Expanded)NodeId; its number when it is a numeric id in namespace 0."""
         enc = self.byte()
         kind = enc & 0x0F
+        num: int | None = None
         if kind == 0:
-            self.take(1)
+            num = self.byte()
         elif kind == 1:
-            self.take(3)
+            b = self.take(3)
+            num = b[1] | (b[2] << 8) if b[0] == 0 else None
         elif kind == 2:
-            self.take(6)
+            ns, n = struct.unpack("<HI", self.take(6))
+            num = n if ns == 0 else None
         elif kind in (3, 5):
             self.take(2)
             self.bytestring()
@@ -78,8 +91,60 @@ class _Reader:
             raise _Short
         if enc & 0x80:
             self.bytestring()  # namespace URI (ExpandedNodeId)
+            num = None
         if enc & 0x40:
             self.take(4)       # server index
+        return num
+
+    def variant(self, depth: int = 0) -> tuple[int | None, bytes | None]:
+        """Reads a Variant; (type id, body) of a scalar ExtensionObject with a binary body, else
+        (None, None)."""
+        enc = self.byte()
+        vtype = enc & 0x3F
+        if enc & 0x80:
+            for _ in range(self.count()):
+                self._scalar(vtype, depth)
+            if enc & 0x40:
+                for _ in range(self.count()):
+                    self.take(4)
+            return None, None
+        return self._scalar(vtype, depth)
+
+    def _scalar(self, vtype: int, depth: int) -> tuple[int | None, bytes | None]:
+        if vtype in _FIXED:
+            self.take(_FIXED[vtype])
+        elif vtype in (12, 15, 16):        # String, ByteString, XmlElement
+            self.bytestring()
+        elif vtype in (17, 18):            # NodeId, ExpandedNodeId
+            self.node_id()
+        elif vtype == 20:                  # QualifiedName
+            self.take(2)
+            self.bytestring()
+        elif vtype == 21:
+            self.localized_text()
+        elif vtype == 22:                  # ExtensionObject
+            type_id = self.node_id()
+            enc = self.byte()
+            body = self.bytestring() if enc in (1, 2) else None
+            return (type_id, body) if enc == 1 else (None, None)
+        elif vtype in (23, 24) and depth < _MAX_DEPTH:  # DataValue, Variant
+            if vtype == 23:
+                self.data_value(depth + 1)
+            else:
+                self.variant(depth + 1)
+        elif vtype == 25:
+            self.diagnostic_info()
+        elif vtype != 0:
+            raise _Short
+        return None, None
+
+    def data_value(self, depth: int = 0) -> tuple[int | None, bytes | None]:
+        mask = self.byte()
+        found = self.variant(depth) if mask & 0x01 else (None, None)
+        for bit, n in ((0x02, 4), (0x04, 8), (0x10, 2), (0x08, 8), (0x20, 2)):
+            if mask & bit:
+                self.take(n)
+        return found
 
     def diagnostic_info(self, depth: int = 0) -> None:
         mask = self.byte()
@@ -117,6 +182,23 @@ def _response_header(r: _Reader) -> None:
         r.bytestring()
 
 
+def _build_info(type_id: int | None, body: bytes | None) -> list[tuple[str, str | bytes]]:
+    """BuildInfo's strings from a read ServerStatus (or BuildInfo) value: manufacturer,
+    product name, software version, build number."""
+    if body is None or type_id not in (SERVER_STATUS_BINARY, BUILD_INFO_BINARY):
+        return []
+    r = _Reader(body, 20 if type_id == SERVER_STATUS_BINARY else 0)  # after start/current time, state
+    out: list[tuple[str, str | bytes]] = []
+    try:
+        for attr in _BUILD_INFO:
+            value = r.string()
+            if attr:
+                out.append((attr, value))
+    except _Short:
+        pass
+    return out
+
+
 def _endpoint(r: _Reader) -> list[tuple[str, str | bytes]]:
     out: list[tuple[str, str | bytes]] = []
     r.string()                                   # endpoint URL
@@ -145,8 +227,8 @@ def _endpoint(r: _Reader) -> list[tuple[str, str | bytes]]:
 
 
 def parse_message(msg: bytes, state: dict) -> list[tuple[str, str]]:
-    """(attribute, value) pairs of one whole final MSG chunk holding a GetEndpoints or
-    CreateSession response; distinct values, in order of first appearance."""
+    """(attribute, value) pairs of one whole final MSG chunk holding a GetEndpoints,
+    CreateSession or Read response; distinct values, in order of first appearance."""
     if len(msg) < 28 or msg[:4] != b"MSGF":
         return []
     r = _Reader(msg, 24)
@@ -156,9 +238,13 @@ def parse_message(msg: bytes, state: dict) -> list[tuple[str, str]]:
         if enc != 0x01 or r.byte() != 0:
             return []
         code = struct.unpack("<H", r.take(2))[0]
-        if code not in (GET_ENDPOINTS_RESPONSE, CREATE_SESSION_RESPONSE):
+        if code not in (GET_ENDPOINTS_RESPONSE, CREATE_SESSION_RESPONSE, READ_RESPONSE):
             return []
         _response_header(r)
+        if code == READ_RESPONSE:
+            for _ in range(min(r.count(), _MAX_ENDPOINTS)):
+                found += _build_info(*r.data_value())
+            return _values(found, state)
         if code == CREATE_SESSION_RESPONSE:
             r.node_id()        # session id
             r.node_id()        # authentication token
@@ -171,6 +257,11 @@ def parse_message(msg: bytes, state: dict) -> list[tuple[str, str]]:
             found += _endpoint(r)
     except _Short:
         pass  # keep what was read whole before the cut
+    return _values(found, state)
+
+
+def _values(found: list[tuple[str, str | bytes]], state: dict) -> list[tuple[str, str]]:
+    """Distinct (attribute, text) pairs in order; a certificate as its subject."""
     out: list[tuple[str, str]] = []
     for attr, value in found:
         if isinstance(value, bytes):
@@ -182,8 +273,8 @@ def parse_message(msg: bytes, state: dict) -> list[tuple[str, str]]:
 
 
 def candidates(ops: pl.DataFrame) -> pl.Series:
-    return ops.filter((pl.col("app") == APP_OPCUA) & (pl.col("direction") == DIR_RESPONSE)
-                      & pl.col("code").is_in([GET_ENDPOINTS_RESPONSE, CREATE_SESSION_RESPONSE]))["row"].unique()
+    return ops.filter((pl.col("app") == APP_OPCUA) & (pl.col("direction") == DIR_RESPONSE) & pl.col("code").is_in(
+        [GET_ENDPOINTS_RESPONSE, CREATE_SESSION_RESPONSE, READ_RESPONSE]))["row"].unique()
 
 
 def _messages(payload: bytes) -> tuple[list[bytes], bytes, int]:

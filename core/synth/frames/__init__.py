@@ -109,6 +109,7 @@ from plantwatch.core.synth.frames.identity_answers import (  # noqa: F401
     http_response,
     opcua_endpoint,
     opcua_get_endpoints_response,
+    opcua_read_server_status_response,
 )
 from plantwatch.core.synth.frames.it_payloads import (  # noqa: F401
     _NTP_EPOCH,

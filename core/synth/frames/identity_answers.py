@@ -40,6 +40,25 @@ def opcua_get_endpoints_response(endpoints: Sequence[bytes], channel: int = 1, t
     return b"MSGF" + struct.pack("<I", 8 + len(body)) + body
 
 
+def _ua_message(service: int, body: bytes, channel: int, token: int, seq: int, request: int, handle: int) -> bytes:
+    head = (struct.pack("<IIII", channel, token, seq, request) + b"\x01\x00" + struct.pack("<H", service)
+            + struct.pack("<qIIB", 0, handle, 0, 0) + struct.pack("<i", -1) + b"\x00\x00\x00")
+    return b"MSGF" + struct.pack("<I", 8 + len(head) + len(body)) + head + body
+
+
+def opcua_read_server_status_response(product_uri: str, manufacturer: str, product: str, software: str,
+                                      build: str, channel: int = 1, token: int = 1, seq: int = 3,
+                                      request: int = 3, handle: int = 2) -> bytes:
+    """A ReadResponse (634) with two results: an Int32 (the ServerStatus State child, say) and the
+    ServerStatus variable, a ServerStatusDataType ExtensionObject holding the BuildInfo."""
+    build_info = b"".join(_ua_string(x) for x in (product_uri, manufacturer, product, software, build))
+    build_info += struct.pack("<q", 0)
+    status = struct.pack("<qqi", 0, 0, 0) + build_info + struct.pack("<I", 0) + b"\x00"
+    ext = b"\x01\x00" + struct.pack("<H", 864) + b"\x01" + _ua_string(status)
+    results = struct.pack("<i", 2) + b"\x01\x06" + struct.pack("<i", 0) + b"\x01\x16" + ext
+    return _ua_message(634, results + struct.pack("<i", -1), channel, token, seq, request, handle)
+
+
 def http_response(status: int, reason: str, headers: Sequence[tuple[str, str | bytes]], body: bytes = b"") -> bytes:
     """An HTTP/1.1 response head (with Content-Length) and its body."""
     lines = [f"HTTP/1.1 {status} {reason}".encode("latin-1")]
