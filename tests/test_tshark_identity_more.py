@@ -206,3 +206,27 @@ def test_opcua_server_status_build_info_built(tmp_path: Path) -> None:
     assert list(ours) == list(theirs) == [len(recs)]
     assert ours[len(recs)] == {a: theirs[len(recs)][n][0] for n, a in names.items()} == {
         "vendor": "Example Automation GmbH", "product": "Example UA Server", "software": "2.7.1", "build": "4711"}
+
+
+def test_analyze_json_carries_the_new_sources_schema_valid(tmp_path: Path) -> None:
+    """OPC UA, HTTP and DNP3 identity reach `analyze --json` under their source names."""
+    import json
+
+    import pytest
+
+    jsonschema = pytest.importorskip("jsonschema")
+    from tests.test_cli_analyze import analyze_json
+
+    data = analyze_json(str(OPCUA_REAL))
+    schema = json.loads((Path(__file__).parent.parent / "core" / "data" / "analyze.schema.json").read_text())
+    jsonschema.validate(data, schema)
+    dev = next(d for d in data["devices"] if d["device"] == "192.168.41.212")
+    got = {a["attribute"]: a for a in dev["identity"]}
+    assert got["application_uri"]["value"] == "http://vm-xp-steven/UA StackTest Server (AnsiC/2048)"
+    assert got["application_uri"]["source"] == "opcua"
+    assert got["application_uri"]["first_packet"]["frame"] == 20 and got["application_uri"]["last_packet"]["frame"] == 79
+    http = analyze_json(str(_http_capture(tmp_path)))
+    jsonschema.validate(http, schema)
+    srv = next(d for d in http["devices"] if d["device"] == SRV)
+    # one current value per attribute: the last one stated, given raw (escaping is the reader's)
+    assert [a["value"] for a in srv["identity"] if a["attribute"] == "http_server"] == ["evil\x1b[31m[bold]red[/bold]"]
