@@ -230,3 +230,20 @@ def test_analyze_json_carries_the_new_sources_schema_valid(tmp_path: Path) -> No
     srv = next(d for d in http["devices"] if d["device"] == SRV)
     # one current value per attribute: the last one stated, given raw (escaping is the reader's)
     assert [a["value"] for a in srv["identity"] if a["attribute"] == "http_server"] == ["evil\x1b[31m[bold]red[/bold]"]
+
+
+def test_device_screen_shows_a_hostile_server_header_escaped(tmp_path: Path) -> None:
+    from plantwatch.core.pipeline.ingest import Ingest
+    from plantwatch.core.store.database import Store
+    from plantwatch.core.views.console.device_detail import device_detail
+    from plantwatch.tui.screens.device import wire_identity_text
+
+    with Store(tmp_path / "s.sqlite") as st:
+        Ingest(st).run([_http_capture(tmp_path)])
+        d = device_detail(st, SRV)
+    assert d is not None
+    text = wire_identity_text(d)
+    line = next(x for x in text.plain.split("\n") if "http_server" in x)
+    assert "\x1b" not in text.plain and "evil\\x1b[31m[bold]red[/bold]" in line
+    assert line == "       http_server  evil\\x1b[31m[bold]red[/bold]  http, capture 1 frame 20"
+    assert not any(s.style and "bold" in str(s.style) and text.plain[s.start:s.end] == "red" for s in text.spans)
