@@ -1,4 +1,5 @@
 """Identity from OPC UA endpoint descriptions, HTTP `Server` headers and DNP3 device attributes,
+the Modbus regular identification objects and the CIP Identity object read attribute by attribute,
 checked against tshark's fields on a real capture and on built frames.
 
 - OPC UA: OPC_opc-ua-ap-method-wireshark-freeze.pcap (a server on TCP 12001, two sessions; its
@@ -247,3 +248,79 @@ def test_device_screen_shows_a_hostile_server_header_escaped(tmp_path: Path) -> 
     assert "\x1b" not in text.plain and "evil\\x1b[31m[bold]red[/bold]" in line
     assert line == "       http_server  evil\\x1b[31m[bold]red[/bold]  http, capture 1 frame 20"
     assert not any(s.style and "bold" in str(s.style) and text.plain[s.start:s.end] == "red" for s in text.spans)
+
+
+def test_modbus_regular_device_identification_objects_built(tmp_path: Path) -> None:
+    """The regular category (read code 2): vendor URL, model name and user application name,
+    which the basic read test_tshark_identity.py checks does not carry."""
+    c = f.Leg.of(HMI_MAC, SRV_MAC, HMI, SRV)
+    s = f.Leg.of(SRV_MAC, HMI_MAC, SRV, HMI)
+    mb = f.TcpSession(c, s, 49210, 502, isn_client=50, isn_server=90)
+    recs = mb.handshake(T0)
+    recs += mb.send(recs[-1][0] + 1000, f.modbus(3, 1, f.mb_read_device_id(2, 3)), True)
+    recs += mb.send(recs[-1][0] + 1000, f.modbus(3, 1, f.mb_read_device_id_resp(
+        [(3, b"www.se.com"), (5, b"BMX P34 2020"), (6, b"Line 4 filler")], code=2, conformity=0x02)), False)
+    path = tmp_path / "modbus_regular.pcap"
+    write_pcap(path, recs)
+    ours = by_frame(identity(path), "modbus")
+    theirs = fields(path, ["modbus.object_id", "modbus.object_str_value"], "modbus.object_str_value")
+    assert list(ours) == list(theirs) == [len(recs)]
+    t = theirs[len(recs)]
+    names = {3: "vendor_url", 5: "model", 6: "user_app"}
+    assert ours[len(recs)] == {names[int(i)]: v for i, v in zip(t["modbus.object_id"], t["modbus.object_str_value"],
+                                                                 strict=True)} == {
+        "vendor_url": "www.se.com", "model": "BMX P34 2020", "user_app": "Line 4 filler"}
+
+
+def test_cip_identity_get_attribute_single_built(tmp_path: Path) -> None:
+    """The Identity object read attribute by attribute (Get_Attribute_Single, 0x0E): each reply
+    names its value only through the request it answers (matched by session and sender context)."""
+    import struct
+
+    plc_mac, plc = "00:00:bc:11:22:33", "10.20.20.12"
+    c = f.Leg.of(HMI_MAC, plc_mac, HMI, plc)
+    s = f.Leg.of(plc_mac, HMI_MAC, plc, HMI)
+    ses = f.TcpSession(c, s, 49300, 44818, isn_client=1000, isn_server=9000)
+    recs = ses.handshake(T0)
+    recs += ses.send(recs[-1][0] + 1000, f.enip_register_session(0), True)
+    recs += ses.send(recs[-1][0] + 1000, f.enip_register_session(0x1234), False)
+    name = b"1769-L33ER/A LOGIX5333ER"
+    answers = {1: struct.pack("<H", 1), 2: struct.pack("<H", 14), 3: struct.pack("<H", 104), 4: bytes([33, 11]),
+               6: struct.pack("<I", 0x60D3A1B2), 7: bytes([len(name)]) + name}
+    for k, (attr, data) in enumerate(answers.items()):
+        ctx = struct.pack("<Q", 100 + k)
+        recs += ses.send(recs[-1][0] + 1000, f.enip_send_rr_data(0x1234, f.cip_request(0x0E, 0x01, 1, attr), ctx), True)
+        recs += ses.send(recs[-1][0] + 1000, f.enip_send_rr_data(0x1234, f.cip_response(0x0E, data), ctx), False)
+    # an answer to a request for another class says nothing about identity
+    ctx = struct.pack("<Q", 200)
+    recs += ses.send(recs[-1][0] + 1000, f.enip_send_rr_data(0x1234, f.cip_request(0x0E, 0x02, 1, 7), ctx), True)
+    recs += ses.send(recs[-1][0] + 1000, f.enip_send_rr_data(0x1234, f.cip_response(0x0E, answers[7]), ctx), False)
+    path = tmp_path / "cip_single.pcap"
+    write_pcap(path, recs)
+    ours = by_frame(identity(path), "enip")
+    cols = ["cip.id.vendor_id", "cip.id.device_type", "cip.id.product_code", "cip.id.major_rev",
+            "cip.id.minor_rev", "cip.id.serial_number", "cip.id.product_name"]
+    theirs = fields(path, cols, "cip.service == 0x8e")
+    expect = {}
+    for frame, t in theirs.items():
+        v = {k: t[k][0] for k in cols if t[k]}
+        got = {}
+        if "cip.id.vendor_id" in v:
+            got["vendor_id"] = str(int(v["cip.id.vendor_id"], 16))
+        if "cip.id.device_type" in v:
+            got["device_type"] = str(int(v["cip.id.device_type"], 16))
+        if "cip.id.product_code" in v:
+            got["product_code"] = v["cip.id.product_code"]
+        if "cip.id.major_rev" in v:
+            got["firmware"] = f"{v['cip.id.major_rev']}.{int(v['cip.id.minor_rev']):03d}"
+        if "cip.id.serial_number" in v:
+            got["serial"] = v["cip.id.serial_number"]
+        if "cip.id.product_name" in v:
+            got["product"] = v["cip.id.product_name"]
+        if got:
+            expect[frame] = got
+    assert len(expect) == 6
+    assert ours == expect
+    assert {a: v for d in ours.values() for a, v in d.items()} == {
+        "vendor_id": "1", "device_type": "14", "product_code": "104", "firmware": "33.011",
+        "serial": "0x60d3a1b2", "product": "1769-L33ER/A LOGIX5333ER"}
