@@ -64,7 +64,8 @@ def test_s7_szl_identity(path: Path) -> None:
                  "s7comm.szl.xy11.0001.index")
     comp = fields(path, ["s7comm.szl.001c.0001.name", "s7comm.szl.001c.0002.name",
                          "s7comm.szl.001c.0005.serialn", "s7comm.szl.001c.0007.cputypname",
-                         "s7comm.szl.001c.0004.copyright"], "s7comm.szl.001c.0005.serialn")
+                         "s7comm.szl.001c.0004.copyright", "s7comm.szl.001c.0003.tag",
+                         "s7comm.szl.001c.0008.snmcmmc"], "s7comm.szl.001c.0005.serialn")
     assert mod and comp
     for frame, t in mod.items():
         idx = [int(i, 16) for i in t["s7comm.szl.xy11.0001.index"]]
@@ -78,7 +79,31 @@ def test_s7_szl_identity(path: Path) -> None:
         assert ours[frame]["serial"] == t["s7comm.szl.001c.0005.serialn"][0]
         assert ours[frame]["module"] == t["s7comm.szl.001c.0007.cputypname"][0]
         assert ours[frame]["copyright"] == t["s7comm.szl.001c.0004.copyright"][0]
+        assert ours[frame]["memory_card_serial"] == t["s7comm.szl.001c.0008.snmcmmc"][0]
+        assert ours[frame].get("plant_tag", "") == t["s7comm.szl.001c.0003.tag"][0]  # blank: not stated
     assert set(ours) == set(mod) | set(comp)
+
+
+def test_s7_plant_designation_built(tmp_path: Path) -> None:
+    """SZL 0x001C index 3 (plant designation), blank in both real captures, on a built answer."""
+    c = f.Leg.of(EWS_MAC, PLC_MAC, EWS, PLC)
+    s = f.Leg.of(PLC_MAC, EWS_MAC, PLC, EWS)
+    ses = f.TcpSession(c, s, 49301, 102, isn_client=5000, isn_server=70000)
+    recs = ses.handshake(T0)
+    comp = [(1, "S7300 station_1"), (3, "Line 4 filler"), (5, "S C-B1U393142011")]
+    entries = [bytes([0, i]) + v.encode().ljust(32, b"\x00") for i, v in comp]
+    recs += ses.send(recs[-1][0] + 1000, f.s7_szl_read(2, 0x001C), True)
+    recs += ses.send(recs[-1][0] + 1000, f.s7_szl_response(2, 0x001C, 0, entries), False)
+    path = tmp_path / "szl_001c.pcap"
+    write_pcap(path, recs)
+    theirs = fields(path, ["s7comm.szl.001c.0001.name", "s7comm.szl.001c.0003.tag", "s7comm.szl.001c.0005.serialn"],
+                    "s7comm.szl.001c.0003.tag")
+    assert list(theirs) == [len(recs)]
+    t = theirs[len(recs)]
+    assert by_frame(identity(path)) == {len(recs): {
+        "name": t["s7comm.szl.001c.0001.name"][0], "plant_tag": t["s7comm.szl.001c.0003.tag"][0],
+        "serial": t["s7comm.szl.001c.0005.serialn"][0]}}
+    assert t["s7comm.szl.001c.0003.tag"][0] == "Line 4 filler"
 
 
 def test_s7_snap7_values() -> None:
