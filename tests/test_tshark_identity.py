@@ -310,3 +310,27 @@ def test_tls_certificate_names_match_zeek_x509() -> None:
     df = identity(path)
     assert set(df["ip"]) == {v["ip.src"][0] for v in server.values()}
     assert by_frame(df) == {min(server): {"tls_certificate": leaf[4], "tls_certificate_issuer": leaf[5]}}
+
+
+@pytest.mark.parametrize("path,field,flt,source", [
+    # I-Am only: an UnconfirmedPrivateTransfer's vendor id names whose private service it is
+    (REAL / "bacnet_sample.pcap", "bacapp.vendor_identifier", "bacapp.unconfirmed_service == 0", "bacnet"),
+    (REAL / "openics_EIP-FirmwareChange_10650-10700.pcap", "cip.id.vendor_id", "cip.id.vendor_id", "enip"),
+    (ZEEK / "enip" / "enip_cip_example.pcap", "enip.lir.vendor", "enip.lir.vendor", "enip"),
+])
+def test_vendor_names_equal_tsharks(path: Path, field: str, flt: str, source: str) -> None:
+    """The vendor a stated vendor id names (the ODVA and ASHRAE registries), as tshark names it
+    (bacnet_sample's I-Ams state three vendors, Danfoss Drives among them)."""
+    from plantwatch.core.inventory.identity import vendor_table
+
+    number = re.compile(r'<field name="frame.number"[^>]* show="(\d+)"')
+    shown = re.compile(rf'<field name="{re.escape(field)}" showname="[^"]*?: (.*?) \((?:0x)?[0-9a-f]+\)"')
+    theirs = {}
+    for text in tshark_pdml(path, flt):
+        names = {html.unescape(n) for n in shown.findall(text)}
+        assert len(names) == 1
+        theirs[int(number.search(text).group(1))] = names.pop()
+    ids = identity(path).filter(pl.col("attribute") == "vendor_id")
+    ours = {r["frame"]: vendor_table(source).get(int(r["value"])) for r in ids.iter_rows(named=True)}
+    assert ours and ours == theirs
+    assert None not in ours.values()
