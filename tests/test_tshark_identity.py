@@ -195,11 +195,23 @@ def test_bacnet_i_am(path: Path) -> None:
 
 
 def test_bacnet_forwarded_i_am_names_the_origin() -> None:
-    """bacnet_sample's I-Ams come from a BBMD (Forwarded-NPDU): the device is the origin."""
-    df = identity(REAL / "bacnet_sample.pcap")
+    """bacnet_sample's I-Ams come from a BBMD (Forwarded-NPDU) and were routed before: the
+    device is the origin's network and address (tshark's bvlc.fwd_ip and bacnet.snet/sadr), so
+    the devices one router speaks for stay apart, each with its one device instance."""
+    path = REAL / "bacnet_sample.pcap"
+    df = identity(path)
     first = df.filter(pl.col("frame") == 12)
     assert set(first["ip"]) == {"10.21.86.4"}
-    assert set(first["component"]) == {"forwarded from 10.21.56.7:47808"}
+    assert set(first["component"]) == {"forwarded from 10.21.56.7:47808, network 19301 address 01"}
+    theirs = fields(path, ["bvlc.fwd_ip", "bvlc.fwd_port", "bacnet.snet", "bacnet.slen", "bacnet.sadr_mstp"],
+                    "bacapp.unconfirmed_service == 0")
+    assert theirs and all(t["bacnet.slen"] == ["1"] for t in theirs.values())
+    comps = {r["frame"]: r["component"] for r in df.filter(pl.col("attribute") == "device_instance").iter_rows(named=True)}
+    assert comps == {k: f"forwarded from {t['bvlc.fwd_ip'][0]}:{t['bvlc.fwd_port'][0]}, network "
+                        f"{t['bacnet.snet'][0]} address {int(t['bacnet.sadr_mstp'][0]):02x}" for k, t in theirs.items()}
+    per = df.filter(pl.col("attribute") == "device_instance").group_by("ip", "component").agg(
+        pl.col("value").n_unique().alias("n"))
+    assert per.height == 14 and set(per["n"]) == {1}
 
 
 PLC_MAC, EWS_MAC = "00:0e:8c:11:22:33", "00:14:22:aa:bb:cc"
