@@ -124,14 +124,14 @@ def test_cli_import_and_bad_input(store: Path, tmp_path: Path) -> None:
 
 
 def test_analyze_json_lists_the_matching_advisories(tmp_path: Path) -> None:
-    """Advisories imported first, a capture analysed into the same store: `--json` gives the CVE,
-    its CVSS base score and the advisory id on the device in range, schema-valid."""
+    """One CSAF file imported first, a capture analysed into the same store: `--json` gives the
+    CVE, its CVSS base score and the advisory id on the device in range, schema-valid."""
     import json
 
     jsonschema = pytest.importorskip("jsonschema")
     store = tmp_path / "s.sqlite"
-    r = CliRunner().invoke(main, ["vulns", "import", str(VULNS), "--store", str(store)])
-    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["vulns", "import", str(VULNS / "csaf" / "icsa-test-0001.json"), "--store", str(store)])
+    assert r.exit_code == 0 and "imported 1 advisor" in r.output, r.output
     r = CliRunner().invoke(main, ["analyze", str(ZEEK / "s7ident" / "s7ident.pcap"), "--store", str(store), "--json"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
