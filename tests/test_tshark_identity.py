@@ -157,6 +157,24 @@ def test_cip_identity(path: Path, component: str) -> None:
         assert ours[frame] == _cip_expected(t)
 
 
+def test_cip_get_attribute_list_routed() -> None:
+    """The engineering tool reads the CPU's revision alone with Get_Attribute_List through the
+    ENBT (frame 10, after a Get_Attributes_All on frame 8); the same read over a Forward Open
+    connection (frame 4, Send Unit Data) is not attributed: the connection's path is not tracked."""
+    path = REAL / "openics_EIP-SoftwareDownload_190-200.pcap"
+    df = identity(path)
+    theirs = fields(path, ["enip.command", *CIP_FIELDS], "cip.id.major_rev")
+    unconnected = {k: t for k, t in theirs.items() if t["enip.command"] == ["0x006f"]}
+    assert set(theirs) == {4, 8, 10} and set(unconnected) == {8, 10}
+    assert set(df["component"]) == {"backplane slot 0"}
+    ours = by_frame(df, "backplane slot 0")
+    assert set(ours) == set(unconnected)
+    assert ours[8] == _cip_expected(unconnected[8])
+    t = unconnected[10]
+    assert ours[10] == {"firmware": f"{t['cip.id.major_rev'][0]}.{int(t['cip.id.minor_rev'][0]):03d}"} == {
+        "firmware": "16.020"}
+
+
 def test_enip_list_identity_and_icsnpp_cip_identity() -> None:
     path = ZEEK / "enip" / "enip_cip_example.pcap"
     ours = by_frame(identity(path))

@@ -324,3 +324,38 @@ def test_cip_identity_get_attribute_single_built(tmp_path: Path) -> None:
     assert {a: v for d in ours.values() for a, v in d.items()} == {
         "vendor_id": "1", "device_type": "14", "product_code": "104", "firmware": "33.011",
         "serial": "0x60d3a1b2", "product": "1769-L33ER/A LOGIX5333ER"}
+
+
+def test_cip_identity_get_attribute_list_built(tmp_path: Path) -> None:
+    """Get_Attribute_List (0x03) of every Identity attribute: an attribute the device refuses
+    (status 0x14, no value) is skipped, the others are read in their sizes (status WORD included)."""
+    import struct
+
+    plc_mac, plc = "00:00:bc:11:22:34", "10.20.20.13"
+    c = f.Leg.of(HMI_MAC, plc_mac, HMI, plc)
+    s = f.Leg.of(plc_mac, HMI_MAC, plc, HMI)
+    ses = f.TcpSession(c, s, 49301, 44818, isn_client=1000, isn_server=9000)
+    recs = ses.handshake(T0)
+    recs += ses.send(recs[-1][0] + 1000, f.enip_register_session(0), True)
+    recs += ses.send(recs[-1][0] + 1000, f.enip_register_session(0x4321), False)
+    name = b"1769-L33ER/A LOGIX5333ER"
+    values = {1: struct.pack("<H", 1), 2: None, 3: struct.pack("<H", 104), 4: bytes([33, 11]),
+              5: struct.pack("<H", 0x3060), 6: struct.pack("<I", 0x60D3A1B2), 7: bytes([len(name)]) + name}
+    ask = struct.pack("<H", len(values)) + b"".join(struct.pack("<H", a) for a in values)
+    reply = struct.pack("<H", len(values)) + b"".join(
+        struct.pack("<HH", a, 0x14 if v is None else 0) + (v or b"") for a, v in values.items())
+    ctx = struct.pack("<Q", 7)
+    recs += ses.send(recs[-1][0] + 1000, f.enip_send_rr_data(0x4321, f.cip_request(0x03, 0x01, 1, None, ask), ctx), True)
+    recs += ses.send(recs[-1][0] + 1000, f.enip_send_rr_data(0x4321, f.cip_response(0x03, reply), ctx), False)
+    path = tmp_path / "cip_list.pcap"
+    write_pcap(path, recs)
+    cols = ["cip.id.vendor_id", "cip.id.device_type", "cip.id.product_code", "cip.id.major_rev",
+            "cip.id.minor_rev", "cip.id.serial_number", "cip.id.product_name"]
+    theirs = fields(path, cols, "cip.service == 0x83")
+    assert list(theirs) == [len(recs)]
+    t = theirs[len(recs)]
+    assert not t["cip.id.device_type"]
+    assert by_frame(identity(path), "enip") == {len(recs): {
+        "vendor_id": str(int(t["cip.id.vendor_id"][0], 16)), "product_code": t["cip.id.product_code"][0],
+        "firmware": f"{t['cip.id.major_rev'][0]}.{int(t['cip.id.minor_rev'][0]):03d}",
+        "serial": t["cip.id.serial_number"][0], "product": t["cip.id.product_name"][0]}}
