@@ -171,3 +171,42 @@ def test_a_window_declared_ahead_labels_the_change_when_it_is_detected(tmp_path:
         triage.add_window(st, "CPU firmware V3.0", start, start + 2 * HOUR, [EWS], [PLC], [])
         Ingest(st).run([two])
         assert _covering(st)["ics.identity_changed"] == ("window", "CPU firmware V3.0")
+
+
+@pytest.mark.tshark
+@pytest.mark.skipif(not HAVE_TSHARK, reason="tshark not installed")
+def test_cip_and_bacnet_identity_in_json_and_device_screen_equal_tshark(tmp_path: Path) -> None:
+    """The 1756-ENBT's vendor, product and revision (Get_Attributes_All, frames 34-40) and the
+    vendor of a BACnet device behind a router behind a BBMD (its I-Ams name no product or
+    revision), in `analyze --json` and on the device screen, as tshark decodes them."""
+    import html
+    import re
+
+    from plantwatch.core.views.console.device_detail import device_detail
+    from plantwatch.tui.screens.device import wire_identity_text
+    from tests.oracle import tshark_pdml
+    from tests.test_cli_analyze import analyze_json
+
+    cip, bac = REAL / "openics_EIP-FirmwareChange_10650-10700.pcap", REAL / "bacnet_sample.pcap"
+    t = tshark_fields(cip, ["cip.id.product_name", "cip.id.major_rev", "cip.id.minor_rev"], "cip.id.product_name")
+    frames = sorted(t)
+    vendor = re.search(r'name="cip.id.vendor_id" showname="Vendor ID: (.*?) \(0x', tshark_pdml(cip, "cip.id.vendor_id")[0])
+    want = {"vendor": vendor.group(1), "product": t[frames[0]]["cip.id.product_name"],
+            "firmware": f"{t[frames[0]]['cip.id.major_rev']}.{int(t[frames[0]]['cip.id.minor_rev']):03d}"}
+    assert want == {"vendor": "Rockwell Automation/Allen-Bradley", "product": "1756-ENBT/A", "firmware": "4.003"}
+    dev = next(d for d in analyze_json(str(cip))["devices"] if d["device"] == "192.168.10.120")
+    got = {a["attribute"]: a for a in dev["identity"]}
+    assert {k: got[k]["value"] for k in want} == want
+    assert {(got[k]["first_packet"]["frame"], got[k]["last_packet"]["frame"]) for k in want} == {(frames[0], frames[-1])}
+    iam = tshark_pdml(bac, "frame.number == 12")[0]
+    bvendor = html.unescape(re.search(r'showname="Vendor Identifier: (.*?) \(\d+\)"', iam).group(1))
+    comp = "forwarded from 10.21.56.7:47808, network 19301 address 01"
+    bdev = next(d for d in analyze_json(str(bac))["devices"] if d["device"] == "10.21.86.4")
+    bgot = {a["attribute"]: a for a in bdev["identity"] if a["component"] == comp}
+    assert bgot["vendor"]["value"] == bvendor == "Schneider Electric"
+    assert bgot["vendor"]["first_packet"]["frame"] == 12 and bgot["device_instance"]["value"] == "930101"
+    with Store(tmp_path / "s.sqlite") as st:
+        Ingest(st).run([cip])
+        screen = wire_identity_text(device_detail(st, "192.168.10.120")).plain
+    for k, v in want.items():
+        assert f"{k:>18}  {v}  enip, capture 1 frame {frames[0]} … frame {frames[-1]}, {len(frames)} answers" in screen
