@@ -156,7 +156,9 @@ def _answers(data: np.ndarray, pos: np.ndarray, end: np.ndarray, count: np.ndarr
         pos[idx] = nxt
         addr = ((rtype == 1) & (rdlen == 4)) | ((rtype == 28) & (rdlen == 16))
         if addr.any():
-            found.append((idx[addr], np.full(int(addr.sum()), k, dtype=np.int64), p[addr] + 10, rdlen[addr]))
+            # compact: a batch of hostile responses holds millions of these
+            found.append((idx[addr].astype(np.int32), np.full(int(addr.sum()), k, dtype=np.int8),
+                          p[addr] + 10, rdlen[addr].astype(np.int8)))
     empty = np.zeros(0, dtype=np.int64)
     cols = [np.concatenate(c) if c else empty for c in zip(*found, strict=True)] if found else [empty] * 4
     return (*cols, np.concatenate(bad) if bad else empty)
