@@ -43,13 +43,14 @@ def _be16(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 
 def _question(data: np.ndarray, start: np.ndarray, end: np.ndarray,
-              ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Walk the question name of messages `ok` (labels only, as dns.read_labels); (position of
-    its terminating zero, -1 where the walk was left to dns.parse; absolute positions of the
-    length octets of its second and later labels, the dots of the name as text)."""
+              ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Walk the question name of messages `ok` (labels only, as dns.read_labels): position of
+    its terminating zero (-1 where the walk was left to dns.parse); the message and absolute
+    position of the length octet of every second or later label (the dots of the name as text)."""
     zero = np.full(start.size, -1, dtype=np.int64)
     cur = start + 12
     total = np.zeros(start.size, dtype=np.int64)
+    dot_msg: list[np.ndarray] = []
     dots: list[np.ndarray] = []
     idx = np.flatnonzero(ok)
     while idx.size:
@@ -64,34 +65,35 @@ def _question(data: np.ndarray, start: np.ndarray, end: np.ndarray,
         total[idx] += ln + 1
         fits = (c + 1 + ln <= end[idx]) & (total[idx] <= MAX_NAME)
         idx, c, ln = idx[fits], c[fits], ln[fits]
-        dots.append(c[c != start[idx] + 12])
+        inner = c != start[idx] + 12
+        dot_msg.append(idx[inner])
+        dots.append(c[inner])
         cur[idx] = c + 1 + ln
-    return zero, (np.concatenate(dots) if dots else np.zeros(0, dtype=np.int64))
+    empty = np.zeros(0, dtype=np.int64)
+    return zero, (np.concatenate(dot_msg) if dots else empty), (np.concatenate(dots) if dots else empty)
 
 
-def _names(data: np.ndarray, first: np.ndarray, stop: np.ndarray,
+def _names(data: np.ndarray, first: np.ndarray, stop: np.ndarray, dot_name: np.ndarray,
            dots: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """The names between `first` and `stop` (absolute) with `dots` turned to '.': (printable mask,
-    the printable ones as text, in order)."""
-    lens = stop - first
+    """The names between `first` and `stop` (absolute) with `dots` (of names `dot_name`) turned to
+    '.': (printable mask, the printable ones as text, in order)."""
+    lens = stop - first   # >= 1: a root name is not among them
     offs = np.zeros(lens.size + 1, dtype=np.int64)
     np.cumsum(lens, out=offs[1:])
-    owner = np.repeat(np.arange(lens.size), lens)
-    src = np.repeat(first - offs[:-1], lens) + np.arange(offs[-1])
+    at = np.int32 if data.size < 2**31 else np.int64   # one index per name byte: kept small
+    src = np.repeat((first - offs[:-1]).astype(at), lens) + np.arange(offs[-1], dtype=at)
     text = data[src]
-    is_dot = np.zeros(data.size + 1, dtype=bool)
-    is_dot[dots] = True
-    dot = is_dot[src]
+    del src
+    dot = np.zeros(text.size, dtype=bool)
+    dot[offs[dot_name] + dots - first[dot_name]] = True
     odd = ~dot & ((text < 0x20) | (text > 0x7E))
-    printable = np.bincount(owner[odd], minlength=lens.size) == 0
-    keep = printable[owner]
+    printable = ~np.logical_or.reduceat(odd, offs[:-1]) if lens.size else np.zeros(0, dtype=bool)
+    keep = np.repeat(printable, lens)
     flat = np.where(dot, np.uint8(0x2E), text)[keep]
     # one '\n' after each kept name (printable names hold none), then one split
     k = int(printable.sum())
     out = np.full(flat.size + k, 0x0A, dtype=np.uint8)
-    kept_owner = owner[keep]
-    rank = np.cumsum(printable) - 1
-    out[np.arange(flat.size) + rank[kept_owner]] = flat
+    out[np.arange(flat.size, dtype=at) + np.repeat(np.arange(k, dtype=at), lens[printable])] = flat
     return printable, out.tobytes().decode("ascii").split("\n")[:k]
 
 
@@ -102,11 +104,15 @@ def read(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> Read:
     flags = _be16(data, start + 2)
     qd = _be16(data, start + 4)
     an = _be16(data, start + 6)
-    zero, dots = _question(data, start, end, qd == 1)
+    zero, dot_msg, dots = _question(data, start, end, qd == 1)
     ok = (zero >= 0) & (zero + 5 <= end)   # a truncated question is dns.parse's case
     root = ok & (zero == start + 12)
     named = np.flatnonzero(ok & ~root)
-    printable, texts = _names(data, start[named] + 13, zero[named], dots)
+    name_of = np.full(start.size, -1, dtype=np.int64)
+    name_of[named] = np.arange(named.size)
+    on_named = name_of[dot_msg] >= 0
+    printable, texts = _names(data, start[named] + 13, zero[named], name_of[dot_msg[on_named]],
+                              dots[on_named])
     ok[named[~printable]] = False
     qname = np.full(start.size, None, dtype=object)
     qname[root] = "<Root>"
