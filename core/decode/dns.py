@@ -224,7 +224,7 @@ def _one_by_one(view: PacketView, rows: np.ndarray, on_tcp: np.ndarray,
 def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
     on_tcp = view.ip_proto[rows] == 6
     udp = rows[~on_tcp]
-    fast = dns_batch.read(view.data, view.pay[udp], view.pay_len[udp])
+    fast = dns_batch.read(view.data, view.pay[udp], view.pay_len[udp], MAX_BATCH_ADDRS)
     rest = np.ones(rows.size, dtype=bool)
     rest[np.flatnonzero(~on_tcp)[fast.done]] = False
     slow = _one_by_one(view, rows[rest], on_tcp[rest], state.setdefault("parsed", {}))
@@ -241,7 +241,7 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
                .sort("row", "at").group_by("row", maintain_order=True)
                .agg(pl.col("dns_answers").str.join(",")))
     state["unread"] = state.get("unread", 0) + int(fast.unread.sum()) + sum(res[6] for _, res in slow)
-    state["over_batch"] = state.get("over_batch", 0) + addr_row.size - kept.size
+    state["over_batch"] = state.get("over_batch", 0) + fast.addrs + len(slow_addrs) - kept.size
 
     fast_rows = udp[fast.done]
     frames = [pl.DataFrame({

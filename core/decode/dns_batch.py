@@ -29,7 +29,9 @@ class Read:
     qtype: np.ndarray
     rcode: np.ndarray      # -1: none (a query)
     unread: np.ndarray     # answer records beyond MAX_ANSWERS
-    addr_msg: np.ndarray   # per A/AAAA answer, in message then answer order: its message index,
+    addrs: int             # A/AAAA answers of the done messages, all of them
+    addr_msg: np.ndarray   # per A/AAAA answer that may be kept (below), in message then answer
+                           # order: its message index,
     addr_at: np.ndarray    # the absolute position of its address in data
     addr_len: np.ndarray   # and the address's length (4 or 16)
 
@@ -73,10 +75,30 @@ def _question(data: np.ndarray, start: np.ndarray, end: np.ndarray,
     return zero, (np.concatenate(dot_msg) if dots else empty), (np.concatenate(dots) if dots else empty)
 
 
+NAME_BYTES = 1 << 20   # name bytes handled at a time (a few of its index arrays are 4 bytes a byte)
+
+
 def _names(data: np.ndarray, first: np.ndarray, stop: np.ndarray, dot_name: np.ndarray,
            dots: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """The names between `first` and `stop` (absolute) with `dots` (of names `dot_name`) turned to
-    '.': (printable mask, the printable ones as text, in order)."""
+    '.': (printable mask, the printable ones as text, in order); NAME_BYTES at a time."""
+    ends = np.cumsum(stop - first)
+    printable: list[np.ndarray] = []
+    texts: list[str] = []
+    i = 0
+    while i < first.size:
+        done = int(ends[i - 1]) if i else 0
+        j = max(i + 1, int(np.searchsorted(ends, done + NAME_BYTES, side="right")))
+        mine = (dot_name >= i) & (dot_name < j)
+        ok, some = _some_names(data, first[i:j], stop[i:j], dot_name[mine] - i, dots[mine])
+        printable.append(ok)
+        texts.extend(some)
+        i = j
+    return (np.concatenate(printable) if printable else np.zeros(0, dtype=bool)), texts
+
+
+def _some_names(data: np.ndarray, first: np.ndarray, stop: np.ndarray, dot_name: np.ndarray,
+                dots: np.ndarray) -> tuple[np.ndarray, list[str]]:
     lens = stop - first   # >= 1: a root name is not among them
     offs = np.zeros(lens.size + 1, dtype=np.int64)
     np.cumsum(lens, out=offs[1:])
@@ -97,8 +119,11 @@ def _names(data: np.ndarray, first: np.ndarray, stop: np.ndarray, dot_name: np.n
     return printable, out.tobytes().decode("ascii").split("\n")[:k]
 
 
-def read(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> Read:
-    """Messages at absolute `start` of `length` bytes (>= 12) in `data`."""
+def read(data: np.ndarray, start: np.ndarray, length: np.ndarray, keep_addrs: int) -> Read:
+    """Messages at absolute `start` of `length` bytes (>= 12) in `data`. Answer addresses are all
+    counted, but only those among the first `keep_addrs` of the batch can be kept (the caller's
+    budget, which messages read one by one only share) are located: a batch of hostile responses
+    would otherwise hold millions of positions."""
     end = start + length
     ident = _be16(data, start)
     flags = _be16(data, start + 2)
@@ -118,8 +143,8 @@ def read(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> Read:
     qname[root] = "<Root>"
     if texts:
         qname[named[printable]] = np.array(texts, dtype=object)
-    addr_msg, addr_k, addr_at, addr_len, bad = _answers(data, zero + 5, end,
-                                                        np.where(ok, np.minimum(an, MAX_ANSWERS), 0))
+    addr_msg, addr_k, addr_at, addr_len, per_msg, bad = _answers(
+        data, zero + 5, end, np.where(ok, np.minimum(an, MAX_ANSWERS), 0), keep_addrs)
     ok[bad] = False
     keep = np.flatnonzero(ok[addr_msg])
     keep = keep[np.lexsort((addr_k[keep], addr_msg[keep]))]
@@ -127,17 +152,20 @@ def read(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> Read:
     response = (flags & 0x8000) != 0
     return Read(done=done, ident=ident[done], response=response[done], qname=qname[done].tolist(),
                 qtype=_be16(data, zero[done] + 1), rcode=np.where(response, flags & 0x0F, -1)[done],
-                unread=np.maximum(an - MAX_ANSWERS, 0)[done], addr_msg=addr_msg[keep],
+                unread=np.maximum(an - MAX_ANSWERS, 0)[done], addrs=int(per_msg[done].sum()),
+                addr_msg=addr_msg[keep],
                 addr_at=addr_at[keep], addr_len=addr_len[keep])
 
 
-def _answers(data: np.ndarray, pos: np.ndarray, end: np.ndarray, count: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _answers(data: np.ndarray, pos: np.ndarray, end: np.ndarray, count: np.ndarray, keep_addrs: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Walk `count` answer records from `pos` as dns.parse does (a bad owner name or a record past
     the end stops the walk, keeping what came before). (message, answer index, address position,
-    address length) of each A and AAAA answer; messages whose owner names were too long to walk
-    here (dns.parse's case)."""
+    address length) of the A and AAAA answers that can be among the first `keep_addrs`; A and
+    AAAA answers per message; messages whose owner names were too long to walk here (dns.parse's
+    case, which finds at least as many answers before that name)."""
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    per_msg = np.zeros(pos.size, dtype=np.int64)
     bad: list[np.ndarray] = []
     alive = count > 0
     pos = pos.copy()
@@ -161,13 +189,17 @@ def _answers(data: np.ndarray, pos: np.ndarray, end: np.ndarray, count: np.ndarr
         idx, p, rtype, rdlen, nxt = idx[inside], p[inside], rtype[inside], rdlen[inside], nxt[inside]
         pos[idx] = nxt
         addr = ((rtype == 1) & (rdlen == 4)) | ((rtype == 28) & (rdlen == 16))
+        # the batch holds at least cumsum(per_msg) addresses up to this one: past keep_addrs, it is
+        # only counted
+        np.add.at(per_msg, idx[addr], 1)
+        addr &= np.cumsum(per_msg)[idx] <= keep_addrs
         if addr.any():
             # compact: a batch of hostile responses holds millions of these
             found.append((idx[addr].astype(np.int32), np.full(int(addr.sum()), k, dtype=np.int8),
                           p[addr] + 10, rdlen[addr].astype(np.int8)))
     empty = np.zeros(0, dtype=np.int64)
     cols = [np.concatenate(c) if c else empty for c in zip(*found, strict=True)] if found else [empty] * 4
-    return (*cols, np.concatenate(bad) if bad else empty)
+    return (*cols, per_msg, np.concatenate(bad) if bad else empty)
 
 
 def texts(data: np.ndarray, at: np.ndarray, length: np.ndarray) -> list[str]:
