@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench eval lint setup tshark tmux chromium rsyslog clean
+.PHONY: demo test bench eval lint setup tshark tmux chromium rsyslog postgresql clean
 
 # Debian's python3 lacks venv/ensurepip until python3-venv is installed: install it when root.
 $(STAMP): pyproject.toml
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP) tshark tmux chromium rsyslog
+setup: $(STAMP) tshark tmux chromium rsyslog postgresql
 
 # Installs tshark/dumpcap through apt when they are missing and we are root; otherwise says what to do.
 tshark:
@@ -28,6 +28,17 @@ tshark:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; \
 	  else \
 	    echo "tshark is missing: install it (Debian: sudo apt-get install tshark); differential tests will be skipped"; \
+	  fi; \
+	fi
+
+# The PostgreSQL tests start a private server (initdb, pg_ctl; tests/pg_cluster.py).
+postgresql:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing postgresql (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "postgresql is missing (Debian: sudo apt-get install postgresql); the PostgreSQL store tests will be skipped"; \
 	  fi; \
 	fi
 

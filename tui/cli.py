@@ -35,6 +35,7 @@ from plantwatch.tui.cli_export import (  # noqa: E402
     syslog_options,
 )
 from plantwatch.tui.cli_support import (  # noqa: E402
+    STORE,
     check_store,
     fail,
     load_models,
@@ -43,6 +44,7 @@ from plantwatch.tui.cli_support import (  # noqa: E402
     progress_bar,
     say_wait,
     store_file,
+    store_label,
 )
 from plantwatch.tui.cli_triage import COMMANDS as TRIAGE_COMMANDS  # noqa: E402
 from plantwatch.tui.cli_triage import load_rules_file  # noqa: E402
@@ -83,7 +85,7 @@ def main(ctx: click.Context) -> None:
               help="A directory of Zeek logs (TSV or JSON, gzip or not) to score instead of captures "
                    "(repeat the option).")
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help="SQLite store to create or append to (default: a temporary one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON document.")
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="Print the report as JSON lines, one record each.")
@@ -160,7 +162,7 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
 
 @main.command()
 @click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
+@click.option("--store", "store_path", type=STORE, required=True,
               help="SQLite store to create or append to; it keeps the baseline.")
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
 @click.option("--models", "models_file", type=click.Path(path_type=Path),
@@ -197,7 +199,7 @@ def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
 @click.argument("captures", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--truth", "truth_file", type=click.Path(path_type=Path), required=True,
               help="Ground-truth JSON (demo_data/ground_truth.json format).")
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help="A store already analysed (or to fill with CAPTURES; default: a temporary one).")
 @click.option("--learn", "learn", multiple=True, type=click.Path(path_type=Path),
               help="Capture(s) to learn from before detecting on CAPTURES.")
@@ -264,7 +266,7 @@ def _run_with_pipeline(store_path: Path, pipeline, join_s: float = 5.0) -> None:
 @main.command()
 @click.option("--speed", type=float, default=2000.0, show_default=True,
               help="Replay speed: packet-time seconds per wall-clock second.")
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help="Keep the demo's store in this file (default: a temporary one).")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Directory of the demo captures (default: the bundled demo_data/).")
@@ -297,7 +299,7 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None, models_fi
 @click.option("--learn", "learn", multiple=True, type=click.Path(path_type=Path),
               help="Capture(s) of normal traffic to learn from first (repeat the option).")
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help="SQLite store to create or append to (default: a temporary one).")
 @click.option("--models", "models_file", type=click.Path(path_type=Path),
               help="TOML file overriding detection thresholds.")
@@ -318,7 +320,7 @@ def open_(captures: tuple[Path, ...], learn: tuple[Path, ...], zones_file: Path 
 
 
 @main.command()
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help=f"The store a sensor is writing (default: ${STORE_ENV}).")
 def console(store_path: Path | None) -> None:
     """Attach read-only to a store another process is filling; refreshes as it grows."""
@@ -328,13 +330,13 @@ def console(store_path: Path | None) -> None:
     check_store(store_path)
     from plantwatch.tui.app import make_app
 
-    _run_console(make_app(store_path, None, source=f"store: {store_path.name}", poll_s=1.0))
+    _run_console(make_app(store_path, None, source=f"store: {store_label(store_path)}", poll_s=1.0))
 
 
 @main.command()
 @click.option("-i", "--interface", "iface", required=True, help="Interface to capture on (a SPAN port).")
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help="SQLite store to create or append to (default: a temporary one).")
 @click.option("--models", "models_file", type=click.Path(path_type=Path),
               help="TOML file overriding detection thresholds.")
@@ -364,7 +366,7 @@ def live(iface: str, zones_file: Path | None, store_path: Path | None, models_fi
 
 @main.command()
 @click.option("-i", "--interface", "iface", help="Interface to capture on (a SPAN port).")
-@click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
+@click.option("--store", "store_path", type=STORE, required=True,
               help="SQLite store to create or append to (0600); the console attaches to it.")
 @click.option("--ring-dir", "ring_dir", type=click.Path(path_type=Path),
               help="Directory of dumpcap's ring files (0700; default: STORE's directory/ring).")

@@ -33,6 +33,7 @@ from pathlib import Path
 import polars as pl
 
 from plantwatch.core.store.bulk import DeferredIndexes
+from plantwatch.core.store.engine.pg_store import AdvisoryLease, is_dsn
 from plantwatch.core.store.errors import StoreError  # noqa: F401 (re-exported)
 from plantwatch.core.store.lease import LeaseRefused, WriterLease
 from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS
@@ -68,8 +69,12 @@ class Store:
         self.path = str(path)
         self.readonly = readonly
         self.on_wait = on_wait or (lambda msg: log.warning("%s", msg))
-        self.lease = WriterLease(path)
         self._bulk: DeferredIndexes | None = None
+        self.engine = "postgresql" if is_dsn(path) else "sqlite"
+        if self.engine == "postgresql":
+            self._open_postgres(str(path))
+            return
+        self.lease: WriterLease | AdvisoryLease = WriterLease(path)
         try:
             if readonly:
                 if not Path(path).exists():
@@ -108,6 +113,19 @@ class Store:
             raise StoreError(f"{self.path}: not a plantwatch store ({e})") from None
         except OSError as e:
             raise StoreError(f"{self.path}: {e.strerror or e}") from None
+
+    def _open_postgres(self, dsn: str) -> None:
+        """A PostgreSQL store (core/store/engine/): the same schema and SQL, the lease an advisory lock."""
+        from plantwatch.core.store.engine import pg_store
+
+        self.path = pg_store.redact(dsn)
+        try:
+            self.db = pg_store.open_db(dsn, readonly=self.readonly)
+            self.lease = pg_store.AdvisoryLease(self.db, self.path)
+            if not self.readonly:
+                self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
 
     def _open_writable(self) -> None:
         path = self.path
@@ -210,6 +228,9 @@ class Store:
         """A transaction for an offline run's many rows: secondary indexes may be built once at
         the end instead of row by row (core/store/bulk.py). Same contents, same crash guarantees."""
         with self.transaction():
+            if self.engine == "postgresql":   # rows go in by COPY (engine/pg_store.py)
+                yield
+                return
             self._bulk = DeferredIndexes(self.db)
             try:
                 yield
@@ -229,6 +250,13 @@ class Store:
             return
         cols = frame.columns
         key = TABLE_KEYS[table]
+        if self.engine == "postgresql":
+            from plantwatch.core.store.engine import pg_store
+            try:
+                pg_store.upsert(self.db, table, frame)
+            except sqlite3.DatabaseError as e:
+                raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+            return
         if self._bulk is not None:
             self._bulk.wrote(table, frame.height)
             frame = frame.sort(list(key))  # b-tree pages filled in order, not at random

@@ -1,0 +1,117 @@
+"""The store on a real PostgreSQL server (a private cluster, tests/pg_cluster.py): the same
+schema, the same SQL and the same results as SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from plantwatch.core.store.database import Store
+from plantwatch.core.store.engine import dialect
+from plantwatch.core.store.errors import StoreError
+from plantwatch.core.store.migrations import MIGRATIONS
+from plantwatch.core.views import eval as evaluation
+from plantwatch.core.views import report
+from plantwatch.tui.app import make_app
+from plantwatch.tui.cli import main
+from plantwatch.tui.widgets.table import SnapshotTable
+from tests.tui_support import ATTACKER, DEMO, build_demo_store, needs_demo, settle
+
+BREACH_COLS = ("breach_id, model, category, severity, phase, attack_ids, device, devices, first_ts, last_ts,"
+               " score, importance, explanation, sessions, refs, details, incident_id")
+
+
+@pytest.fixture(scope="module")
+def pg_demo(pg_cluster) -> str:
+    """The bundled demo, learned then detected, in a PostgreSQL store."""
+    return build_demo_store(pg_cluster.create_database("demo"))
+
+
+def _rows(location: str | Path, sql: str) -> list[tuple]:
+    with Store(location, readonly=True) as st:
+        return st.execute(sql).fetchall()
+
+
+def test_dialect_rewrites_only_code() -> None:
+    q = dialect.query("SELECT GROUP_CONCAT(DISTINCT port), user FROM t WHERE n LIKE '%?x' AND y = ? "
+                      "ORDER BY CASE k WHEN 'a, b' THEN 1 ELSE 0 END, hi DESC", params=True)
+    assert q == ("SELECT STRING_AGG(DISTINCT (port)::text, ','), \"user\" FROM t WHERE n LIKE '%%?x' AND y = %s "
+                 "ORDER BY CASE k WHEN 'a, b' THEN 1 ELSE 0 END NULLS FIRST, hi DESC NULLS LAST")
+    assert dialect.query("INSERT OR REPLACE INTO incident_triage (incident_id, fate, note) VALUES (?, ?, ?)",
+                         params=True).endswith(
+        "ON CONFLICT (incident_id) DO UPDATE SET fate = excluded.fate, note = excluded.note")
+    assert dialect.query("PRAGMA busy_timeout=200", params=False) == ""
+
+
+def test_every_migration_applies_on_postgresql(pg_cluster) -> None:
+    dsn = pg_cluster.create_database("migrations")
+    with Store(dsn) as st:
+        assert st.version == len(MIGRATIONS)
+        tables = {r[0] for r in st.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert set(dialect.primary_keys()) <= tables
+        # the columns SQLite has, PostgreSQL has, in the same order
+        for table in dialect.primary_keys():
+            assert [r[1] for r in st.execute(f"PRAGMA table_info({table})").fetchall()]
+    with Store(dsn) as st:    # opened again: nothing to migrate
+        assert st.version == len(MIGRATIONS)
+
+
+def test_a_database_of_another_program_is_refused(pg_cluster) -> None:
+    import psycopg
+
+    dsn = pg_cluster.create_database("foreign")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE accounts (id int)")
+    with pytest.raises(StoreError, match="not a plantwatch store"):
+        Store(dsn)
+    with psycopg.connect(dsn) as conn:
+        assert [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")] \
+            == ["accounts"]
+
+
+@needs_demo
+def test_demo_gives_the_same_breaches_report_and_eval(pg_demo: str, demo_store: Path) -> None:
+    sql = f"SELECT {BREACH_COLS} FROM breaches ORDER BY breach_id"
+    pg, lite = _rows(pg_demo, sql), _rows(demo_store, sql)
+    assert len(lite) > 5 and pg == lite
+    truth = evaluation.load_truth(DEMO / "ground_truth.json")
+    with Store(pg_demo, readonly=True) as a, Store(demo_store, readonly=True) as b:
+        assert report.build(a) == report.build(b)
+        assert evaluation.evaluate(a, truth) == evaluation.evaluate(b, truth)
+
+
+@needs_demo
+def test_cli_analyze_and_eval_into_postgresql(pg_cluster, tmp_path: Path) -> None:
+    dsn = pg_cluster.create_database("cli")
+    lite = tmp_path / "a.sqlite"
+    out = {}
+    for store in (dsn, str(lite)):
+        r = CliRunner().invoke(main, ["analyze", str(DEMO / "incident.pcapng.gz"), "--learn",
+                                      str(DEMO / "learn.pcapng.gz"), "--zones", str(DEMO / "zones.toml"),
+                                      "--store", store, "--json"])
+        assert r.exit_code == 0, r.output
+        out[store] = json.loads(r.stdout)
+        r = CliRunner().invoke(main, ["eval", "--truth", str(DEMO / "ground_truth.json"), "--store", store])
+        assert r.exit_code == 0, r.output
+        out[store, "eval"] = r.stdout
+    assert out[dsn]["breaches"] and out[dsn]["breaches"] == out[str(lite)]["breaches"]
+    assert out[dsn, "eval"] == out[str(lite), "eval"]
+
+
+@needs_demo
+def test_console_lists_the_demo_devices_from_postgresql(pg_demo: str) -> None:
+    devices = _rows(pg_demo, "SELECT COUNT(*) FROM devices")[0][0]
+    app = make_app(pg_demo, source="postgresql")
+
+    async def run() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one(SnapshotTable)
+            assert table.row_count == devices == app.store_status.devices
+            assert table.selected_key == ATTACKER              # highest threat first, as on SQLite
+
+    asyncio.run(run())
