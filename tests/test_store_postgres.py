@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,17 @@ def test_console_lists_the_demo_devices_from_postgresql(pg_demo: str) -> None:
             assert table.selected_key == ATTACKER              # highest threat first, as on SQLite
 
     asyncio.run(run())
+
+
+@needs_demo
+def test_rows_carry_site_and_sensor(pg_cluster, tmp_path: Path) -> None:
+    dsn = pg_cluster.create_database("sites")
+    lite = tmp_path / "one.sqlite"
+    for args in (["--site", "north", "--sensor", "n1", "learn", "--store", dsn],
+                 ["learn", "--store", str(lite)]):
+        r = CliRunner().invoke(main, [*args, str(DEMO / "learn.pcapng.gz"), "--zones", str(DEMO / "zones.toml")])
+        assert r.exit_code == 0, r.output
+    for table in ("sessions", "session_ops", "devices", "baseline_devices"):
+        assert _rows(dsn, f"SELECT DISTINCT site, sensor FROM {table}") == [("north", "n1")]
+    # a store of one box: site 'default', the sensor is this host
+    assert _rows(lite, "SELECT DISTINCT site, sensor FROM devices") == [("default", socket.gethostname())]

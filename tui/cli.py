@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -62,15 +63,32 @@ def _out_of_memory() -> str:
     return f"out of memory under {limit_text(limit)}: raise it or analyse fewer captures at once"
 
 
+def _restore_env(var: str, old: str | None):  # noqa: ANN202
+    def restore() -> None:
+        if old is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = old
+    return restore
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(package_name="plantwatch")
+@click.option("--site", envvar="PLANTWATCH_SITE", help="Site written on every row (a shared store's "
+              "sites stay apart; default: 'default').")
+@click.option("--sensor", "sensor_name", envvar="PLANTWATCH_SENSOR",
+              help="Sensor name written on every row (default: this host's name).")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, site: str | None, sensor_name: str | None) -> None:
     """plantwatch: learn the pattern of life of a plant network and explain what deviates.
 
     With no command: the console on the configured store ($PLANTWATCH_STORE), or the demo when
     no store is configured.
     """
+    for var, value in (("PLANTWATCH_SITE", site), ("PLANTWATCH_SENSOR", sensor_name)):
+        if value:   # read by every Store this command opens; put back when it ends
+            ctx.call_on_close(_restore_env(var, os.environ.get(var)))
+            os.environ[var] = value
     if ctx.invoked_subcommand is None:
         store = _configured_store()
         if store is not None:
@@ -420,6 +438,8 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
     cfg = SensorConfig(exit_idle_s=exit_idle)
     if run_seconds is not None:
         cfg.run_seconds = run_seconds
+    if ring_dir is None and not isinstance(store_path, Path):
+        fail("--ring-dir is needed with a PostgreSQL store (where to keep the capture ring)")
     ring_dir = ring_dir or store_path.resolve().parent / "ring"
     siem = open_forwarder(syslog_url, syslog_format)
     sys.exit(run_sensor(store_path, ring_dir, iface=None if follow_only else iface,

@@ -50,6 +50,7 @@ from plantwatch.core.pipeline.sensor_state import (
     save_state,
 )
 from plantwatch.core.store.database import Store, StoreError
+from plantwatch.core.store.engine.pg_store import is_dsn
 
 if TYPE_CHECKING:
     from plantwatch.core.pipeline.siem import Forwarder
@@ -83,7 +84,7 @@ class Sensor(SensorReports):
                  writer_active: Callable[[], bool] | None = None,
                  on_batch: Callable[[BatchDone], None] | None = None,
                  siem: Forwarder | None = None) -> None:
-        self.store_path = Path(store_path)
+        self.store_path = store_path if is_dsn(store_path) else Path(store_path)
         self.ring_dir = Path(ring_dir)
         self.capture = capture
         self.zones = zones or Zones.default()
@@ -130,9 +131,10 @@ class Sensor(SensorReports):
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise CaptureSetupError(f"{ring}: another plantwatch sensor uses this ring directory") from None
-            parent = self.store_path.resolve().parent
-            if not parent.exists():
-                secure_dir(parent)
+            if isinstance(self.store_path, Path):
+                parent = self.store_path.resolve().parent
+                if not parent.exists():
+                    secure_dir(parent)
             # the sensor keeps the writer lease while it runs: its pipeline state lives in memory
             # between runs, and another writer refuses at once instead of waiting for it to stop
             with Store(self.store_path) as store, store.writer(until_stopped=True):

@@ -24,6 +24,7 @@ import errno
 import hashlib
 import logging
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +37,7 @@ from plantwatch.core.store.bulk import DeferredIndexes
 from plantwatch.core.store.engine.pg_store import AdvisoryLease, is_dsn
 from plantwatch.core.store.errors import StoreError  # noqa: F401 (re-exported)
 from plantwatch.core.store.lease import LeaseRefused, WriterLease
-from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS
+from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS, V8_TABLES
 from plantwatch.core.store.recognise import (
     ForeignFile,
     NotYetAStore,
@@ -45,6 +46,7 @@ from plantwatch.core.store.recognise import (
 )
 
 log = logging.getLogger(__name__)
+DEFAULT_SITE = "default"
 BUSY_MS = 5000          # SQLite's own wait for a lock, for statements other than BEGIN IMMEDIATE
 BEGIN_POLL_MS = 200     # BEGIN IMMEDIATE tries this long at a time, then says it waits, then retries
 
@@ -64,9 +66,17 @@ def fingerprint(path: str | Path) -> str:
 
 class Store:
     def __init__(self, path: str | Path, *, readonly: bool = False,
-                 on_wait: Callable[[str], None] | None = None) -> None:
-        """`on_wait` is told, once per wait, that another writer holds the store (default: logged)."""
+                 on_wait: Callable[[str], None] | None = None, site: str | None = None,
+                 sensor: str | None = None) -> None:
+        """`path`: an SQLite file or a PostgreSQL DSN (postgresql://...). `on_wait` is told, once
+        per wait, that another writer holds the store (default: logged). `site` and `sensor`
+        (default: $PLANTWATCH_SITE or 'default'; $PLANTWATCH_SENSOR or this host's name) go into
+        every row written through `upsert` (migration V8)."""
         self.path = str(path)
+        self.site = site or os.environ.get("PLANTWATCH_SITE") or DEFAULT_SITE
+        # the pipeline state's scope: a named sensor resumes its own; unnamed ones share '' (and the lease)
+        self.sensor_name = sensor or os.environ.get("PLANTWATCH_SENSOR") or ""
+        self.sensor = self.sensor_name or socket.gethostname()
         self.readonly = readonly
         self.on_wait = on_wait or (lambda msg: log.warning("%s", msg))
         self._bulk: DeferredIndexes | None = None
@@ -121,9 +131,10 @@ class Store:
         self.path = pg_store.redact(dsn)
         try:
             self.db = pg_store.open_db(dsn, readonly=self.readonly)
-            self.lease = pg_store.AdvisoryLease(self.db, self.path)
+            self.lease = pg_store.AdvisoryLease(self.db, self.path, (self.site, self.sensor_name))
             if not self.readonly:
-                self._migrate()
+                with pg_store.setup_lock(self.db):
+                    self._migrate()
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
 
@@ -186,6 +197,10 @@ class Store:
         """BEGIN IMMEDIATE, waiting for another connection's write transaction as long as it
         lasts: short tries, the wait said once through on_wait."""
         said = False
+        if self.engine == "postgresql":   # write transactions take turns, as SQLite's do
+            from plantwatch.core.store.engine import pg_store
+            pg_store.begin_write(self.db)
+            return
         self.db.execute(f"PRAGMA busy_timeout={BEGIN_POLL_MS}")
         try:
             while True:
@@ -248,6 +263,8 @@ class Store:
         """Insert rows, replacing those whose key (TABLE_KEYS) already exists."""
         if frame.height == 0:
             return
+        if table in V8_TABLES and "site" not in frame.columns:
+            frame = frame.with_columns(pl.lit(self.site).alias("site"), pl.lit(self.sensor).alias("sensor"))
         cols = frame.columns
         key = TABLE_KEYS[table]
         if self.engine == "postgresql":

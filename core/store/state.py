@@ -23,11 +23,18 @@ from plantwatch.core.flows.stateful import ComponentState, StateError, Stateful
 from plantwatch.core.store.database import Store, StoreError
 
 GENERATION = "pipeline.generation"
+# each site's named sensor keeps its own state (migration V8); a writer without a name: sensor ''
+_MINE = "site = ? AND sensor = ?"
+
+
+def scope(store: Store) -> tuple[str, str]:
+    """Whose pipeline state `store` reads and writes: (site, sensor name)."""
+    return store.site, store.sensor_name
 
 
 def generation(store: Store) -> int:
     """How many times pipeline state was saved into `store` (0: never)."""
-    row = store.execute("SELECT value FROM state WHERE name = ?", (GENERATION,)).fetchone()
+    row = store.execute(f"SELECT value FROM state WHERE {_MINE} AND name = ?", (*scope(store), GENERATION)).fetchone()
     try:
         return int(bytes(row[0]).decode()) if row else 0
     except ValueError:
@@ -35,8 +42,9 @@ def generation(store: Store) -> int:
 
 
 def _bump(store: Store) -> None:
-    store.execute("INSERT INTO state (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
-                  "SET value = excluded.value", (GENERATION, str(generation(store) + 1).encode()))
+    store.execute("INSERT INTO state (site, sensor, name, value) VALUES (?, ?, ?, ?) ON CONFLICT "
+                  "(site, sensor, name) DO UPDATE SET value = excluded.value",
+                  (*scope(store), GENERATION, str(generation(store) + 1).encode()))
 
 
 def save(store: Store, name: str, obj: Stateful) -> None:
@@ -48,16 +56,17 @@ def save(store: Store, name: str, obj: Stateful) -> None:
         buf = io.BytesIO()
         df.write_ipc(buf)
         rows.append((f"{name}.{k}", buf.getvalue()))
-    store.execute("DELETE FROM state WHERE name LIKE ?", (f"{name}.%",))
+    store.execute(f"DELETE FROM state WHERE {_MINE} AND name LIKE ?", (*scope(store), f"{name}.%"))
     for key, value in rows:
-        store.execute("INSERT INTO state (name, value) VALUES (?, ?)", (key, value))
+        store.execute("INSERT INTO state (site, sensor, name, value) VALUES (?, ?, ?, ?)", (*scope(store), key, value))
     _bump(store)
 
 
 def load(store: Store, name: str, obj: Stateful) -> bool:
     """Restore `obj` from the store; False when the store holds no state for `name`. A state
     `obj` cannot resume from (newer, unknown layout) raises StoreError, one line."""
-    rows = dict(store.execute("SELECT name, value FROM state WHERE name LIKE ?", (f"{name}.%",)).fetchall())
+    rows = dict(store.execute(f"SELECT name, value FROM state WHERE {_MINE} AND name LIKE ?",
+                              (*scope(store), f"{name}.%")).fetchall())
     if not rows:
         return False
     try:

@@ -13,11 +13,13 @@ the table: the same replace-by-key as SQLite's, a few round trips for any number
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -30,8 +32,9 @@ from plantwatch.core.store.migrations import TABLE_KEYS
 if TYPE_CHECKING:   # psycopg is imported only when a PostgreSQL store is opened
     from plantwatch.core.store.engine.postgres import PgConnection
 
-LEASE_KEY = 0x506C5774        # the advisory lock key ("PlWt", the SQLite application id)
-SETUP_KEY = LEASE_KEY + 1     # serialises the engine's own setup below between processes
+LEASE_KEY = 0x506C5774        # advisory lock keys: "PlWt" (the SQLite application id) in the high half,
+SETUP_KEY = LEASE_KEY << 32 | 1   # the engine's own setup below
+WRITE_KEY = LEASE_KEY << 32 | 2   # write transactions take turns, as SQLite's BEGIN IMMEDIATE
 _HOLDER = re.compile(r"^plantwatch writer pid (\d+)( until stopped)?: ?(.*)$", re.S)
 
 # What SQLite has and the store's SQL uses, made once per database: its schema version, the
@@ -90,12 +93,38 @@ def open_db(dsn: str, *, readonly: bool) -> PgConnection:
     return db
 
 
-class AdvisoryLease:
-    """The writer lease on PostgreSQL (interface of core/store/lease.WriterLease)."""
+@contextmanager
+def setup_lock(db: PgConnection) -> Iterator[None]:
+    """Held while a store is migrated: one process migrates, any other waits, whatever its scope."""
+    db.execute(f"SELECT pg_advisory_lock({SETUP_KEY})")
+    try:
+        yield
+    finally:
+        if not db.broken:
+            db.execute(f"SELECT pg_advisory_unlock({SETUP_KEY})")
 
-    def __init__(self, db: PgConnection, name: str) -> None:
+
+def begin_write(db: PgConnection) -> None:
+    """BEGIN a write transaction once no other one is open: read-compute-write transactions (a
+    triage, detection's regrouping) then see no other writer's rows appear meanwhile."""
+    db.execute("BEGIN")
+    db.execute(f"SELECT pg_advisory_xact_lock({WRITE_KEY})")
+
+
+def lease_key(scope: tuple[str, str]) -> int:
+    """The lease of one pipeline state (site, sensor name): "PlWt" high, a digest of it low."""
+    digest = hashlib.sha256("\0".join(scope).encode()).digest()
+    return LEASE_KEY << 32 | int.from_bytes(digest[:4], "big")
+
+
+class AdvisoryLease:
+    """The writer lease on PostgreSQL (interface of core/store/lease.WriterLease), one per
+    pipeline state: writers of different (site, sensor name) scopes run at once."""
+
+    def __init__(self, db: PgConnection, name: str, scope: tuple[str, str]) -> None:
         self.db = db
-        self.path = f"{name} (advisory lock {LEASE_KEY})"
+        self.key = lease_key(scope)
+        self.path = f"{name} (advisory lock {self.key})"
         self.depth = 0
 
     @property
@@ -108,7 +137,7 @@ class AdvisoryLease:
             return
         said = False
         me = f"plantwatch writer pid {os.getpid()}{' until stopped' if until_stopped else ''}: {_command()}"
-        while not self.db.execute(f"SELECT pg_try_advisory_lock({LEASE_KEY})").fetchone()[0]:
+        while not self.db.execute(f"SELECT pg_try_advisory_lock({self.key})").fetchone()[0]:
             holder = self._holder()
             if holder and holder.group(2):
                 raise LeaseRefused(f"another plantwatch process (pid {holder.group(1)}) writes to this "
@@ -124,8 +153,9 @@ class AdvisoryLease:
     def _holder(self) -> re.Match | None:
         row = self.db.execute(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.objid = ? AND l.database = "
-            "(SELECT oid FROM pg_database WHERE datname = current_database())", (LEASE_KEY,)).fetchone()
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = ? AND l.objid::bigint = ? "
+            "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (self.key >> 32, self.key & 0xFFFFFFFF)).fetchone()
         return _HOLDER.match(row[0]) if row else None
 
     def release(self) -> None:
@@ -133,7 +163,7 @@ class AdvisoryLease:
             return
         self.depth -= 1
         if self.depth == 0 and not self.db.broken:
-            self.db.execute(f"SELECT pg_advisory_unlock({LEASE_KEY})")
+            self.db.execute(f"SELECT pg_advisory_unlock({self.key})")
             self.db.execute("SELECT set_config('application_name', ?, false)", (f"plantwatch pid {os.getpid()}",))
 
 
