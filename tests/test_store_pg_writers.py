@@ -105,3 +105,61 @@ def test_a_run_killed_mid_batch_loses_and_doubles_nothing(pg_cluster) -> None:
     with Store(killed, readonly=True) as a, Store(clean, readonly=True) as b:
         q = "SELECT session_id, state, pkts_c2s, pkts_s2c, n_ops FROM sessions ORDER BY session_id"
         assert a.execute(q).fetchall() == b.execute(q).fetchall()
+
+
+_SENSOR = """
+import sys
+from plantwatch.core.pipeline.sensor import Sensor, SensorConfig, configure_logging
+from plantwatch.core.inventory.zones import Zones
+configure_logging()
+cfg = SensorConfig(chunk_packets=256, run_packets=1500, exit_idle_s=1.0, poll_s=0.02, report_s=3600,
+                   run_seconds=3600, detect_wall_s=0.05)
+sys.exit(Sensor(sys.argv[1], sys.argv[2], zones=Zones.load(sys.argv[3]), config=cfg).run())
+"""
+SESSIONS = "SELECT session_id, state, pkts_c2s, pkts_s2c, bytes_c2s, bytes_s2c, n_ops FROM sessions ORDER BY session_id"
+BREACHES = "SELECT breach_id, model, device, first_ts, score FROM breaches ORDER BY breach_id"
+
+
+def _sensor(store: str, ring: Path, zones: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _SENSOR, store, str(ring), str(zones)],
+                            cwd=Path(__file__).resolve().parent.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _rows(store: str, sql: str) -> list[tuple]:
+    with Store(store, readonly=True) as st:
+        return st.execute(sql).fetchall()
+
+
+def test_a_sensor_waits_out_a_stopped_server_and_everything_arrives_once(pg_cluster, tmp_path: Path) -> None:
+    from tests.sensor_support import ZONES_TOML, incident, write_ring
+
+    zones = tmp_path / "zones.toml"
+    zones.write_text(ZONES_TOML)
+    recs = incident(normal=6000)
+    paths = write_ring(tmp_path / "ring", recs, 3)
+    ref = pg_cluster.create_database("sensor_ref")
+    p = _sensor(ref, tmp_path / "ring", zones)
+    assert p.wait(WAIT_S) == 0, p.stderr.read()
+    store = pg_cluster.create_database("sensor_outage")
+    Store(store).close()
+    p = _sensor(store, tmp_path / "ring", zones)
+    end = time.monotonic() + WAIT_S
+    while not _rows(store, "SELECT COUNT(*) FROM captures WHERE status = 'complete'")[0][0]:
+        assert p.poll() is None and time.monotonic() < end, p.stderr.read() if p.poll() is not None else "slow"
+        time.sleep(0.01)
+    pg_cluster.stop()                       # some runs closed, others in flight
+    try:
+        time.sleep(3)                       # the server stays down a while (not a timing check)
+        assert p.poll() is None, p.stderr.read()    # the sensor waits, it does not give up
+    finally:
+        pg_cluster.start()
+    assert p.wait(WAIT_S) == 0, p.stderr.read()
+    err = p.stderr.read()
+    assert "store unreachable" in err and "store reachable again" in err
+    assert _rows(store, SESSIONS) == _rows(ref, SESSIONS)       # none lost, none twice
+    assert _rows(store, BREACHES) == _rows(ref, BREACHES)
+    per_file = _rows(store, "SELECT path, packets, status FROM captures ORDER BY path")
+    assert [(Path(a).name, n, s) for a, n, s in per_file] == \
+        [(q.name, n, "complete") for q, n in zip(paths, [r[0] for r in _rows(ref, "SELECT packets FROM captures ORDER BY path")],
+                                                 strict=True)]

@@ -35,7 +35,7 @@ import polars as pl
 
 from plantwatch.core.store.bulk import DeferredIndexes
 from plantwatch.core.store.engine.pg_store import AdvisoryLease, is_dsn
-from plantwatch.core.store.errors import StoreError  # noqa: F401 (re-exported)
+from plantwatch.core.store.errors import StoreError, StoreUnreachable
 from plantwatch.core.store.lease import LeaseRefused, WriterLease
 from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS, V8_TABLES
 from plantwatch.core.store.recognise import (
@@ -107,7 +107,7 @@ class Store:
                     self._open_writable()
             self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{path}: {_sqlite_problem(e)}") from None
+            raise _store_error(path, e) from None
 
     def _recognise(self, *, creating: bool = False) -> bool:
         """True: the store is still to be made. False: a plantwatch store. Otherwise StoreError,
@@ -136,7 +136,7 @@ class Store:
                 with pg_store.setup_lock(self.db):
                     self._migrate()
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+            raise _store_error(self.path, e) from None
 
     def _open_writable(self) -> None:
         path = self.path
@@ -181,7 +181,7 @@ class Store:
         try:
             self._begin()
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+            raise _store_error(self.path, e) from None
         try:
             yield
         except BaseException:
@@ -191,7 +191,7 @@ class Store:
             self.db.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             self._rollback()
-            raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+            raise _store_error(self.path, e) from None
 
     def _begin(self) -> None:
         """BEGIN IMMEDIATE, waiting for another connection's write transaction as long as it
@@ -272,7 +272,7 @@ class Store:
             try:
                 pg_store.upsert(self.db, table, frame)
             except sqlite3.DatabaseError as e:
-                raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+                raise _store_error(self.path, e) from None
             return
         if self._bulk is not None:
             self._bulk.wrote(table, frame.height)
@@ -283,13 +283,13 @@ class Store:
         try:
             self.db.executemany(sql, frame.iter_rows())
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+            raise _store_error(self.path, e) from None
 
     def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
         try:
             return self.db.execute(sql, params)
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+            raise _store_error(self.path, e) from None
 
     # --- reading ---
     def frame(self, sql: str, params: tuple | dict = (), schema: dict | None = None) -> pl.DataFrame:
@@ -313,6 +313,12 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _store_error(path: str | Path, e: sqlite3.DatabaseError) -> StoreError:
+    """One line naming the store; a server that cannot be reached as StoreUnreachable."""
+    lost = getattr(e, "connection_lost", False)
+    return (StoreUnreachable if lost else StoreError)(f"{path}: {_sqlite_problem(e)}")
 
 
 def _sqlite_problem(e: sqlite3.DatabaseError) -> str:

@@ -88,7 +88,7 @@ def open_db(dsn: str, *, readonly: bool) -> PgConnection:
         db.execute(f"SELECT pg_advisory_xact_lock({SETUP_KEY})")
         for stmt in _COMPAT.split(";\n"):
             if stmt.strip():
-                db.conn.execute(stmt)
+                db.execute(stmt)
         db.execute("COMMIT")
     return db
 

@@ -31,7 +31,9 @@ class PgError(sqlite3.DatabaseError):
 
 
 class PgConnectionLost(sqlite3.OperationalError):
-    """The server cannot be reached (down, restarted, network): the sensor buffers locally."""
+    """The server cannot be reached (down, restarted, network): Store raises StoreUnreachable."""
+
+    connection_lost = True
 
 
 def _wrap(e: psycopg.Error) -> sqlite3.DatabaseError:
