@@ -90,6 +90,7 @@ bench: setup
 	$(PY) bench/console.py
 	$(PY) bench/packet.py
 	$(PY) bench/hostile_dns.py
+	$(PY) bench/store_pg.py
 	$(PY) bench/zeek.py
 
 # The detection regression suite: scenario plants, their attack-free twins, the demo, the real

@@ -300,7 +300,7 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None, models_fi
         fail(f"the demo captures are missing ({', '.join(missing)}); "
               "generate them with: python demo_data/generate.py")
 
-    if store_path is not None and store_path.exists():
+    if isinstance(store_path, Path) and store_path.exists():
         fail(f"{store_path}: already exists; the demo needs a new store")
     if not speed > 0:
         fail(f"--speed {speed:g}: give a replay speed above 0")

@@ -34,7 +34,7 @@ def _open(store_path: Path) -> Iterator[Store]:
     from plantwatch.core.detection.triage.rules import RulesError
     from plantwatch.core.store.database import Store, StoreError
 
-    if not store_path.exists():
+    if isinstance(store_path, Path) and not store_path.exists():   # (a PostgreSQL DSN is a str)
         fail(f"{store_path}: no such store")
     try:
         with Store(store_path) as st:
