@@ -167,6 +167,13 @@ class AdvisoryLease:
             self.db.execute("SELECT set_config('application_name', ?, false)", (f"plantwatch pid {os.getpid()}",))
 
 
+def _csv(frame: pl.DataFrame) -> bytes:
+    """The frame as COPY's CSV, written by polars in one go: NULL is an unquoted \\N, every string
+    is quoted (so a string "\\N" stays a string), booleans are 0/1 as in SQLite."""
+    frame = frame.with_columns(pl.col(pl.Boolean).cast(pl.Int8))
+    return frame.write_csv(include_header=False, null_value="\\N", quote_style="non_numeric").encode()
+
+
 def upsert(db: PgConnection, table: str, frame: pl.DataFrame) -> None:
     """Rows into `table` by COPY, replacing those whose key exists (the last of equal keys wins,
     as row-by-row inserts would)."""
@@ -176,7 +183,10 @@ def upsert(db: PgConnection, table: str, frame: pl.DataFrame) -> None:
     tmp = f"_up_{table}"
     db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table}) ON COMMIT DELETE ROWS")
     db.execute(f"TRUNCATE {tmp}")
-    db.copy_rows(tmp, cols, frame.iter_rows())
+    if any(dt == pl.Binary or dt.is_nested() or dt == pl.Object for dt in frame.dtypes):
+        db.copy_rows(tmp, cols, frame.iter_rows())
+    else:
+        db.copy_csv(tmp, cols, _csv(frame))
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key)
     names = ", ".join(cols)
     db.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {tmp} ON CONFLICT ({', '.join(key)}) DO "

@@ -172,5 +172,14 @@ class PgConnection:
         except psycopg.Error as e:
             raise _wrap(e) from None
 
+    def copy_csv(self, table: str, cols: Sequence[str], data: bytes) -> None:
+        """COPY CSV text (NULL written as an unquoted \\N) into `table`."""
+        names = ", ".join(f'"{c}"' for c in cols)
+        try:
+            with self.conn.cursor().copy(f"COPY {table} ({names}) FROM STDIN (FORMAT csv, NULL '\\N')") as cp:
+                cp.write(data)
+        except psycopg.Error as e:
+            raise _wrap(e) from None
+
     def close(self) -> None:
         self.conn.close()
