@@ -166,3 +166,30 @@ def test_export_report_and_triage_commands_on_postgresql(pg_cluster, pg_demo: st
     assert out["postgresql"] == out["sqlite"]
     # the same incident gives the same evidence bytes from either engine
     assert (tmp_path / "postgresql" / "SHA256SUMS").read_text() == (tmp_path / "sqlite" / "SHA256SUMS").read_text()
+
+
+def test_hostile_strings_and_nulls_round_trip_through_copy(pg_cluster) -> None:
+    import polars as pl
+
+    names = ["\\N", "", 'a,"b"\nc\r', "\x1b[31m[bold]x[/]", "ünï ✓", None]
+    frame = pl.DataFrame({"device": [f"10.0.0.{i}" for i in range(len(names))], "name": names,
+                          "is_router": [True, False, None, True, False, True],
+                          "hi": [0, -1, 2**63 - 1, -(2**63), None, 5]})
+    dsn = pg_cluster.create_database("hostile_copy")
+    with Store(dsn) as st:
+        with st.transaction():
+            st.upsert("devices", frame)
+            st.upsert("devices", frame.head(2))     # replaced by key, not added
+        got = st.execute("SELECT device, name, is_router, hi FROM devices ORDER BY device").fetchall()
+    assert got == [(d, n, None if r is None else int(r), h) for d, n, r, h in frame.iter_rows()]
+
+
+def test_an_unreachable_server_is_one_line_without_the_password(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    with socket.socket() as s:      # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = CliRunner().invoke(main, ["learn", str(tmp_path / "none.pcap"), "--store",
+                                  f"postgresql://pw:s3cret@127.0.0.1:{port}/plant"])
+    assert r.exit_code == 2
+    assert r.stderr.count("\n") == 1 and "s3cret" not in r.stderr and "postgresql://pw:***@" in r.stderr
