@@ -47,7 +47,7 @@ class Cluster:
         if self.user:
             pw = pwd.getpwnam(self.user)
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", "plantwatch", "-A", "trust", "-E", "UTF8",
+        self._run("initdb", "-D", str(self.data), "-U", "plantwatch", "-A", "trust", "-E", "UTF8", "--no-locale",
                   "--no-sync")
         self.start()
 

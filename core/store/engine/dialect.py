@@ -5,7 +5,8 @@ PostgreSQL connection (postgres.py) passes every statement through `query` and e
 script through `script`, so one schema and one set of queries serve both engines. Only code is
 rewritten: string literals, quoted identifiers and comments are kept as they are.
 
-Rewritten: `?` -> `%s` (and a literal `%` -> `%%`); the column `user` (reserved in PostgreSQL)
+Rewritten: `?` -> `%s`, `?N` -> `%(pN)s` (and a literal `%` -> `%%`); INDEXED BY dropped;
+json_group_array / json_array -> json_agg / json_build_array; the column `user` (reserved in PostgreSQL)
 -> `"user"`; GROUP_CONCAT(x) -> STRING_AGG(x::text, ','); INSERT OR IGNORE / OR REPLACE ->
 ON CONFLICT (the table's key from TABLE_KEYS); BEGIN IMMEDIATE -> BEGIN; the PRAGMAs the code
 reads (user_version, data_version, table_info, integrity_check, busy_timeout...). In DDL:
@@ -68,6 +69,9 @@ def split_script(script: str) -> list[str]:
 
 
 _GROUP_CONCAT = re.compile(r"\bGROUP_CONCAT\s*\(", re.I)
+_INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I)
+_JSON_GROUP = re.compile(r"\bjson_group_array\s*\(", re.I)
+_JSON_ARRAY = re.compile(r"\bjson_array\s*\(", re.I)
 
 
 def _group_concat(sql: str) -> str:
@@ -146,6 +150,17 @@ def primary_keys() -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _json_group_array(sql: str) -> str:
+    """json_group_array(x) -> json_agg(x)::text: JSON text, as SQLite returns it."""
+    while (m := _JSON_GROUP.search(sql)) is not None:
+        depth, i = 1, m.end()
+        while depth:
+            depth += {"(": 1, ")": -1}.get(sql[i], 0)
+            i += 1
+        sql = f"{sql[:m.start()]}(json_agg({sql[m.end():i - 1]}))::text{sql[i:]}"
+    return sql
+
+
 _PRAGMA_READ = {
     "user_version": f"SELECT COALESCE(MAX(version), 0) FROM {SCHEMA_TABLE}",
     # any commit anywhere moves the WAL position: "something may have changed", as data_version
@@ -194,8 +209,10 @@ def query(sql: str, *, params: bool) -> str:
             conflict = f" ON CONFLICT ({', '.join(key)}) DO " + (f"UPDATE SET {sets}" if sets else "NOTHING")
 
     def code(t: str) -> str:
-        if params:
-            t = t.replace("%", "%%").replace("?", "%s")
+        if params:   # ?N (numbered, SQLite) -> %(pN)s: postgres.py binds the tuple by name
+            t = re.sub(r"\?(\d+)", r"%(p\1)s", t.replace("%", "%%")).replace("?", "%s")
+        t = _INDEXED_BY.sub("", t)   # a planner hint of SQLite's
+        t = _json_group_array(_JSON_ARRAY.sub("json_build_array(", t))
         t = re.sub(r"(?<![\w.\"])user(?![\w\"(])", '"user"', t)
         return _nulls_as_sqlite(_group_concat(t))
 

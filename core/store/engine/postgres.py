@@ -139,6 +139,8 @@ class PgConnection:
             ident not in {c.strip() for c in m.group(2).split(",")}
         if returning:
             text += f" RETURNING {ident}"
+        if has and not isinstance(params, dict) and "%(p" in text:
+            params = {f"p{i}": v for i, v in enumerate(params, start=1)}
         try:
             cur = self.conn.execute(text, params if has else None)
         except psycopg.Error as e:
