@@ -49,6 +49,8 @@ def test_dialect_rewrites_only_code() -> None:
                          params=True).endswith(
         "ON CONFLICT (incident_id) DO UPDATE SET fate = excluded.fate, note = excluded.note")
     assert dialect.query("PRAGMA busy_timeout=200", params=False) == ""
+    assert dialect.query("SELECT a FROM s NOT INDEXED JOIN t INDEXED BY t_x ON s.i = t.i WHERE t.p = ?1 OR t.q = ?1",
+                         params=True) == "SELECT a FROM s JOIN t ON s.i = t.i WHERE t.p = %(p1)s OR t.q = %(p1)s"
 
 
 def test_every_migration_applies_on_postgresql(pg_cluster) -> None:

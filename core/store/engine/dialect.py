@@ -5,7 +5,7 @@ PostgreSQL connection (postgres.py) passes every statement through `query` and e
 script through `script`, so one schema and one set of queries serve both engines. Only code is
 rewritten: string literals, quoted identifiers and comments are kept as they are.
 
-Rewritten: `?` -> `%s`, `?N` -> `%(pN)s` (and a literal `%` -> `%%`); INDEXED BY dropped;
+Rewritten: `?` -> `%s`, `?N` -> `%(pN)s` (and a literal `%` -> `%%`); INDEXED BY / NOT INDEXED dropped;
 json_group_array / json_array -> json_agg / json_build_array; the column `user` (reserved in PostgreSQL)
 -> `"user"`; GROUP_CONCAT(x) -> STRING_AGG(x::text, ','); INSERT OR IGNORE / OR REPLACE ->
 ON CONFLICT (the table's key from TABLE_KEYS); BEGIN IMMEDIATE -> BEGIN; the PRAGMAs the code
@@ -69,7 +69,7 @@ def split_script(script: str) -> list[str]:
 
 
 _GROUP_CONCAT = re.compile(r"\bGROUP_CONCAT\s*\(", re.I)
-_INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I)
+_INDEXED_BY = re.compile(r"\s+(?:INDEXED\s+BY\s+\w+|NOT\s+INDEXED\b)", re.I)
 _JSON_GROUP = re.compile(r"\bjson_group_array\s*\(", re.I)
 _JSON_ARRAY = re.compile(r"\bjson_array\s*\(", re.I)
 
@@ -211,7 +211,7 @@ def query(sql: str, *, params: bool) -> str:
     def code(t: str) -> str:
         if params:   # ?N (numbered, SQLite) -> %(pN)s: postgres.py binds the tuple by name
             t = re.sub(r"\?(\d+)", r"%(p\1)s", t.replace("%", "%%")).replace("?", "%s")
-        t = _INDEXED_BY.sub("", t)   # a planner hint of SQLite's
+        t = _INDEXED_BY.sub("", t)   # planner hints of SQLite's
         t = _json_group_array(_JSON_ARRAY.sub("json_build_array(", t))
         t = re.sub(r"(?<![\w.\"])user(?![\w\"(])", '"user"', t)
         return _nulls_as_sqlite(_group_concat(t))
