@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench eval lint setup tshark tmux chromium rsyslog clean
+.PHONY: demo test bench eval lint setup tshark tmux chromium rsyslog postgresql clean
 
 # Debian's python3 lacks venv/ensurepip until python3-venv is installed: install it when root.
 $(STAMP): pyproject.toml
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m compileall -q core tui plantwatch >/dev/null
 	touch $(STAMP)
 
-setup: $(STAMP) tshark tmux chromium rsyslog
+setup: $(STAMP) tshark tmux chromium rsyslog postgresql
 
 # Installs tshark/dumpcap through apt when they are missing and we are root; otherwise says what to do.
 tshark:
@@ -31,6 +31,17 @@ tshark:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; \
 	  else \
 	    echo "tshark is missing: install it (Debian: sudo apt-get install tshark); differential tests will be skipped"; \
+	  fi; \
+	fi
+
+# The PostgreSQL tests start a private server (initdb, pg_ctl; tests/pg_cluster.py).
+postgresql:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing postgresql (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "postgresql is missing (Debian: sudo apt-get install postgresql); the PostgreSQL store tests will be skipped"; \
 	  fi; \
 	fi
 
@@ -83,6 +94,7 @@ bench: setup
 	$(PY) bench/packet.py
 	$(PY) bench/hostile_dns.py
 	$(PY) bench/big_store.py
+	$(PY) bench/store_pg.py
 	$(PY) bench/zeek.py
 
 # The detection regression suite: scenario plants, their attack-free twins, the demo, the real

@@ -31,3 +31,18 @@ def empty_store(tmp_path: Path) -> Path:
     path = tmp_path / "empty.sqlite"
     Store(path).close()
     return path
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A private PostgreSQL server for the session (tests/pg_cluster.py); each test makes its
+    own database in it with `pg_cluster.create_database(name)`."""
+    from tests.pg_cluster import Cluster, find_binaries
+
+    bindir = find_binaries()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (make setup installs it when root): PostgreSQL store tests skipped")
+    pytest.importorskip("psycopg", reason="psycopg is not installed: PostgreSQL store tests skipped")
+    cluster = Cluster(bindir)
+    yield cluster
+    cluster.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +37,7 @@ from plantwatch.tui.cli_export import (  # noqa: E402
     syslog_options,
 )
 from plantwatch.tui.cli_support import (  # noqa: E402
+    STORE,
     check_store,
     fail,
     load_models,
@@ -44,6 +46,7 @@ from plantwatch.tui.cli_support import (  # noqa: E402
     progress_bar,
     say_wait,
     store_file,
+    store_label,
 )
 from plantwatch.tui.cli_triage import COMMANDS as TRIAGE_COMMANDS  # noqa: E402
 from plantwatch.tui.cli_triage import load_rules_file  # noqa: E402
@@ -64,15 +67,32 @@ def _out_of_memory() -> str:
     return f"out of memory under {limit_text(limit)}: raise it or analyse fewer captures at once"
 
 
+def _restore_env(var: str, old: str | None):  # noqa: ANN202
+    def restore() -> None:
+        if old is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = old
+    return restore
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(package_name="plantwatch")
+@click.option("--site", envvar="PLANTWATCH_SITE", help="Site written on every row (a shared store's "
+              "sites stay apart; default: 'default').")
+@click.option("--sensor", "sensor_name", envvar="PLANTWATCH_SENSOR",
+              help="Sensor name written on every row (default: this host's name).")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, site: str | None, sensor_name: str | None) -> None:
     """plantwatch: learn the pattern of life of a plant network and explain what deviates.
 
     With no command: the console on the configured store ($PLANTWATCH_STORE), or the demo when
     no store is configured.
     """
+    for var, value in (("PLANTWATCH_SITE", site), ("PLANTWATCH_SENSOR", sensor_name)):
+        if value:   # read by every Store this command opens; put back when it ends
+            ctx.call_on_close(_restore_env(var, os.environ.get(var)))
+            os.environ[var] = value
     if ctx.invoked_subcommand is None:
         store = _configured_store()
         if store is not None:
@@ -87,7 +107,7 @@ def main(ctx: click.Context) -> None:
               help="A directory of Zeek logs (TSV or JSON, gzip or not) to score instead of captures "
                    "(repeat the option).")
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help="SQLite store to create or append to (default: a temporary one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON document.")
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="Print the report as JSON lines, one record each.")
@@ -174,7 +194,7 @@ def _print_report(store: Store, data: dict, as_json: bool, as_jsonl: bool) -> No
 
 @main.command()
 @click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
+@click.option("--store", "store_path", type=STORE, required=True,
               help="SQLite store to create or append to; it keeps the baseline.")
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
 @click.option("--models", "models_file", type=click.Path(path_type=Path),
@@ -211,7 +231,7 @@ def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
 @click.argument("captures", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--truth", "truth_file", type=click.Path(path_type=Path), required=True,
               help="Ground-truth JSON (demo_data/ground_truth.json format).")
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help="A store already analysed (or to fill with CAPTURES; default: a temporary one).")
 @click.option("--learn", "learn", multiple=True, type=click.Path(path_type=Path),
               help="Capture(s) to learn from before detecting on CAPTURES.")
@@ -278,7 +298,7 @@ def _run_with_pipeline(store_path: Path, pipeline, join_s: float = 5.0) -> None:
 @main.command()
 @click.option("--speed", type=float, default=2000.0, show_default=True,
               help="Replay speed: packet-time seconds per wall-clock second.")
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help="Keep the demo's store in this file (default: a temporary one).")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Directory of the demo captures (default: the bundled demo_data/).")
@@ -294,7 +314,7 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None, models_fi
         fail(f"the demo captures are missing ({', '.join(missing)}); "
               "generate them with: python demo_data/generate.py")
 
-    if store_path is not None and store_path.exists():
+    if isinstance(store_path, Path) and store_path.exists():
         fail(f"{store_path}: already exists; the demo needs a new store")
     if not speed > 0:
         fail(f"--speed {speed:g}: give a replay speed above 0")
@@ -311,7 +331,7 @@ def demo(speed: float, store_path: Path | None, data_dir: Path | None, models_fi
 @click.option("--learn", "learn", multiple=True, type=click.Path(path_type=Path),
               help="Capture(s) of normal traffic to learn from first (repeat the option).")
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help="SQLite store to create or append to (default: a temporary one).")
 @click.option("--models", "models_file", type=click.Path(path_type=Path),
               help="TOML file overriding detection thresholds.")
@@ -332,7 +352,7 @@ def open_(captures: tuple[Path, ...], learn: tuple[Path, ...], zones_file: Path 
 
 
 @main.command()
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help=f"The store a sensor is writing (default: ${STORE_ENV}).")
 def console(store_path: Path | None) -> None:
     """Attach read-only to a store another process is filling; refreshes as it grows."""
@@ -342,13 +362,13 @@ def console(store_path: Path | None) -> None:
     check_store(store_path)
     from plantwatch.tui.app import make_app
 
-    _run_console(make_app(store_path, None, source=f"store: {store_path.name}", poll_s=1.0))
+    _run_console(make_app(store_path, None, source=f"store: {store_label(store_path)}", poll_s=1.0))
 
 
 @main.command()
 @click.option("-i", "--interface", "iface", required=True, help="Interface to capture on (a SPAN port).")
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help="SQLite store to create or append to (default: a temporary one).")
 @click.option("--models", "models_file", type=click.Path(path_type=Path),
               help="TOML file overriding detection thresholds.")
@@ -378,7 +398,7 @@ def live(iface: str, zones_file: Path | None, store_path: Path | None, models_fi
 
 @main.command()
 @click.option("-i", "--interface", "iface", help="Interface to capture on (a SPAN port).")
-@click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
+@click.option("--store", "store_path", type=STORE, required=True,
               help="SQLite store to create or append to (0600); the console attaches to it.")
 @click.option("--ring-dir", "ring_dir", type=click.Path(path_type=Path),
               help="Directory of dumpcap's ring files (0700; default: STORE's directory/ring).")
@@ -432,6 +452,8 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
     cfg = SensorConfig(exit_idle_s=exit_idle)
     if run_seconds is not None:
         cfg.run_seconds = run_seconds
+    if ring_dir is None and not isinstance(store_path, Path):
+        fail("--ring-dir is needed with a PostgreSQL store (where to keep the capture ring)")
     ring_dir = ring_dir or store_path.resolve().parent / "ring"
     siem = open_forwarder(syslog_url, syslog_format)
     sys.exit(run_sensor(store_path, ring_dir, iface=None if follow_only else iface,

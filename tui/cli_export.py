@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from plantwatch.tui.cli_support import fail, note
+from plantwatch.tui.cli_support import STORE, fail, note
 
 if TYPE_CHECKING:
     from plantwatch.core.pipeline.siem import Forwarder
@@ -50,7 +50,7 @@ def export() -> None:
 
 @export.command("incident")
 @click.argument("incident_id", type=int)
-@click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
+@click.option("--store", "store_path", type=STORE, required=True,
               help="The store that holds the incident.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Folder to write the bundle into (created).")
@@ -73,7 +73,7 @@ def export_incident(incident_id: int, store_path: Path, out_dir: Path, capture_d
 
 
 @click.command("report")
-@click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
+@click.option("--store", "store_path", type=STORE, required=True,
               help="The store to report on.")
 @click.option("--since", "since", help="Only what started since then: an ISO date or time (UTC) or a "
                                        "span back from the last packet (24h, 7d).")
@@ -101,7 +101,7 @@ def report_cmd(store_path: Path, since: str | None, html_out: Path) -> None:
 
 @click.command("relocate")
 @click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
+@click.option("--store", "store_path", type=STORE, required=True,
               help="The store whose captures were moved.")
 @click.option("--dry-run", is_flag=True, help="Say what would change; change nothing.")
 def relocate_cmd(folder: Path, store_path: Path, dry_run: bool) -> None:

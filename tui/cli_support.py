@@ -16,6 +16,30 @@ if TYPE_CHECKING:
     from plantwatch.core.inventory.zones import Zones
 
 
+class StoreLocation(click.ParamType):
+    """--store: an SQLite file (a Path) or a PostgreSQL DSN `postgresql://...` (kept as text:
+    a Path would fold its `//`)."""
+
+    name = "store"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201
+        from plantwatch.core.store.engine.pg_store import is_dsn
+
+        if isinstance(value, Path) or not is_dsn(value):
+            return Path(value)
+        return str(value)
+
+
+STORE = StoreLocation()
+
+
+def store_label(location: str | Path) -> str:
+    """How a console names its store: the file name, or the DSN without its password."""
+    from plantwatch.core.store.engine.pg_store import is_dsn, redact
+
+    return redact(str(location)) if is_dsn(location) else Path(location).name
+
+
 def fail(message: str) -> None:
     click.echo(f"plantwatch: {message}", err=True)
     sys.exit(2)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from plantwatch.tui.cli_support import fail, note
+from plantwatch.tui.cli_support import STORE, fail, note
 
 if TYPE_CHECKING:
     from plantwatch.core.store.database import Store
@@ -24,7 +24,7 @@ STORE_ENV = "PLANTWATCH_STORE"
 
 
 def _store_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
+    return click.option("--store", "store_path", type=STORE, required=True,
                         envvar=STORE_ENV, help=f"The store (default: ${STORE_ENV}).")(f)
 
 
@@ -34,7 +34,7 @@ def _open(store_path: Path) -> Iterator[Store]:
     from plantwatch.core.detection.triage.rules import RulesError
     from plantwatch.core.store.database import Store, StoreError
 
-    if not store_path.exists():
+    if isinstance(store_path, Path) and not store_path.exists():   # (a PostgreSQL DSN is a str)
         fail(f"{store_path}: no such store")
     try:
         with Store(store_path) as st:

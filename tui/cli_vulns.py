@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from plantwatch.tui.cli_support import fail, note
+from plantwatch.tui.cli_support import STORE, fail, note
 
 STORE_ENV = "PLANTWATCH_STORE"
 
@@ -28,7 +28,7 @@ def vulns() -> None:
 
 @vulns.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help=f"The store to import into (default: ${STORE_ENV}).")
 def import_cmd(path: Path, store_path: Path | None) -> None:
     """Import CSAF 2.0 advisories or NVD CVE 2.0 feeds from PATH (a file or a directory)."""
@@ -51,7 +51,7 @@ def import_cmd(path: Path, store_path: Path | None) -> None:
 
 
 @vulns.command("list")
-@click.option("--store", "store_path", type=click.Path(path_type=Path),
+@click.option("--store", "store_path", type=STORE,
               help=f"The store to read (default: ${STORE_ENV}).")
 def list_cmd(store_path: Path | None) -> None:
     """The identified devices that imported advisories name, with CVE, CVSS and advisory."""

@@ -31,7 +31,8 @@ def _current(store: Store, zones: Zones) -> str:
 
 def rows_to_write(store: Store, inventory: DeviceInventory, devices: pl.DataFrame) -> pl.DataFrame:
     """`devices` (inventory.devices()), or only the rows that can differ from the stored table."""
-    row = store.execute("SELECT value FROM state WHERE name = ?", (MARK,)).fetchone()
+    row = store.execute("SELECT value FROM state WHERE site = ? AND sensor = ? AND name = ?",
+                        (*pipeline_state.scope(store), MARK)).fetchone()
     if row is None or bytes(row[0]).decode() != _current(store, inventory.zones):
         return devices
     return inventory.changed_rows(devices)
@@ -40,12 +41,14 @@ def rows_to_write(store: Store, inventory: DeviceInventory, devices: pl.DataFram
 def mark(store: Store, inventory: DeviceInventory) -> None:
     """The table now holds the inventory's devices in full; call after the state is saved."""
     inventory.mark_written()
-    store.execute("INSERT INTO state (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
-                  "SET value = excluded.value", (MARK, _current(store, inventory.zones).encode()))
+    # the marker is the writer's own, like the state it counts (site, sensor: migration V8)
+    store.execute("INSERT INTO state (site, sensor, name, value) VALUES (?, ?, ?, ?) ON CONFLICT "
+                  "(site, sensor, name) DO UPDATE SET value = excluded.value",
+                  (*pipeline_state.scope(store), MARK, _current(store, inventory.zones).encode()))
 
 
 def forget(store: Store) -> None:
-    """The table was written some other way: the next run writes every row."""
+    """The table was written some other way: every writer's next run writes every row."""
     store.execute("DELETE FROM state WHERE name = ?", (MARK,))
 
 

@@ -323,11 +323,11 @@ class Ingest:
         ids = []
         for p, info, fp in todo:
             cur = self.store.execute(
-                "INSERT INTO captures (path, fingerprint, size, packets, status, resumes, first_frame) "
-                "VALUES (?, ?, ?, 0, 'partial', ?, ?)",
+                "INSERT INTO captures (path, fingerprint, size, packets, status, resumes, first_frame, site, sensor) "
+                "VALUES (?, ?, ?, 0, 'partial', ?, ?, ?, ?)",
                 # absolute: a console started elsewhere finds it (a pipe keeps the name it was given)
                 (info.path if info.source else str(p.resolve()), fp, _source(p, info).stat().st_size,
-                 info.resumes, info.skip_records + 1))
+                 info.resumes, info.skip_records + 1, self.store.site, self.store.sensor))
             info.capture_id = int(cur.lastrowid or 0)
             ids.append(info.capture_id)
         return np.array(ids, dtype=np.int64)

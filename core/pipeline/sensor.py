@@ -49,12 +49,14 @@ from plantwatch.core.pipeline.sensor_state import (
     load_state,
     save_state,
 )
-from plantwatch.core.store.database import Store, StoreError
+from plantwatch.core.store.database import Store, StoreError, StoreUnreachable
+from plantwatch.core.store.engine.pg_store import is_dsn
 
 if TYPE_CHECKING:
     from plantwatch.core.pipeline.siem import Forwarder
 
 log = logging.getLogger("plantwatch.sensor")
+STORE_RETRY_S = 2.0   # how often a sensor whose database server went away tries it again
 
 __all__ = ["RING_STATE", "Sensor", "SensorConfig", "SensorStatus", "configure_logging", "run_sensor"]
 
@@ -83,7 +85,7 @@ class Sensor(SensorReports):
                  writer_active: Callable[[], bool] | None = None,
                  on_batch: Callable[[BatchDone], None] | None = None,
                  siem: Forwarder | None = None) -> None:
-        self.store_path = Path(store_path)
+        self.store_path = store_path if is_dsn(store_path) else Path(store_path)
         self.ring_dir = Path(ring_dir)
         self.capture = capture
         self.zones = zones or Zones.default()
@@ -130,13 +132,19 @@ class Sensor(SensorReports):
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise CaptureSetupError(f"{ring}: another plantwatch sensor uses this ring directory") from None
-            parent = self.store_path.resolve().parent
-            if not parent.exists():
-                secure_dir(parent)
-            # the sensor keeps the writer lease while it runs: its pipeline state lives in memory
-            # between runs, and another writer refuses at once instead of waiting for it to stop
-            with Store(self.store_path) as store, store.writer(until_stopped=True):
-                return self._run(store)
+            if isinstance(self.store_path, Path):
+                parent = self.store_path.resolve().parent
+                if not parent.exists():
+                    secure_dir(parent)
+            while True:
+                # the sensor keeps the writer lease while it runs: its pipeline state lives in memory
+                # between runs, and another writer refuses at once instead of waiting for it to stop
+                try:
+                    with Store(self.store_path) as store, store.writer(until_stopped=True):
+                        return self._run(store)
+                except StoreUnreachable as e:
+                    if not self._wait_for_store(str(e)):
+                        return 0
         except (CaptureSetupError, StoreError, CaptureError, OSError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             self.status.state, self.status.message = "error", msg
@@ -152,6 +160,24 @@ class Sensor(SensorReports):
             if lock >= 0:
                 os.close(lock)
 
+    def _wait_for_store(self, problem: str) -> bool:
+        """A database server store went away: wait for it (False: stopped meanwhile). What was
+        not committed is read again from the ring when it is back, from the positions saved at
+        the end of the last run; rows keyed by deterministic ids are replaced, not doubled. The
+        ring is the buffer meanwhile: an outage longer than the ring holds loses its oldest files,
+        reported as missed."""
+        log.warning("store unreachable (%s): the ring keeps the packets; retrying every %.0f s",
+                    problem.splitlines()[0], STORE_RETRY_S)
+        self.status.state, self.status.message = "waiting for the store", problem.splitlines()[0]
+        while not self.stopping.wait(STORE_RETRY_S):
+            try:
+                Store(self.store_path).close()
+            except StoreUnreachable:
+                continue
+            log.info("store reachable again: resuming from the last saved run")
+            return True
+        return False
+
     def _run(self, store: Store) -> int:
         self.follower = RingFollower(self.ring_dir, load_state(store, RING_STATE),
                                      on_warning=lambda m: log.warning("%s", m), on_missed=self._missed)
@@ -159,7 +185,7 @@ class Sensor(SensorReports):
         if self.siem is not None:
             self.siem.prime(store)
         ingest = SensorIngest(self, store, self.zones, self.models)
-        if self.capture is not None:
+        if self.capture is not None and self.capture.proc is None:   # not again after a store outage
             self.capture.start()
             log.info("capturing on %s into %s (ring of %d files of %d kB)", self.capture.iface,
                      self.ring_dir, self.capture.files, self.capture.size_kb)

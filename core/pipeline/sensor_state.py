@@ -125,18 +125,21 @@ def ensure_capture(store: Store, path: Path, rf: RingFile) -> int:
     row = store.execute("SELECT capture_id FROM captures WHERE fingerprint = ?", (fp,)).fetchone()
     if row:
         return int(row[0])
-    cur = store.execute("INSERT INTO captures (path, fingerprint, size, packets, status) "
-                        "VALUES (?, ?, ?, 0, 'partial')", (str(path.resolve()), fp, rf.size))
+    cur = store.execute("INSERT INTO captures (path, fingerprint, size, packets, status, site, sensor) "
+                        "VALUES (?, ?, ?, 0, 'partial', ?, ?)", (str(path.resolve()), fp, rf.size,
+                                                                  store.site, store.sensor))
     return int(cur.lastrowid or 0)
 
 
 def save_state(store: Store, name: str, value: dict) -> None:
-    store.execute("INSERT INTO state (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
-                  "SET value = excluded.value", (name, json.dumps(value).encode()))
+    store.execute("INSERT INTO state (site, sensor, name, value) VALUES (?, ?, ?, ?) ON CONFLICT "
+                  "(site, sensor, name) DO UPDATE SET value = excluded.value",
+                  (store.site, store.sensor_name, name, json.dumps(value).encode()))
 
 
 def load_state(store: Store, name: str) -> dict | None:
-    row = store.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+    row = store.execute("SELECT value FROM state WHERE site = ? AND sensor = ? AND name = ?",
+                        (store.site, store.sensor_name, name)).fetchone()
     if not row:
         return None
     try:

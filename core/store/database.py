@@ -24,6 +24,7 @@ import errno
 import hashlib
 import logging
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -33,9 +34,10 @@ from pathlib import Path
 import polars as pl
 
 from plantwatch.core.store.bulk import DeferredIndexes
-from plantwatch.core.store.errors import StoreError  # noqa: F401 (re-exported)
+from plantwatch.core.store.engine.pg_store import AdvisoryLease, is_dsn
+from plantwatch.core.store.errors import StoreError, StoreUnreachable
 from plantwatch.core.store.lease import LeaseRefused, WriterLease
-from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS
+from plantwatch.core.store.migrations import MIGRATIONS, TABLE_KEYS, V8_TABLES
 from plantwatch.core.store.recognise import (
     ForeignFile,
     NotYetAStore,
@@ -44,6 +46,7 @@ from plantwatch.core.store.recognise import (
 )
 
 log = logging.getLogger(__name__)
+DEFAULT_SITE = "default"
 BUSY_MS = 5000          # SQLite's own wait for a lock, for statements other than BEGIN IMMEDIATE
 BEGIN_POLL_MS = 200     # BEGIN IMMEDIATE tries this long at a time, then says it waits, then retries
 
@@ -63,13 +66,25 @@ def fingerprint(path: str | Path) -> str:
 
 class Store:
     def __init__(self, path: str | Path, *, readonly: bool = False,
-                 on_wait: Callable[[str], None] | None = None) -> None:
-        """`on_wait` is told, once per wait, that another writer holds the store (default: logged)."""
+                 on_wait: Callable[[str], None] | None = None, site: str | None = None,
+                 sensor: str | None = None) -> None:
+        """`path`: an SQLite file or a PostgreSQL DSN (postgresql://...). `on_wait` is told, once
+        per wait, that another writer holds the store (default: logged). `site` and `sensor`
+        (default: $PLANTWATCH_SITE or 'default'; $PLANTWATCH_SENSOR or this host's name) go into
+        every row written through `upsert` (migration V8)."""
         self.path = str(path)
+        self.site = site or os.environ.get("PLANTWATCH_SITE") or DEFAULT_SITE
+        # the pipeline state's scope: a named sensor resumes its own; unnamed ones share '' (and the lease)
+        self.sensor_name = sensor or os.environ.get("PLANTWATCH_SENSOR") or ""
+        self.sensor = self.sensor_name or socket.gethostname()
         self.readonly = readonly
         self.on_wait = on_wait or (lambda msg: log.warning("%s", msg))
-        self.lease = WriterLease(path)
         self._bulk: DeferredIndexes | None = None
+        self.engine = "postgresql" if is_dsn(path) else "sqlite"
+        if self.engine == "postgresql":
+            self._open_postgres(str(path))
+            return
+        self.lease: WriterLease | AdvisoryLease = WriterLease(path)
         try:
             if readonly:
                 if not Path(path).exists():
@@ -92,7 +107,7 @@ class Store:
                     self._open_writable()
             self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{path}: {_sqlite_problem(e)}") from None
+            raise _store_error(path, e) from None
 
     def _recognise(self, *, creating: bool = False) -> bool:
         """True: the store is still to be made. False: a plantwatch store. Otherwise StoreError,
@@ -108,6 +123,20 @@ class Store:
             raise StoreError(f"{self.path}: not a plantwatch store ({e})") from None
         except OSError as e:
             raise StoreError(f"{self.path}: {e.strerror or e}") from None
+
+    def _open_postgres(self, dsn: str) -> None:
+        """A PostgreSQL store (core/store/engine/): the same schema and SQL, the lease an advisory lock."""
+        from plantwatch.core.store.engine import pg_store
+
+        self.path = pg_store.redact(dsn)
+        try:
+            self.db = pg_store.open_db(dsn, readonly=self.readonly)
+            self.lease = pg_store.AdvisoryLease(self.db, self.path, (self.site, self.sensor_name))
+            if not self.readonly:
+                with pg_store.setup_lock(self.db):
+                    self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise _store_error(self.path, e) from None
 
     def _open_writable(self) -> None:
         path = self.path
@@ -152,7 +181,7 @@ class Store:
         try:
             self._begin()
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+            raise _store_error(self.path, e) from None
         try:
             yield
         except BaseException:
@@ -162,12 +191,16 @@ class Store:
             self.db.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             self._rollback()
-            raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+            raise _store_error(self.path, e) from None
 
     def _begin(self) -> None:
         """BEGIN IMMEDIATE, waiting for another connection's write transaction as long as it
         lasts: short tries, the wait said once through on_wait."""
         said = False
+        if self.engine == "postgresql":   # write transactions take turns, as SQLite's do
+            from plantwatch.core.store.engine import pg_store
+            pg_store.begin_write(self.db)
+            return
         self.db.execute(f"PRAGMA busy_timeout={BEGIN_POLL_MS}")
         try:
             while True:
@@ -210,6 +243,9 @@ class Store:
         """A transaction for an offline run's many rows: secondary indexes may be built once at
         the end instead of row by row (core/store/bulk.py). Same contents, same crash guarantees."""
         with self.transaction():
+            if self.engine == "postgresql":   # rows go in by COPY (engine/pg_store.py)
+                yield
+                return
             self._bulk = DeferredIndexes(self.db)
             try:
                 yield
@@ -227,8 +263,17 @@ class Store:
         """Insert rows, replacing those whose key (TABLE_KEYS) already exists."""
         if frame.height == 0:
             return
+        if table in V8_TABLES and "site" not in frame.columns:
+            frame = frame.with_columns(pl.lit(self.site).alias("site"), pl.lit(self.sensor).alias("sensor"))
         cols = frame.columns
         key = TABLE_KEYS[table]
+        if self.engine == "postgresql":
+            from plantwatch.core.store.engine import pg_store
+            try:
+                pg_store.upsert(self.db, table, frame)
+            except sqlite3.DatabaseError as e:
+                raise _store_error(self.path, e) from None
+            return
         if self._bulk is not None:
             self._bulk.wrote(table, frame.height)
             frame = frame.sort(list(key))  # b-tree pages filled in order, not at random
@@ -238,13 +283,13 @@ class Store:
         try:
             self.db.executemany(sql, frame.iter_rows())
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+            raise _store_error(self.path, e) from None
 
     def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
         try:
             return self.db.execute(sql, params)
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: {_sqlite_problem(e)}") from None
+            raise _store_error(self.path, e) from None
 
     # --- reading ---
     def frame(self, sql: str, params: tuple | dict = (), schema: dict | None = None) -> pl.DataFrame:
@@ -268,6 +313,12 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _store_error(path: str | Path, e: sqlite3.DatabaseError) -> StoreError:
+    """One line naming the store; a server that cannot be reached as StoreUnreachable."""
+    lost = getattr(e, "connection_lost", False)
+    return (StoreUnreachable if lost else StoreError)(f"{path}: {_sqlite_problem(e)}")
 
 
 def _sqlite_problem(e: sqlite3.DatabaseError) -> str:

@@ -438,7 +438,37 @@ CREATE TABLE vuln_products (
 CREATE INDEX vuln_products_vendor ON vuln_products (vendor);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
+# V8: many sensors, many sites, one store (PostgreSQL, README: Running at scale). Every row says
+# which site it belongs to and which sensor wrote it; a store of one box keeps site 'default'.
+# Written by Store.upsert from the store's site and sensor (core/store/database.py); rows a single
+# statement inserts take the defaults. Pipeline state is kept per site and named sensor (an
+# unnamed one: sensor ''), so sensors writing into one store each resume their own. The tables
+# are frozen here as they were at V8.
+V8_TABLES = (
+    "captures", "sessions", "session_ops", "devices", "baseline_devices", "baseline_meta",
+    "breaches", "breach_sessions", "incidents", "device_scores", "triage_states", "acceptances",
+    "rulesets", "windows", "breach_detected", "incidents_detected", "device_scores_detected",
+    "breach_triage", "incident_triage", "device_identity", "identity_changes", "vuln_advisories",
+    "vuln_products",
+)
+V8 = "".join(f"ALTER TABLE {t} ADD COLUMN site TEXT NOT NULL DEFAULT 'default';\n"
+             f"ALTER TABLE {t} ADD COLUMN sensor TEXT NOT NULL DEFAULT '';\n" for t in V8_TABLES) + """
+CREATE TABLE state_v8 (
+    site TEXT NOT NULL DEFAULT 'default',
+    sensor TEXT NOT NULL DEFAULT '',   -- the sensor's name (--sensor), '' when not named
+    name TEXT NOT NULL,
+    value BLOB,
+    PRIMARY KEY (site, sensor, name)
+);
+INSERT INTO state_v8 (name, value) SELECT name, value FROM state;
+DROP TABLE state;
+ALTER TABLE state_v8 RENAME TO state;
+CREATE INDEX devices_site ON devices (site, hi, lo);
+CREATE INDEX sessions_site ON sessions (site, first_ts);
+CREATE INDEX breaches_site ON breaches (site, first_ts);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
 
 # The primary key of each table written through Store.upsert.
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
@@ -446,7 +476,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "sessions": ("session_id",),
     "session_ops": ("session_id", "app", "code", "cls", "name", "from_client", "requests"),
     "devices": ("device",),
-    "state": ("name",),
+    "state": ("site", "sensor", "name"),
     "baseline_devices": ("device",),
     "baseline_meta": ("name",),
     "breaches": ("breach_id",),

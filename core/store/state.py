@@ -23,11 +23,18 @@ from plantwatch.core.flows.stateful import ComponentState, StateError, Stateful
 from plantwatch.core.store.database import Store, StoreError
 
 GENERATION = "pipeline.generation"
+# each site's named sensor keeps its own state (migration V8); a writer without a name: sensor ''
+_MINE = "site = ? AND sensor = ?"
+
+
+def scope(store: Store) -> tuple[str, str]:
+    """Whose pipeline state `store` reads and writes: (site, sensor name)."""
+    return store.site, store.sensor_name
 
 
 def generation(store: Store) -> int:
     """How many times pipeline state was saved into `store` (0: never)."""
-    row = store.execute("SELECT value FROM state WHERE name = ?", (GENERATION,)).fetchone()
+    row = store.execute(f"SELECT value FROM state WHERE {_MINE} AND name = ?", (*scope(store), GENERATION)).fetchone()
     try:
         return int(bytes(row[0]).decode()) if row else 0
     except ValueError:
@@ -35,21 +42,23 @@ def generation(store: Store) -> int:
 
 
 def _bump(store: Store) -> None:
-    store.execute("INSERT INTO state (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
-                  "SET value = excluded.value", (GENERATION, str(generation(store) + 1).encode()))
+    store.execute("INSERT INTO state (site, sensor, name, value) VALUES (?, ?, ?, ?) ON CONFLICT "
+                  "(site, sensor, name) DO UPDATE SET value = excluded.value",
+                  (*scope(store), GENERATION, str(generation(store) + 1).encode()))
 
 
 def save(store: Store, name: str, obj: Stateful) -> None:
     """`obj`'s state (Stateful.to_state) under `name`, replacing what was there."""
     st = obj.to_state()
-    store.execute("DELETE FROM state WHERE name LIKE ?", (f"{name}.%",))
-    insert = "INSERT INTO state (name, value) VALUES (?, ?)"
-    store.execute(insert, (f"{name}.version", json.dumps(st.version).encode()))
-    store.execute(insert, (f"{name}.scalars", json.dumps(st.scalars).encode()))
+    mine = scope(store)
+    store.execute(f"DELETE FROM state WHERE {_MINE} AND name LIKE ?", (*mine, f"{name}.%"))
+    insert = "INSERT INTO state (site, sensor, name, value) VALUES (?, ?, ?, ?)"
+    store.execute(insert, (*mine, f"{name}.version", json.dumps(st.version).encode()))
+    store.execute(insert, (*mine, f"{name}.scalars", json.dumps(st.scalars).encode()))
     for k, df in st.frames.items():   # one frame's bytes in memory at a time
         buf = io.BytesIO()
         df.write_ipc(buf)
-        store.execute(insert, (f"{name}.{k}", buf.getbuffer()))
+        store.execute(insert, (*mine, f"{name}.{k}", buf.getvalue()))
         del buf
     _bump(store)
 
@@ -57,12 +66,14 @@ def save(store: Store, name: str, obj: Stateful) -> None:
 def load(store: Store, name: str, obj: Stateful) -> bool:
     """Restore `obj` from the store; False when the store holds no state for `name`. A state
     `obj` cannot resume from (newer, unknown layout) raises StoreError, one line."""
-    keys = [k for (k,) in store.execute("SELECT name FROM state WHERE name LIKE ?", (f"{name}.%",))]
+    mine = scope(store)
+    keys = [k for (k,) in store.execute(f"SELECT name FROM state WHERE {_MINE} AND name LIKE ?",
+                                        (*mine, f"{name}.%"))]
     if not keys:
         return False
 
     def value(key: str, default: bytes) -> bytes:
-        row = store.execute("SELECT value FROM state WHERE name = ?", (key,)).fetchone()
+        row = store.execute(f"SELECT value FROM state WHERE {_MINE} AND name = ?", (*mine, key)).fetchone()
         return bytes(row[0]) if row else default
 
     try:

@@ -171,6 +171,14 @@ def _device_scores(store: Store, breaches: list[Breach], covered: set[int], cfg:
                          device_threat(breaches, affected, cfg))
 
 
+def _keep_origin(store: Store) -> None:
+    """Rows re-written from what detection wrote keep its site and sensor (migration V8)."""
+    store.execute("UPDATE incidents SET site = d.site, sensor = d.sensor FROM incidents_detected d"
+                  " WHERE d.incident_id = incidents.incident_id")
+    store.execute("UPDATE device_scores SET site = d.site, sensor = d.sensor FROM device_scores_detected d"
+                  " WHERE d.device = device_scores.device AND d.ts = device_scores.ts")
+
+
 REGROUP_STATE = "triage.regroup"   # state row: the [incidents] and [scoring] tables detection last used
 
 
@@ -178,7 +186,7 @@ def save_regroup_config(store: Store, config: dict[str, Any]) -> None:
     """Keep the thresholds detection grouped and scored with (an `analyze --models` file's)."""
     value = json.dumps({k: config[k] for k in ("incidents", "scoring") if k in config}, sort_keys=True)
     store.execute("INSERT INTO state (name, value) VALUES (?, ?)"
-                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (REGROUP_STATE, value))
+                  " ON CONFLICT (site, sensor, name) DO UPDATE SET value = excluded.value", (REGROUP_STATE, value))
 
 
 def regroup_config(store: Store) -> dict[str, Any]:
@@ -220,6 +228,7 @@ def apply_triage(store: Store, config: dict[str, Any] | None = None) -> ApplyRep
         store.db.executemany(f"INSERT INTO incidents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                              [tuple(r[c] for c in cols) for r in rows])
     _device_scores(store, res.breaches, {b.breach_id for b in breaches if b.breach_id in res.dispositions}, cfg)
+    _keep_origin(store)
     store.execute("DELETE FROM incident_triage")
     notes = [(iid, "dissolved", note) for iid, note in res.dissolved.items()]
     notes += [(src, "rescored", "re-scored without its accepted, suppressed or windowed breaches")

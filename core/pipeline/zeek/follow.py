@@ -104,8 +104,9 @@ class ZeekFollower:
                                "status = 'complete' WHERE capture_id = ?", (row[0],))
             row = None
         if row is None:
-            cur = self.store.execute("INSERT INTO captures (path, fingerprint, size, packets, status) "
-                                     "VALUES (?, ?, 0, 0, 'partial')", (str(path.resolve()), fp))
+            cur = self.store.execute("INSERT INTO captures (path, fingerprint, size, packets, status, site, sensor) "
+                                     "VALUES (?, ?, 0, 0, 'partial', ?, ?)",
+                                     (str(path.resolve()), fp, self.store.site, self.store.sensor))
             return _File(int(cur.lastrowid or 0), path)
         f = _File(int(row[0]), path, offset=int(row[1]), records=int(row[2]))
         if f.offset:  # resume: the header and line count of what was consumed before

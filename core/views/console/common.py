@@ -96,5 +96,5 @@ def learn_end(store: Store) -> int | None:
 
 
 def set_learn_end(store: Store, ts_ns: int) -> None:
-    store.execute("INSERT INTO state (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE"
+    store.execute("INSERT INTO state (name, value) VALUES (?, ?) ON CONFLICT (site, sensor, name) DO UPDATE"
                   " SET value=excluded.value", (LEARN_END_KEY, str(int(ts_ns)).encode()))

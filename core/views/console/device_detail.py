@@ -145,7 +145,8 @@ def _peers(store: Store, hi: int, lo: int, limit: int = 60) -> tuple[Peer, ...]:
             f"SELECT {other}_hi, {other}_lo, server_port, proto, app, COUNT(*),"
             f" SUM(state IN {_FAILED_SQL}), SUM(bytes_c2s + bytes_s2c), MAX(last_ts) FROM sessions"
             f" WHERE {me}_hi = ? AND {me}_lo = ? GROUP BY {other}_hi, {other}_lo, server_port, proto, app"
-            " ORDER BY COUNT(*) DESC LIMIT ?", (hi, lo, limit))
+            # ties in group order, stated: the same peers in SQLite and PostgreSQL
+            f" ORDER BY COUNT(*) DESC, {other}_hi, {other}_lo, server_port, proto, app LIMIT ?", (hi, lo, limit))
         for ohi, olo, port, proto, app, n, failed, by, lts in cur:
             out.append(Peer(address=ip_of(ohi, olo), direction=direction,
                             port=port if port is not None and port >= 0 else None,
@@ -161,7 +162,7 @@ def _ops(store: Store, hi: int, lo: int) -> tuple[OpCount, ...]:
         cur = store.execute(
             f"SELECT cls, app, name, SUM(count), COUNT(DISTINCT {other}_hi || ':' || {other}_lo)"
             f" FROM session_ops WHERE {me}_hi = ? AND {me}_lo = ? AND (requests = 1 OR from_client = 1)"
-            " GROUP BY cls, app, name ORDER BY cls DESC, SUM(count) DESC", (hi, lo))
+            " GROUP BY cls, app, name ORDER BY cls DESC, SUM(count) DESC, app, name", (hi, lo))
         for cls, app, name, n, peers in cur:
             out.append(OpCount(direction=direction, cls=CLASS_NAMES.get(cls, "") or "OTHER",
                                protocol=APP_NAMES.get(app or 0, "") or str(app), name=name or "",
@@ -184,7 +185,7 @@ def _device_charts(store: Store, dev: str, hi: int, lo: int, buckets: int = 48) 
     for side in ("client", "server"):
         cur = store.execute(
             f"SELECT (first_ts - ?) / ?, COUNT(*) FROM sessions WHERE {side}_hi = ? AND {side}_lo = ?"
-            f" GROUP BY (first_ts - ?) / ?", (t0, width, hi, lo, t0, width))
+            " GROUP BY 1", (t0, width, hi, lo))   # by position: the same in SQLite and PostgreSQL
         for b, c in cur:
             total[min(int(b), n - 1)] += c
     cur = store.execute(

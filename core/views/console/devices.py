@@ -89,7 +89,7 @@ def activity(store: Store, buckets: int = SPARK_BUCKETS) -> dict[tuple[int, int]
     for side in ("client", "server"):
         cur = store.execute(
             f"SELECT {side}_hi, {side}_lo, (first_ts - ?) / ?, COUNT(*) FROM sessions"
-            f" GROUP BY {side}_hi, {side}_lo, (first_ts - ?) / ?", (t0, width, t0, width))
+            " GROUP BY 1, 2, 3", (t0, width))   # by position: the same in SQLite and PostgreSQL
         for hi, lo, b, n in cur:
             arr = out.setdefault((hi, lo), [0] * buckets)
             arr[min(int(b), buckets - 1)] += n

@@ -140,7 +140,7 @@ def _incident_summaries(store: Store, inc: IncidentRow) -> tuple:
             continue
         span = (inc.first_ts or 0, inc.last_ts or (1 << 62))
         up = store.execute(
-            "SELECT server_hi, server_lo, server_port, app, SUM(bytes_c2s), COUNT(*) FROM sessions"
+            "SELECT server_hi, server_lo, server_port, MAX(app), SUM(bytes_c2s), COUNT(*) FROM sessions"
             " WHERE client_hi = ? AND client_lo = ? AND first_ts BETWEEN ? AND ?"
             " GROUP BY server_hi, server_lo, server_port ORDER BY SUM(bytes_c2s) DESC LIMIT 1",
             (hi, lo, *span)).fetchone()
