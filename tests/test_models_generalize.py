@@ -106,3 +106,17 @@ def test_learning_never_lowers_a_cold_start_score(learned: Path, tmp_path: Path)
     warm = fired(detect(learned, tmp_path, rows, NEWDEV), "ics.new_action")
     assert cold and warm and max(b.score for b in warm) >= max(b.score for b in cold)
     assert HOUR  # the shared unit, imported for the reader
+
+
+def test_a_flood_of_new_writes_outranks_a_few_in_new_action(learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    def writes(n: int) -> list[dict]:
+        kinds = (op(APP_MODBUS, 6, MB_REG["cls"], "Write Single Register", n),
+                 op(APP_MODBUS, 16, MB_REG["cls"], "Write Multiple Registers", n))
+        return [sess(HMI, PLC3, 502, T_DETECT, app=APP_MODBUS, ops=kinds, dur_s=60)]
+    few = fired(detect(learned, tmp_path, writes(1)), "ics.new_action")
+    flood = fired(detect(learned, tmp_path, writes(1000)), "ics.new_action")
+    assert len(few) == 1 and len(flood) == 1
+    assert flood[0].score > few[0].score
+    assert flood[0].details["per_minute"] == 2000.0 and few[0].details["per_minute"] == 2.0
+    assert "2,000.0 per minute, above the 30 per minute expected of anyone" in flood[0].explanation
+    assert "(2.0 per minute)" in few[0].explanation

@@ -18,9 +18,11 @@ from plantwatch.core.decode.schema import CLS_ACTION, CLS_DISCOVER, CLS_REPROGRA
 from plantwatch.core.detection.baseline import Aggregates, Baseline
 from plantwatch.core.detection.models.base import Context
 from plantwatch.core.flows.sessions import FAILED_STATES
+from plantwatch.core.inventory.roles import mark_unverified
 from plantwatch.core.inventory.zones import Zones
 
 U = pl.UInt64()
+NEW_DEVICE = "first seen after learning"
 
 # the session columns the detector keeps of each batch (what the context is built from)
 KEEP = ["session_id", "proto", "state", "app", "client_hi", "client_lo", "server_hi", "server_lo",
@@ -67,10 +69,17 @@ class ContextBuilder:
         _, k0 = self.zones.classify(d["hi"].to_numpy(), d["lo"].to_numpy())
         d = d.with_columns(pl.Series("k0", k0.tolist(), dtype=pl.String))
         d = d.with_columns(_kind("zone_kind", "k0").alias("zone_kind")).drop("k0")
-        return d.with_columns(
+        d = d.with_columns(
             pl.col("maturity").is_not_null().alias("known"),
             (pl.col("maturity") == "learning").fill_null(False).alias("immature"),
             (pl.col("zone_kind") == "external").alias("external")).drop("maturity")
+        # a trusted role earned by a device the baseline never saw is unverified: no model
+        # discounts what a newcomer earned (with no baseline at all, nobody is new)
+        if self.baseline.edges.height:
+            new = d.filter(~pl.col("known") & ~pl.col("external"))["device"].to_list()
+            d = mark_unverified(d.with_columns(pl.lit("").alias("role_reasons")),
+                                dict.fromkeys(new, NEW_DEVICE)).drop("role_reasons")
+        return d
 
     def build(self, devices: pl.DataFrame | None, cold: bool) -> Context:
         D = self._devices(devices)

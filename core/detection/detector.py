@@ -31,11 +31,12 @@ from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
 from plantwatch.core.detection import incidents as incidents_mod
 from plantwatch.core.detection import scoring
 from plantwatch.core.detection.baseline import HOUR, Aggregates, Baseline, key_hash
-from plantwatch.core.detection.context import KEEP, ContextBuilder
+from plantwatch.core.detection.context import KEEP, NEW_DEVICE, ContextBuilder
 from plantwatch.core.detection.contracts import DetectionSink
 from plantwatch.core.detection.models import MODELS, MODULES, load_config
 from plantwatch.core.detection.records import Breach, Incident
 from plantwatch.core.flows.sessions import FAILED_STATES, session_ops
+from plantwatch.core.inventory.roles import mark_unverified
 from plantwatch.core.inventory.zones import Zones
 
 MODES = ("learn", "detect")
@@ -51,6 +52,12 @@ class DetectResult:
     incidents: list[Incident] = field(default_factory=list)
     models: dict[str, str] = field(default_factory=dict)   # model id -> active | learning
     threat: list[tuple[str, float]] = field(default_factory=list)  # devices by peak threat score
+    # devices whose trusted role is unverified, with why: new to the baseline, or in an incident
+    unverified: dict[str, str] = field(default_factory=dict)
+
+    def verified_roles(self, devices: pl.DataFrame) -> pl.DataFrame:
+        """The inventory's devices with the roles this detection could not verify marked so."""
+        return mark_unverified(devices, self.unverified)
 
 
 class Detector:
@@ -200,6 +207,13 @@ class Detector:
             if not cold else set()
         names = {r["device"]: r["name"] for r in ctx.D.select("device", "name").iter_rows(named=True) if r["name"]}
         res.incidents = incidents_mod.build(breaches, self.cfg, new_devs, names)
+        res.unverified = dict.fromkeys(sorted(new_devs), NEW_DEVICE)
+        # the sources of an incident's breaches (its targets only suffered it)
+        sources = {b.device for b in breaches}
+        for inc in res.incidents:
+            for d in inc.devices:
+                if d in sources:
+                    res.unverified.setdefault(d, f"acted in incident {inc.incident_id}")
         res.breaches = breaches
         scores, res.threat = self._scores(breaches)
         self.sink.write_detection(breaches, res.incidents, scores)

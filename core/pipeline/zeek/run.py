@@ -103,11 +103,12 @@ def run_zeek(ingest: Ingest, paths: Sequence[str | Path], *,
 
 def finish(ingest: Ingest, still_open: pl.DataFrame) -> DetectResult:
     """The run's end: devices, detection over what was fed, state kept for the next run."""
-    from plantwatch.core.pipeline.ingest import _for_sql
+    from plantwatch.core.pipeline.ingest import _for_sql, write_unverified_roles
 
     devices = ingest.inventory.devices()
     ingest.store.upsert("devices", _for_sql(devices))
     result = ingest.detector.finish(still_open, devices)
+    write_unverified_roles(ingest.store, result, devices)
     pipeline_state.save(ingest.store, "devices", ingest.inventory)
     return result
 
