@@ -200,9 +200,15 @@ class ContextBuilder:
                                         "src_action_b": pl.Int64(), "src_role": pl.String(),
                                         "src_immature": pl.Boolean()})
         ops = ops.unique(["session_id", "app", "code", "cls", "name", "from_client", "requests"], keep="last")
-        o = ops.join(S.select("session_id", "c", "s", "first_ts", "last_ts", "port", "c_role", "c_immature"),
-                     on="session_id", how="inner").rename({"c": "src", "s": "dst", "c_role": "src_role",
-                                                          "c_immature": "src_immature"})
+        # the sender is the client, or the server for what it pushed (from_client false)
+        fc = pl.col("from_client")
+        o = ops.join(S.select("session_id", "c", "s", "first_ts", "last_ts", "port", "c_role", "s_role",
+                              "c_immature", "s_immature"), on="session_id", how="inner").with_columns(
+            pl.when(fc).then(pl.col("c")).otherwise(pl.col("s")).alias("src"),
+            pl.when(fc).then(pl.col("s")).otherwise(pl.col("c")).alias("dst"),
+            pl.when(fc).then(pl.col("c_role")).otherwise(pl.col("s_role")).alias("src_role"),
+            pl.when(fc).then(pl.col("c_immature")).otherwise(pl.col("s_immature")).alias("src_immature"),
+        ).drop("c", "s", "c_role", "s_role", "c_immature", "s_immature")
         o = o.with_columns(ref_expr("first_file", "first_frame").alias("ref"))
         bo = self.baseline.ops
         key = ["src_hi", "src_lo", "dst_hi", "dst_lo", "app", "code", "name"]

@@ -28,6 +28,7 @@ import polars as pl
 from plantwatch.core.decode.addr import classify as addr_classify
 from plantwatch.core.decode.addr import is_group, text_to_ip
 from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
+from plantwatch.core.decode.schema import CLS_ACTION
 from plantwatch.core.detection import incidents as incidents_mod
 from plantwatch.core.detection import scoring
 from plantwatch.core.detection.baseline import HOUR, Aggregates, Baseline, key_hash
@@ -139,7 +140,9 @@ class Detector:
         k = s.filter(pl.Series(keep)).select(KEEP)
         self._kept.append(k)
         if sops.height:
-            self._ops.append(sops.filter(pl.col("from_client") & pl.col("session_id").is_in(k["session_id"].implode())))
+            # what clients sent, and the ACTION requests a server pushed (a PLC reporting STOP)
+            sent = pl.col("from_client") | (pl.col("requests") & (pl.col("cls") == CLS_ACTION))
+            self._ops.append(sops.filter(sent & pl.col("session_id").is_in(k["session_id"].implode())))
 
     # --- end of run -------------------------------------------------------------------------------
 
