@@ -24,6 +24,7 @@ from tests.test_models import (
     READ_HR,
     T_DETECT,
     WS1,
+    WS2,
     detect,
     fired,
     learned,  # noqa: F401 - the module's fixture
@@ -120,3 +121,15 @@ def test_a_flood_of_new_writes_outranks_a_few_in_new_action(learned: Path, tmp_p
     assert flood[0].details["per_minute"] == 2000.0 and few[0].details["per_minute"] == 2.0
     assert "2,000.0 per minute, above the 30 per minute expected of anyone" in flood[0].explanation
     assert "(2.0 per minute)" in few[0].explanation
+
+
+def test_volume_to_a_new_server_is_compared_with_servers_of_its_role_on_that_port(
+        learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    # a file server nobody used while learning: its port has no history, the plant's other
+    # server on 445 (the DC, ~10-13 kB an hour from each client) is the reference
+    fs = "10.10.10.3"
+    extra = {fs: ("it", "server", [], "FS01", None, T_DETECT - 30 * HOUR)}
+    rows = [sess(WS2, fs, 445, T_DETECT, up=6_000_000, down=20_000, dur_s=600)]
+    b = fired(detect(learned, tmp_path, rows, extra), "net.data_volume")
+    assert len(b) == 1 and b[0].details["baseline"] == "server port and role", [x.details for x in b]
+    assert f"the largest hour of any client of port 445 on a server like {fs}" in b[0].explanation

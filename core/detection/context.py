@@ -226,8 +226,8 @@ class ContextBuilder:
 
     def _volume_context(self, S: pl.DataFrame, D: pl.DataFrame) -> pl.DataFrame:
         """Hours of the run whose bytes pass the network's floor, each with the nearest reference
-        the baseline holds: the pair, else any client of the server's port, else the clients of
-        the source's zone kind and role, else what the source itself ever sent in an hour."""
+        the baseline holds: the pair, else any client of the server's port, else any client of
+        that port on servers of the server's role, else the clients of the source's zone kind and role, else what the source itself ever sent in an hour."""
         bv = self.baseline.vol
         floor = volume_floor(bv, self.cfg["net.data_volume"])
         vh = self.agg.frames()["vol_hours"].filter((pl.col("up") >= floor) | (pl.col("down") >= floor))
@@ -253,6 +253,10 @@ class ContextBuilder:
         bvr = bv.join(roles.rename({"hi": "c_hi", "lo": "c_lo"}), on=["c_hi", "c_lo"], how="left")
         pair = stats(bv, "p")
         srv = stats(pooled(bv, ["s_hi", "s_lo", "port", "measure"]), "q")
+        # the clients of every server of that role on that port (a file server nobody used
+        # before is compared with the plant's other file servers)
+        s_roles = roles.select(pl.col("hi").alias("s_hi"), pl.col("lo").alias("s_lo"), pl.col("role").alias("s_role"))
+        psr = stats(pooled(bv.join(s_roles, on=["s_hi", "s_lo"], how="inner"), ["port", "s_role", "measure"]), "r")
         pop = stats(pooled(bvr.filter(pl.col("role").is_not_null()), ["zone_kind", "role", "measure"]), "z")
         # a zone kind and role the baseline knows devices of, none of which ever moved such bytes
         # as a client (field devices do not send files): its largest hour is 0
@@ -267,6 +271,7 @@ class ContextBuilder:
                         ).group_by("hi", "lo").agg(pl.col("max").max().alias("o_max"))
         v = long.join(pair, on=["c_hi", "c_lo", "s_hi", "s_lo", "port", "measure"], how="left").join(
             srv, on=["s_hi", "s_lo", "port", "measure"], how="left")
+        v = v.join(s_roles, on=["s_hi", "s_lo"], how="left").join(psr, on=["port", "s_role", "measure"], how="left")
         v = v.join(roles.rename({"hi": "c_hi", "lo": "c_lo"}), on=["c_hi", "c_lo"], how="left").join(
             pop, on=["zone_kind", "role", "measure"], how="left")
         sender = pl.when(pl.col("measure") == "up")
@@ -276,7 +281,7 @@ class ContextBuilder:
         # the pair is a reference once it holds enough active hours: a pair seen in one quiet hour
         # says little, and the clients of its server's port (pooled) speak instead
         min_h = float(self.cfg["net.data_volume"]["min_reference_hours"])
-        chain = (("pair", "p"), ("server port", "q"), ("zone and role", "z"))
+        chain = (("pair", "p"), ("server port", "q"), ("server port and role", "r"), ("zone and role", "z"))
         kind = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
         mx = mean = sd = pl.when(pl.lit(False)).then(pl.lit(None, pl.Float64))
         for name, pre in chain:
