@@ -8,12 +8,15 @@ import asyncio
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
 from plantwatch.core.store.database import Store
 from plantwatch.core.views import queries
-from plantwatch.core.views.queries import parse_conn_filter, parse_device_filter
+from plantwatch.core.views.queries import ConnFilter, Series, parse_conn_filter, parse_device_filter
+from plantwatch.tui.widgets.charts import SeriesChart
 from plantwatch.tui.widgets.table import SnapshotTable
 from tests.tui_support import ATTACKER, needs_demo
 
@@ -138,3 +141,102 @@ def test_table_builds_only_drawn_rows_and_keeps_the_cursor() -> None:
             assert app.selected[1:] == ["header word", f"k{4999 - top - 1}"]
 
     asyncio.run(main())
+
+
+@needs_demo
+def test_failed_external_chart_counts_what_a_row_by_row_reading_counts(demo_store: Path) -> None:
+    """The device screen classifies a device's failed peers in one array: the chart must count
+    what classifying each failed connection on its own counts, bucket by bucket."""
+    from plantwatch.core.decode import addr
+    from plantwatch.core.flows.sessions import FAILED_STATES
+
+    checked = 0
+    with Store(demo_store, readonly=True) as st:
+        for dev, hi, lo in st.execute("SELECT device, hi, lo FROM devices").fetchall():
+            charts = {c.title: c for c in queries.device_detail(st, dev).charts}
+            started = charts.get("connections started")
+            if started is None:
+                continue
+            t0, width = started.ts[0], (started.ts[1] - started.ts[0]) if len(started.ts) > 1 else 1
+            expect = [0.0] * len(started.ts)
+            for first, shi, slo, state in st.execute(
+                    "SELECT first_ts, server_hi, server_lo, state FROM sessions WHERE client_hi = ?"
+                    " AND client_lo = ?", (hi, lo)):
+                one = addr.classify(np.array([shi & (2**64 - 1)], dtype=np.uint64),
+                                    np.array([slo & (2**64 - 1)], dtype=np.uint64))
+                if state in FAILED_STATES and int(one[0]) == addr.KIND_GLOBAL:
+                    expect[min((first - t0) // width, len(expect) - 1)] += 1
+            failed = charts.get("failed external connections")
+            assert (list(failed.values) if failed else [0.0] * len(expect)) == expect, dev
+            checked += failed is not None
+    assert checked, "no device of the demo failed to reach an external address: nothing was compared"
+
+
+class ChartApp(App):
+    def compose(self) -> ComposeResult:
+        yield SeriesChart(id="c")
+
+
+def test_chart_is_rebuilt_for_new_data_and_a_new_size_only() -> None:
+    from textual_plotext import PlotextPlot
+
+    app = ChartApp()
+    builds: list[tuple[int, int]] = []
+    real = PlotextPlot.render
+
+    def counting(self):
+        builds.append(tuple(self.size))
+        return real(self)
+
+    async def main() -> None:
+        async with app.run_test(size=(60, 14)) as pilot:
+            chart = app.query_one(SeriesChart)
+            hour = 3_600_000_000_000
+            chart.show(Series("a", (0, hour, 2 * hour), (1.0, 5.0, 2.0)))
+            await pilot.pause()
+            first = chart.render()
+            n = len(builds)
+            assert chart.render() is first and len(builds) == n        # same data, same size
+            chart.show(Series("b", (0, hour, 2 * hour), (9.0, 0.0, 4.0)))
+            second = chart.render()
+            assert second is not first and "b (UTC" in second.plain and len(builds) == n + 1
+            await pilot.resize_terminal(50, 14)
+            await pilot.pause()
+            assert chart.render() is not second and builds[-1][0] != builds[n][0]
+
+    PlotextPlot.render = counting
+    try:
+        asyncio.run(main())
+    finally:
+        PlotextPlot.render = real
+
+
+@needs_demo
+def test_event_log_count_is_reused_until_a_commit(tmp_path: Path, demo_store: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from plantwatch.tui.screens.eventlog import EventLogScreen
+
+    copy = tmp_path / "demo.sqlite"
+    shutil.copy(demo_store, copy)
+    counted: list[ConnFilter] = []
+    real = queries.count_connections
+
+    def counting(store: Store, flt: ConnFilter) -> int:
+        counted.append(flt)
+        return real(store, flt)
+
+    monkeypatch.setattr(queries, "count_connections", counting)
+    screen = EventLogScreen()
+    with Store(copy, readonly=True) as reader, Store(copy) as writer:
+        screen.filter = parse_conn_filter("port:102")
+        count = screen._count_query()
+        flt, first = count(reader)
+        assert first == real(reader, flt) > 0 and count(reader) == (flt, first) and len(counted) == 1
+        screen.filter = parse_conn_filter("")
+        assert screen._count_query()(reader)[1] == real(reader, screen.filter) and len(counted) == 2
+        with writer.transaction():
+            writer.execute("DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM sessions"
+                           " WHERE server_port = 102 LIMIT 3)")
+        assert count(reader) == (flt, first - 3) and len(counted) == 3     # recounted after the commit
+        with Store(copy, readonly=True) as other:      # another connection's versions are its own
+            assert count(other) == (flt, first - 3) and len(counted) == 4

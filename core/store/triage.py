@@ -160,14 +160,23 @@ def withdraw_acceptance(store: Store, accept_id: int, user: str | None = None) -
 
 
 def acceptances(store: Store, include_withdrawn: bool = False) -> list[dict]:
+    return _records(store, "acceptances", "accept_id", ("breach_id", "model", "actor", "targets",
+                    "keys", "why", "user", "at"), ("targets", "keys"), include_withdrawn)
+
+
+def _records(store: Store, table: str, key: str, columns: tuple[str, ...], json_columns: tuple[str, ...],
+             include_withdrawn: bool) -> list[dict]:
+    """Rows of a triage table as dicts (JSON columns decoded), oldest first; withdrawn ones only
+    when asked."""
     where = "" if include_withdrawn else " WHERE withdrawn_at IS NULL"
-    cur = store.execute("SELECT accept_id, breach_id, model, actor, targets, keys, why, user, at,"
-                        f" withdrawn_at, withdrawn_by FROM acceptances{where} ORDER BY accept_id")
+    cur = store.execute(f"SELECT {key}, {', '.join(columns)}, withdrawn_at, withdrawn_by "
+                        f"FROM {table}{where} ORDER BY {key}")
     names = [d[0] for d in cur.description]
     out = []
     for r in cur.fetchall():
         d = dict(zip(names, r, strict=True))
-        d["targets"], d["keys"] = json.loads(d["targets"]), json.loads(d["keys"])
+        for k in json_columns:
+            d[k] = json.loads(d[k])
         out.append(d)
     return out
 
@@ -235,17 +244,8 @@ def withdraw_window(store: Store, window_id: int, user: str | None = None) -> Ap
 
 
 def windows(store: Store, include_withdrawn: bool = False) -> list[dict]:
-    where = "" if include_withdrawn else " WHERE withdrawn_at IS NULL"
-    cur = store.execute("SELECT window_id, name, start_ts, end_ts, devices, targets, classes, note, user, at,"
-                        f" withdrawn_at, withdrawn_by FROM windows{where} ORDER BY window_id")
-    names = [d[0] for d in cur.description]
-    out = []
-    for r in cur.fetchall():
-        d = dict(zip(names, r, strict=True))
-        for k in ("devices", "targets", "classes"):
-            d[k] = json.loads(d[k])
-        out.append(d)
-    return out
+    return _records(store, "windows", "window_id", ("name", "start_ts", "end_ts", "devices", "targets",
+                    "classes", "note", "user", "at"), ("devices", "targets", "classes"), include_withdrawn)
 
 
 def suppressed(store: Store, kind: str | None = None) -> list[dict]:

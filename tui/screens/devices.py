@@ -31,12 +31,6 @@ def device_cells(r: DeviceRow) -> tuple:
             plain(r.vulns or "", style="bold red"))
 
 
-def device_rows(rows: tuple[DeviceRow, ...]) -> list[tuple]:
-    """(key, signature, cells) of each device: the row itself is its signature, its cells are
-    built when the table first draws the row."""
-    return [(r.device, r, partial(device_cells, r)) for r in rows]
-
-
 def device_widths(rows: list[DeviceRow]) -> dict[str, int]:
     """Widths of the text columns over `rows`, as shown (escaped and cut like `plain` does)."""
     widths = {"score": 4, "new": 3, "first": 19}
@@ -93,7 +87,16 @@ class DevicesScreen(FilterBarMixin, BaseScreen):
             widths = cache.extra.get("widths")
             if widths is None:
                 widths = cache.extra["widths"] = device_widths([r for r, _ in cache.rows])
-            return snap, device_rows(snap.rows), widths
+            # each device's table row is made once per store change, not once per filter or sort:
+            # a filter matching 5,000 devices then costs a lookup per row, not 5,000 new rows
+            made = cache.extra.setdefault("rows", {})
+            rows = []
+            for r in snap.rows:
+                row = made.get(r.device)
+                if row is None or row[1] is not r:
+                    row = made[r.device] = (r.device, r, partial(device_cells, r))
+                rows.append(row)
+            return snap, rows, widths
         return load
 
     def refresh_data(self) -> None:

@@ -39,6 +39,8 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
         self.page = Page()
         self.snapshot: Connections | None = None
         self.total = -1
+        # filter -> (connection, its data_version, count): used by the count loader's worker only
+        self._counts: dict[ConnFilter, tuple[object, int, int]] = {}
 
     def compose_body(self) -> ComposeResult:
         yield Input(value=self.filter_text, id="filter",
@@ -96,8 +98,21 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
         return load
 
     def _count_query(self):
-        flt = self.filter
-        return lambda store: (flt, queries.count_connections(store, flt))
+        flt, counts = self.filter, self._counts
+
+        def count(store):
+            # a filter counted before on this connection, with no commit since, is not
+            # recounted (a million rows unfiltered): reopening the log costs one pragma
+            version = store.execute("PRAGMA data_version").fetchone()[0]
+            hit = counts.get(flt)
+            if hit is not None and hit[0] is store and hit[1] == version:
+                return flt, hit[2]
+            total = queries.count_connections(store, flt)
+            if len(counts) >= 64:
+                counts.clear()
+            counts[flt] = (store, version, total)
+            return flt, total
+        return count
 
     def refresh_data(self) -> None:
         self.conn_loader.request(self._query())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from plantwatch.core.views.queries import Series
@@ -13,8 +14,20 @@ class SeriesChart(PlotextPlot):
     DEFAULT_CSS = """
     SeriesChart { height: 10; min-width: 40; }
     """
+    _shown = 0                                    # bumped by every show()
+    _drawn: tuple[tuple, RenderResult] | None = None
+
+    def render(self) -> RenderResult:
+        """Textual asks for a widget's render on every repaint of it (a device screen filled
+        asked twice per chart); plotext builds the whole plot each time, so the last one is
+        kept while the data, the size and the theme are the same."""
+        key = (self._shown, self.size, self.app.theme, self.theme)
+        if self._drawn is None or self._drawn[0] != key:
+            self._drawn = (key, super().render())
+        return self._drawn[1]
 
     def show(self, series: Series, color: str = "green") -> None:
+        self._shown += 1
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()

@@ -23,7 +23,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -109,6 +109,7 @@ class SnapshotTable(ScrollView, can_focus=True):
         self._cursor = 0
         self._lines: dict[tuple[int, bool], Strip] = {}
         self._header: Strip | None = None
+        self._frame: tuple[Style, Style, Style] | None = None
 
     def _on_mount(self, event: events.Mount) -> None:
         self._resize_virtual()
@@ -227,12 +228,14 @@ class SnapshotTable(ScrollView, can_focus=True):
     def _invalidate(self) -> None:
         self._lines.clear()
         self._header = None
+        self._frame = None
         self.refresh()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._lines.clear()
         self._header = None
+        self._frame = None
 
     def _on_focus(self, event: events.Focus) -> None:
         self._invalidate()
@@ -255,18 +258,29 @@ class SnapshotTable(ScrollView, can_focus=True):
             line.append(" " * (w - t.cell_len + 1))
         return line
 
+    def _styles(self) -> tuple[Style, Style, Style]:
+        """(base, header, cursor) styles, looked up once per repaint rather than once per line:
+        each lookup walks the widget's ancestors, a few of them per line on every repaint."""
+        if self._frame is None:
+            self._frame = (self.rich_style, self.get_component_rich_style("datatable--header"),
+                           self.get_component_rich_style("datatable--cursor"))
+        return self._frame
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame = None     # styles may have changed since the last repaint (focus, theme)
+        return super().render_lines(crop)
+
     def _strip(self, text: Text, post: Style | None) -> Strip:
         segs = list(text.render(self.app.console))
-        segs = list(Segment.apply_style(segs, self.rich_style, post))
+        segs = list(Segment.apply_style(segs, self._styles()[0], post))
         return Strip(segs, text.cell_len)
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base, header, cursor_style = self._styles()
         fill = base      # the header and the cursor row are painted across the whole width
         if y == 0:
-            header = self.get_component_rich_style("datatable--header")
             if self._header is None:
                 labels = self._line_text([label for _, label, _ in self._columns])
                 self._header = self._strip(labels, header)
@@ -276,7 +290,7 @@ class SnapshotTable(ScrollView, can_focus=True):
             if row >= len(self._keys):
                 return Strip.blank(width, base)
             cursor = row == self._cursor
-            post = self.get_component_rich_style("datatable--cursor") if cursor else None
+            post = cursor_style if cursor else None
             strip = self._lines.get((row, cursor))
             if strip is None:
                 if len(self._lines) > CACHE_LINES:
