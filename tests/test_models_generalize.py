@@ -14,6 +14,7 @@ from plantwatch.core.detection.models.beacon import regularity
 from tests.test_models import (
     HMI,
     HOUR,
+    MB_DEVID,
     MB_REG,
     NEW,
     NEWDEV,
@@ -98,6 +99,19 @@ def test_dnp3_reads_from_a_source_new_to_the_outstations_are_recon(learned: Path
             for k, ip in enumerate((PLC1, PLC2, PLC3))]
     b = fired(detect(learned, tmp_path, rows), "ics.new_discover")
     assert len(b) == 1 and b[0].details["targets"] == 3 and "DNP3 reads" in b[0].explanation
+
+
+def test_identity_reads_spread_over_hours_fire_on_a_longer_horizon(learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    # a new laptop reads one device's identity every 20 minutes: never 3 in 10 minutes
+    targets = [PLC1, PLC2, PLC3, *(f"10.20.20.{60 + i}" for i in range(5))]
+    slow = [sess(NEW, ip, 502, T_DETECT + k * 20 * MIN, app=APP_MODBUS, ops=(MB_DEVID,)) for k, ip in enumerate(targets)]
+    b = fired(detect(learned, tmp_path, slow, NEWDEV), "ics.new_discover")
+    assert len(b) == 1 and b[0].details["horizon"] in ("1 h", "24 h") and b[0].details["targets"] >= 4
+    assert f"counted over the {b[0].details['horizon']} horizon" in b[0].explanation
+    burst = [sess(NEW, ip, 502, T_DETECT + k * 30 * NS, app=APP_MODBUS, ops=(MB_DEVID,)) for k, ip in enumerate(targets)]
+    b = fired(detect(learned, tmp_path, burst, NEWDEV), "ics.new_discover")
+    assert len(b) == 1 and b[0].details["horizon"] == "10 min"   # one breach, the shortest horizon
+    assert not fired(detect(learned, tmp_path, slow[:3], NEWDEV), "ics.new_discover")
 
 
 def test_learning_never_lowers_a_cold_start_score(learned: Path, tmp_path: Path) -> None:  # noqa: F811

@@ -6,6 +6,8 @@ relative to the network's own volumes are never unusual (core/detection/context.
 
 from __future__ import annotations
 
+import math
+
 import polars as pl
 
 from plantwatch.core.detection.models.base import NS, Context, Model, evidence, hours_text
@@ -33,8 +35,6 @@ def run(ctx: Context) -> list[Breach]:
                      & (pl.col("bytes") >= factor * pl.col("ref_max")))
     out = []
     for r in f.sort(["c", "s", "port", "hour", "measure"]).iter_rows(named=True):
-        import math
-
         sd = max(0.5, r["ref_sd"] or 0.0)
         imp = normal_importance(math.log1p(r["bytes"]), r["ref_mean"] or 0.0, sd)
         ev = ctx.S.filter((pl.col("c") == r["c"]) & (pl.col("s") == r["s"]) & (pl.col("port") == r["port"])
