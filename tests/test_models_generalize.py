@@ -70,6 +70,21 @@ def test_a_flood_of_writes_outranks_one_write_and_states_the_rate(tmp_path: Path
     assert not fired(detect(None, tmp_path, one), "ics.action_rate")
 
 
+def test_a_flood_of_connections_to_a_controller_states_its_rate(learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    # 600 connections to PLC1:502 in a minute, most refused: connection exhaustion
+    flood = [sess(NEW, PLC1, 502, T_DETECT + k * NS // 10, state="refused" if k % 3 else "closed", dur_s=0.05)
+             for k in range(600)]
+    b = fired(detect(None, tmp_path, flood, NEWDEV), "ics.connection_rate")
+    assert len(b) == 1 and b[0].device == NEW and b[0].devices == [NEW, PLC1]
+    assert b[0].details["connections"] == 600 and b[0].details["per_minute"] == 600.0
+    assert "600 per minute" in b[0].explanation and "there is no baseline yet" in b[0].explanation
+    # a poller reconnecting every two seconds is no flood, at cold start or against its learned edge
+    poller = [sess(HMI, PLC1, 502, T_DETECT + k * 2 * NS, app=APP_MODBUS, ops=(READ_HR,), dur_s=0.5) for k in range(300)]
+    assert not fired(detect(None, tmp_path, poller), "ics.connection_rate")
+    b = fired(detect(learned, tmp_path, flood, NEWDEV), "ics.connection_rate")
+    assert len(b) == 1 and "never carried one while learning" in b[0].explanation
+
+
 def test_beaconing_to_a_rare_external_endpoint(learned: Path, tmp_path: Path) -> None:  # noqa: F811
     c2 = "198.51.100.77"
     rng = np.random.default_rng(5)
