@@ -90,6 +90,17 @@ def run_child(cmd: list[str], *, one_core: bool, stdout=subprocess.DEVNULL,
             "timed_out": deadline is not None and wall > timeout}
 
 
+def compile_sources() -> None:
+    """Write the project's bytecode, as installing a package does: an editable checkout run with
+    PYTHONDONTWRITEBYTECODE set would otherwise compile ~140 modules again at every start
+    (about 0.1 CPU s per run, timed as start-up although no installed copy pays it)."""
+    import compileall
+
+    for pkg in ("core", "tui", "plantwatch"):
+        if (ROOT / pkg).is_dir():
+            compileall.compile_dir(str(ROOT / pkg), quiet=1)
+
+
 def plantwatch_cmd() -> list[str] | None:
     """How to start the CLI: the venv's console script, else the module, else None."""
     exe = Path(sys.executable).parent / "plantwatch"
@@ -497,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         failed |= "error" in fig["stages"]
 
     base = plantwatch_cmd()
+    compile_sources()
     runs = {"both": (True, False), "one-core": (True,), "default": (False,)}[a.runs]
     for one_core in runs:
         key = "plantwatch_one_core" if one_core else "plantwatch_default"

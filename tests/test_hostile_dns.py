@@ -61,13 +61,18 @@ def test_caps_per_response_and_per_batch_are_counted() -> None:
 
 
 def test_large_messages_are_not_remembered() -> None:
-    payloads = _responses(50, dns.MAX_ANSWERS)
-    view = PacketView.from_payloads(payloads, proto=17, sport=53, dport=40000)
+    # over TCP (a 2-byte length first): read by dns.parse one at a time, through its cache (the
+    # usual UDP message is read many at a time by dns_batch and never cached)
+    def tcp(msgs: list[bytes]) -> PacketView:
+        return PacketView.from_payloads([len(m).to_bytes(2, "big") + m for m in msgs], proto=6,
+                                        sport=53, dport=40000)
+
+    view = tcp(_responses(50, dns.MAX_ANSWERS))
     state: dict = {}
-    dns.decode(view, dns.select(view, state), state)
+    assert dns.decode(view, dns.select(view, state), state).columns.height == 50
     assert state["parsed"] == {}
     small = f.dns_response(1, "historian.plant.local", ["10.1.2.3"])
-    view = PacketView.from_payloads([small, small], proto=17, sport=53, dport=40000)
+    view = tcp([small, small])
     dns.decode(view, dns.select(view, state), state)
     assert len(state["parsed"]) == 1
 

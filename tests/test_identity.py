@@ -13,6 +13,7 @@ from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.decode.identity import IDENTITY
 from plantwatch.core.inventory.identity import IdentityTable
 from plantwatch.core.pipeline.ingest import Ingest
+from plantwatch.core.store import triage
 from plantwatch.core.store.database import Store
 from plantwatch.core.synth import frames as f
 from plantwatch.core.synth.pcapwriter import write_pcap
@@ -132,3 +133,80 @@ def test_analyze_json_carries_identity_equal_to_tshark() -> None:
     assert dev["cpe"][0]["names"][1].startswith("cpe:2.3:o:siemens:cpu_315-2_pn\\/dp_firmware:v3.2.7")
     assert dev["vulnerabilities"] == []
     assert not any("identity" in d for d in data["devices"] if d["device"] == "134.217.61.131")
+
+
+def _covering(st: Store) -> dict[str, tuple[str, str]]:
+    return {m: (d, lab) for m, d, lab in st.execute(
+        "SELECT b.model, t.disposition, t.label FROM breach_triage t JOIN breaches b USING (breach_id)")}
+
+
+def test_firmware_change_inside_a_maintenance_window_is_labelled_not_alarmed(tmp_path: Path) -> None:
+    """A window declared ahead of the update, naming the PLC as its target, covers the change
+    although the old firmware was last stated a day before the window opened; windows on another
+    device, or closed before the new firmware was first stated, do not."""
+    one, two = tmp_path / "before.pcap", tmp_path / "after.pcap"
+    _plc_capture(one, T0, (2, 7), "S C-B1U393142011")
+    _plc_capture(two, T0 + 24 * HOUR, (3, 0), "S C-B1U393142011")
+    with Store(tmp_path / "s.sqlite") as st:
+        Ingest(st).run([one])
+        start = T0 + 24 * HOUR - HOUR
+        triage.add_window(st, "other PLC update", start, start + 2 * HOUR, [EWS], ["10.20.20.99"], ["REPROGRAM"])
+        triage.add_window(st, "too early", start, T0 + 24 * HOUR, [EWS], [PLC], ["REPROGRAM"])
+        Ingest(st).run([two])
+        assert "ics.identity_changed" not in _covering(st)
+        _, report = triage.add_window(st, "CPU firmware V3.0", start, start + 2 * HOUR, [EWS], [PLC], ["REPROGRAM"])
+        assert report.window == 1
+        assert _covering(st)["ics.identity_changed"] == ("window", "CPU firmware V3.0")
+        score = st.execute("SELECT score FROM breaches WHERE model = 'ics.identity_changed'").fetchone()[0]
+        assert score <= 0.1
+
+
+def test_a_window_declared_ahead_labels_the_change_when_it_is_detected(tmp_path: Path) -> None:
+    one, two = tmp_path / "before.pcap", tmp_path / "after.pcap"
+    _plc_capture(one, T0, (2, 7), "S C-B1U393142011")
+    _plc_capture(two, T0 + 24 * HOUR, (3, 0), "S C-B1U393142011")
+    with Store(tmp_path / "s.sqlite") as st:
+        Ingest(st).run([one])
+        start = T0 + 24 * HOUR - HOUR
+        triage.add_window(st, "CPU firmware V3.0", start, start + 2 * HOUR, [EWS], [PLC], [])
+        Ingest(st).run([two])
+        assert _covering(st)["ics.identity_changed"] == ("window", "CPU firmware V3.0")
+
+
+@pytest.mark.tshark
+@pytest.mark.skipif(not HAVE_TSHARK, reason="tshark not installed")
+def test_cip_and_bacnet_identity_in_json_and_device_screen_equal_tshark(tmp_path: Path) -> None:
+    """The 1756-ENBT's vendor, product and revision (Get_Attributes_All, frames 34-40) and the
+    vendor of a BACnet device behind a router behind a BBMD (its I-Ams name no product or
+    revision), in `analyze --json` and on the device screen, as tshark decodes them."""
+    import html
+    import re
+
+    from plantwatch.core.views.console.device_detail import device_detail
+    from plantwatch.tui.screens.device import wire_identity_text
+    from tests.oracle import tshark_pdml
+    from tests.test_cli_analyze import analyze_json
+
+    cip, bac = REAL / "openics_EIP-FirmwareChange_10650-10700.pcap", REAL / "bacnet_sample.pcap"
+    t = tshark_fields(cip, ["cip.id.product_name", "cip.id.major_rev", "cip.id.minor_rev"], "cip.id.product_name")
+    frames = sorted(t)
+    vendor = re.search(r'name="cip.id.vendor_id" showname="Vendor ID: (.*?) \(0x', tshark_pdml(cip, "cip.id.vendor_id")[0])
+    want = {"vendor": vendor.group(1), "product": t[frames[0]]["cip.id.product_name"],
+            "firmware": f"{t[frames[0]]['cip.id.major_rev']}.{int(t[frames[0]]['cip.id.minor_rev']):03d}"}
+    assert want == {"vendor": "Rockwell Automation/Allen-Bradley", "product": "1756-ENBT/A", "firmware": "4.003"}
+    dev = next(d for d in analyze_json(str(cip))["devices"] if d["device"] == "192.168.10.120")
+    got = {a["attribute"]: a for a in dev["identity"]}
+    assert {k: got[k]["value"] for k in want} == want
+    assert {(got[k]["first_packet"]["frame"], got[k]["last_packet"]["frame"]) for k in want} == {(frames[0], frames[-1])}
+    iam = tshark_pdml(bac, "frame.number == 12")[0]
+    bvendor = html.unescape(re.search(r'showname="Vendor Identifier: (.*?) \(\d+\)"', iam).group(1))
+    comp = "forwarded from 10.21.56.7:47808, network 19301 address 01"
+    bdev = next(d for d in analyze_json(str(bac))["devices"] if d["device"] == "10.21.86.4")
+    bgot = {a["attribute"]: a for a in bdev["identity"] if a["component"] == comp}
+    assert bgot["vendor"]["value"] == bvendor == "Schneider Electric"
+    assert bgot["vendor"]["first_packet"]["frame"] == 12 and bgot["device_instance"]["value"] == "930101"
+    with Store(tmp_path / "s.sqlite") as st:
+        Ingest(st).run([cip])
+        screen = wire_identity_text(device_detail(st, "192.168.10.120")).plain
+    for k, v in want.items():
+        assert f"{k:>18}  {v}  enip, capture 1 frame {frames[0]} … frame {frames[-1]}, {len(frames)} answers" in screen

@@ -16,7 +16,7 @@ from plantwatch.tui.screens.breaches import BreachesScreen
 from plantwatch.tui.screens.incidents import IncidentsScreen
 from plantwatch.tui.screens.triage_modal import AskScreen, WindowScreen
 from plantwatch.tui.widgets.table import SnapshotTable
-from tests.tui_support import ATTACKER, DEMO, needs_demo, settle, wait_until
+from tests.tui_support import ATTACKER, DEMO, apply_filter, needs_demo, notice, settle, wait_until
 
 SIZE = (120, 40)
 
@@ -25,18 +25,6 @@ def column(table: SnapshotTable, name: str) -> list[str]:
     return [table.get_cell(k, name).plain for k in table.keys]
 
 
-def notice(screen) -> str:
-    r = screen.query_one("#notice").render()
-    return getattr(r, "plain", str(r))
-
-
-async def apply_filter(pilot, text: str) -> None:
-    flt = pilot.app.screen.query_one("#filter")
-    flt.focus()
-    await wait_until(pilot, lambda: flt.has_focus, 10, "the filter bar's focus")
-    flt.value = text
-    await pilot.press("enter")
-    await settle(pilot)
 
 
 async def wait_written(pilot, n: int) -> None:

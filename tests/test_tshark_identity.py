@@ -64,7 +64,8 @@ def test_s7_szl_identity(path: Path) -> None:
                  "s7comm.szl.xy11.0001.index")
     comp = fields(path, ["s7comm.szl.001c.0001.name", "s7comm.szl.001c.0002.name",
                          "s7comm.szl.001c.0005.serialn", "s7comm.szl.001c.0007.cputypname",
-                         "s7comm.szl.001c.0004.copyright"], "s7comm.szl.001c.0005.serialn")
+                         "s7comm.szl.001c.0004.copyright", "s7comm.szl.001c.0003.tag",
+                         "s7comm.szl.001c.0008.snmcmmc"], "s7comm.szl.001c.0005.serialn")
     assert mod and comp
     for frame, t in mod.items():
         idx = [int(i, 16) for i in t["s7comm.szl.xy11.0001.index"]]
@@ -78,7 +79,31 @@ def test_s7_szl_identity(path: Path) -> None:
         assert ours[frame]["serial"] == t["s7comm.szl.001c.0005.serialn"][0]
         assert ours[frame]["module"] == t["s7comm.szl.001c.0007.cputypname"][0]
         assert ours[frame]["copyright"] == t["s7comm.szl.001c.0004.copyright"][0]
+        assert ours[frame]["memory_card_serial"] == t["s7comm.szl.001c.0008.snmcmmc"][0]
+        assert ours[frame].get("plant_tag", "") == t["s7comm.szl.001c.0003.tag"][0]  # blank: not stated
     assert set(ours) == set(mod) | set(comp)
+
+
+def test_s7_plant_designation_built(tmp_path: Path) -> None:
+    """SZL 0x001C index 3 (plant designation), blank in both real captures, on a built answer."""
+    c = f.Leg.of(EWS_MAC, PLC_MAC, EWS, PLC)
+    s = f.Leg.of(PLC_MAC, EWS_MAC, PLC, EWS)
+    ses = f.TcpSession(c, s, 49301, 102, isn_client=5000, isn_server=70000)
+    recs = ses.handshake(T0)
+    comp = [(1, "S7300 station_1"), (3, "Line 4 filler"), (5, "S C-B1U393142011")]
+    entries = [bytes([0, i]) + v.encode().ljust(32, b"\x00") for i, v in comp]
+    recs += ses.send(recs[-1][0] + 1000, f.s7_szl_read(2, 0x001C), True)
+    recs += ses.send(recs[-1][0] + 1000, f.s7_szl_response(2, 0x001C, 0, entries), False)
+    path = tmp_path / "szl_001c.pcap"
+    write_pcap(path, recs)
+    theirs = fields(path, ["s7comm.szl.001c.0001.name", "s7comm.szl.001c.0003.tag", "s7comm.szl.001c.0005.serialn"],
+                    "s7comm.szl.001c.0003.tag")
+    assert list(theirs) == [len(recs)]
+    t = theirs[len(recs)]
+    assert by_frame(identity(path)) == {len(recs): {
+        "name": t["s7comm.szl.001c.0001.name"][0], "plant_tag": t["s7comm.szl.001c.0003.tag"][0],
+        "serial": t["s7comm.szl.001c.0005.serialn"][0]}}
+    assert t["s7comm.szl.001c.0003.tag"][0] == "Line 4 filler"
 
 
 def test_s7_snap7_values() -> None:
@@ -132,6 +157,24 @@ def test_cip_identity(path: Path, component: str) -> None:
         assert ours[frame] == _cip_expected(t)
 
 
+def test_cip_get_attribute_list_routed() -> None:
+    """The engineering tool reads the CPU's revision alone with Get_Attribute_List through the
+    ENBT (frame 10, after a Get_Attributes_All on frame 8); the same read over a Forward Open
+    connection (frame 4, Send Unit Data) is not attributed: the connection's path is not tracked."""
+    path = REAL / "openics_EIP-SoftwareDownload_190-200.pcap"
+    df = identity(path)
+    theirs = fields(path, ["enip.command", *CIP_FIELDS], "cip.id.major_rev")
+    unconnected = {k: t for k, t in theirs.items() if t["enip.command"] == ["0x006f"]}
+    assert set(theirs) == {4, 8, 10} and set(unconnected) == {8, 10}
+    assert set(df["component"]) == {"backplane slot 0"}
+    ours = by_frame(df, "backplane slot 0")
+    assert set(ours) == set(unconnected)
+    assert ours[8] == _cip_expected(unconnected[8])
+    t = unconnected[10]
+    assert ours[10] == {"firmware": f"{t['cip.id.major_rev'][0]}.{int(t['cip.id.minor_rev'][0]):03d}"} == {
+        "firmware": "16.020"}
+
+
 def test_enip_list_identity_and_icsnpp_cip_identity() -> None:
     path = ZEEK / "enip" / "enip_cip_example.pcap"
     ours = by_frame(identity(path))
@@ -170,11 +213,23 @@ def test_bacnet_i_am(path: Path) -> None:
 
 
 def test_bacnet_forwarded_i_am_names_the_origin() -> None:
-    """bacnet_sample's I-Ams come from a BBMD (Forwarded-NPDU): the device is the origin."""
-    df = identity(REAL / "bacnet_sample.pcap")
+    """bacnet_sample's I-Ams come from a BBMD (Forwarded-NPDU) and were routed before: the
+    device is the origin's network and address (tshark's bvlc.fwd_ip and bacnet.snet/sadr), so
+    the devices one router speaks for stay apart, each with its one device instance."""
+    path = REAL / "bacnet_sample.pcap"
+    df = identity(path)
     first = df.filter(pl.col("frame") == 12)
     assert set(first["ip"]) == {"10.21.86.4"}
-    assert set(first["component"]) == {"forwarded from 10.21.56.7:47808"}
+    assert set(first["component"]) == {"forwarded from 10.21.56.7:47808, network 19301 address 01"}
+    theirs = fields(path, ["bvlc.fwd_ip", "bvlc.fwd_port", "bacnet.snet", "bacnet.slen", "bacnet.sadr_mstp"],
+                    "bacapp.unconfirmed_service == 0")
+    assert theirs and all(t["bacnet.slen"] == ["1"] for t in theirs.values())
+    comps = {r["frame"]: r["component"] for r in df.filter(pl.col("attribute") == "device_instance").iter_rows(named=True)}
+    assert comps == {k: f"forwarded from {t['bvlc.fwd_ip'][0]}:{t['bvlc.fwd_port'][0]}, network "
+                        f"{t['bacnet.snet'][0]} address {int(t['bacnet.sadr_mstp'][0]):02x}" for k, t in theirs.items()}
+    per = df.filter(pl.col("attribute") == "device_instance").group_by("ip", "component").agg(
+        pl.col("value").n_unique().alias("n"))
+    assert per.height == 14 and set(per["n"]) == {1}
 
 
 PLC_MAC, EWS_MAC = "00:0e:8c:11:22:33", "00:14:22:aa:bb:cc"
@@ -285,3 +340,27 @@ def test_tls_certificate_names_match_zeek_x509() -> None:
     df = identity(path)
     assert set(df["ip"]) == {v["ip.src"][0] for v in server.values()}
     assert by_frame(df) == {min(server): {"tls_certificate": leaf[4], "tls_certificate_issuer": leaf[5]}}
+
+
+@pytest.mark.parametrize("path,field,flt,source", [
+    # I-Am only: an UnconfirmedPrivateTransfer's vendor id names whose private service it is
+    (REAL / "bacnet_sample.pcap", "bacapp.vendor_identifier", "bacapp.unconfirmed_service == 0", "bacnet"),
+    (REAL / "openics_EIP-FirmwareChange_10650-10700.pcap", "cip.id.vendor_id", "cip.id.vendor_id", "enip"),
+    (ZEEK / "enip" / "enip_cip_example.pcap", "enip.lir.vendor", "enip.lir.vendor", "enip"),
+])
+def test_vendor_names_equal_tsharks(path: Path, field: str, flt: str, source: str) -> None:
+    """The vendor a stated vendor id names (the ODVA and ASHRAE registries), as tshark names it
+    (bacnet_sample's I-Ams state three vendors, Danfoss Drives among them)."""
+    from plantwatch.core.inventory.identity import vendor_table
+
+    number = re.compile(r'<field name="frame.number"[^>]* show="(\d+)"')
+    shown = re.compile(rf'<field name="{re.escape(field)}" showname="[^"]*?: (.*?) \((?:0x)?[0-9a-f]+\)"')
+    theirs = {}
+    for text in tshark_pdml(path, flt):
+        names = {html.unescape(n) for n in shown.findall(text)}
+        assert len(names) == 1
+        theirs[int(number.search(text).group(1))] = names.pop()
+    ids = identity(path).filter(pl.col("attribute") == "vendor_id")
+    ours = {r["frame"]: vendor_table(source).get(int(r["value"])) for r in ids.iter_rows(named=True)}
+    assert ours and ours == theirs
+    assert None not in ours.values()

@@ -24,9 +24,11 @@ from tests.tui_support import (
     ATTACKER,
     DEMO,
     HOSTILE,
+    apply_filter,
     hostile_capture,
     needs_demo,
     settle,
+    static_text,
     wait_until,
 )
 
@@ -45,20 +47,6 @@ def column(table: SnapshotTable, name: str) -> list[str]:
     return [table.get_cell(k, name).plain for k in table.keys]
 
 
-def static_text(screen, selector: str) -> str:
-    w = screen.query_one(selector)
-    r = w.render()
-    return getattr(r, "plain", str(r))
-
-
-async def apply_filter(pilot, text: str) -> None:
-    """Type a filter the way a user would after pressing /: replace the text, then Enter."""
-    flt = pilot.app.screen.query_one("#filter")
-    flt.focus()
-    await wait_until(pilot, lambda: flt.has_focus, 10, "the filter bar's focus")
-    flt.value = text
-    await pilot.press("enter")
-    await settle(pilot)
 
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")

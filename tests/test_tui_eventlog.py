@@ -13,22 +13,11 @@ from plantwatch.tui.app import make_app
 from plantwatch.tui.screens.eventlog import LIMIT, EventLogScreen
 from plantwatch.tui.screens.incidents import IncidentScreen, IncidentsScreen
 from plantwatch.tui.widgets.table import SnapshotTable
-from tests.tui_support import ATTACKER, needs_demo, settle, wait_until
+from tests.tui_support import ATTACKER, apply_filter, needs_demo, notice, settle, wait_until
 
 SIZE = (120, 40)
 
 
-def notice(screen) -> str:
-    return screen.query_one("#notice").render().plain
-
-
-async def apply_filter(pilot, text: str) -> None:
-    flt = pilot.app.screen.query_one("#filter")
-    flt.focus()
-    await wait_until(pilot, lambda: flt.has_focus, 10, "the filter bar's focus")
-    flt.value = text
-    await pilot.press("enter")
-    await settle(pilot)
 
 
 @needs_demo

@@ -78,6 +78,27 @@ def test_devices_list_and_device_screen_show_identity(store: Path) -> None:
     asyncio.run(main())
 
 
+def test_a_narrow_terminal_drops_the_identity_columns_first(store: Path) -> None:
+    """Shrinking from 200 to 80 columns: firmware, model and the CVE count go before any other."""
+    app = make_app(store, source="identity")
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one(SnapshotTable)
+            assert {"model", "fw", "cves", "first", "vendor"} <= set(table.shown_columns)
+            gone: list[str] = []
+            for width in range(190, 79, -10):
+                await pilot.resize_terminal(width, 40)
+                await settle(pilot)
+                gone += [k for k in ("model", "fw", "cves", "first", "vendor", "activity", "new", "zone")
+                         if k not in table.shown_columns and k not in gone]
+            assert gone[:3] == ["fw", "model", "cves"] and len(gone) > 3
+            assert table.shown_columns[:4] == ["score", "address", "name", "role"]
+
+    asyncio.run(main())
+
+
 def test_device_screen_lists_matching_advisory(store: Path) -> None:
     app = make_app(store, source="identity")
 

@@ -121,3 +121,23 @@ def test_cli_import_and_bad_input(store: Path, tmp_path: Path) -> None:
     assert r.output.strip() == f"plantwatch: {bad}: neither a CSAF 2.0 document nor an NVD CVE JSON 2.0 feed"
     with pytest.raises(AdvisoryError), Store(store) as st:
         import_path(st, tmp_path / "missing")
+
+
+def test_analyze_json_lists_the_matching_advisories(tmp_path: Path) -> None:
+    """One CSAF file imported first, a capture analysed into the same store: `--json` gives the
+    CVE, its CVSS base score and the advisory id on the device in range, schema-valid."""
+    import json
+
+    jsonschema = pytest.importorskip("jsonschema")
+    store = tmp_path / "s.sqlite"
+    r = CliRunner().invoke(main, ["vulns", "import", str(VULNS / "csaf" / "icsa-test-0001.json"), "--store", str(store)])
+    assert r.exit_code == 0 and "imported 1 advisor" in r.output, r.output
+    r = CliRunner().invoke(main, ["analyze", str(ZEEK / "s7ident" / "s7ident.pcap"), "--store", str(store), "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    schema = json.loads((Path(__file__).parent.parent / "core" / "data" / "analyze.schema.json").read_text())
+    jsonschema.validate(data, schema)
+    dev = next(d for d in data["devices"] if d["device"] == "172.17.0.2")
+    assert [(v["cve"], v["cvss"], v["advisory_id"], v["firmware"]) for v in dev["vulnerabilities"]] == [
+        ("CVE-0000-1001", 7.5, "ICSA-TEST-0001", "V3.2.6")]
+    assert all(not d.get("vulnerabilities") for d in data["devices"] if d["device"] != "172.17.0.2")

@@ -87,3 +87,24 @@ async def settle(pilot, timeout: float = 30.0) -> None:
 
     await wait_until(pilot, ready, timeout, f"{type(app.screen).__name__} to load")
     await pilot.pause(0.1)
+
+
+def static_text(screen, selector: str) -> str:
+    """The plain text a Static widget of the screen shows."""
+    r = screen.query_one(selector).render()
+    return getattr(r, "plain", str(r))
+
+
+def notice(screen) -> str:
+    """The screen's notice line (counts, errors, empty-list messages)."""
+    return static_text(screen, "#notice")
+
+
+async def apply_filter(pilot, text: str) -> None:
+    """Type a filter the way a user would after pressing /: replace the text, then Enter."""
+    flt = pilot.app.screen.query_one("#filter")
+    flt.focus()
+    await wait_until(pilot, lambda: flt.has_focus, 10, "the filter bar's focus")
+    flt.value = text
+    await pilot.press("enter")
+    await settle(pilot)

@@ -103,15 +103,16 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
     Detection compares with the baseline in the store (learned with `plantwatch learn` or
     --learn); with none, models that need history report "learning" and the rest still fire.
     """
+    if as_json and as_jsonl:
+        fail("--json and --jsonl are exclusive")
+    if bool(captures) == bool(zeek_dirs):
+        fail("give capture files, or Zeek log directories with --zeek (not both)")
+    # the pipeline (polars, numpy) only once the arguments are known to be usable
     from plantwatch.core.pipeline.ingest import Ingest
     from plantwatch.core.pipeline.zeek.reader import ZeekLogError
     from plantwatch.core.store.database import Store
     from plantwatch.core.views import report
 
-    if as_json and as_jsonl:
-        fail("--json and --jsonl are exclusive")
-    if bool(captures) == bool(zeek_dirs):
-        fail("give capture files, or Zeek log directories with --zeek (not both)")
     siem = open_forwarder(syslog_url, syslog_format)
     try:
         zones = load_zones(zones_file)

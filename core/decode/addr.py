@@ -91,10 +91,16 @@ def ip_texts(hi: np.ndarray, lo: np.ndarray) -> list[str]:
     hi, lo = _u64(hi), _u64(lo)
     if hi.size == 0:
         return []
-    pairs = np.stack([hi, lo], axis=1)
-    uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
-    texts = [ip_to_text(h, low) for h, low in uniq.tolist()]
-    return [texts[i] for i in np.asarray(inv).reshape(-1).tolist()]
+    # distinct pairs by a two-key sort (np.unique(axis=0) sorts rows as records: 6x slower)
+    order = np.lexsort((lo, hi))
+    sh, sl = hi[order], lo[order]
+    first = np.empty(hi.size, dtype=bool)
+    first[0] = True
+    first[1:] = (sh[1:] != sh[:-1]) | (sl[1:] != sl[:-1])
+    texts = [ip_to_text(h, low) for h, low in zip(sh[first].tolist(), sl[first].tolist(), strict=True)]
+    inv = np.empty(hi.size, dtype=np.int64)
+    inv[order] = np.cumsum(first) - 1
+    return [texts[i] for i in inv.tolist()]
 
 
 # --- CIDRs ---------------------------------------------------------------------------------

@@ -23,14 +23,16 @@ import re
 import numpy as np
 import polars as pl
 
+from plantwatch.core.decode import dns_batch
+from plantwatch.core.decode.dns_batch import MAX_ANSWERS, MAX_NAME
 from plantwatch.core.decode.schema import APP_DNS, PACKETS
 from plantwatch.core.decode.view import AppResult, PacketView, port_rows
 
 UDP_PORTS = frozenset({53, 5353, 5355})
 TCP_PORTS = frozenset({53})
 MAX_JUMPS = 32         # compression pointers followed in one name
-MAX_NAME = 255         # wire octets of a name
-MAX_ANSWERS = 64       # answer records walked per message
+# MAX_NAME (wire octets of a name) and MAX_ANSWERS (answer records walked per message) are
+# dns_batch's, which reads the usual messages many at a time by the same rules
 MAX_BATCH_ADDRS = 32768  # answer addresses kept per batch (a busy resolver's worth, bounded)
 _CACHE_MSG = 512       # larger messages are parsed every time, not remembered
 
@@ -200,15 +202,13 @@ def _parse_cached(msg: bytes, cache: dict[bytes, Parsed | None]) -> Parsed | Non
     return res
 
 
-def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
-    out: list[tuple] = []
-    cache = state.setdefault("parsed", {})
-    budget = MAX_BATCH_ADDRS
-    unread = over = 0
-    tcp = view.ip_proto[rows] == 6
-    for r, on_tcp in zip(rows.tolist(), tcp.tolist(), strict=True):
+def _one_by_one(view: PacketView, rows: np.ndarray, on_tcp: np.ndarray,
+                cache: dict[bytes, Parsed | None]) -> list[tuple[int, Parsed]]:
+    """(row, parse()) of the messages dns_batch leaves to parse(), through the cache."""
+    out: list[tuple[int, Parsed]] = []
+    for r, tcp in zip(rows.tolist(), on_tcp.tolist(), strict=True):
         msg = view.payload(r)
-        if on_tcp:
+        if tcp:
             ln = (msg[0] << 8) | msg[1]
             # A segment that does not start a message (the rest of a long one) would parse as
             # garbage: a message starts with a length, then a header with one question.
@@ -216,21 +216,44 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
                 continue
             msg = msg[2 : 2 + ln]
         res = _parse_cached(msg, cache) if len(msg) >= 12 else None
-        if res is None:
-            continue
-        ident, response, qname, qtype, rcode, addrs, more = res
-        unread += more
-        answers = None
-        if addrs is not None:
-            if len(addrs) > budget:
-                over += len(addrs) - budget
-                addrs = addrs[:budget]
-            budget -= len(addrs)
-            answers = ",".join(addrs) if addrs else None
-        out.append((r, APP_DNS, ident, response, qname, qtype, rcode, answers))
-    state["unread"] = state.get("unread", 0) + unread
-    state["over_batch"] = state.get("over_batch", 0) + over
-    return AppResult(columns=pl.DataFrame(out, schema=_SCHEMA, orient="row"))
+        if res is not None:
+            out.append((r, res))
+    return out
+
+
+def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
+    on_tcp = view.ip_proto[rows] == 6
+    udp = rows[~on_tcp]
+    fast = dns_batch.read(view.data, view.pay[udp], view.pay_len[udp], MAX_BATCH_ADDRS)
+    rest = np.ones(rows.size, dtype=bool)
+    rest[np.flatnonzero(~on_tcp)[fast.done]] = False
+    slow = _one_by_one(view, rows[rest], on_tcp[rest], state.setdefault("parsed", {}))
+
+    # answer addresses in row order, cut to the batch's budget, then written out
+    slow_addrs = [(r, a) for r, res in slow if res[5] for a in res[5]]
+    addr_row = np.concatenate([udp[fast.addr_msg], np.array([r for r, _ in slow_addrs], dtype=np.int64)])
+    kept = np.argsort(addr_row, kind="stable")[:MAX_BATCH_ADDRS]
+    fast_kept = kept[kept < fast.addr_msg.size]
+    text = dns_batch.texts(view.data, fast.addr_at[fast_kept], fast.addr_len[fast_kept])
+    text.extend(slow_addrs[i][1] for i in (kept[kept >= fast.addr_msg.size] - fast.addr_msg.size).tolist())
+    where = np.concatenate([fast_kept, kept[kept >= fast.addr_msg.size]])
+    answers = (pl.DataFrame({"row": addr_row[where], "at": where, "dns_answers": text}, schema_overrides={"dns_answers": pl.String})
+               .sort("row", "at").group_by("row", maintain_order=True)
+               .agg(pl.col("dns_answers").str.join(",")))
+    state["unread"] = state.get("unread", 0) + int(fast.unread.sum()) + sum(res[6] for _, res in slow)
+    state["over_batch"] = state.get("over_batch", 0) + fast.addrs + len(slow_addrs) - kept.size
+
+    fast_rows = udp[fast.done]
+    frames = [pl.DataFrame({
+        "row": fast_rows, "app": np.full(fast_rows.size, APP_DNS), "dns_id": fast.ident,
+        "dns_response": fast.response, "dns_qname": fast.qname, "dns_qtype": fast.qtype,
+        "dns_rcode": fast.rcode}, schema={c: _SCHEMA[c] for c in _SCHEMA if c != "dns_answers"},
+    ).with_columns(pl.when(pl.col("dns_rcode") >= 0).then(pl.col("dns_rcode")))]
+    if slow:
+        frames.append(pl.DataFrame([(r, APP_DNS, *res[:5]) for r, res in slow],
+                                   schema=frames[0].schema, orient="row"))
+    columns = pl.concat(frames).join(answers.cast({"row": pl.Int64}), on="row", how="left")
+    return AppResult(columns=columns.sort("row").select(list(_SCHEMA)))
 
 
 def notes(state: dict) -> list[str]:

@@ -23,7 +23,7 @@ IDENTITY: dict[str, pl.DataType] = {
     "component": pl.String(),               # "" the device itself; else e.g. "backplane slot 0"
     "attribute": pl.String(),               # one of ATTRIBUTES
     "value": pl.String(),
-    "source": pl.String(),                  # s7comm | modbus | enip | bacnet | profinet | dhcp | tls
+    "source": pl.String(),                  # s7comm | modbus | enip | bacnet | profinet | dhcp | tls | opcua | http | dnp3
 }
 
 # The attributes identity decoders emit, and what each means.
@@ -51,10 +51,20 @@ ATTRIBUTES: dict[str, str] = {
     "tls_certificate": "subject of the TLS certificate it sent (RFC 4514)",
     "tls_certificate_issuer": "issuer of that certificate",
     "dhcp_parameters": "DHCP parameter request list (option 55): option codes, comma separated",
+    "application_uri": "OPC UA application URI (unique per application instance)",
+    "product_uri": "OPC UA product URI (names the product)",
+    "application_name": "OPC UA application name",
+    "opcua_certificate": "subject of the OPC UA application instance certificate (RFC 4514)",
+    "http_server": "HTTP `Server` header of its web server's responses",
+    "hardware": "hardware version",
+    "location": "user-assigned location",
+    "user_id": "user-assigned id code or number",
+    "build": "build number of its software",
 }
 
 # Attributes whose change on one device is a finding (ics.identity_changed).
-TRACKED = ("firmware", "model", "serial", "module", "module_name", "name", "product", "vendor", "software")
+TRACKED = ("firmware", "model", "serial", "module", "module_name", "name", "product", "vendor", "software",
+           "application_uri", "product_uri")
 
 
 def empty() -> pl.DataFrame:

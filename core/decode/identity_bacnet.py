@@ -179,20 +179,23 @@ def parse_apdu(a: bytes) -> list[tuple[str, str]]:
 
 
 def component(p: bytes) -> str:
-    """Who behind the sender stated it: a device on another BACnet network (NPDU source
-    specifier, the sender is its router) or the origin of a Forwarded-NPDU (the sender is a
-    BBMD); "" when the sender speaks for itself."""
+    """Who behind the sender stated it: the origin of a Forwarded-NPDU (the sender is a BBMD)
+    and/or a device on another BACnet network (NPDU source specifier: the sender, or the
+    origin, is its router; one router speaks for many devices); "" when the sender speaks for
+    itself."""
+    parts = []
+    i = 4  # the NPDU after the BVLC header (and a forwarded message's origin address)
     if p[1] == 0x04:
-        return f"forwarded from {p[4]}.{p[5]}.{p[6]}.{p[7]}:{(p[8] << 8) | p[9]}"
-    i = 4
+        parts.append(f"forwarded from {p[4]}.{p[5]}.{p[6]}.{p[7]}:{(p[8] << 8) | p[9]}")
+        i = 10
     ctrl = p[i + 1]
     i += 2
     if ctrl & 0x20:
         i += 3 + p[i + 2]
     if ctrl & 0x08:
         snet = (p[i] << 8) | p[i + 1]
-        return f"network {snet} address {p[i + 3 : i + 3 + p[i + 2]].hex()}"
-    return ""
+        parts.append(f"network {snet} address {p[i + 3 : i + 3 + p[i + 2]].hex()}")
+    return ", ".join(parts)
 
 
 def extract(view: PacketView, rows: list[int], state: dict) -> list[tuple[int, tuple[str, str, str, str]]]:

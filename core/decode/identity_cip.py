@@ -1,5 +1,6 @@
 """EtherNet/IP and CIP identity: List Identity replies, and the CIP Identity object (class 0x01,
-instance 1) answered to Get_Attributes_All (0x01) or Get_Attribute_Single (0x0E).
+instance 1) answered to Get_Attributes_All (0x01), Get_Attribute_List (0x03) or
+Get_Attribute_Single (0x0E).
 
 A CIP reply does not repeat the path it answers, so the requests are remembered (bounded) per
 connection, encapsulation session and sender context; only unconnected messaging (Send RR Data) is
@@ -24,6 +25,9 @@ SOURCE = "enip"
 _LIST_IDENTITY = 0x63
 _SEND_RR = 0x6F
 _MAX_PENDING = 4096
+_SERVICES = (0x01, 0x03, 0x0E)  # Get_Attributes_All, Get_Attribute_List, Get_Attribute_Single
+# bytes of an Identity attribute's value (Get_Attribute_List replies carry no lengths)
+_SIZE = {1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 4, 8: 1, 9: 2, 10: 1}
 # Identity object attribute id -> attribute
 _ATTR = {1: "vendor_id", 2: "device_type", 3: "product_code", 4: "firmware", 6: "serial", 7: "product"}
 
@@ -34,7 +38,7 @@ def candidates(ops: pl.DataFrame) -> pl.Series:
     # requests to the Identity class (an Unconnected Send's embedded request is an op of its own,
     # with its class); replies to Get_Attribute(s) of any class: whether one answers a remembered
     # Identity request is known only from the flow, checked before its bytes are read
-    cip = (pl.col("sub") == _SEND_RR) & (c.is_in([0x01, 0x0E]) & (
+    cip = (pl.col("sub") == _SEND_RR) & (c.is_in(list(_SERVICES)) & (
         (pl.col("direction") == DIR_REQUEST) & (pl.col("group") == 0x01) | (pl.col("direction") == DIR_RESPONSE)))
     return ops.filter((pl.col("app") == APP_ENIP) & (listid | cip))["row"].unique()
 
@@ -64,6 +68,28 @@ def _single(attr: int, b: bytes) -> list[tuple[str, str]]:
     if attr == 7 and len(b) >= 1:
         return [("product", b[1 : 1 + b[0]].decode("latin-1").strip())]
     return []
+
+
+def _attribute_list(b: bytes) -> list[tuple[str, str]]:
+    """A Get_Attribute_List reply: count, then per attribute its id, status and (when the status
+    is success) its value; an attribute of unknown size ends the walk."""
+    out: list[tuple[str, str]] = []
+    if len(b) < 2:
+        return out
+    i = 2
+    for _ in range(min(struct.unpack_from("<H", b, 0)[0], 32)):
+        if i + 4 > len(b):
+            break
+        attr, status = struct.unpack_from("<HH", b, i)
+        i += 4
+        if status:
+            continue
+        size = 1 + b[i] if attr == 7 and i < len(b) else _SIZE.get(attr)
+        if size is None or i + size > len(b):
+            break
+        out += _single(attr, b[i : i + size])
+        i += size
+    return out
 
 
 def _list_identity(body: bytes) -> list[tuple[str, str]]:
@@ -135,7 +161,7 @@ def _request(msg: bytes) -> tuple[str, int, int | None] | None:
         if inner_req is None or inner_req[0] or len(rest) < 2:
             return None
         return _route(rest[2 : 2 + 2 * rest[0]]), inner_req[1], inner_req[2]
-    if svc in (0x01, 0x0E) and cls == 0x01 and inst in (None, 1):
+    if svc in _SERVICES and cls == 0x01 and inst in (None, 1):
         return "", svc, attr
     return None
 
@@ -200,7 +226,8 @@ def extract(view: PacketView, rows: list[int], state: dict) -> list[tuple[int, t
             if req is None or len(msg) < 4 or msg[2] != 0 or (msg[0] & 0x7F) != req[1]:
                 continue
             data = msg[4 + 2 * msg[3] :]
-            attrs = identity_fields(data) if req[1] == 0x01 else _single(req[2] or 0, data)
+            attrs = identity_fields(data) if req[1] == 0x01 else _attribute_list(data) if req[1] == 0x03 \
+                else _single(req[2] or 0, data)
             out += [(r, (req[0], a, v, SOURCE)) for a, v in attrs]
         except (IndexError, struct.error):
             continue

@@ -1,6 +1,6 @@
 """Runs the per-protocol identity decoders over the rows of a batch whose operations can carry
-identity (each module's `candidates(ops)`), and DHCP's over its DHCP packets, giving the batch's
-IDENTITY frame."""
+identity (each module's `candidates(ops)`), DHCP's over its DHCP packets and HTTP's over segments
+starting a response, giving the batch's IDENTITY frame."""
 
 from __future__ import annotations
 
@@ -11,14 +11,18 @@ from plantwatch.core.decode import (
     identity_bacnet,
     identity_cip,
     identity_dhcp,
+    identity_dnp3,
+    identity_http,
     identity_modbus,
+    identity_opcua,
     identity_profinet,
     identity_s7,
 )
 from plantwatch.core.decode.identity import IDENTITY, empty, records_frame
 from plantwatch.core.decode.view import PacketView
 
-MODULES = (identity_s7, identity_modbus, identity_cip, identity_bacnet, identity_profinet)
+MODULES = (identity_s7, identity_modbus, identity_cip, identity_bacnet, identity_profinet, identity_opcua,
+           identity_dnp3)
 
 
 def _certificates(packets: pl.DataFrame) -> pl.DataFrame:
@@ -46,11 +50,14 @@ def extract(view: PacketView, ops: pl.DataFrame, packets: pl.DataFrame, file_id:
         for r, rec in identity_dhcp.extract(view, [int(x) for x in dhcp], {}):
             rows.append(r)
             recs.append(rec)
-    for mod in MODULES if ops.height else ():
-        cand = mod.candidates(ops)
-        if cand.len() == 0:
-            continue
+    for r, rec in identity_http.extract(view, identity_http.candidate_rows(view).tolist(), {}):
+        rows.append(r)
+        recs.append(rec)
+    for mod in MODULES:
+        cand = mod.candidates(ops) if ops.height else pl.Series("row", [], dtype=pl.Int64)
         state = states.setdefault(mod.__name__, {})
+        if cand.len() == 0 and not state.get("pending"):  # a message continued from a batch before
+            continue
         for r, rec in mod.extract(view, sorted(int(x) for x in cand.to_list()), state):
             rows.append(r)
             recs.append(rec)

@@ -7,8 +7,6 @@ import hashlib
 import warnings
 from collections import OrderedDict
 
-from cryptography import x509
-
 CERT_CACHE = 256                # parsed leaf certificates remembered, by DER
 
 
@@ -28,6 +26,8 @@ def cert_facts(der: bytes) -> tuple[str | None, str | None, bool | None]:
     Self-signed means issuer == subject and the signature verifies with the certificate's own
     public key; any key or signature type cryptography cannot check counts as not self-signed.
     """
+    from cryptography import x509  # here: ~25 ms of start-up for the runs with no certificate
+
     try:
         # cryptography warns (UserWarning, with its source path) about names longer than X.520
         # allows; from the wire that is data, not a programming error: never on stderr or the log

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 
-MIN_ROWS = 50_000
+MIN_ROWS = 10_000
 TABLES = ("sessions", "session_ops")  # the tables a run writes by the hundred thousand
 
 

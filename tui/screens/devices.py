@@ -68,7 +68,7 @@ class DevicesScreen(FilterBarMixin, BaseScreen):
         yield Input(placeholder="filter (/): zone:ot role:plc score:>0.5 port:102 new:yes  text",
                     id="filter")
         yield Message1(id="notice")
-        yield SnapshotTable(COLUMNS, drop=("first", "cves", "fw", "model", "vendor", "activity", "new", "zone"),
+        yield SnapshotTable(COLUMNS, drop=("fw", "model", "cves", "first", "vendor", "activity", "new", "zone"),
                              id="devices")
 
     def on_mount(self) -> None:

@@ -3,8 +3,9 @@ than it did before (S7 SZL, Modbus device identification, CIP identity, BACnet d
 
 A stated identity is not a rate: the change itself is the finding, so its importance is the
 configured weight, not a probability under the baseline. Evidence is the last frame that stated
-the old value and the first that stated the new one. Maintenance windows are not consulted here
-(they are not part of this code base yet): a planned firmware update is reported like any other.
+the old value and the first that stated the new one. A planned update is labelled by triage: a
+maintenance window whose targets (or devices) name the device and that holds the first frame of
+the new value covers the breach (core/detection/triage/match.py; class REPROGRAM).
 """
 
 from __future__ import annotations

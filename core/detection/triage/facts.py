@@ -10,7 +10,11 @@ from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.triage.records import BreachFacts
 
 # the operation class a model is about (its breach's own operations; the session may carry others)
-MODEL_CLASSES = {"ics.reprogram": "REPROGRAM", "ics.new_action": "ACTION", "ics.new_discover": "DISCOVER"}
+MODEL_CLASSES = {"ics.reprogram": "REPROGRAM", "ics.new_action": "ACTION", "ics.new_discover": "DISCOVER",
+                 "ics.identity_changed": "REPROGRAM"}
+# models whose breach is a change of its device's own state (firmware, module, name): the work
+# that caused it was done to the device by another
+OWN_CHANGE_MODELS = frozenset({"ics.identity_changed"})
 # details that identify what a breach was about: accepting a breach accepts these values
 KEY_DETAILS = ("user", "protocol", "operations", "ports", "endpoints", "subjects", "ja3", "sni",
                "direction", "baseline")
@@ -47,7 +51,8 @@ def facts_of(b: Breach, sessions: Iterable[tuple[int | None, str]], ops: Iterabl
         breach_id=b.breach_id, model=b.model, actor=b.device, targets=targets, first_ts=b.first_ts,
         last_ts=b.last_ts, ports=frozenset(ports), protocols=frozenset(protocols),
         operations=frozenset(operations), classes=frozenset(classes), keys=breach_keys(b),
-        names=tuple(sorted((d, names[d]) for d in {b.device, *targets} if names.get(d))))
+        names=tuple(sorted((d, names[d]) for d in {b.device, *targets} if names.get(d))),
+        own_change=b.model in OWN_CHANGE_MODELS)
 
 
-__all__ = ["MODEL_CLASSES", "KEY_DETAILS", "breach_keys", "facts_of"]
+__all__ = ["MODEL_CLASSES", "OWN_CHANGE_MODELS", "KEY_DETAILS", "breach_keys", "facts_of"]

@@ -84,14 +84,24 @@ def rule_matches(rule: Rule, f: BreachFacts) -> bool:
 
 def window_matches(w: Window, f: BreachFacts) -> bool:
     """Inside the window in packet time, done by a declared device, only to declared targets,
-    only of the declared operation classes."""
+    only of the declared operation classes. A change of a device's own state (a new firmware)
+    is planned when the device is what the window works on (its targets; its devices when it
+    names no targets) and the new state was first seen inside it: when the old state was last
+    seen, before the work, does not matter."""
     names = dict(f.names)
+    if f.own_change:
+        return (w.start_ts <= f.last_ts <= w.end_ts and _any_address(w.targets or w.devices, f.actor, names)
+                and _classes_ok(w, f))
     if f.first_ts < w.start_ts or f.last_ts > w.end_ts:
         return False
     if not _any_address(w.devices, f.actor, names):
         return False
     if w.targets and not all(_any_address(w.targets, t, names) for t in f.targets):
         return False
+    return _classes_ok(w, f)
+
+
+def _classes_ok(w: Window, f: BreachFacts) -> bool:
     return not (w.classes and not (f.classes and f.classes <= {c.upper() for c in w.classes}))
 
 

@@ -24,6 +24,9 @@ class BreachFacts:
     classes: frozenset[str] = frozenset()        # READ / DISCOVER / ACTION / REPROGRAM
     keys: tuple[tuple[str, tuple[str, ...]], ...] = ()   # model-specific keys (user, endpoints...)
     names: tuple[tuple[str, str], ...] = ()      # (address, device name) of actor and targets
+    # a change of the actor's own state (its stated identity), done to it, not by it: last_ts is
+    # when the new state was first seen
+    own_change: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,10 @@ Each file is a `captures` row (fingerprint zeek:<device>:<inode>, which a rename
 file where it stopped (exactly once). A file shorter than what was consumed of its inode is a new
 file on a reused inode: the old row is retired and the new file read from its start. Lines of connections not closed yet (no conn.log line) are kept as pending state
 in the store and joined again at every poll, so a connection's operations stay with it when its
-conn.log line arrives in a later file; its live view is an open session.
+conn.log line arrives in a later file; its live view is an open session. The ICSNPP identity
+logs (s7comm_known_devices, cip_identity) are read as `analyze --zeek` reads them (identity.py),
+each line once, as it arrives: they state a device's identity, not a connection's operations,
+so they are neither held for their connection nor dropped when it has closed.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ import polars as pl
 from plantwatch.core.flows.stateful import ComponentState, StateError, Stateful
 from plantwatch.core.inventory.zones import Zones
 from plantwatch.core.pipeline.zeek.build import build
+from plantwatch.core.pipeline.zeek.identity import LOGS as IDENTITY_LOGS
 from plantwatch.core.pipeline.zeek.reader import Header, ZeekLog, ZeekLogError, parse_text, ts_ns
-from plantwatch.core.pipeline.zeek.run import feed, finish
+from plantwatch.core.pipeline.zeek.run import add_identity, feed, finish, keep_identity
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store
 
@@ -39,7 +43,8 @@ if TYPE_CHECKING:
     from plantwatch.core.pipeline.siem import Forwarder
 
 log = logging.getLogger("plantwatch.zeek")
-_PROTOCOL_LOGS = ("conn", "open_conn", "conn_long", "dns", "dhcp", "x509")  # not held while a connection is open
+# not held while a connection is open (nor dropped after it closed)
+_PROTOCOL_LOGS = ("conn", "open_conn", "conn_long", "dns", "dhcp", "x509", *IDENTITY_LOGS)
 _ENDED_MEMORY = 200_000  # keys of closed connections remembered (late protocol lines are dropped)
 PENDING_STATE = "zeek_pending"
 
@@ -167,6 +172,8 @@ class ZeekFollower:
                     for (fid,), frame in frames.partition_by("_fid", as_dict=True).items()]
             batch = build(held + logs)
             feed(self.ingest, batch, final=False)
+            if add_identity(self.ingest, logs):  # the new lines only: held ones are never identity
+                keep_identity(self.ingest)
             closed = set(_conn_keys(held + logs))
             for k in closed:
                 self.ended[k] = None

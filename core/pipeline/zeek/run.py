@@ -3,7 +3,9 @@ and store (the Ingest passed in: `Ingest.run_zeek`).
 
 Every log file is a row of `captures` (path, content fingerprint, records in `packets`), so a
 file already analysed is skipped and evidence refs (capture id, line) point into it. The run is
-one transaction: a log that cannot be read stops it with the store unchanged.
+one transaction: a log that cannot be read stops it with the store unchanged. The ICSNPP identity
+logs (s7comm_known_devices, cip_identity) feed the device identity as packets do (identity.py),
+here and in `plantwatch sensor --zeek` (follow.py).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import polars as pl
 from plantwatch.core.detection.detector import DetectResult
 from plantwatch.core.inventory.devices import endpoints_from_sessions
 from plantwatch.core.pipeline.zeek.build import ZeekBatch, build
+from plantwatch.core.pipeline.zeek.identity import identity_records
 from plantwatch.core.pipeline.zeek.reader import ZeekLog, ZeekLogError, read_log, ts_ns
 from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import fingerprint
+from plantwatch.core.store.identity import write_identity
 
 if TYPE_CHECKING:
     from plantwatch.core.pipeline.ingest import CaptureInfo, Ingest, IngestReport
@@ -89,7 +93,9 @@ def run_zeek(ingest: Ingest, paths: Sequence[str | Path], *,
         batch = build(pairs)
         _count(pairs, [info for _, info, _ in todo])
         feed(ingest, batch, final=True)
+        add_identity(ingest, pairs)
         report.detection = finish(ingest, batch.open)
+        keep_identity(ingest)
         ingest.finish_captures(todo)
     report.packets = batch.records
     report.sessions = batch.ended.height + batch.open.height
@@ -99,6 +105,21 @@ def run_zeek(ingest: Ingest, paths: Sequence[str | Path], *,
         for w in report.warnings:
             on_warning(w)
     return report
+
+
+def add_identity(ingest: Ingest, logs: list[tuple[ZeekLog, int]]) -> int:
+    """The identity the ICSNPP identity logs among `logs` state, into the Ingest's identity table
+    (its changes to the detector). Returns the identity records read."""
+    recs = identity_records(logs)
+    if recs.height:
+        ingest.detector.add_identity_changes(ingest.identity.update(recs))
+    return recs.height
+
+
+def keep_identity(ingest: Ingest) -> None:
+    """The identity table into the store: its rows for readers, its state for the next run."""
+    write_identity(ingest.store, ingest.identity)
+    pipeline_state.save(ingest.store, "identity", ingest.identity)
 
 
 def finish(ingest: Ingest, still_open: pl.DataFrame) -> DetectResult:

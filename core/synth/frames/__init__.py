@@ -104,6 +104,14 @@ from plantwatch.core.synth.frames.ics_plc import (  # noqa: F401
     szl_0011_entries,
     tpkt,
 )
+from plantwatch.core.synth.frames.identity_answers import (  # noqa: F401
+    OPCUA_PORT,
+    dnp3_response_device_attributes,
+    http_response,
+    opcua_endpoint,
+    opcua_get_endpoints_response,
+    opcua_read_server_status_response,
+)
 from plantwatch.core.synth.frames.it_payloads import (  # noqa: F401
     _NTP_EPOCH,
     DHCP_ACK,

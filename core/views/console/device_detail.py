@@ -131,7 +131,7 @@ def _learning(store: Store, dev: str, first: int | None, last: int | None) -> tu
         if row is not None:
             return str(row[0] or "learning"), tuple(s for s in str(row[1] or "").split("; ") if s)
     if lend is not None and first is not None and first > lend:
-        return "new", (f"first seen {fmt_ts(first)}, after learning ended {fmt_ts(lend)}",
+        return "new", (f"first seen {fmt_ts(first)}", f"after learning ended {fmt_ts(lend)}",
                        f"observed for {span:.1f} h", "not in the baseline")
     if not detection_ran(store):
         return "no baseline yet", (f"observed for {span:.1f} h", "detection has not run on this store")

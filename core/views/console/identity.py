@@ -14,8 +14,9 @@ from plantwatch.core.store.database import Store
 from plantwatch.core.views.console.common import has_table
 
 # Which source speaks for an attribute several protocols state: the device's own ICS identity
-# services first, then discovery (PROFINET DCP), then what hosts of any kind send (DHCP, TLS).
-_PRIORITY = {s: i for i, s in enumerate(("s7comm", "enip", "modbus", "bacnet", "profinet", "dhcp", "tls"))}
+# services first, then discovery (PROFINET DCP), then what hosts of any kind send (DHCP, TLS, HTTP).
+_PRIORITY = {s: i for i, s in enumerate(("s7comm", "enip", "modbus", "bacnet", "dnp3", "opcua", "profinet", "dhcp", "tls",
+                                                 "http"))}
 
 
 @dataclass(frozen=True, slots=True)
