@@ -162,6 +162,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             if r["kind"] in ("scenario", "demo") and not r.get("one_incident_holds_attack"):
                 note += "; attack split over incidents"
             if r["kind"] == "labelled":
+                note += "; attackers " + ", ".join(
+                    f"{a} rank {r['attacker_ranks'].get(a, '-')} ({r['opened_by'].get(a, '?')})" for a in r["attackers"])
                 note += (f"; peak {r['attack_peak_score']:.2f} learned vs {r['cold_start_peak_score']:.2f} cold"
                          + ("" if r["learning_not_worse"] else " (LEARNING LOWERED IT)"))
             lines.append(f"{(r['kind'][0] + ':' + r['name'])[:34]:<34} {seed:>4} {steps:>5} {_pct(r['recall']):>6} "

@@ -6,7 +6,9 @@ breach).
 Labels are `frame;label` lines (1 = malicious). A labelled step is one malicious conversation
 (unordered address pair); a breach detects it when both addresses are among the breach's devices
 and it overlaps the malicious frames in time. Its attackers are the addresses that opened
-malicious TCP connections (sent a SYN).
+malicious TCP connections: the sender of the connection's SYN, or, for a connection already open
+when the capture began (no SYN anywhere in the file), the side that sent the connection's first
+payload (the one making requests). Each attacker's rank is kept, and the attack's rank is the best.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ class Frame:
     src: str
     dst: str
     syn: bool          # a TCP SYN without ACK
+    sport: int = 0     # TCP ports (0 otherwise)
+    dport: int = 0
+    payload: int = 0   # TCP payload bytes
 
 
 def read_pcap(path: Path) -> tuple[bytes, list[tuple[int, bytes, bytes]]]:
@@ -73,11 +78,38 @@ def _frame(n: int, ts: int, data: bytes) -> Frame:
         return Frame(n, ts, "", "", False)
     ip = data[off:]
     src, dst = ".".join(map(str, ip[12:16])), ".".join(map(str, ip[16:20]))
-    syn = False
-    if ip[9] == 6:
-        t = ip[(ip[0] & 0x0F) * 4:]
-        syn = len(t) > 13 and (t[13] & 0x12) == 0x02
-    return Frame(n, ts, src, dst, syn)
+    if ip[9] != 6:
+        return Frame(n, ts, src, dst, False)
+    ihl = (ip[0] & 0x0F) * 4
+    t = ip[ihl:]
+    if len(t) < 14:
+        return Frame(n, ts, src, dst, False)
+    sport, dport = struct.unpack(">HH", t[:4])
+    payload = max(0, struct.unpack(">H", ip[2:4])[0] - ihl - (t[12] >> 4) * 4)
+    return Frame(n, ts, src, dst, (t[13] & 0x12) == 0x02, sport, dport, payload)
+
+
+def initiators(frames: list[Frame], bad: set[int]) -> dict[str, str]:
+    """Who opened each malicious TCP connection: {address: "syn" | "first payload"}. A connection
+    whose SYN is not in the capture was open before it began; its opener is the side that sent
+    the first payload (the requester), which is what a SYN-only rule cannot see."""
+    conns: dict[tuple[str, int, str, int], list[Frame]] = {}
+    for fr in frames:
+        if fr.sport and fr.dport:
+            a, b = (fr.src, fr.sport), (fr.dst, fr.dport)
+            conns.setdefault((*min(a, b), *max(a, b)), []).append(fr)
+    out: dict[str, str] = {}
+    for frs in conns.values():
+        if not any(fr.n in bad for fr in frs):
+            continue
+        syn = next((fr for fr in frs if fr.syn), None)
+        if syn is not None:
+            out[syn.src] = "syn"
+            continue
+        first = next((fr for fr in frs if fr.payload), None)
+        if first is not None:
+            out.setdefault(first.src, "first payload")
+    return out
 
 
 def labels(csv: Path) -> set[int]:
@@ -101,17 +133,15 @@ def split_labelled(pcap: Path, csv: Path, out_dir: Path) -> tuple[Path, Path, di
     rest.write_bytes(head + b"".join(h + d for _, h, d in recs[first - 1:]))
     frames = [_frame(i + 1, ts, d) for i, (ts, _, d) in enumerate(recs)]
     steps: dict[tuple[str, str], list[Frame]] = {}
-    attackers: set[str] = set()
     for fr in frames:
         if fr.n in bad and fr.src and fr.dst and not fr.dst.endswith(".255"):
             steps.setdefault(tuple(sorted((fr.src, fr.dst))), []).append(fr)
-            if fr.syn:
-                attackers.add(fr.src)
+    opened = initiators(frames, bad)
     truth = {"learn_frames": first - 1, "detect_frames": len(recs) - first + 1,
              "steps": [{"id": f"{a}<->{b}", "pair": [a, b], "frames": len(fs),
                         "start_ns": min(f.ts for f in fs), "end_ns": max(f.ts for f in fs)}
                        for (a, b), fs in sorted(steps.items())],
-             "attackers": sorted(attackers),
+             "attackers": sorted(opened), "opened_by": dict(sorted(opened.items())),
              "span": [min(f.ts for f in frames if f.n in bad), max(f.ts for f in frames if f.n in bad)]}
     return learn, rest, truth
 
@@ -135,13 +165,14 @@ def evaluate_labelled(breaches: list[dict[str, Any]], ranking: list[str], n_inci
             a in devs and b in devs for a, b in bad_pairs)
 
     tp = sum(attack_breach(x) for x in breaches)
-    ranks = [ranking.index(a) + 1 for a in truth["attackers"] if a in ranking]
+    ranks = {a: ranking.index(a) + 1 for a in truth["attackers"] if a in ranking}
     return {"steps": steps, "steps_detected": sum(s["status"] == "detected" for s in steps),
             "steps_total": len(steps),
             "recall": round(sum(s["status"] == "detected" for s in steps) / len(steps), 4) if steps else None,
             "breaches": len(breaches), "true_positives": tp,
             "precision": round(tp / len(breaches), 4) if breaches else None,
-            "attackers": truth["attackers"], "attacker_rank": min(ranks) if ranks else None,
+            "attackers": truth["attackers"], "opened_by": truth.get("opened_by", {}), "attacker_ranks": ranks,
+            "attacker_rank": min(ranks.values()) if ranks else None,
             "incidents": n_incidents, "learn_frames": truth["learn_frames"]}
 
 

@@ -88,7 +88,8 @@ def test_model_ids_are_short_stable_and_key_the_config() -> None:
     # stored by id from the start, so they are not in it)
     assert V4_MODEL_IDS.items() <= BY_TITLE.items()
     assert set(BY_TITLE.values()) - set(V4_MODEL_IDS.values()) == {
-        "ics.role_contradiction", "ics.action_rate", "net.beacon", "net.arp_sweep", "ics.identity_changed"}
+        "ics.role_contradiction", "ics.action_rate", "net.beacon", "net.arp_sweep", "ics.identity_changed",
+        "ics.connection_rate"}
 
 
 def test_no_code_branches_on_a_model_title() -> None:

@@ -56,9 +56,12 @@ def test_dnp3_cold_start_raises_the_restarts(tmp_path: Path) -> None:
             crit.setdefault(name, []).append(b)
     assert {"Cold Restart", "Warm Restart"} <= set(crit)
     cold = {b.device: _frames(b) for b in crit["Cold Restart"]}
-    assert cold == {"10.0.0.8": [70], "10.0.0.9": [76]}  # tshark: dnp3.al.func == 13
+    # tshark: dnp3.al.func == 13 in frames 70 and 76; the masters polled too little to be HMIs
+    # (14 and 2 reads), so their new writes (func 2) and unsolicited controls (20, 21) join the breach
+    assert cold == {"10.0.0.8": [33, 37, 70], "10.0.0.9": [76, 86, 88, 109]}
     warm = crit["Warm Restart"][0]
-    assert warm.device == "10.0.0.8" and _frames(warm)[0] == 143  # dnp3.al.func == 14
+    assert warm.device == "10.0.0.8" and 143 in _frames(warm)  # dnp3.al.func == 14
+    assert _frames(warm)[0] == 124  # its Disable Unsolicited before it (dnp3.al.func == 21)
     for b in crit["Cold Restart"] + crit["Warm Restart"]:
         assert b.devices[1] == "10.0.0.3" and "Restart" in b.explanation
         assert b.explanation.endswith(".")

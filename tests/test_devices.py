@@ -166,7 +166,7 @@ def test_nbns_response_names_its_sender() -> None:
 def test_roles_plc_hmi_engineering() -> None:
     plcs = ["10.20.20.5", "10.20.20.6"]
     pm = ["00:1b:1b:00:00:05", "00:1b:1b:00:00:06"]
-    rows, ops = modbus_polling(0, "10.10.10.2", plcs, hmi_mac="00:0c:29:00:00:02", plc_macs=pm)
+    rows, ops = modbus_polling(0, "10.10.10.2", plcs, hmi_mac="00:0c:29:00:00:02", plc_macs=pm, polls=20)
     r2, o2 = modbus_polling(10, "10.10.10.57", plcs[:1], hmi_mac="00:0c:29:00:00:57", plc_macs=pm[:1],
                             polls=1, code=43, cls=CLS_DISCOVER)
     n = len(rows)
@@ -180,7 +180,8 @@ def test_roles_plc_hmi_engineering() -> None:
         assert r["role"] == "plc" and r["ics_served"] == ["modbus"] and "serves modbus" in r["role_reasons"]
         assert r["zone_kind"] == "ot" and r["vendor"].startswith("Siemens")
     hmi = dev(d, "10.10.10.2")
-    assert hmi["role"] == "hmi" and hmi["read_ops"] == 6 and hmi["ics_servers_read"] == 2
+    assert hmi["role"] == "hmi" and hmi["read_ops"] == 40 and hmi["ics_servers_read"] == 2
+    assert "polls: 40 READ operation(s) to 2 ICS device(s)" in hmi["role_reasons"]
     assert hmi["ics_used"] == ["modbus"] and hmi["sessions_client"] == 2 and hmi["peers"] == 2
     eng = dev(d, "10.10.10.57")
     assert eng["role"] == "engineering" and eng["discover_ops"] == 1
@@ -196,7 +197,7 @@ def test_roles_are_a_pure_function_of_counters() -> None:
         dict(base, zone_kind="ot", is_router=False, ics_served=["s7comm"], ics_clients=2),
         dict(base, zone_kind="it", is_router=False, ics_served=[], reprogram_ops=1, read_ops=5,
              ics_servers_read=1),
-        dict(base, zone_kind="it", is_router=False, ics_served=[], read_ops=5, ics_servers_read=1,
+        dict(base, zone_kind="it", is_router=False, ics_served=[], read_ops=100, ics_servers_read=1,
              discover_ops=2),
         dict(base, zone_kind="dmz", is_router=False, ics_served=[], server_clients=4),
         dict(base, zone_kind="it", is_router=False, ics_served=[], sessions_client=3),

@@ -14,6 +14,7 @@ from plantwatch.core.detection.models.beacon import regularity
 from tests.test_models import (
     HMI,
     HOUR,
+    MB_DEVID,
     MB_REG,
     NEW,
     NEWDEV,
@@ -24,6 +25,7 @@ from tests.test_models import (
     READ_HR,
     T_DETECT,
     WS1,
+    WS2,
     detect,
     fired,
     learned,  # noqa: F401 - the module's fixture
@@ -68,6 +70,21 @@ def test_a_flood_of_writes_outranks_one_write_and_states_the_rate(tmp_path: Path
     assert not fired(detect(None, tmp_path, one), "ics.action_rate")
 
 
+def test_a_flood_of_connections_to_a_controller_states_its_rate(learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    # 600 connections to PLC1:502 in a minute, most refused: connection exhaustion
+    flood = [sess(NEW, PLC1, 502, T_DETECT + k * NS // 10, state="refused" if k % 3 else "closed", dur_s=0.05)
+             for k in range(600)]
+    b = fired(detect(None, tmp_path, flood, NEWDEV), "ics.connection_rate")
+    assert len(b) == 1 and b[0].device == NEW and b[0].devices == [NEW, PLC1]
+    assert b[0].details["connections"] == 600 and b[0].details["per_minute"] == 600.0
+    assert "600 per minute" in b[0].explanation and "there is no baseline yet" in b[0].explanation
+    # a poller reconnecting every two seconds is no flood, at cold start or against its learned edge
+    poller = [sess(HMI, PLC1, 502, T_DETECT + k * 2 * NS, app=APP_MODBUS, ops=(READ_HR,), dur_s=0.5) for k in range(300)]
+    assert not fired(detect(None, tmp_path, poller), "ics.connection_rate")
+    b = fired(detect(learned, tmp_path, flood, NEWDEV), "ics.connection_rate")
+    assert len(b) == 1 and "never carried one while learning" in b[0].explanation
+
+
 def test_beaconing_to_a_rare_external_endpoint(learned: Path, tmp_path: Path) -> None:  # noqa: F811
     c2 = "198.51.100.77"
     rng = np.random.default_rng(5)
@@ -99,6 +116,19 @@ def test_dnp3_reads_from_a_source_new_to_the_outstations_are_recon(learned: Path
     assert len(b) == 1 and b[0].details["targets"] == 3 and "DNP3 reads" in b[0].explanation
 
 
+def test_identity_reads_spread_over_hours_fire_on_a_longer_horizon(learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    # a new laptop reads one device's identity every 20 minutes: never 3 in 10 minutes
+    targets = [PLC1, PLC2, PLC3, *(f"10.20.20.{60 + i}" for i in range(5))]
+    slow = [sess(NEW, ip, 502, T_DETECT + k * 20 * MIN, app=APP_MODBUS, ops=(MB_DEVID,)) for k, ip in enumerate(targets)]
+    b = fired(detect(learned, tmp_path, slow, NEWDEV), "ics.new_discover")
+    assert len(b) == 1 and b[0].details["horizon"] in ("1 h", "24 h") and b[0].details["targets"] >= 4
+    assert f"counted over the {b[0].details['horizon']} horizon" in b[0].explanation
+    burst = [sess(NEW, ip, 502, T_DETECT + k * 30 * NS, app=APP_MODBUS, ops=(MB_DEVID,)) for k, ip in enumerate(targets)]
+    b = fired(detect(learned, tmp_path, burst, NEWDEV), "ics.new_discover")
+    assert len(b) == 1 and b[0].details["horizon"] == "10 min"   # one breach, the shortest horizon
+    assert not fired(detect(learned, tmp_path, slow[:3], NEWDEV), "ics.new_discover")
+
+
 def test_learning_never_lowers_a_cold_start_score(learned: Path, tmp_path: Path) -> None:  # noqa: F811
     stop = op(APP_MODBUS, 5, MB_REG["cls"], "Write Single Coil")
     rows = [sess(NEW, PLC1, 502, T_DETECT, app=APP_MODBUS, ops=(stop, MB_REG))]
@@ -106,3 +136,29 @@ def test_learning_never_lowers_a_cold_start_score(learned: Path, tmp_path: Path)
     warm = fired(detect(learned, tmp_path, rows, NEWDEV), "ics.new_action")
     assert cold and warm and max(b.score for b in warm) >= max(b.score for b in cold)
     assert HOUR  # the shared unit, imported for the reader
+
+
+def test_a_flood_of_new_writes_outranks_a_few_in_new_action(learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    def writes(n: int) -> list[dict]:
+        kinds = (op(APP_MODBUS, 6, MB_REG["cls"], "Write Single Register", n),
+                 op(APP_MODBUS, 16, MB_REG["cls"], "Write Multiple Registers", n))
+        return [sess(HMI, PLC3, 502, T_DETECT, app=APP_MODBUS, ops=kinds, dur_s=60)]
+    few = fired(detect(learned, tmp_path, writes(1)), "ics.new_action")
+    flood = fired(detect(learned, tmp_path, writes(1000)), "ics.new_action")
+    assert len(few) == 1 and len(flood) == 1
+    assert flood[0].score > few[0].score
+    assert flood[0].details["per_minute"] == 2000.0 and few[0].details["per_minute"] == 2.0
+    assert "2,000.0 per minute, above the 30 per minute expected of anyone" in flood[0].explanation
+    assert "(2.0 per minute)" in few[0].explanation
+
+
+def test_volume_to_a_new_server_is_compared_with_servers_of_its_role_on_that_port(
+        learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    # a file server nobody used while learning: its port has no history, the plant's other
+    # server on 445 (the DC, ~10-13 kB an hour from each client) is the reference
+    fs = "10.10.10.3"
+    extra = {fs: ("it", "server", [], "FS01", None, T_DETECT - 30 * HOUR)}
+    rows = [sess(WS2, fs, 445, T_DETECT, up=6_000_000, down=20_000, dur_s=600)]
+    b = fired(detect(learned, tmp_path, rows, extra), "net.data_volume")
+    assert len(b) == 1 and b[0].details["baseline"] == "server port and role", [x.details for x in b]
+    assert f"the largest hour of any client of port 445 on a server like {fs}" in b[0].explanation

@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 
 from plantwatch.core.decode import Decoder
+from plantwatch.core.decode.ics import S7_MODE_TRANSITION
 from plantwatch.core.decode.schema import (
     APP_BACNET,
     APP_DNP3,
@@ -171,6 +172,11 @@ def _ud(op: dict) -> bool:
     return op["code"] is not None and op["code"] >= 0x100
 
 
+def _modetrans(op: dict) -> bool:
+    """A mode-transition push: userdata group 0, keyed as pseudo group 0x10 (core/decode/ics.py)."""
+    return op["group"] == S7_MODE_TRANSITION
+
+
 S7_BLOCK_HEX = {"OB": "08", "DB": "0A", "SDB": "0B", "FC": "0C", "SFC": "0D", "FB": "0E", "SFB": "0F"}
 S7_SPECS: dict[str, Getter] = {
     "s7comm.header.rosctr": lambda op: (7 if _ud(op) else 1 if op["direction"] == DIR_REQUEST
@@ -178,10 +184,11 @@ S7_SPECS: dict[str, Getter] = {
     "s7comm.header.pduref": field("trans"),
     "s7comm.param.func": field("code", lambda op: not _ud(op), hexfmt(2)),
     "s7comm.param.itemcount": field("count"),
-    "s7comm.param.userdata.funcgroup": field("group"),
-    "s7comm.param.userdata.subfunc": field("sub"),
+    "s7comm.param.userdata.funcgroup": field("group", fmt=lambda g: 0 if g == S7_MODE_TRANSITION else g),
+    "s7comm.param.userdata.subfunc": field("sub", lambda op: not _modetrans(op)),
+    "s7comm.param.modetrans.subfunc": field("sub", _modetrans),
     "s7comm.param.userdata.type": lambda op: (
-        {DIR_REQUEST: 4, DIR_RESPONSE: 8}.get(op["direction"], 0) if _ud(op) else None),
+        0 if _modetrans(op) else {DIR_REQUEST: 4, DIR_RESPONSE: 8}.get(op["direction"], 0) if _ud(op) else None),
     "s7comm.data.userdata.szl_id": field("szl_id", fmt=hexfmt(4)),
     "s7comm.param.pistart.servicename": field("service"),
     # block up/download and PI _DELE/_INSE (tshark shows both under blockcontrol)
@@ -416,7 +423,7 @@ def _synthetic(path: Path) -> None:
                          (False, U.S7_READ_ACK), (True, U.S7_WRITE), (True, U.S7_STOP),
                          (True, U.S7_HOT), (True, U.S7_DOWNLOAD), (True, U.S7_DELE),
                          (True, U.S7_SZL), (True, U.S7_READ + U.S7_WRITE + U.S7_SZL),
-                         (True, F.s7_start_upload(3, "FC", 12))]),
+                         (True, F.s7_start_upload(3, "FC", 12)), (False, F.s7_mode_transition(0, mode=0))]),
         (6, 40003, 20000, [(True, F.dnp3(10, 1, F.dnp3_read_class(3, (1, 2, 3, 0)))),
                            (False, F.dnp3(1, 10, F.dnp3_response_analog(3, list(range(20))),
                                           master=False)),
@@ -471,7 +478,7 @@ def test_synthetic_all_protocols(tmp_path: Path) -> None:
                                     "modbus.read_reference_num", "modbus.read_word_cnt",
                                     "modbus.diagnostic_code"), {}),
         (S7_SPECS, APP_S7, ("s7comm.param.pistart.servicename", "s7comm.data.userdata.szl_id",
-                            "s7comm.data.blockcontrol.block_type"), {}),
+                            "s7comm.data.blockcontrol.block_type", "s7comm.param.modetrans.subfunc"), {}),
         (S7_ITEM_SPECS, APP_S7, ("s7comm.param.item.area",), s7_multi(path)),
         (DNP3_SPECS, APP_DNP3, tuple(DNP3_SPECS), {}),
         (ENIP_SPECS, APP_ENIP, tuple(ENIP_SPECS), {}),

@@ -9,7 +9,8 @@ How an op row is keyed (columns of core/decode/schema.OPS):
   or UMAS function code (FC 90).
 - S7comm: code = parameter function for Job/Ack_Data (0x04 Read Var ...); for Userdata
   code = group << 8 | subfunction (always >= 0x100, so it never collides with a function), with
-  group and sub also set. PI services (0x28) are told apart by `service` (P_PROGRAM, _DELE ...).
+  group and sub also set; a mode-transition push (group 0) is keyed as group S7_MODE_TRANSITION
+  (0x10): code 0x1000 | new mode, sent by the PLC as a request. PI services (0x28) are told apart by `service` (P_PROGRAM, _DELE ...).
 - S7comm-plus: code = function (0x054C ...), sub = opcode (0x31 request, 0x32 response).
 - DNP3: code = application function, sub = first object group.
 - EtherNet/IP: a CIP message has code = CIP service (7-bit), group = request path class,
@@ -134,7 +135,10 @@ S7_PI: dict[str, tuple[int, str]] = {
     "_INSE": (P, "Activate Block (_INSE)"), "_INS2": (P, "Activate Block (_INS2)"),
     "_DELE": (P, "Delete Block (_DELE)"), "_EXTMODU": (A, "Copy RAM to ROM (_EXTMODU)"),
 }
-S7_UD_GROUP_NAMES = {1: "Programmer commands", 2: "Cyclic data", 3: "Block functions",
+# Userdata group 0 (mode-transition pushes) is keyed as this pseudo group: 0 << 8 would collide
+# with the Job functions, and real groups are 4 bits (0x10 never occurs).
+S7_MODE_TRANSITION = 0x10
+S7_UD_GROUP_NAMES = {S7_MODE_TRANSITION: "Mode-transition", 1: "Programmer commands", 2: "Cyclic data", 3: "Block functions",
                      4: "CPU functions", 5: "Security", 6: "PBC BSEND/BRECV", 7: "Time functions",
                      0xF: "NC programming"}
 # (group, subfunction) -> class, name; (group, None) is the default of a group.
@@ -152,6 +156,12 @@ S7_USERDATA: dict[tuple[int, int | None], tuple[int, str]] = {
     (5, 1): (A, "PLC password"), (5, 2): (A, "Clear PLC password"), (5, None): (N, "Security"),
     (7, 1): (D, "Read clock"), (7, 2): (A, "Set clock"), (7, 3): (D, "Read clock (following)"),
     (7, 4): (A, "Set clock"), (7, None): (N, "Time function"),
+    # the CPU reporting its new mode (packet-s7comm.c modetrans_param_subfunc_names): a state
+    # change of the controller, whoever caused it
+    **{(S7_MODE_TRANSITION, m): (A, f"PLC reports {name} (mode transition)") for m, name in (
+        (0, "STOP"), (1, "Warm Restart"), (2, "RUN"), (3, "Hot Restart"), (4, "HOLD"), (6, "Cold Restart"),
+        (9, "RUN_R"), (11, "LINK-UP"), (12, "UPDATE"))},
+    (S7_MODE_TRANSITION, None): (A, "PLC reports a mode transition"),
 }
 S7PLUS: dict[int, tuple[int, str]] = {
     0x04BB: (D, "Explore"), 0x04CA: (P, "CreateObject"), 0x04D4: (P, "DeleteObject"),

@@ -28,6 +28,10 @@ PORT = 102
 BLOCK_TYPES = {"08": "OB", "0A": "DB", "0B": "SDB", "0C": "FC", "0D": "SFC", "0E": "FB",
                "0F": "SFB"}
 _MAX_OPEN_FRAGMENTS = 4096
+# the parameter head of a userdata mode-transition push (tshark s7comm.param.userdata.head
+# 0x010010; other userdata carry 0x000112)
+MODE_TRANSITION_HEAD = b"\x01\x00\x10"
+S7_MODE_TRANSITION = ics.S7_MODE_TRANSITION
 
 
 def select(view: PacketView, state: dict) -> np.ndarray:
@@ -63,13 +67,22 @@ def _read_var(op: dict, par: bytes, job: bool) -> None:
 
 
 def _userdata(op: dict, par: bytes, data: bytes, key: tuple, state: dict) -> None:
-    if len(par) < 8 or par[:3] != b"\x00\x01\x12":
+    if len(par) < 8 or par[:3] not in (b"\x00\x01\x12", MODE_TRANSITION_HEAD):
         return
     tg = par[5]
     # Type: the top two bits (Wireshark 4.0 shows the nibble: 4 request, 8 response, 0 push).
     kind = tg >> 6
     group = tg & 0x0F
     sub = par[6]
+    if group == 0 and kind == 0:
+        # mode-transition push: the CPU announcing its new mode (subfunction: 0 STOP, 2 RUN...),
+        # unsolicited, with method Req (0x11): a request the PLC sends, keyed apart from functions
+        op["direction"] = DIR_REQUEST
+        op["group"], op["sub"] = S7_MODE_TRANSITION, sub
+        op["code"] = (S7_MODE_TRANSITION << 8) | sub
+        return
+    if par[:3] != b"\x00\x01\x12":
+        return
     op["direction"] = {1: DIR_REQUEST, 2: DIR_RESPONSE}.get(kind, DIR_OTHER)
     op["group"], op["sub"] = group, sub
     op["code"] = (group << 8) | sub

@@ -18,9 +18,11 @@ from plantwatch.core.decode.schema import CLS_ACTION, CLS_DISCOVER, CLS_REPROGRA
 from plantwatch.core.detection.baseline import Aggregates, Baseline
 from plantwatch.core.detection.models.base import Context
 from plantwatch.core.flows.sessions import FAILED_STATES
+from plantwatch.core.inventory.roles import mark_unverified
 from plantwatch.core.inventory.zones import Zones
 
 U = pl.UInt64()
+NEW_DEVICE = "first seen after learning"
 
 # the session columns the detector keeps of each batch (what the context is built from)
 KEEP = ["session_id", "proto", "state", "app", "client_hi", "client_lo", "server_hi", "server_lo",
@@ -67,10 +69,17 @@ class ContextBuilder:
         _, k0 = self.zones.classify(d["hi"].to_numpy(), d["lo"].to_numpy())
         d = d.with_columns(pl.Series("k0", k0.tolist(), dtype=pl.String))
         d = d.with_columns(_kind("zone_kind", "k0").alias("zone_kind")).drop("k0")
-        return d.with_columns(
+        d = d.with_columns(
             pl.col("maturity").is_not_null().alias("known"),
             (pl.col("maturity") == "learning").fill_null(False).alias("immature"),
             (pl.col("zone_kind") == "external").alias("external")).drop("maturity")
+        # a trusted role earned by a device the baseline never saw is unverified: no model
+        # discounts what a newcomer earned (with no baseline at all, nobody is new)
+        if self.baseline.edges.height:
+            new = d.filter(~pl.col("known") & ~pl.col("external"))["device"].to_list()
+            d = mark_unverified(d.with_columns(pl.lit("").alias("role_reasons")),
+                                dict.fromkeys(new, NEW_DEVICE)).drop("role_reasons")
+        return d
 
     def build(self, devices: pl.DataFrame | None, cold: bool) -> Context:
         D = self._devices(devices)
@@ -191,9 +200,15 @@ class ContextBuilder:
                                         "src_action_b": pl.Int64(), "src_role": pl.String(),
                                         "src_immature": pl.Boolean()})
         ops = ops.unique(["session_id", "app", "code", "cls", "name", "from_client", "requests"], keep="last")
-        o = ops.join(S.select("session_id", "c", "s", "first_ts", "last_ts", "port", "c_role", "c_immature"),
-                     on="session_id", how="inner").rename({"c": "src", "s": "dst", "c_role": "src_role",
-                                                          "c_immature": "src_immature"})
+        # the sender is the client, or the server for what it pushed (from_client false)
+        fc = pl.col("from_client")
+        o = ops.join(S.select("session_id", "c", "s", "first_ts", "last_ts", "port", "c_role", "s_role",
+                              "c_immature", "s_immature"), on="session_id", how="inner").with_columns(
+            pl.when(fc).then(pl.col("c")).otherwise(pl.col("s")).alias("src"),
+            pl.when(fc).then(pl.col("s")).otherwise(pl.col("c")).alias("dst"),
+            pl.when(fc).then(pl.col("c_role")).otherwise(pl.col("s_role")).alias("src_role"),
+            pl.when(fc).then(pl.col("c_immature")).otherwise(pl.col("s_immature")).alias("src_immature"),
+        ).drop("c", "s", "c_role", "s_role", "c_immature", "s_immature")
         o = o.with_columns(ref_expr("first_file", "first_frame").alias("ref"))
         bo = self.baseline.ops
         key = ["src_hi", "src_lo", "dst_hi", "dst_lo", "app", "code", "name"]
@@ -211,8 +226,8 @@ class ContextBuilder:
 
     def _volume_context(self, S: pl.DataFrame, D: pl.DataFrame) -> pl.DataFrame:
         """Hours of the run whose bytes pass the network's floor, each with the nearest reference
-        the baseline holds: the pair, else any client of the server's port, else the clients of
-        the source's zone kind and role, else what the source itself ever sent in an hour."""
+        the baseline holds: the pair, else any client of the server's port, else any client of
+        that port on servers of the server's role, else the clients of the source's zone kind and role, else what the source itself ever sent in an hour."""
         bv = self.baseline.vol
         floor = volume_floor(bv, self.cfg["net.data_volume"])
         vh = self.agg.frames()["vol_hours"].filter((pl.col("up") >= floor) | (pl.col("down") >= floor))
@@ -238,6 +253,10 @@ class ContextBuilder:
         bvr = bv.join(roles.rename({"hi": "c_hi", "lo": "c_lo"}), on=["c_hi", "c_lo"], how="left")
         pair = stats(bv, "p")
         srv = stats(pooled(bv, ["s_hi", "s_lo", "port", "measure"]), "q")
+        # the clients of every server of that role on that port (a file server nobody used
+        # before is compared with the plant's other file servers)
+        s_roles = roles.select(pl.col("hi").alias("s_hi"), pl.col("lo").alias("s_lo"), pl.col("role").alias("s_role"))
+        psr = stats(pooled(bv.join(s_roles, on=["s_hi", "s_lo"], how="inner"), ["port", "s_role", "measure"]), "r")
         pop = stats(pooled(bvr.filter(pl.col("role").is_not_null()), ["zone_kind", "role", "measure"]), "z")
         # a zone kind and role the baseline knows devices of, none of which ever moved such bytes
         # as a client (field devices do not send files): its largest hour is 0
@@ -252,6 +271,7 @@ class ContextBuilder:
                         ).group_by("hi", "lo").agg(pl.col("max").max().alias("o_max"))
         v = long.join(pair, on=["c_hi", "c_lo", "s_hi", "s_lo", "port", "measure"], how="left").join(
             srv, on=["s_hi", "s_lo", "port", "measure"], how="left")
+        v = v.join(s_roles, on=["s_hi", "s_lo"], how="left").join(psr, on=["port", "s_role", "measure"], how="left")
         v = v.join(roles.rename({"hi": "c_hi", "lo": "c_lo"}), on=["c_hi", "c_lo"], how="left").join(
             pop, on=["zone_kind", "role", "measure"], how="left")
         sender = pl.when(pl.col("measure") == "up")
@@ -261,7 +281,7 @@ class ContextBuilder:
         # the pair is a reference once it holds enough active hours: a pair seen in one quiet hour
         # says little, and the clients of its server's port (pooled) speak instead
         min_h = float(self.cfg["net.data_volume"]["min_reference_hours"])
-        chain = (("pair", "p"), ("server port", "q"), ("zone and role", "z"))
+        chain = (("pair", "p"), ("server port", "q"), ("server port and role", "r"), ("zone and role", "z"))
         kind = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
         mx = mean = sd = pl.when(pl.lit(False)).then(pl.lit(None, pl.Float64))
         for name, pre in chain:

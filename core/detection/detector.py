@@ -28,14 +28,16 @@ import polars as pl
 from plantwatch.core.decode.addr import classify as addr_classify
 from plantwatch.core.decode.addr import is_group, text_to_ip
 from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
+from plantwatch.core.decode.schema import CLS_ACTION
 from plantwatch.core.detection import incidents as incidents_mod
 from plantwatch.core.detection import scoring
 from plantwatch.core.detection.baseline import HOUR, Aggregates, Baseline, key_hash
-from plantwatch.core.detection.context import KEEP, ContextBuilder
+from plantwatch.core.detection.context import KEEP, NEW_DEVICE, ContextBuilder
 from plantwatch.core.detection.contracts import DetectionSink
 from plantwatch.core.detection.models import MODELS, MODULES, load_config
 from plantwatch.core.detection.records import Breach, Incident
 from plantwatch.core.flows.sessions import FAILED_STATES, session_ops
+from plantwatch.core.inventory.roles import mark_unverified
 from plantwatch.core.inventory.zones import Zones
 
 MODES = ("learn", "detect")
@@ -51,6 +53,12 @@ class DetectResult:
     incidents: list[Incident] = field(default_factory=list)
     models: dict[str, str] = field(default_factory=dict)   # model id -> active | learning
     threat: list[tuple[str, float]] = field(default_factory=list)  # devices by peak threat score
+    # devices whose trusted role is unverified, with why: new to the baseline, or in an incident
+    unverified: dict[str, str] = field(default_factory=dict)
+
+    def verified_roles(self, devices: pl.DataFrame) -> pl.DataFrame:
+        """The inventory's devices with the roles this detection could not verify marked so."""
+        return mark_unverified(devices, self.unverified)
 
 
 class Detector:
@@ -132,7 +140,9 @@ class Detector:
         k = s.filter(pl.Series(keep)).select(KEEP)
         self._kept.append(k)
         if sops.height:
-            self._ops.append(sops.filter(pl.col("from_client") & pl.col("session_id").is_in(k["session_id"].implode())))
+            # what clients sent, and the ACTION requests a server pushed (a PLC reporting STOP)
+            sent = pl.col("from_client") | (pl.col("requests") & (pl.col("cls") == CLS_ACTION))
+            self._ops.append(sops.filter(sent & pl.col("session_id").is_in(k["session_id"].implode())))
 
     # --- end of run -------------------------------------------------------------------------------
 
@@ -200,6 +210,13 @@ class Detector:
             if not cold else set()
         names = {r["device"]: r["name"] for r in ctx.D.select("device", "name").iter_rows(named=True) if r["name"]}
         res.incidents = incidents_mod.build(breaches, self.cfg, new_devs, names)
+        res.unverified = dict.fromkeys(sorted(new_devs), NEW_DEVICE)
+        # the sources of an incident's breaches (its targets only suffered it)
+        sources = {b.device for b in breaches}
+        for inc in res.incidents:
+            for d in inc.devices:
+                if d in sources:
+                    res.unverified.setdefault(d, f"acted in incident {inc.incident_id}")
         res.breaches = breaches
         scores, res.threat = self._scores(breaches)
         self.sink.write_detection(breaches, res.incidents, scores)

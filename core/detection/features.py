@@ -99,8 +99,10 @@ VOLUME_FEATURES: tuple[Feature, ...] = (
     Feature("hour", _I, "hour of packet time (ns // 1h)"),
     Feature("measure", _S, "up (client to server) or down"),
     Feature("bytes", _I, "payload bytes in that hour and direction"),
-    Feature("ref_kind", _S, "what the baseline compares with: pair, server port, zone and role (clients of"
-            " the source's zone kind and role), device (the most the source sent in an hour), or none"),
+    Feature("ref_kind", _S, "what the baseline compares with: pair, server port, server port and role (clients"
+            " of that port on servers of the server's role), zone and role (clients of the source's zone kind"
+            " and role), device (the most the source sent in an hour), or none"),
+    Feature("s_role", _S, "the server's role by behaviour (inventory), null when unknown"),
     Feature("ref_max", _I, "largest hour of that reference in the baseline"),
     Feature("ref_mean", _F, "mean of log1p(bytes per hour) of the reference"),
     Feature("ref_sd", _F, "standard deviation of log1p(bytes per hour) of the reference"),

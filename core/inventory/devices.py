@@ -71,6 +71,8 @@ DEVICES: dict[str, pl.DataType] = {
     # global address seen with a MAC of its own is internal: it is on the local segment)
     "vlan": pl.Int32(),
     "role": pl.String(),          # plc hmi engineering server workstation external router unknown
+    # (a trusted role earned by a device new to the baseline or acting in an incident carries
+    # roles.UNVERIFIED: `engineering?`)
     "role_reasons": pl.String(),  # why, in words ("; " separated)
     "first_ts": pl.Int64(), "last_ts": pl.Int64(),    # first/last packet sent or received (ns)
     "pkts_sent": pl.Int64(), "pkts_recv": pl.Int64(),
@@ -86,7 +88,7 @@ DEVICES: dict[str, pl.DataType] = {
     "ics_servers_read": pl.Int64(),  # distinct ICS servers it sent READ ops to
     "read_ops": pl.Int64(), "discover_ops": pl.Int64(), "action_ops": pl.Int64(),
     "reprogram_ops": pl.Int64(),  # ICS operations it sent as client, by class
-    "server_clients": pl.Int64(), # distinct clients it served on non-ICS ports
+    "server_clients": pl.Int64(), # distinct clients it served on non-ICS service ports
     "is_router": pl.Boolean(),
 }
 

@@ -22,6 +22,10 @@ _EDGES = {"c_hi": pl.UInt64(), "c_lo": pl.UInt64(), "s_hi": pl.UInt64(), "s_lo":
           "discover": pl.Int64(), "action": pl.Int64(), "reprogram": pl.Int64()}
 
 
+# IANA's dynamic (ephemeral) range starts here
+DYNAMIC_PORTS = 49152
+
+
 def _empty(schema: dict) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
@@ -118,7 +122,9 @@ def with_edges(d: pl.DataFrame, e: pl.DataFrame) -> pl.DataFrame:
         pl.struct("c_hi", "c_lo").filter(served).n_unique().cast(pl.Int64).alias("clients"),
         pl.struct("c_hi", "c_lo").filter(served & (ics_port | ics_app) & (pl.col("ops") > 0))
         .n_unique().cast(pl.Int64).alias("ics_clients"),
-        pl.struct("c_hi", "c_lo").filter(served & ~ics_port & ~ics_app).n_unique().cast(pl.Int64)
+        # service ports only: a dynamic port answered (FTP data, RPC) makes no server
+        pl.struct("c_hi", "c_lo").filter(served & ~ics_port & ~ics_app & (pl.col("port") > 0)
+                                         & (pl.col("port") < DYNAMIC_PORTS)).n_unique().cast(pl.Int64)
         .alias("server_clients"),
         app_name.filter(served & ics_app & (pl.col("ops") > 0)).drop_nulls().unique().sort()
         .alias("ics_served"),

@@ -35,7 +35,14 @@ def rows_to_write(store: Store, inventory: DeviceInventory, devices: pl.DataFram
                         (*pipeline_state.scope(store), MARK)).fetchone()
     if row is None or bytes(row[0]).decode() != _current(store, inventory.zones):
         return devices
-    return inventory.changed_rows(devices)
+    changed = inventory.changed_rows(devices)
+    # a role detection marked unverified (ingest.write_unverified_roles) is not the inventory's:
+    # such rows are written again, so a role verified since then loses its mark as in a full write
+    marked = [d for (d,) in store.execute("SELECT device FROM devices WHERE role LIKE '%?'")]
+    if marked:
+        extra = devices.filter(pl.col("device").is_in(marked) & ~pl.col("device").is_in(changed["device"]))
+        changed = pl.concat([changed, extra], how="vertical_relaxed") if extra.height else changed
+    return changed
 
 
 def mark(store: Store, inventory: DeviceInventory) -> None:

@@ -82,6 +82,15 @@ class IngestReport:
     detection: DetectResult | None = None  # breaches, incidents, model states (core/detection/detector.py)
 
 
+def write_unverified_roles(store: Store, detection: DetectResult, devices: pl.DataFrame) -> None:
+    """Rewrite the devices whose trusted role this detection could not verify (a newcomer's, an
+    incident actor's) as unverified (`engineering?`)."""
+    marked = detection.verified_roles(devices)
+    changed = marked.join(devices.select("device", "role"), on=["device", "role"], how="anti")
+    if changed.height:
+        store.upsert("devices", _for_sql(changed))
+
+
 def _for_sql(frame: pl.DataFrame) -> pl.DataFrame:
     """Store conventions: unsigned 64-bit as signed, lists as JSON text."""
     exprs = []
@@ -241,6 +250,7 @@ class Ingest:
                 self.store.upsert("devices", _for_sql(devices_out.rows_to_write(self.store, self.inventory, devices)))
                 write_identity(self.store, self.identity)
                 report.detection = self.detector.finish(still_open, devices)
+                write_unverified_roles(self.store, report.detection, devices)
                 self.finish_captures(todo)
                 pipeline_state.save(self.store, "sessions", self.tracker)
                 pipeline_state.save(self.store, "devices", self.inventory)

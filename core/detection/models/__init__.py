@@ -21,6 +21,7 @@ from plantwatch.core.detection.models import (
     admin_rdp,
     arp_sweep,
     beacon,
+    connection_rate,
     data_volume,
     external_connectivity,
     failed_ics,
@@ -41,7 +42,7 @@ from plantwatch.core.detection.models.base import Model
 
 # New Device runs last: it reads the breaches of the others.
 MODULES = (failed_internal, failed_ics, arp_sweep, it_to_ics, ics_connectivity, ics_protocol,
-           new_discover, new_action, action_rate, reprogram, identity_changed, role_contradiction,
+           new_discover, new_action, action_rate, connection_rate, reprogram, identity_changed, role_contradiction,
            admin_rdp, ssl_no_sni, ssl_self_signed, data_volume, external_connectivity, beacon, new_device)
 MODELS: dict[str, Model] = {m.MODEL.id: m.MODEL for m in MODULES}
 BY_TITLE: dict[str, str] = {m.title: m.id for m in MODELS.values()}   # title -> id (old keys)

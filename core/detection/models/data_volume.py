@@ -1,10 +1,12 @@
 """Unusual Data Volume: bytes in an hour far above the nearest reference the baseline holds: the
-pair's largest hour, else any client of that server and port, else the clients of the source's
-zone kind and role (0 when devices of that kind never moved such bytes as clients: a field
+pair's largest hour, else any client of that server and port, else any client of that port on
+servers of the same role, else the clients of the source's zone kind and role (0 when devices of that kind never moved such bytes as clients: a field
 device sending a file), else the most the source itself sent in an hour. Hours under a floor
 relative to the network's own volumes are never unusual (core/detection/context.py)."""
 
 from __future__ import annotations
+
+import math
 
 import polars as pl
 
@@ -33,8 +35,6 @@ def run(ctx: Context) -> list[Breach]:
                      & (pl.col("bytes") >= factor * pl.col("ref_max")))
     out = []
     for r in f.sort(["c", "s", "port", "hour", "measure"]).iter_rows(named=True):
-        import math
-
         sd = max(0.5, r["ref_sd"] or 0.0)
         imp = normal_importance(math.log1p(r["bytes"]), r["ref_mean"] or 0.0, sd)
         ev = ctx.S.filter((pl.col("c") == r["c"]) & (pl.col("s") == r["s"]) & (pl.col("port") == r["port"])
@@ -45,6 +45,8 @@ def run(ctx: Context) -> list[Breach]:
         way = "sent to" if r["measure"] == "up" else "received from"
         ref = {"pair": "this pair's largest hour",
                "server port": f"the largest hour of any client of {r['s']}:{r['port']}",
+               "server port and role": (f"the largest hour of any client of port {r['port']} on a "
+                                        f"{r['s_role']} like {r['s']}"),
                "zone and role": f"the largest hour of any {r['c']}-like client (same zone kind and role)",
                }.get(r["ref_kind"], f"the most {r['c' if r['measure'] == 'up' else 's']} sent in one hour to anyone")
         moved = f"{r['c']} {way} {r['s']} {_mb(r['bytes'])} on port {r['port']} in one hour"

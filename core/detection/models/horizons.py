@@ -28,11 +28,12 @@ def horizons(c: dict[str, Any]) -> list[Horizon]:
     out = []
     for w, n in (("window_s", "min_failures"), ("hour_s", "hour_min_failures"), ("day_s", "day_min_failures")):
         s = float(c[w])
-        out.append(Horizon(_name(s), s, int(c[n])))
+        out.append(Horizon(horizon_name(s), s, int(c[n])))
     return out
 
 
-def _name(s: float) -> str:
+def horizon_name(s: float) -> str:
+    """"5 min", "1 h", "24 h"."""
     return f"{s / 3600:g} h" if s >= 3600 else f"{s / 60:g} min"
 
 

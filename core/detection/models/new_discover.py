@@ -1,4 +1,10 @@
-"""Multiple New Discover Commands: several DISCOVER operations new for their source and target."""
+"""Multiple New Discover Commands: several DISCOVER operations new for their source and target.
+
+Counted over several horizons like the failed-connection models: a burst (`min_keys` new keys, or
+`min_targets` targets, within `window_s`), and reconnaissance spread over an hour or a day (one
+identity read every twenty minutes): `hour_min_targets` / `day_min_targets` distinct targets of new
+DISCOVER operations within `hour_s` / `day_s`. A longer horizon only reports what no shorter one
+already did (one breach per reconnaissance)."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from plantwatch.core.detection.models.base import (
     span,
     window_s_of,
 )
+from plantwatch.core.detection.models.horizons import horizon_name
 from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
@@ -34,25 +41,37 @@ def run(ctx: Context) -> list[Breach]:
     # reconnaissance too: an outstation answers its master, not a newcomer
     dnp3_recon = (pl.col("app") == APP_DNP3) & (pl.col("cls") == CLS_READ) & (pl.col("pair_ops_b") == 0)
     f = ctx.ops.filter(((pl.col("cls") == CLS_DISCOVER) & (pl.col("key_b") == 0)) | dnp3_recon)
-    out = []
+    found: list[tuple[str, float, pl.DataFrame]] = []
+    taken: dict[str, list[tuple[int, int]]] = {}
     for g in groups(f, ["src"], w, key=["dst", "app", "code", "name"]):
+        if g.height >= k_min or g["dst"].n_unique() >= t_min:
+            found.append((horizon_name(w), w, g))
+            taken.setdefault(g["src"][0], []).append(span(g))
+    for hs, hn in ((float(c["hour_s"]), int(c["hour_min_targets"])), (float(c["day_s"]), int(c["day_min_targets"]))):
+        for g in groups(f, ["src"], hs, key=["dst"], min_count=hn, window_s=hs):
+            a, b = span(g)
+            if any(a <= z and b >= x for x, z in taken.get(g["src"][0], [])):
+                continue
+            found.append((horizon_name(hs), hs, g))
+            taken.setdefault(g["src"][0], []).append((a, b))
+    out = []
+    for horizon, hw, g in found:
         targets = g["dst"].unique(maintain_order=True).to_list()
-        if g.height < k_min and len(targets) < t_min:
-            continue
         dev = g["src"][0]
         a, b = span(g)
         names = g["name"].unique(maintain_order=True).to_list()
-        lam = rate(0, ctx.hours_b, window_s_of(g, w))
+        lam = rate(0, ctx.hours_b, window_s_of(g, hw))
         imp = poisson_importance(g.height, lam)
         nb = int(g["src_discover_b"][0])
         recon = "DISCOVER operation(s) (or DNP3 reads from a source new to the outstation)" if (
             g["app"] == APP_DNP3).any() else "DISCOVER operation(s)"
         expl = (f"{dev} sent {g.height} {recon} new for their target ({fmt_list(names)}) "
-                f"to {len(targets)} device(s) ({fmt_list(targets, 3)}) within {dur(a, b)}; in "
+                f"to {len(targets)} device(s) ({fmt_list(targets, 3)}) within {dur(a, b)} (counted over the "
+                f"{horizon} horizon); in "
                 f"{hours_text(ctx.hours_b)} of learning it sent {nb} DISCOVER operation(s) in all.")
         sids, refs = evidence(g)
         out.append(ctx.breach(MODEL, dev, targets, a, b, imp, expl, sids, refs,
                               {"new_keys": g.height, "operations": names, "targets": len(targets),
-                               "baseline_discover": nb},
+                               "baseline_discover": nb, "horizon": horizon, "horizon_s": hw},
                               immature=bool(g["src_immature"][0])))
     return out

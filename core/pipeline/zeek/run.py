@@ -125,12 +125,13 @@ def keep_identity(ingest: Ingest) -> None:
 def finish(ingest: Ingest, still_open: pl.DataFrame) -> DetectResult:
     """The run's end: devices, detection over what was fed, state kept for the next run."""
     from plantwatch.core.pipeline import devices_out
-    from plantwatch.core.pipeline.ingest import _for_sql
+    from plantwatch.core.pipeline.ingest import _for_sql, write_unverified_roles
 
     devices = ingest.inventory.devices()
     ingest.store.upsert("devices", _for_sql(devices))
     devices_out.forget(ingest.store)
     result = ingest.detector.finish(still_open, devices)
+    write_unverified_roles(ingest.store, result, devices)
     pipeline_state.save(ingest.store, "devices", ingest.inventory)
     return result
 

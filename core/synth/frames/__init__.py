@@ -84,6 +84,7 @@ from plantwatch.core.synth.frames.ics_plc import (  # noqa: F401
     s7,
     s7_block_name,
     s7_delete_block,
+    s7_mode_transition,
     s7_pi_ack,
     s7_pi_service,
     s7_plc_stop,

@@ -237,6 +237,13 @@ def s7_szl_read(pduref: int, szl_id: int, index: int = 0, seq: int = 0) -> bytes
     return s7(7, pduref, param, data)
 
 
+def s7_mode_transition(pduref: int, mode: int = 0, seq: int = 1) -> bytes:
+    """Userdata push from the CPU, function group 0 (mode-transition): the CPU reports its new
+    mode (subfunction: 0 STOP, 2 RUN ...). Parameter head 01 00 10, method Req (0x11), no data."""
+    param = b"\x01\x00\x10\x04\x11\x00" + bytes([mode, seq])
+    return s7(7, pduref, param)
+
+
 def s7_szl_response(pduref: int, szl_id: int, index: int, entries: Sequence[bytes], seq: int = 1) -> bytes:
     """Userdata response to Read SZL with equally sized list entries."""
     param = b"\x00\x01\x12\x08\x12\x84\x01" + bytes([seq]) + b"\x00\x00\x00\x00"

@@ -1,0 +1,68 @@
+"""ICS Connection Flood: one client opening connections to one ICS service (an ICS port or
+protocol, or a server that is an OT/ICS device) at a rate far above what that edge did while
+learning, or above a fixed bound when it never did: connection exhaustion of a controller
+(a SYN flood, a tool reconnecting in a loop). A client that reconnects for every poll is covered
+by its learned rate.
+
+Connections are sessions (a new SYN is a new session) counted over a burst of the edge (sessions
+no more than `window_s` apart, at least `min_sessions` of them within `window_s`); the rate is
+their count over their span (at least `min_span_s`)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
+from plantwatch.core.detection.models.base import (
+    NS,
+    Context,
+    Model,
+    dur,
+    evidence,
+    groups,
+    hours_text,
+    span,
+)
+from plantwatch.core.detection.records import Breach
+from plantwatch.core.detection.scoring import poisson_importance
+
+MODEL = Model(
+    "ics.connection_rate", "ICS Connection Flood", "ICS", "high", "impact", ("T0814",), False,
+    "Connections from one client to one ICS service at a rate far above what that edge did while "
+    "learning (or above a fixed bound when it never did): a flood that can exhaust a controller.")
+
+
+def run(ctx: Context) -> list[Breach]:
+    c = ctx.mcfg(MODEL)
+    w, n_min, min_span = float(c["window_s"]), int(c["min_sessions"]), float(c["min_span_s"])
+    factor, cold_per_min = float(c["factor"]), float(c["cold_per_minute"])
+    ics = pl.col("port").is_in(list(ICS_PORTS)) | pl.col("app").is_in(list(ICS_APPS)) | pl.col("s_ics")
+    f = ctx.S.filter(ics & ~pl.col("s_group") & (pl.col("c") != pl.col("s")))
+    out = []
+    for g in groups(f, ["c", "s", "port"], w, min_count=n_min, window_s=w):
+        a, b = span(g)
+        n = g.height
+        span_s = max(min_span, (b - a) / NS)
+        per_min = n / span_s * 60
+        nb = int(g["edge_b"][0])
+        if nb and ctx.hours_b > 0:
+            learned_per_min = nb / (ctx.hours_b * 60)
+            bound = max(learned_per_min * factor, cold_per_min / factor)
+            base = (f"this edge carried {nb:,} connection(s) in {hours_text(ctx.hours_b)} of learning "
+                    f"({learned_per_min:.2g} per minute)")
+        else:
+            bound = cold_per_min
+            base = (f"{'there is no baseline yet' if ctx.cold else 'this edge never carried one while learning'}; "
+                    f"more than {cold_per_min:g} per minute is a flood")
+        expected = bound * span_s / 60
+        if n <= expected:
+            continue
+        dev, dst, port = g["c"][0], g["s"][0], int(g["port"][0])
+        failed = int(g["failed"].sum())
+        expl = (f"{dev} opened {n:,} connection(s) to {dst} port {port} within {dur(a, b)}, {per_min:,.0f} per "
+                f"minute ({failed:,} failed); {base}.")
+        sids, refs = evidence(g)
+        out.append(ctx.breach(MODEL, dev, [dst], a, b, poisson_importance(n, expected), expl, sids, refs,
+                              {"connections": n, "failed": failed, "port": port, "per_minute": round(per_min, 1),
+                               "baseline_connections": nb, "expected": round(expected, 2)}))
+    return out
