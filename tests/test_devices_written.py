@@ -66,5 +66,5 @@ def test_only_changed_rows_are_written_and_the_table_is_the_full_rewrite(
             total = st.execute("SELECT COUNT(*) FROM devices").fetchone()[0]
         if files[0].name == "s7comm_diag_read.pcapng":   # same zones: its devices and snap7's
             assert 0 < written[0] <= 6 and total > 100   # (whose sessions were still open)
-        if files[0].name == "modbus_mixed_mb2.pcap":   # other zones: every row again
-            assert written == [total]
+        if files[0].name == "modbus_mixed_mb2.pcap":   # other zones: every row again (a second,
+            assert written[0] == total                 # smaller upsert marks unverified roles)
