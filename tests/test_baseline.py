@@ -158,3 +158,24 @@ def test_a_short_capture_named_normal_is_mature_by_observation(tmp_path: Path) -
     agg.add(frame(rows))
     free.merge(agg)   # a detection run's merge: nobody vouched for it
     assert not free.mature(20, 10) and free.maturity_text(20, 10).startswith("learning: ")
+
+
+def test_volume_statistics_do_not_depend_on_row_order() -> None:
+    """A batch's per-hour volumes arrive in whatever order a group-by left them; the learned sums
+    of logs must come out bit for bit the same (a replay gives the same store and bundle)."""
+    import numpy as np
+
+    from plantwatch.core.detection.baseline import VOL_HOURS, vol_stats
+
+    rng = np.random.default_rng(7)
+    n = 6 * 600            # 600 pairs, six hours each: a few floats per key, as a day's baseline holds
+    vh = pl.DataFrame({"c_hi": np.zeros(n, np.uint64), "c_lo": np.repeat(np.arange(600, dtype=np.uint64), 6),
+                       "s_hi": np.zeros(n, np.uint64), "s_lo": np.full(n, 9, np.uint64),
+                       "port": np.full(n, 502, np.int32), "hour": np.arange(n, dtype=np.int64),
+                       "up": rng.integers(1, 10**6, n), "down": rng.integers(0, 10**6, n)}, schema=VOL_HOURS)
+    keys = ["c_lo", "measure"]
+    want = vol_stats(vh).sort(keys)
+    for seed in range(5):
+        got = vol_stats(vh.sample(fraction=1.0, shuffle=True, seed=seed)).sort(keys)
+        assert got["slog"].to_list() == want["slog"].to_list()
+        assert got["slog2"].to_list() == want["slog2"].to_list()

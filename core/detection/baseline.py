@@ -99,6 +99,9 @@ def vol_stats(vh: pl.DataFrame) -> pl.DataFrame:
         vh.select(*_PAIR, "port", pl.lit("up").alias("measure"), pl.col("up").alias("b")),
         vh.select(*_PAIR, "port", pl.lit("down").alias("measure"), pl.col("down").alias("b")),
     ]).filter(pl.col("b") > 0)
+    # sorted so each key's floats are summed in one order: the batch's row order varies from run
+    # to run, and a float sum in another order differs in its last bits (a store must replay exactly)
+    long = long.sort([*_PAIR, "port", "measure", "b"])
     lg = pl.col("b").cast(pl.Float64).log1p()
     return long.group_by([*_PAIR, "port", "measure"]).agg(
         pl.len().cast(pl.Int64).alias("hours"), pl.col("b").max().alias("max"), lg.sum().alias("slog"),

@@ -246,7 +246,8 @@ class ContextBuilder:
                              mean.alias(f"{prefix}_mean"), var.sqrt().alias(f"{prefix}_sd"))
 
         def pooled(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
-            return df.group_by(by).agg(pl.col("hours").sum(), pl.col("max").max(), pl.col("slog").sum(),
+            # one summation order per key, whatever order the rows came in (floats: see vol_stats)
+            return df.sort([*by, "slog", "slog2", "hours", "max"]).group_by(by).agg(pl.col("hours").sum(), pl.col("max").max(), pl.col("slog").sum(),
                                        pl.col("slog2").sum())
 
         roles = D.select("hi", "lo", "zone_kind", "role")
