@@ -90,7 +90,7 @@ def incident_from_row(r: tuple) -> Incident:
 
 def load_detected_incidents(store: Store, breaches: list[Breach]) -> list[Incident]:
     held = {b.incident_id for b in breaches if b.incident_id is not None}
-    rows = store.execute(f"SELECT {_I_COLS} FROM incidents_detected ORDER BY score DESC, first_ts").fetchall()
+    rows = store.execute(f"SELECT {_I_COLS} FROM incidents_detected ORDER BY score DESC, first_ts, incident_id").fetchall()
     return [incident_from_row(r) for r in rows if int(r[0]) in held]
 
 
