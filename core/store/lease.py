@@ -39,23 +39,45 @@ def _printable(s: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in s)[:200]
 
 
-class WriterLease:
-    """Reentrant within one Store object: nested acquire/release pairs count."""
+class ReentrantLease:
+    """The lease's counting, shared by the file lease below and PostgreSQL's advisory lease: a
+    holder may take it again (a run inside a transaction inside a run), and only the outermost
+    release gives it up. Subclasses take it in `_take` and give it up in `_give_up`."""
 
-    def __init__(self, store_path: str | Path) -> None:
-        self.store = str(store_path)
-        self.path = lock_path(store_path)
-        self.fd = -1
-        self.depth = 0
+    depth = 0
 
     @property
     def held(self) -> bool:
         return self.depth > 0
 
     def acquire(self, *, until_stopped: bool, on_wait: Callable[[str], None]) -> None:
-        if self.depth:
-            self.depth += 1
+        if not self.depth:
+            self._take(until_stopped=until_stopped, on_wait=on_wait)
+        self.depth += 1
+
+    def release(self) -> None:
+        if not self.depth:
             return
+        self.depth -= 1
+        if self.depth == 0:
+            self._give_up()
+
+    def _take(self, *, until_stopped: bool, on_wait: Callable[[str], None]) -> None:
+        raise NotImplementedError
+
+    def _give_up(self) -> None:
+        raise NotImplementedError
+
+
+class WriterLease(ReentrantLease):
+    """Reentrant within one Store object: nested acquire/release pairs count."""
+
+    def __init__(self, store_path: str | Path) -> None:
+        self.store = str(store_path)
+        self.path = lock_path(store_path)
+        self.fd = -1
+
+    def _take(self, *, until_stopped: bool, on_wait: Callable[[str], None]) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             said = False
@@ -82,15 +104,10 @@ class WriterLease:
             os.close(fd)
             raise
         self.fd = fd
-        self.depth = 1
 
-    def release(self) -> None:
-        if not self.depth:
-            return
-        self.depth -= 1
-        if self.depth == 0:
-            os.close(self.fd)   # closing the descriptor releases the flock
-            self.fd = -1
+    def _give_up(self) -> None:
+        os.close(self.fd)   # closing the descriptor releases the flock
+        self.fd = -1
 
     @staticmethod
     def _holder(fd: int) -> dict:

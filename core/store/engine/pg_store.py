@@ -26,7 +26,7 @@ import polars as pl
 
 from plantwatch.core.store.engine.dialect import SCHEMA_TABLE
 from plantwatch.core.store.errors import StoreError
-from plantwatch.core.store.lease import POLL_S, LeaseRefused
+from plantwatch.core.store.lease import POLL_S, LeaseRefused, ReentrantLease
 from plantwatch.core.store.migrations import TABLE_KEYS
 
 if TYPE_CHECKING:   # psycopg is imported only when a PostgreSQL store is opened
@@ -117,7 +117,7 @@ def lease_key(scope: tuple[str, str]) -> int:
     return LEASE_KEY << 32 | int.from_bytes(digest[:4], "big")
 
 
-class AdvisoryLease:
+class AdvisoryLease(ReentrantLease):
     """The writer lease on PostgreSQL (interface of core/store/lease.WriterLease), one per
     pipeline state: writers of different (site, sensor name) scopes run at once."""
 
@@ -125,16 +125,8 @@ class AdvisoryLease:
         self.db = db
         self.key = lease_key(scope)
         self.path = f"{name} (advisory lock {self.key})"
-        self.depth = 0
 
-    @property
-    def held(self) -> bool:
-        return self.depth > 0
-
-    def acquire(self, *, until_stopped: bool, on_wait: Callable[[str], None]) -> None:
-        if self.depth:
-            self.depth += 1
-            return
+    def _take(self, *, until_stopped: bool, on_wait: Callable[[str], None]) -> None:
         said = False
         me = f"plantwatch writer pid {os.getpid()}{' until stopped' if until_stopped else ''}: {_command()}"
         while not self.db.execute(f"SELECT pg_try_advisory_lock({self.key})").fetchone()[0]:
@@ -148,7 +140,6 @@ class AdvisoryLease:
                 said = True
             time.sleep(POLL_S)
         self.db.execute("SELECT set_config('application_name', ?, false)", (me[:63],))
-        self.depth = 1
 
     def _holder(self) -> re.Match | None:
         row = self.db.execute(
@@ -158,11 +149,8 @@ class AdvisoryLease:
             (self.key >> 32, self.key & 0xFFFFFFFF)).fetchone()
         return _HOLDER.match(row[0]) if row else None
 
-    def release(self) -> None:
-        if not self.depth:
-            return
-        self.depth -= 1
-        if self.depth == 0 and not self.db.broken:
+    def _give_up(self) -> None:
+        if not self.db.broken:
             self.db.execute(f"SELECT pg_advisory_unlock({self.key})")
             self.db.execute("SELECT set_config('application_name', ?, false)", (f"plantwatch pid {os.getpid()}",))
 
