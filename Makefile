@@ -23,60 +23,39 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) tshark tmux chromium rsyslog postgresql
 
-# Installs tshark/dumpcap through apt when they are missing and we are root; otherwise says what to do.
-tshark:
-	@if ! command -v tshark >/dev/null 2>&1; then \
+# $(call apt_install,CHECK,PACKAGE,WHAT WAITS ON IT): when the shell test CHECK fails, PACKAGE is
+# installed through apt if we are root on a Debian-like system; otherwise one line says what to
+# install and what is skipped without it. No argument may hold a comma.
+define apt_install
+	@if ! { $(1); } >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing tshark (apt)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; \
+	    echo "installing $(2) (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
 	  else \
-	    echo "tshark is missing: install it (Debian: sudo apt-get install tshark); differential tests will be skipped"; \
+	    echo "$(2) is missing (Debian: sudo apt-get install $(2)); $(3)"; \
 	  fi; \
 	fi
+endef
+
+# tshark is the decoders' oracle in the differential tests.
+tshark:
+	$(call apt_install,command -v tshark,tshark,the differential tests will be skipped)
 
 # The PostgreSQL tests start a private server (initdb, pg_ctl; tests/pg_cluster.py).
 postgresql:
-	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing postgresql (apt)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	  else \
-	    echo "postgresql is missing (Debian: sudo apt-get install postgresql); the PostgreSQL store tests will be skipped"; \
-	  fi; \
-	fi
+	$(call apt_install,command -v initdb || ls /usr/lib/postgresql/*/bin/initdb,postgresql,the PostgreSQL store tests will be skipped)
 
-# tmux runs the console's end-to-end test in a real terminal (skipped when it is missing).
+# tmux runs the console's end-to-end test in a real terminal.
 tmux:
-	@if ! command -v tmux >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing tmux (apt)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; \
-	  else \
-	    echo "tmux is missing (Debian: sudo apt-get install tmux); the console's end-to-end test will be skipped"; \
-	  fi; \
-	fi
+	$(call apt_install,command -v tmux,tmux,the console's end-to-end test will be skipped)
 
 # chromium opens the exported HTML reports in their tests, rsyslog receives the SIEM feed in its
-# tests (both skipped when missing); neither is needed to run plantwatch.
+# tests; neither is needed to run plantwatch.
 chromium:
-	@if ! command -v chromium >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing chromium (apt)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else \
-	    echo "chromium is missing (Debian: sudo apt-get install chromium); the HTML report tests will be skipped"; \
-	  fi; \
-	fi
+	$(call apt_install,command -v chromium,chromium,the HTML report tests will be skipped)
 
 rsyslog:
-	@if ! command -v rsyslogd >/dev/null 2>&1 && [ ! -x /usr/sbin/rsyslogd ]; then \
-	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing rsyslog (apt)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog >/dev/null; \
-	  else \
-	    echo "rsyslog is missing (Debian: sudo apt-get install rsyslog); the SIEM output tests will be skipped"; \
-	  fi; \
-	fi
+	$(call apt_install,command -v rsyslogd || [ -x /usr/sbin/rsyslogd ],rsyslog,the SIEM output tests will be skipped)
 
 # The demo: the console learns from the bundled plant capture, then replays the incident as if live.
 demo: setup
