@@ -52,6 +52,7 @@ def test_staged_runs_store_what_row_by_row_stores(tmp_path: Path, captures: tupl
     _analyze(tmp_path / "plain.sqlite", *captures)
     assert calls == []
     monkeypatch.setattr(staged, "MIN_ROWS", 1)
+    monkeypatch.setattr(staged, "_MIN_CONSTANT_ROWS", 1)
     _analyze(tmp_path / "staged.sqlite", *captures)
     assert "sessions" in calls and "session_ops" in calls and "devices" in calls
     plain, stage = _rows(tmp_path / "plain.sqlite"), _rows(tmp_path / "staged.sqlite")
@@ -78,3 +79,31 @@ def test_staged_upsert_replaces_nulls_and_keeps_the_last_duplicate(empty_store: 
         temp = st.execute("SELECT name FROM sqlite_temp_master").fetchall()
     assert rows == [(1, None, None), (2, "b2", "z.example"), (3, "c", None), (4, None, None)]
     assert temp == []
+
+
+@pytest.mark.parametrize("text", ["o'brien.example", "a\x00b", "ünïcode ' '' end", ""])
+def test_constant_columns_written_as_literals_keep_their_values(empty_store: Path, text: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A column holding one value in a whole part goes into the statement as a literal: text
+    with quotes (or a NUL, bound instead), the extreme integers and booleans come back exact."""
+    monkeypatch.setattr(staged, "MIN_ROWS", 1)
+    monkeypatch.setattr(staged, "_MIN_CONSTANT_ROWS", 1)
+    n = 5
+    frame = pl.DataFrame({
+        "session_id": list(range(1, n + 1)),
+        "tls_sni": [text] * n,
+        "client_lo": [-(1 << 63)] * n,          # int64's minimum: bound, not a literal
+        "server_lo": [(1 << 63) - 1] * n,
+        "handshake": [True] * n,
+        "midstream": [False] * n,
+        "vlan": [None] * n,
+        "bytes_c2s": [0, 1, 2, 3, None],
+    }, schema_overrides={"vlan": pl.Int32})
+    with Store(empty_store) as st:
+        with st.transaction():
+            st.upsert("sessions", frame)
+        rows = st.execute("SELECT session_id, tls_sni, typeof(tls_sni), client_lo, typeof(client_lo),"
+                          " server_lo, handshake, midstream, vlan, bytes_c2s FROM sessions"
+                          " ORDER BY session_id").fetchall()
+    assert rows == [(i + 1, text, "text", -(1 << 63), "integer", (1 << 63) - 1, 1, 0, None,
+                     i if i < 4 else None) for i in range(n)]

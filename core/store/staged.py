@@ -8,7 +8,8 @@ bound row by row, 0.53 staged).
 
 So a large frame is split by which columns are NULL in a row; each part is bound without those
 columns into a temporary staging table (they stay NULL there), each row with its position in the
-frame; one INSERT ... SELECT ... ORDER BY position then writes the rows into the table in the
+frame (a column holding one value throughout a part goes into the statement as a literal, not
+bound per row); one INSERT ... SELECT ... ORDER BY position then writes the rows into the table in the
 frame's order with the same upsert as row by row. Same rows, same order (rowids, pages), same
 conflict handling.
 """
@@ -24,6 +25,7 @@ MIN_ROWS = 2_000    # below this the plain bind is as fast
 _MAX_NULLABLE = 63  # the null pattern of a row is kept in one unsigned 64-bit integer
 _ORD = "plantwatch_ord"
 _STAGE = "temp.plantwatch_stage"
+_MIN_CONSTANT_ROWS = 64   # a smaller part is not worth a statement of its own
 
 
 def worth_staging(frame: pl.DataFrame) -> bool:
@@ -45,9 +47,12 @@ def upsert_staged(db: sqlite3.Connection, table: str, frame: pl.DataFrame, confl
     db.execute(f"CREATE TABLE {_STAGE} ({_ORD} INTEGER PRIMARY KEY, {', '.join(cols)})")
     try:
         for (mask,), part in sorted(parts.items()):
-            keep = [_ORD] + [c for c in cols if c not in nullable or not (int(mask) >> nullable.index(c)) & 1]
-            db.executemany(f"INSERT INTO {_STAGE} ({', '.join(keep)}) VALUES ({', '.join('?' * len(keep))})",
-                           part.select(keep).iter_rows())
+            keep = [c for c in cols if c not in nullable or not (int(mask) >> nullable.index(c)) & 1]
+            same = _constants(part, keep)
+            bound = [_ORD] + [c for c in keep if c not in same]
+            values = ", ".join(["?"] * len(bound) + list(same.values()))
+            db.executemany(f"INSERT INTO {_STAGE} ({', '.join(bound + list(same))}) VALUES ({values})",
+                           part.select(bound).iter_rows())
         names = ", ".join(cols)
         # WHERE true: without it SQLite would read ON CONFLICT as part of the SELECT's join
         db.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {_STAGE} WHERE true "
@@ -55,3 +60,30 @@ def upsert_staged(db: sqlite3.Connection, table: str, frame: pl.DataFrame, confl
     finally:
         with suppress(sqlite3.DatabaseError):   # a failed write's own error is the one to report
             db.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+
+
+def _constants(part: pl.DataFrame, cols: list[str]) -> dict[str, str]:
+    """The columns of `part` holding one value in every row (none NULL), as SQL literals: written
+    once into the statement instead of bound per row. Integers, booleans and text without NUL
+    only: their literals are exact (a float's decimal text might not be; int64's minimum would
+    be read as minus a REAL)."""
+    if part.height < _MIN_CONSTANT_ROWS:
+        return {}
+    exact = [c for c in cols if part.schema[c].is_integer() or part.schema[c] in (pl.Boolean, pl.String)]
+    if not exact:
+        return {}
+    first = part.row(0, named=True)
+    flags = part.select([(pl.col(c) == pl.col(c).first()).all().alias(c) for c in exact]).row(0, named=True)
+    out: dict[str, str] = {}
+    for c in exact:
+        v = first[c]
+        if not flags[c] or v is None:
+            continue
+        if isinstance(v, bool):
+            out[c] = "1" if v else "0"
+        elif isinstance(v, int):
+            if v > -(1 << 63):
+                out[c] = str(v)
+        elif "\x00" not in v:
+            out[c] = "'" + v.replace("'", "''") + "'"
+    return out
