@@ -81,6 +81,9 @@ class Store:
         self.readonly = readonly
         self.on_wait = on_wait or (lambda msg: log.warning("%s", msg))
         self._bulk: DeferredIndexes | None = None
+        # removed once this process has read its report (analyze without --store): bulk runs
+        # leave the sessions' secondary indexes out (bulk.py)
+        self.throwaway = False
         self.engine = "postgresql" if is_dsn(path) else "sqlite"
         if self.engine == "postgresql":
             self._open_postgres(str(path))
@@ -247,7 +250,7 @@ class Store:
             if self.engine == "postgresql":   # rows go in by COPY (engine/pg_store.py)
                 yield
                 return
-            self._bulk = DeferredIndexes(self.db)
+            self._bulk = DeferredIndexes(self.db, rebuild=not self.throwaway)
             try:
                 yield
                 self._bulk.restore()
