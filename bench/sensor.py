@@ -3,6 +3,7 @@ its memory over a long run.
 
     python bench/sensor.py                       # rising rates, then a long run of 10M packets
     python bench/sensor.py --rates 20000,50000 --seconds 10 --long-packets 2000000
+    python bench/sensor.py --busy-neighbour --rates 50000,75000 --long-packets 0   # a core kept busy
 
 A writer process plays dumpcap: it writes a ring of pcapng files (`--ring-size-mb` each, at most
 `--ring-files` of them, the oldest deleted, blocks flushed every 20 ms) at a fixed packet rate,
