@@ -3,6 +3,7 @@ its memory over a long run.
 
     python bench/sensor.py                       # rising rates, then a long run of 10M packets
     python bench/sensor.py --rates 20000,50000 --seconds 10 --long-packets 2000000
+    python bench/sensor.py --busy-neighbour --rates 50000,75000 --long-packets 0   # a core kept busy
 
 A writer process plays dumpcap: it writes a ring of pcapng files (`--ring-size-mb` each, at most
 `--ring-files` of them, the oldest deleted, blocks flushed every 20 ms) at a fixed packet rate,
@@ -258,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--long-rate", type=float, default=0.0, help="default: the highest sustained rate")
     ap.add_argument("--timeout", type=float, default=3600.0)
     ap.add_argument("--json", type=Path, help="write the figures as JSON")
+    ap.add_argument("--busy-neighbour", action="store_true",
+                    help="keep a process spinning beside the sensor for the whole run (a shared machine)")
     a = ap.parse_args(argv)
     if a.role == "writer":
         print(json.dumps(writer(a.ring, a.rate, a.packets, a.ring_size_mb, a.ring_files, a.template)))
@@ -266,9 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         return sensor_main(a.store, a.ring)
 
     print(f"sensor load: ring of {a.ring_files} x {a.ring_size_mb} MB, {a.seconds:.0f} s per rate, "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores" + (", a busy neighbour spinning beside it" if a.busy_neighbour else ""))
     work = Path(tempfile.mkdtemp(prefix="plantwatch-bench-sensor-"))
-    figures: dict = {"steps": [], "sustained_pps": 0, "budget_pps": 50_000}
+    figures: dict = {"steps": [], "sustained_pps": 0, "budget_pps": 50_000, "busy_neighbour": a.busy_neighbour}
+    neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if a.busy_neighbour else None
     try:
         print(f"{'target/s':>9} {'written/s':>10} {'written':>10} {'ingested':>10} {'missed':>6} "
               f"{'max lag':>10} {'runs':>4} {'close':>6}  verdict")
@@ -305,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
                           f"missed; max lag {r['max_lag_bytes'] / 1e6:.0f} MB; longest run close "
                           f"{r['max_close_s']:.1f} s")
     finally:
+        if neighbour is not None:
+            neighbour.kill()
+            neighbour.wait()
         shutil.rmtree(work, ignore_errors=True)
     if a.json:
         a.json.write_text(json.dumps(figures, indent=2))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from plantwatch.core.synth import mixed, office
 from plantwatch.core.synth.pcapwriter import write_pcap
 from plantwatch.tui.cli import main
 
@@ -79,6 +80,31 @@ def test_store_does_not_double_and_appends(tmp_path: Path) -> None:
     assert after["sessions"] > first["sessions"]
     addrs = {d["address"] for d in rep["devices"]}
     assert "134.217.61.211" in addrs  # the first capture's devices are still in the inventory
+
+
+def test_temporary_store_reports_what_a_given_store_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --store the run's own store is removed after the report and builds no session
+    indexes (core/store/bulk.py): the report is the same, byte for byte."""
+    from plantwatch.core.store import bulk
+
+    built: list[bool] = []
+    real = bulk.DeferredIndexes.restore
+
+    def spy(self: bulk.DeferredIndexes) -> None:
+        built.append(self.rebuild and bool(self.dropped))
+        real(self)
+
+    monkeypatch.setattr(bulk, "MIN_ROWS", 10)
+    monkeypatch.setattr(bulk.DeferredIndexes, "restore", spy)
+    pcap = tmp_path / "office.pcapng"
+    mixed.generate(pcap, 6_000, 7, office.plant)
+    code, kept, err = run("analyze", str(pcap), "--store", str(tmp_path / "s.sqlite"), "--json")
+    assert code == 0, err
+    code, temp, err = run("analyze", str(pcap), "--json")
+    assert code == 0, err
+    assert temp == kept
+    assert json.loads(temp)["sessions_by_protocol"] and json.loads(temp)["failed_connections"]
+    assert built == [True, False]   # the given store rebuilt its indexes, the temporary one did not
 
 
 def test_jsonl_records_are_typed() -> None:

@@ -98,3 +98,19 @@ def test_a_failed_run_leaves_indexes_and_rows_as_they_were(tmp_path: Path, captu
         Ingest(st).run([captures[1]])
     assert _indexes(store) == before_idx
     assert _rows(store) == before_rows
+
+
+def test_a_throwaway_store_keeps_the_rows_and_leaves_the_indexes_out(tmp_path: Path, captures: tuple[Path, Path],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """analyze's own temporary store (Store.throwaway): the same rows, no session indexes built."""
+    monkeypatch.setattr(bulk, "MIN_ROWS", 10)
+    _analyze(tmp_path / "kept.sqlite", *captures)
+    with Store(tmp_path / "throwaway.sqlite") as st:
+        st.throwaway = True
+        for cap in captures:   # the second run finds no indexes to drop, and builds none
+            Ingest(st).run([cap])
+    names = {n for n, _ in _indexes(tmp_path / "throwaway.sqlite")}
+    assert not any(n.startswith(("sessions_", "session_ops_")) for n in names)
+    assert names == {n for n, _ in _indexes(tmp_path / "kept.sqlite")
+                     if not n.startswith(("sessions_", "session_ops_"))}
+    assert _rows(tmp_path / "throwaway.sqlite") == _rows(tmp_path / "kept.sqlite")

@@ -143,6 +143,7 @@ def analyze(captures: tuple[Path, ...], zeek_dirs: tuple[Path, ...], zones_file:
         models = load_models(models_file)
         warn = lambda m: click.echo(f"plantwatch: warning: {m}", err=True)  # noqa: E731
         with store_file(store_path, "analyze.sqlite") as path, Store(path, on_wait=say_wait) as store:
+            store.throwaway = store_path is None   # read once for the report, then removed
             if siem is not None:
                 siem.prime(store)
             if learn and zeek_dirs:  # with --zeek, --learn names Zeek log directories too

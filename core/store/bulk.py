@@ -9,6 +9,12 @@ before the transaction commits. SQLite's DDL is transactional: a crash or an err
 back with the rows, and readers (WAL) keep their snapshot with its indexes meanwhile. A run into a
 store much larger than itself never drops anything: rebuilding a big table's indexes for a few rows
 would cost more than it saves.
+
+A throwaway store (`rebuild=False`: analyze's own temporary store, removed once its report is
+printed) keeps the dropped indexes dropped: nothing will look sessions up by them, and the
+report's few session aggregates scan the table (measured: office capture, 300,000 sessions,
+2.3 CPU s of index builds saved; the report's failed-connections count scans instead of using
+`sessions_state`, about 0.05 s).
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ TABLES = ("sessions", "session_ops")  # the tables a run writes by the hundred t
 
 
 class DeferredIndexes:
-    def __init__(self, db: sqlite3.Connection, tables: tuple[str, ...] = TABLES) -> None:
+    def __init__(self, db: sqlite3.Connection, tables: tuple[str, ...] = TABLES, *, rebuild: bool = True) -> None:
         self.db = db
+        self.rebuild = rebuild
         self.written = dict.fromkeys(tables, 0)
         self.before: dict[str, int] = {}
         self.dropped: dict[str, list[str]] = {}
@@ -45,6 +52,9 @@ class DeferredIndexes:
 
     def restore(self) -> None:
         """Create the dropped indexes again (inside the same transaction, before it commits)."""
+        if not self.rebuild:
+            self.dropped.clear()
+            return
         for table in sorted(self.dropped):
             for sql in self.dropped[table]:
                 self.db.execute(sql)

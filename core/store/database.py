@@ -33,6 +33,7 @@ from pathlib import Path
 
 import polars as pl
 
+from plantwatch.core.store import staged
 from plantwatch.core.store.bulk import DeferredIndexes
 from plantwatch.core.store.engine.pg_store import AdvisoryLease, is_dsn
 from plantwatch.core.store.errors import StoreError, StoreUnreachable
@@ -80,6 +81,9 @@ class Store:
         self.readonly = readonly
         self.on_wait = on_wait or (lambda msg: log.warning("%s", msg))
         self._bulk: DeferredIndexes | None = None
+        # removed once this process has read its report (analyze without --store): bulk runs
+        # leave the sessions' secondary indexes out (bulk.py)
+        self.throwaway = False
         self.engine = "postgresql" if is_dsn(path) else "sqlite"
         if self.engine == "postgresql":
             self._open_postgres(str(path))
@@ -246,7 +250,7 @@ class Store:
             if self.engine == "postgresql":   # rows go in by COPY (engine/pg_store.py)
                 yield
                 return
-            self._bulk = DeferredIndexes(self.db)
+            self._bulk = DeferredIndexes(self.db, rebuild=not self.throwaway)
             try:
                 yield
                 self._bulk.restore()
@@ -278,10 +282,13 @@ class Store:
             self._bulk.wrote(table, frame.height)
             frame = frame.sort(list(key))  # b-tree pages filled in order, not at random
         updates = ", ".join(f"{c}=excluded.{c}" for c in cols if c not in key)
-        sql = (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-               f"ON CONFLICT ({', '.join(key)}) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING"))
+        conflict = f"ON CONFLICT ({', '.join(key)}) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING")
         try:
-            self.db.executemany(sql, frame.iter_rows())
+            if staged.worth_staging(frame):
+                staged.upsert_staged(self.db, table, frame, conflict)
+                return
+            self.db.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                                + conflict, frame.iter_rows())
         except sqlite3.DatabaseError as e:
             raise _store_error(self.path, e) from None
 
