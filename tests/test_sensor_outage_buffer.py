@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from plantwatch.core.pipeline.buffer import OutageBuffer
+from plantwatch.core.pipeline.buffer import OutageBuffer, run_state
 from plantwatch.core.pipeline.forward import FORWARDED_STATE, forward
 from plantwatch.core.pipeline.sensor_state import load_state
 from plantwatch.core.store.database import Store
@@ -214,6 +214,7 @@ def test_a_sensor_restarted_during_the_outage_continues_and_a_crash_after_a_comm
         s.p.send_signal(signal.SIGTERM)
         assert s.wait() == 0, s.text()                  # a clean stop keeps the buffer
         assert "runs go into the buffer" in s.text()
+        assert "STORE UNREACHABLE for" in s.text() and "3 batch(es)" in s.text()   # its status line
     finally:
         pg_cluster.start()
 
@@ -229,6 +230,8 @@ def test_a_sensor_restarted_during_the_outage_continues_and_a_crash_after_a_comm
     assert len(_forwarded(store)) == 1 and buf.backlog().batches == 5
     with Store(store) as server:
         done = forward(server, buf)
+        # should the server go away again now, the next buffered run starts from what it holds
+        assert sorted(buf.base or []) == sorted(run_state(server))
     assert (done.batches, done.skipped) == (4, 1)     # the committed one is not forwarded again
     assert buf.files() == []
 

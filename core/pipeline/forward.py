@@ -63,11 +63,15 @@ def forward(server: Store, buffer: OutageBuffer, config: dict[str, Any] | None =
             done.discarded += 1
             continue
         ids = list((load_state(server, FORWARDED_STATE) or {}).get("ids", []))
+        with buffer.open(path, readonly=True) as buf:
+            state = run_state(buf)
         if meta["id"] in ids:
+            buffer.base = state     # the server's run state now (should it go away again)
             remove(path)
             done.skipped += 1
             continue
         rows = forward_batch(server, buffer, path, meta["id"], ids, config)
+        buffer.base = state
         remove(path)
         done.batches += 1
         done.rows += rows

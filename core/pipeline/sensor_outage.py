@@ -46,6 +46,7 @@ class SensorOutage:
             return self._wait_for_store(problem)
         if self.status.outage_since is None:
             self.status.outage_since = time.time()
+        self._note_backlog()
         log.warning("store unreachable (%s): runs go into the buffer %s until it is back",
                     problem, self.buffer.dir)
         self._came_back = False
