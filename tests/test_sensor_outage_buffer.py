@@ -243,3 +243,31 @@ def test_a_sensor_restarted_during_the_outage_continues_and_a_crash_after_a_comm
     files = "SELECT capture_id, path, packets, status FROM captures ORDER BY capture_id"
     assert [(i, Path(p).name, n, st) for i, p, n, st in _rows(store, files)] == \
         [(i, Path(p).name, n, st) for i, p, n, st in _rows(ref, files)]
+
+
+def test_a_sensor_started_while_the_server_is_down_waits_with_the_ring_as_its_buffer(
+        pg_cluster, tmp_path: Path, replay) -> None:
+    zones, staged, per = replay
+    ref_ring = tmp_path / "ref_ring"
+    ref_ring.mkdir(mode=0o700)
+    _feed(staged[:4], ref_ring)
+    ref = pg_cluster.create_database("buffer_ref3")
+    assert _Sensor(ref, ref_ring, zones, per, exit_idle=1.0).wait() == 0
+
+    ring = tmp_path / "ring"
+    ring.mkdir(mode=0o700)
+    store = pg_cluster.create_database("buffer_cold")
+    Store(store).close()
+    pg_cluster.stop("immediate")
+    try:
+        _feed(staged[:2], ring)
+        s = _Sensor(store, ring, zones, per, exit_idle=3.0)
+        s.wait_line("the buffer cannot take runs")     # no state to build on: nothing is made up
+        assert OutageBuffer(tmp_path / "ring.buffer", None, None).files() == []
+    finally:
+        pg_cluster.start()
+    s.wait_line("store reachable again: resuming")
+    _feed(staged[2:4], ring)
+    assert s.wait() == 0, s.text()
+    for table in TABLES:
+        assert _table(store, table) == _table(ref, table), table

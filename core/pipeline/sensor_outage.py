@@ -47,15 +47,19 @@ class SensorOutage:
         if self.status.outage_since is None:
             self.status.outage_since = time.time()
         self._note_backlog()
-        log.warning("store unreachable (%s): runs go into the buffer %s until it is back",
-                    problem, self.buffer.dir)
         self._came_back = False
+        said = False
         while not self.stopping.is_set():   # type: ignore[attr-defined]
             batch = self.buffer.start_batch()
             if batch is None:
-                log.warning("nothing in the buffer to continue from (no state seen from the store, or "
-                            "no capture id left in reserve)")
+                log.warning("store unreachable (%s) and the buffer cannot take runs (no run state seen "
+                            "from the store yet, or no capture id left in reserve for a new ring file): "
+                            "the ring keeps the packets; retrying every %.0f s", problem, STORE_RETRY_S)
                 return self._wait_for_store(problem, said=True)
+            if not said:
+                log.warning("store unreachable (%s): runs go into the buffer %s until it is back",
+                            problem, self.buffer.dir)
+                said = True
             self.status.state, self.status.message = "buffering", problem
             with batch, batch.writer(until_stopped=True):
                 code = self._run(batch, buffered=True)   # type: ignore[attr-defined]
@@ -88,8 +92,6 @@ class SensorOutage:
         if not said:
             log.warning("store unreachable (%s): the ring keeps the packets; retrying every %.0f s",
                         problem, STORE_RETRY_S)
-        else:
-            log.warning("the ring keeps the packets; retrying the store every %.0f s", STORE_RETRY_S)
         self.status.state, self.status.message = "waiting for the store", problem
         while not self.stopping.wait(STORE_RETRY_S):   # type: ignore[attr-defined]
             try:
