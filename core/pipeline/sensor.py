@@ -14,6 +14,9 @@ Units of work:
   read since are read again and, session and breach ids being deterministic, replace the rows
   they had written instead of adding to them.
 
+A PostgreSQL store that stops answering: runs go into a local buffer until it is back, then are
+forwarded once (sensor_outage.py, buffer.py, forward.py).
+
 SIGTERM/SIGINT: the current batch is finished, the run is closed (state and positions saved),
 dumpcap is stopped. Plain log lines go to stderr (journald keeps them under systemd): start,
 warnings, missed ring files, and every `report_s` the rate, the pipeline lag (bytes and, from
@@ -249,7 +252,8 @@ class Sensor(SensorReports, SensorOutage):
         return 0
 
     def _drop_provisional(self, store: Store) -> None:
-        if not load_state(store, PROVISIONAL_STATE):
+        prov = load_state(store, PROVISIONAL_STATE) or {}
+        if not prov.get("breaches") and not prov.get("incidents"):
             return
         with store.transaction():
             n = withdraw_provisional(store)
