@@ -90,11 +90,14 @@ class OutageBuffer:
     def remember(self, server: Store) -> None:
         """Before the first run into the server and after each: a full reserve of capture ids,
         and the run state (the first buffered run starts from it)."""
-        self.reserve = _reserve_of(run_state(server))
+        state = run_state(server)
+        self.reserve = _reserve_of(state)
         if len(self.reserve) < RESERVE // 2:
             self.reserve += reserve_capture_ids(server, RESERVE - len(self.reserve))
-            save_reserve(server, self.reserve)
-        self.base = run_state(server)
+            save_state(server, RESERVE_STATE, {"ids": self.reserve})
+            state = [(n, v) for n, v in state if n != RESERVE_STATE]
+            state.append((RESERVE_STATE, json.dumps({"ids": self.reserve}).encode()))
+        self.base = state
 
     def capture_id(self, store: Store) -> int | None:
         """A capture id for a ring file seen first now (None: the reserve is spent during an
@@ -171,11 +174,6 @@ class OutageBuffer:
             return Backlog()
         return Backlog(len(metas), sum(int(m.get("rows", 0)) for m in metas),
                        min(float(m.get("created", 0.0)) for m in metas))
-
-
-def save_reserve(store: Store, ids: list[int]) -> None:
-    """The capture ids still in reserve, with the run state (inside a run's last transaction)."""
-    save_state(store, RESERVE_STATE, {"ids": list(ids)})
 
 
 def _reserve_of(state: list[tuple[str, bytes]]) -> list[int]:
