@@ -1,5 +1,7 @@
 """The store on PostgreSQL next to SQLite (`make bench`): packets/s of `plantwatch analyze` into
-each, and rows/s of the store's bulk write (Store.upsert of the run's sessions and operations).
+each, rows/s of the store's bulk write (Store.upsert of the run's sessions and operations), and
+rows/s of a sensor's outage buffer forwarded into the server (core/pipeline/forward.py: the
+SQLite store made a closed buffered batch, every row of it in one server transaction).
 
     .venv/bin/python bench/store_pg.py                    # 300,000 packets of the office plant
     .venv/bin/python bench/store_pg.py --packets 1000000
@@ -49,6 +51,27 @@ def _upsert_rate(source: str, target: str) -> tuple[int, float]:
     return sum(f.height for f in frames.values()), took
 
 
+def _forward_rate(source: str, target: str, tmp: Path) -> tuple[int, float]:
+    """`source` (an SQLite store) as one closed batch of an outage buffer, forwarded into `target`."""
+    import sqlite3
+
+    from plantwatch.core.pipeline.buffer import BATCH_STATE, OutageBuffer
+    from plantwatch.core.pipeline.forward import forward
+    from plantwatch.core.pipeline.sensor_state import save_state
+    from plantwatch.core.store.database import Store
+
+    buffer = OutageBuffer(tmp / "buffer", None, None)
+    buffer.dir.mkdir()
+    batch = buffer.dir / "batch-00000001.sqlite"
+    with sqlite3.connect(source) as src, sqlite3.connect(batch) as dst:
+        src.backup(dst)
+    with Store(batch) as st:
+        save_state(st, BATCH_STATE, {"id": "bench", "seq": 1, "closed": True, "created": 0.0})
+    with Store(target) as server:
+        done = forward(server, buffer)
+    return done.rows, done.seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--packets", type=int, default=300_000)
@@ -75,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             run = {name: _analyze(loc, capture) for name, loc in stores.items()}
             bulk = {"SQLite": _upsert_rate(lite, str(Path(tmp) / "copy.sqlite")),
                     "PostgreSQL": _upsert_rate(lite, cluster.create_database("bench_copy"))}
+            fwd_rows, fwd_s = _forward_rate(lite, cluster.create_database("bench_forward"), Path(tmp))
     finally:
         cluster.close()
     print(f"store engines, {args.plant} plant, {args.packets:,} packets ({', '.join(TABLES)} for rows/s)")
@@ -83,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         rows, took = bulk[name]
         print(f"{name:<12} {run[name]:>10.2f} {args.packets / run[name]:>12,.0f} {rows:>10,} {took:>8.2f}"
               f" {rows / took:>10,.0f}")
+    print(f"outage buffer forwarded into PostgreSQL: {fwd_rows:,} rows of every table in {fwd_s:.2f} s, "
+          f"{fwd_rows / fwd_s:,.0f} rows/s")
     return 0
 
 

@@ -407,6 +407,9 @@ def live(iface: str, zones_file: Path | None, store_path: Path | None, models_fi
               show_default=True, help="Size of one ring file, MB.")
 @click.option("--ring-files", "ring_files", type=click.IntRange(min=2), default=10, show_default=True,
               help="Number of ring files kept (the evidence the packet view reads).")
+@click.option("--buffer", "buffer_dir", type=click.Path(path_type=Path),
+              help="With a PostgreSQL store: where runs wait while the server is unreachable "
+                   "(default: RING_DIR.buffer beside the ring).")
 @click.option("--zones", "zones_file", type=click.Path(path_type=Path), help="Zones TOML file.")
 @click.option("--filter", "capture_filter", help="Capture filter (BPF), passed to dumpcap.")
 @click.option("--follow-only", is_flag=True, hidden=True,
@@ -419,7 +422,8 @@ def live(iface: str, zones_file: Path | None, store_path: Path | None, models_fi
                    "rotation) instead of capturing.")
 @syslog_options
 def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size: float,
-           ring_files: int, zones_file: Path | None, capture_filter: str | None, follow_only: bool,
+           ring_files: int, buffer_dir: Path | None, zones_file: Path | None, capture_filter: str | None,
+           follow_only: bool,
            exit_idle: float | None, run_seconds: float | None, zeek_dir: Path | None,
            syslog_url: str | None, syslog_format: str) -> None:
     """Headless capture and analysis for a sensor box (runs until SIGTERM/SIGINT).
@@ -459,7 +463,7 @@ def sensor(iface: str | None, store_path: Path, ring_dir: Path | None, ring_size
     siem = open_forwarder(syslog_url, syslog_format)
     sys.exit(run_sensor(store_path, ring_dir, iface=None if follow_only else iface,
                         ring_size_mb=ring_size, ring_files=ring_files, zones=zones, config=cfg,
-                        capture_filter=capture_filter, siem=siem))
+                        capture_filter=capture_filter, siem=siem, buffer_dir=buffer_dir))
 
 
 main.add_command(export)

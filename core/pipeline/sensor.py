@@ -14,6 +14,9 @@ Units of work:
   read since are read again and, session and breach ids being deterministic, replace the rows
   they had written instead of adding to them.
 
+A PostgreSQL store that stops answering: runs go into a local buffer until it is back, then are
+forwarded once (sensor_outage.py, buffer.py, forward.py).
+
 SIGTERM/SIGINT: the current batch is finished, the run is closed (state and positions saved),
 dumpcap is stopped. Plain log lines go to stderr (journald keeps them under systemd): start,
 warnings, missed ring files, and every `report_s` the rate, the pipeline lag (bytes and, from
@@ -38,7 +41,9 @@ from plantwatch.core.capture.batch import CaptureError, RawBatch
 from plantwatch.core.capture.dumpcap import CaptureSetupError, Dumpcap, secure_dir
 from plantwatch.core.capture.ring import RingFile, RingFollower, _concat
 from plantwatch.core.inventory.zones import Zones
+from plantwatch.core.pipeline.buffer import OutageBuffer
 from plantwatch.core.pipeline.ingest import BatchDone
+from plantwatch.core.pipeline.sensor_outage import SensorOutage
 from plantwatch.core.pipeline.sensor_report import SensorReports
 from plantwatch.core.pipeline.sensor_state import (
     PROVISIONAL_STATE,
@@ -48,6 +53,7 @@ from plantwatch.core.pipeline.sensor_state import (
     SensorStatus,
     load_state,
     save_state,
+    withdraw_provisional,
 )
 from plantwatch.core.store.database import Store, StoreError, StoreUnreachable
 from plantwatch.core.store.engine.pg_store import is_dsn
@@ -56,7 +62,6 @@ if TYPE_CHECKING:
     from plantwatch.core.pipeline.siem import Forwarder
 
 log = logging.getLogger("plantwatch.sensor")
-STORE_RETRY_S = 2.0   # how often a sensor whose database server went away tries it again
 
 __all__ = ["RING_STATE", "Sensor", "SensorConfig", "SensorStatus", "configure_logging", "run_sensor"]
 
@@ -75,16 +80,18 @@ def configure_logging(level: int = logging.INFO) -> None:
         lg.propagate = False
 
 
-class Sensor(SensorReports):
+class Sensor(SensorReports, SensorOutage):
     """The service loop. `capture` None: follow an existing ring directory (tests, benchmark,
-    a ring written by something else); `writer_active` then tells whether its writer still runs."""
+    a ring written by something else); `writer_active` then tells whether its writer still runs.
+    `buffer_dir`: where runs go while a PostgreSQL store is unreachable (sensor_outage.py;
+    default: beside the ring, `<ring dir>.buffer`)."""
 
     def __init__(self, store_path: str | Path, ring_dir: str | Path, *, capture: Dumpcap | None = None,
                  zones: Zones | None = None, models: dict | None = None,
                  config: SensorConfig | None = None,
                  writer_active: Callable[[], bool] | None = None,
                  on_batch: Callable[[BatchDone], None] | None = None,
-                 siem: Forwarder | None = None) -> None:
+                 siem: Forwarder | None = None, buffer_dir: str | Path | None = None) -> None:
         self.store_path = store_path if is_dsn(store_path) else Path(store_path)
         self.ring_dir = Path(ring_dir)
         self.capture = capture
@@ -98,6 +105,13 @@ class Sensor(SensorReports):
         self.stopping = threading.Event()
         self.fatal: str | None = None
         self.follower: RingFollower = RingFollower(self.ring_dir)
+        self.buffer: OutageBuffer | None = None
+        if is_dsn(store_path):
+            where = Path(buffer_dir) if buffer_dir else self.ring_dir.parent / f"{self.ring_dir.name}.buffer"
+            self.buffer = OutageBuffer(where, os.environ.get("PLANTWATCH_SITE"),
+                                       os.environ.get("PLANTWATCH_SENSOR"))
+        self._buffering = False
+        self._siem_primed = False
         self._last_report = 0.0
         self._last_new = time.monotonic()
         self._report_packets = 0
@@ -141,10 +155,14 @@ class Sensor(SensorReports):
                 # between runs, and another writer refuses at once instead of waiting for it to stop
                 try:
                     with Store(self.store_path) as store, store.writer(until_stopped=True):
-                        return self._run(store)
+                        if self.siem is not None and not self._siem_primed:
+                            self.siem.prime(store)   # what the store holds when we start counts as sent
+                            self._siem_primed = True
+                        self._forward_buffer(store)
+                        return int(self._run(store) or 0)
                 except StoreUnreachable as e:
-                    if not self._wait_for_store(str(e)):
-                        return 0
+                    if not self._ride_out(str(e)):
+                        return self.exit_code
         except (CaptureSetupError, StoreError, CaptureError, OSError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             self.status.state, self.status.message = "error", msg
@@ -160,39 +178,25 @@ class Sensor(SensorReports):
             if lock >= 0:
                 os.close(lock)
 
-    def _wait_for_store(self, problem: str) -> bool:
-        """A database server store went away: wait for it (False: stopped meanwhile). What was
-        not committed is read again from the ring when it is back, from the positions saved at
-        the end of the last run; rows keyed by deterministic ids are replaced, not doubled. The
-        ring is the buffer meanwhile: an outage longer than the ring holds loses its oldest files,
-        reported as missed."""
-        log.warning("store unreachable (%s): the ring keeps the packets; retrying every %.0f s",
-                    problem.splitlines()[0], STORE_RETRY_S)
-        self.status.state, self.status.message = "waiting for the store", problem.splitlines()[0]
-        while not self.stopping.wait(STORE_RETRY_S):
-            try:
-                Store(self.store_path).close()
-            except StoreUnreachable:
-                continue
-            log.info("store reachable again: resuming from the last saved run")
-            return True
-        return False
-
-    def _run(self, store: Store) -> int:
+    def _run(self, store: Store, *, buffered: bool = False) -> int | None:
+        """Runs into `store` until stopped (the exit status). `buffered`: `store` is a batch file
+        of the outage buffer; one run, then None (the caller tries the server)."""
+        self._buffering = buffered
         self.follower = RingFollower(self.ring_dir, load_state(store, RING_STATE),
                                      on_warning=lambda m: log.warning("%s", m), on_missed=self._missed)
         self._drop_provisional(store)
-        if self.siem is not None:
-            self.siem.prime(store)
-        ingest = SensorIngest(self, store, self.zones, self.models)
+        if self.buffer is not None and not buffered:
+            self.buffer.remember(store)     # what a first buffered run would start from
+        ingest = SensorIngest(self, store, self.zones, self.models, buffered=buffered)
         if self.capture is not None and self.capture.proc is None:   # not again after a store outage
             self.capture.start()
             log.info("capturing on %s into %s (ring of %d files of %d kB)", self.capture.iface,
                      self.ring_dir, self.capture.files, self.capture.size_kb)
-        else:
+        elif not buffered:
             log.info("following ring %s", self.ring_dir)
-        log.info("store %s", self.store_path)
-        self.status.state = "running"
+        if not buffered:
+            log.info("store %s", self.store_path)
+        self.status.state = "buffering" if buffered else "running"
         while not self.stopping.is_set():
             self.follower.scan()
             self._check_capture()
@@ -217,9 +221,17 @@ class Sensor(SensorReports):
                     log.warning("%s: already in the store (analysed before?); not read again", path)
                     pending[0].done = True
                 self._log_run(report)
+                if buffered:
+                    log.info("buffered batch %s closed (%d packets ingested so far)",
+                             store.path, self.status.packets)
+                    return None
+                if self.buffer is not None:
+                    self.buffer.remember(store)
                 self._forward(store)
             else:
                 self._report(store)
+                if buffered and self._server_back(throttled=True):
+                    return None
                 if self.siem is not None:
                     self.siem.sender.flush()     # retries what the SIEM did not take, after its backoff
                 if self._idle_exit():
@@ -241,17 +253,12 @@ class Sensor(SensorReports):
 
     def _drop_provisional(self, store: Store) -> None:
         prov = load_state(store, PROVISIONAL_STATE) or {}
-        b_ids, i_ids = prov.get("breaches", []), prov.get("incidents", [])
-        if not b_ids and not i_ids:
+        if not prov.get("breaches") and not prov.get("incidents"):
             return
         with store.transaction():
-            for bid in b_ids:
-                store.execute("DELETE FROM breaches WHERE breach_id = ?", (int(bid),))
-                store.execute("DELETE FROM breach_sessions WHERE breach_id = ?", (int(bid),))
-            for iid in i_ids:
-                store.execute("DELETE FROM incidents WHERE incident_id = ?", (int(iid),))
-            save_state(store, PROVISIONAL_STATE, {"breaches": [], "incidents": []})
-        log.info("an interrupted run is redone: %d provisional breach(es) withdrawn until it is", len(b_ids))
+            n = withdraw_provisional(store)
+        if n is not None:
+            log.info("an interrupted run is redone: %d provisional breach(es) withdrawn until it is", n[0])
 
     def _has_data(self, pending: list[RingFile]) -> bool:
         writer = self._writer_active()
@@ -261,8 +268,8 @@ class Sensor(SensorReports):
         return any(rf.size > rf.cursor.offset for rf in pending if not rf.done)
 
     def _idle_exit(self) -> bool:
-        if self.cfg.exit_idle_s is None or self.capture is not None:
-            return False
+        if self.cfg.exit_idle_s is None or self.capture is not None or self._buffering:
+            return False     # a buffering sensor stays until its buffer is forwarded
         if self.follower.pending() or self._writer_active():
             self._last_new = time.monotonic()
             return False
@@ -345,7 +352,7 @@ class Sensor(SensorReports):
         self._source_end = time.monotonic()
 
     def _forward(self, store: Store) -> None:
-        if self.siem is not None:
+        if self.siem is not None and not self._buffering:   # the SIEM gets them once forwarded
             nb, ni = self.siem.forward(store)
             snd = self.siem.sender
             if nb or ni:
@@ -362,14 +369,15 @@ class Sensor(SensorReports):
 def run_sensor(store_path: str | Path, ring_dir: str | Path, *, iface: str | None,
                ring_size_mb: float = 100.0, ring_files: int = 10, zones: Zones | None = None,
                config: SensorConfig | None = None, capture_filter: str | None = None,
-               siem: Forwarder | None = None) -> int:
+               siem: Forwarder | None = None, buffer_dir: Path | None = None) -> int:
     """The CLI's entry point: logging, signals, the loop; returns the exit status."""
     configure_logging()
     capture = None
     if iface is not None:
         capture = Dumpcap(iface, ring_dir, ring_size_mb=ring_size_mb, ring_files=ring_files,
                           capture_filter=capture_filter)
-    sensor = Sensor(store_path, ring_dir, capture=capture, zones=zones, config=config, siem=siem)
+    sensor = Sensor(store_path, ring_dir, capture=capture, zones=zones, config=config, siem=siem,
+                    buffer_dir=buffer_dir)
     sensor.install_signals()
     return sensor.run()
 

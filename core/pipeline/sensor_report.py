@@ -120,6 +120,11 @@ class SensorReports:
         ring = ""
         if st.ring_full:
             ring = f", ring disk FULL ({st.ring_lost if st.ring_lost is not None else '?'} packets lost)"
+        if st.outage_since is not None:   # the counts are the buffer file's, not the store's
+            wall = time.time()
+            oldest = f", oldest {wall - st.buffered_since:.0f} s" if st.buffered_since else ""
+            ring += (f"; STORE UNREACHABLE for {wall - st.outage_since:.0f} s: {st.buffered_batches} "
+                     f"batch(es), {st.buffered_rows} rows buffered{oldest}; in this batch")
         log.info("status: %d packets (%.0f/s), lag %d bytes%s, capture drops %s, pipeline drops %d "
                  "files (%d bytes)%s; devices %s, breaches %s, incidents %s", st.packets, rate,
                  st.lag_bytes, lag_p, drops, st.missed_files, st.missed_bytes, ring,

@@ -25,6 +25,9 @@ STATUS_STATE = "sensor.status"    # state row: the last status report (JSON), fo
 # state row: breach and incident ids written by detection checkpoints of the run in progress; a
 # run cut short (kill -9, power cut) is redone from its start, so they are removed first
 PROVISIONAL_STATE = "sensor.provisional"
+# state row: capture ids reserved in a PostgreSQL store's sequence for ring files to come
+# (core/pipeline/buffer.py), saved with the run state
+RESERVE_STATE = "buffer.capture_ids"
 MAX_SLOTS = 4096                  # ring files one run may span
 
 
@@ -57,7 +60,13 @@ class SensorStatus:
     ring_free_bytes: int | None = None  # free space on the ring's file system (capturing only)
     ring_full: bool = False       # the ring disk filled up: packets were lost before the ring
     ring_lost: int | None = None  # packets dumpcap captured that never reached the ring
-    state: str = "starting"       # starting | running | stopping | stopped | error
+    state: str = "starting"       # starting | running | buffering | waiting for the store | stopping | stopped | error
+    outage_since: float | None = None   # wall time the store became unreachable (None: reachable)
+    buffered_batches: int = 0     # closed runs waiting in the outage buffer (core/pipeline/buffer.py)
+    buffered_rows: int = 0
+    buffered_since: float | None = None   # wall time the oldest of them was opened
+    forwarded_batches: int = 0    # forwarded from the buffer by this process
+    forwarded_rows: int = 0
     message: str = ""
 
 
@@ -65,9 +74,12 @@ class SensorIngest(Ingest):
     """Ingest whose runs read ring files through the follower (the `source` of Ingest.run) and
     whose captures rows are the ring files themselves, one row per file across runs."""
 
-    def __init__(self, sensor: Sensor, store: Store, zones: Zones, models: dict | None) -> None:
+    def __init__(self, sensor: Sensor, store: Store, zones: Zones, models: dict | None,
+                 buffered: bool = False) -> None:
+        """`buffered`: `store` is a batch file of the outage buffer (core/pipeline/buffer.py)."""
         super().__init__(store, zones, "detect", models)
         self.sensor = sensor
+        self.buffered = buffered
         self.slots: list[RingFile] = []
         self.ids = np.zeros(MAX_SLOTS, dtype=np.int64)
 
@@ -98,6 +110,11 @@ class SensorIngest(Ingest):
         save_state(self.store, RING_STATE, self.sensor.follower.state())
         save_state(self.store, PROVISIONAL_STATE, {"breaches": [], "incidents": []})
         save_state(self.store, STATUS_STATE, asdict(self.sensor.status))
+        buffer = self.sensor.buffer
+        if buffer is not None:    # the capture ids left go with the state (core/pipeline/buffer.py)
+            save_state(self.store, RESERVE_STATE, {"ids": list(buffer.reserve)})
+            if self.buffered:
+                buffer.close_batch(self.store)
 
     def checkpoint(self) -> None:
         """Detect over what the run has seen so far, open sessions included, and write it (inside
@@ -112,23 +129,52 @@ class SensorIngest(Ingest):
                 return i
         if len(self.slots) >= MAX_SLOTS:
             return None
+        path = self.sensor.follower.dir / rf.name
         if not rf.capture_id:
-            rf.capture_id = ensure_capture(self.store, self.sensor.follower.dir / rf.name, rf)
+            # on a server, ids come from the sensor's reserve: the same during an outage
+            new_id = self.sensor.buffer.capture_id(self.store) if self.sensor.buffer is not None else None
+            if self.buffered and new_id is None:
+                return None      # the reserve is spent: the run ends, the ring keeps the rest
+            rf.capture_id = ensure_capture(self.store, path, rf, new_id)
+        elif self.buffered:      # a file the server (or an earlier batch) knows: its row here too
+            ensure_capture(self.store, path, rf, rf.capture_id)
         self.slots.append(rf)
         self.ids[len(self.slots) - 1] = rf.capture_id
         return len(self.slots) - 1
 
 
-def ensure_capture(store: Store, path: Path, rf: RingFile) -> int:
-    """The captures row of a ring file (created on first use; found again after a restart)."""
+def ensure_capture(store: Store, path: Path, rf: RingFile, capture_id: int | None = None) -> int:
+    """The captures row of a ring file (created on first use, with `capture_id` when given;
+    found again after a restart)."""
     fp = f"ring:{rf.name}:{rf.ino}"
     row = store.execute("SELECT capture_id FROM captures WHERE fingerprint = ?", (fp,)).fetchone()
     if row:
         return int(row[0])
+    if capture_id is not None:
+        store.execute("INSERT INTO captures (capture_id, path, fingerprint, size, packets, status, site, sensor) "
+                      "VALUES (?, ?, ?, ?, 0, 'partial', ?, ?)", (capture_id, str(path.resolve()), fp, rf.size,
+                                                                  store.site, store.sensor))
+        return capture_id
     cur = store.execute("INSERT INTO captures (path, fingerprint, size, packets, status, site, sensor) "
                         "VALUES (?, ?, ?, 0, 'partial', ?, ?)", (str(path.resolve()), fp, rf.size,
                                                                   store.site, store.sensor))
     return int(cur.lastrowid or 0)
+
+
+def withdraw_provisional(store: Store) -> tuple[int, int] | None:
+    """Remove the breaches and incidents an interrupted run's checkpoints wrote (inside the
+    caller's transaction); how many of each, None when there were none."""
+    prov = load_state(store, PROVISIONAL_STATE) or {}
+    b_ids, i_ids = prov.get("breaches", []), prov.get("incidents", [])
+    if not b_ids and not i_ids:
+        return None
+    for bid in b_ids:
+        store.execute("DELETE FROM breaches WHERE breach_id = ?", (int(bid),))
+        store.execute("DELETE FROM breach_sessions WHERE breach_id = ?", (int(bid),))
+    for iid in i_ids:
+        store.execute("DELETE FROM incidents WHERE incident_id = ?", (int(iid),))
+    save_state(store, PROVISIONAL_STATE, {"breaches": [], "incidents": []})
+    return len(b_ids), len(i_ids)
 
 
 def save_state(store: Store, name: str, value: dict) -> None:
