@@ -213,8 +213,10 @@ def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
                 result = Ingest(store, zones, mode="learn", models=models).run(
                     captures, on_progress=progress,
                     on_warning=lambda m: click.echo(f"plantwatch: warning: {m}", err=True))
-            meta = dict(store.execute("SELECT name, value FROM baseline_meta").fetchall())
-            mat = dict(store.execute("SELECT maturity, COUNT(*) FROM baseline_devices GROUP BY maturity").fetchall())
+            site = (store.site,)
+            meta = dict(store.execute("SELECT name, value FROM baseline_meta WHERE site = ?", site).fetchall())
+            mat = dict(store.execute("SELECT maturity, COUNT(*) FROM baseline_devices WHERE site = ? GROUP BY maturity",
+                                     site).fetchall())
     except (CaptureError, StoreError, ZonesError, ConfigError) as e:
         fail(str(e))
     for info in result.captures:

@@ -246,10 +246,10 @@ class Sensor(SensorReports):
             return
         with store.transaction():
             for bid in b_ids:
-                store.execute("DELETE FROM breaches WHERE breach_id = ?", (int(bid),))
-                store.execute("DELETE FROM breach_sessions WHERE breach_id = ?", (int(bid),))
+                store.execute("DELETE FROM breaches WHERE breach_id = ? AND site = ?", (int(bid), store.site))
+                store.execute("DELETE FROM breach_sessions WHERE breach_id = ? AND site = ?", (int(bid), store.site))
             for iid in i_ids:
-                store.execute("DELETE FROM incidents WHERE incident_id = ?", (int(iid),))
+                store.execute("DELETE FROM incidents WHERE incident_id = ? AND site = ?", (int(iid), store.site))
             save_state(store, PROVISIONAL_STATE, {"breaches": [], "incidents": []})
         log.info("an interrupted run is redone: %d provisional breach(es) withdrawn until it is", len(b_ids))
 

@@ -122,7 +122,8 @@ class SensorIngest(Ingest):
 def ensure_capture(store: Store, path: Path, rf: RingFile) -> int:
     """The captures row of a ring file (created on first use; found again after a restart)."""
     fp = f"ring:{rf.name}:{rf.ino}"
-    row = store.execute("SELECT capture_id FROM captures WHERE fingerprint = ?", (fp,)).fetchone()
+    row = store.execute("SELECT capture_id FROM captures WHERE fingerprint = ? AND site = ?",
+                        (fp, store.site)).fetchone()
     if row:
         return int(row[0])
     cur = store.execute("INSERT INTO captures (path, fingerprint, size, packets, status, site, sensor) "
