@@ -56,8 +56,8 @@ def mark(store: Store, inventory: DeviceInventory) -> None:
 
 
 def forget(store: Store) -> None:
-    """The table was written some other way: every writer's next run writes every row."""
-    store.execute("DELETE FROM state WHERE name = ?", (MARK,))
+    """The site's table was written some other way: every writer's next run there writes every row."""
+    store.execute("DELETE FROM state WHERE name = ? AND site = ?", (MARK, store.site))
 
 
 __all__ = ["rows_to_write", "mark", "forget", "MARK"]
