@@ -58,10 +58,11 @@ def in_site(store: Store, col: str = "site") -> tuple[str, tuple[str, ...]]:
 
 
 def sites(store: Store) -> tuple[str, ...]:
-    """The sites the store holds captures of (what a console reading every site shows)."""
+    """The sites the store holds captures or devices of (what a console reading every site shows)."""
     if not store.all_sites:
         return (store.site,)
-    return tuple(r[0] for r in store.execute("SELECT DISTINCT site FROM captures ORDER BY site"))
+    return tuple(r[0] for r in store.execute(
+        "SELECT site FROM captures UNION SELECT site FROM devices ORDER BY site"))
 
 
 def check_site(store: Store, site: str) -> None:
