@@ -61,18 +61,20 @@ SORT_KEYS = ("score", "address", "name", "vendor", "zone", "role", "first", "bre
 
 
 def _scores(store: Store) -> dict[tuple[str, str], float]:
-    """Each (site, device)'s threat score: its highest hourly score (device_scores), else its best breach."""
+    """Each (site, device)'s threat score: its highest hourly score (device_scores), else, at a
+    site with no scores stored, its best breach."""
     cond, site = in_site(store)
+    out: dict[tuple[str, str], float] = {}
     if has_table(store, "device_scores"):
-        rows = store.execute(f"SELECT site, device, MAX(score) FROM device_scores WHERE {cond}"
-                             " GROUP BY site, device", site).fetchall()
-        if rows:
-            return {(r[0], r[1]): float(r[2]) for r in rows if r[2] is not None}
+        out = {(r[0], r[1]): float(r[2]) for r in store.execute(
+            f"SELECT site, device, MAX(score) FROM device_scores WHERE {cond} GROUP BY site, device", site)
+            if r[2] is not None}
     if has_table(store, "breaches"):
-        return {(r[0], r[1]): float(r[2] or 0) for r in
-                store.execute(f"SELECT site, device, MAX(score) FROM breaches WHERE {cond} GROUP BY site, device",
-                              site)}
-    return {}
+        scored = {at for at, _ in out}
+        out.update({(r[0], r[1]): float(r[2] or 0) for r in store.execute(
+            f"SELECT site, device, MAX(score) FROM breaches WHERE {cond} GROUP BY site, device", site)
+            if r[0] not in scored})
+    return out
 
 
 def _breach_counts(store: Store) -> dict[tuple[str, str], int]:
