@@ -272,6 +272,22 @@ def test_console_shows_every_site_and_filters_one(shared_sqlite: dict, monkeypat
             await pilot.press("enter")
             await wait_until(pilot, lambda: getattr(app.screen, "detail", None) is not None)
             assert (app.screen.device, app.screen.site) == (b_rows[0], "b")
+            # the breach log of every site, kept to b; a breach's evidence log stays at b
+            await pilot.press("b")
+            breaches = app.screen.query_one(SnapshotTable)
+            await wait_until(pilot, lambda: breaches.row_count > 0)
+            assert "site" in breaches.shown_columns
+            assert {str(breaches.get_cell(k, "site")) for k in breaches.keys} == {"a", "b", "c"}
+            app.screen.query_one("#filter").value = "site:b"
+            app.screen.query_one("#filter").focus()
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: {str(breaches.get_cell(k, "site")) for k in breaches.keys} == {"b"})
+            await settle(pilot)
+            await pilot.press("e")
+            await wait_until(pilot, lambda: getattr(app.screen, "snapshot", None) is not None
+                             and app.screen.snapshot.filter.site == "b")
+            await settle(pilot)
+            assert app.screen.snapshot.rows and {r.site for r in app.screen.snapshot.rows} == {"b"}
     asyncio.run(run())
 
 

@@ -110,5 +110,5 @@ class BreachScreen(BaseScreen):
     def action_event_log(self) -> None:
         if self.detail:
             b = self.detail.breach
-            self.app.open_event_log(f"model:{b.model_id} device:{b.device}" if b.device else f"model:{b.model_id}",
-                                    b.first_ts)
+            self.app.open_event_log((f"model:{b.model_id} device:{b.device}" if b.device else f"model:{b.model_id}")
+                                    + (f" site:{self.site}" if self.site else ""), b.first_ts)

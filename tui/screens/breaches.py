@@ -172,5 +172,6 @@ class BreachesScreen(TriageKeys, FilterBarMixin, BaseScreen):
     def action_event_log(self) -> None:
         b = self._selected()
         if b:
-            self.app.open_event_log(f'model:{b.model_id} device:{b.device}' if b.device
-                                    else f'model:{b.model_id}', b.first_ts)
+            site = self._site(b)
+            self.app.open_event_log((f'model:{b.model_id} device:{b.device}' if b.device else f'model:{b.model_id}')
+                                    + (f" site:{site}" if site else ""), b.first_ts)

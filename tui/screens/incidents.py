@@ -221,6 +221,8 @@ class IncidentScreen(TriageKeys, BaseScreen):
                 flt += f" since:{queries.fmt_ts(inc.first_ts).replace(' ', 'T')}"
             if inc.last_ts:
                 flt += f" until:{queries.fmt_ts(inc.last_ts).replace(' ', 'T')}"
+            if self.site:
+                flt += f" site:{self.site}"
             self.app.open_event_log(flt.strip(), inc.first_ts)
 
     def action_at_time(self) -> None:
@@ -229,4 +231,6 @@ class IncidentScreen(TriageKeys, BaseScreen):
             inc = self.detail.incident
             flt = " ".join(f"{k}:{queries.fmt_ts(v).replace(' ', 'T')}"
                            for k, v in (("since", inc.first_ts), ("until", inc.last_ts)) if v)
+            if self.site:
+                flt += f" site:{self.site}"
             self.app.open_event_log(flt, inc.first_ts)
