@@ -43,7 +43,7 @@ def test_device_list_cache_and_port_probes_match_a_plain_read(tmp_path: Path, de
     with Store(copy) as st:
         st.execute("DROP INDEX sessions_server_port")
         st.execute("DROP INDEX sessions_client_port")
-        devices = set(st.execute("SELECT hi, lo FROM devices").fetchall())
+        devices = set(st.execute("SELECT site, hi, lo FROM devices").fetchall())
         for port, devs in probed.items():
             assert queries._devices_on_port(st, port) & devices == devs, port
 

@@ -164,3 +164,35 @@ def test_breach_log_filter_speaks_the_same_vocabulary(demo_store: Path) -> None:
             assert "error" in notice.classes
 
     asyncio.run(main())
+
+
+@needs_demo
+def test_site_is_a_word_of_the_vocabulary(demo_store: Path) -> None:
+    """site:NAME keeps one site's rows (tests/test_sites.py: a store of several); a site the store
+    does not hold is an error, in the lists and in the filter bars."""
+    with Store(demo_store, readonly=True, all_sites=True) as st:
+        assert conns(st, "site:default port:102") == conns(st, "port:102")
+        assert queries.device_list(st, parse_device_filter("site:default")).rows == queries.device_list(st).rows
+        assert queries.breaches(st, site="default").total == queries.breaches(st).total
+        for ask in (lambda: conns(st, "site:plant-z"), lambda: queries.breaches(st, site="plant-z"),
+                    lambda: queries.device_list(st, parse_device_filter("site:plant-z"))):
+            with pytest.raises(FilterError, match="site:plant-z: no such site in this store"):
+                ask()
+    from plantwatch.tui.screens.breaches import BreachesScreen
+
+    async def main(key: str, screen: type) -> None:
+        app = make_app(demo_store, source="demo store")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press(key)
+            assert isinstance(app.screen, screen)
+            await settle(pilot)
+            notice = app.screen.query_one("#notice")
+            app.screen.query_one("#filter").value = "site:plant-z"
+            app.screen.query_one("#filter").focus()
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: "no such site" in notice.render().plain, 10, "the error")
+            assert "error" in notice.classes
+
+    for key, screen in (("l", EventLogScreen), ("b", BreachesScreen)):
+        asyncio.run(main(key, screen))

@@ -47,7 +47,7 @@ def test_dialect_rewrites_only_code() -> None:
                  "ORDER BY CASE k WHEN 'a, b' THEN 1 ELSE 0 END NULLS FIRST, hi DESC NULLS LAST")
     assert dialect.query("INSERT OR REPLACE INTO incident_triage (incident_id, fate, note) VALUES (?, ?, ?)",
                          params=True).endswith(
-        "ON CONFLICT (incident_id) DO UPDATE SET fate = excluded.fate, note = excluded.note")
+        "ON CONFLICT (incident_id, site) DO UPDATE SET fate = excluded.fate, note = excluded.note")
     assert dialect.query("PRAGMA busy_timeout=200", params=False) == ""
     assert dialect.query("SELECT a FROM s NOT INDEXED JOIN t INDEXED BY t_x ON s.i = t.i WHERE t.p = ?1 OR t.q = ?1",
                          params=True) == "SELECT a FROM s JOIN t ON s.i = t.i WHERE t.p = %(p1)s OR t.q = %(p1)s"

@@ -100,9 +100,10 @@ def test_import_marks_exactly_the_devices_in_range(store: Path) -> None:
                                                                     ">= 2.011 <= 16.020")
         assert found["10.20.20.10"][0].cvss == 9.8
         s = summaries(st)
-        assert s["172.17.0.2"].vulns == 1 and s["134.217.61.211"].vulns == 0
-        assert (s["134.217.61.211"].model, s["134.217.61.211"].firmware) == ("6ES7 315-2EH14-0AB0", "V3.2.7")
-        assert s["192.168.10.120"].model == "1756-ENBT/A"   # the device itself before its modules
+        assert s["default", "172.17.0.2"].vulns == 1 and s["default", "134.217.61.211"].vulns == 0
+        assert (s["default", "134.217.61.211"].model, s["default", "134.217.61.211"].firmware) == \
+            ("6ES7 315-2EH14-0AB0", "V3.2.7")
+        assert s["default", "192.168.10.120"].model == "1756-ENBT/A"   # the device itself before its modules
         # importing again replaces, never doubles
         import_path(st, VULNS)
         assert st.execute("SELECT COUNT(*) FROM vuln_products").fetchone()[0] == 6

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 from pathlib import Path
 
 from textual.app import App
@@ -75,7 +76,9 @@ class PlantwatchApp(App):
 
     # --- data access for workers (never called on the UI thread) ---
     def open_store(self) -> Store:
-        return Store(self.store_path, readonly=True)
+        # without --site ($PLANTWATCH_SITE) the console reads every site of the store
+        site = os.environ.get("PLANTWATCH_SITE") or None
+        return Store(self.store_path, readonly=True, site=site, all_sites=site is None)
 
     def status_snapshot(self) -> StatusView:
         return StatusView(self.pipeline_status, self.store_status)
@@ -184,10 +187,11 @@ class PlantwatchApp(App):
         self.push_screen(scr)
         return scr
 
-    def open_device(self, device: str) -> None:
+    def open_device(self, device: str, site: str | None = None) -> None:
+        """`site`: the device's site, in a console reading every site of a store holding several."""
         from plantwatch.tui.screens.device import DeviceScreen
 
-        self.push_reused(DeviceScreen, device)
+        self.push_reused(DeviceScreen, device, site)
 
     def open_event_log(self, filter_text: str = "", day_ts: int | None = None) -> None:
         """`day_ts`: times without a date in the filter are on that day (the incident's)."""

@@ -78,8 +78,8 @@ def _restore_env(var: str, old: str | None):  # noqa: ANN202
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(package_name="plantwatch")
-@click.option("--site", envvar="PLANTWATCH_SITE", help="Site written on every row (a shared store's "
-              "sites stay apart; default: 'default').")
+@click.option("--site", envvar="PLANTWATCH_SITE", help="The site a command reads and writes in a shared "
+              "store (default: 'default'); the console without it shows every site.")
 @click.option("--sensor", "sensor_name", envvar="PLANTWATCH_SENSOR",
               help="Sensor name written on every row (default: this host's name).")
 @click.pass_context
@@ -214,8 +214,10 @@ def learn(captures: tuple[Path, ...], store_path: Path, zones_file: Path | None,
                 result = Ingest(store, zones, mode="learn", models=models).run(
                     captures, on_progress=progress,
                     on_warning=lambda m: click.echo(f"plantwatch: warning: {m}", err=True))
-            meta = dict(store.execute("SELECT name, value FROM baseline_meta").fetchall())
-            mat = dict(store.execute("SELECT maturity, COUNT(*) FROM baseline_devices GROUP BY maturity").fetchall())
+            site = (store.site,)
+            meta = dict(store.execute("SELECT name, value FROM baseline_meta WHERE site = ?", site).fetchall())
+            mat = dict(store.execute("SELECT maturity, COUNT(*) FROM baseline_devices WHERE site = ? GROUP BY maturity",
+                                     site).fetchall())
     except (CaptureError, StoreError, ZonesError, ConfigError) as e:
         fail(str(e))
     for info in result.captures:

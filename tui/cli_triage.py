@@ -262,7 +262,7 @@ def rules_show(store_path: Path) -> None:
 
     with _open(store_path) as st:
         sets = t.rulesets(st)
-        live = st.execute("SELECT body FROM rulesets WHERE withdrawn_at IS NULL").fetchone()
+        live = st.execute("SELECT body FROM rulesets WHERE withdrawn_at IS NULL AND site = ?", (st.site,)).fetchone()
     for r in sets:
         state = f"withdrawn {_iso(r['withdrawn_at'])}" if r["withdrawn_at"] else "in force"
         click.echo(f"{r['ruleset_id']}  {_safe(r['path'])}  {_safe(r['user'])} {_iso(r['at'])}  {state}")

@@ -169,7 +169,8 @@ class Pipeline:
             paths, on_progress=progress, on_batch=lambda d: self._batch_done(d))
         ends = [c.last_ts for c in report.captures if c.last_ts is not None]
         if not ends:
-            ends = [r[0] for r in store.execute("SELECT MAX(last_ts) FROM captures").fetchall() if r[0]]
+            ends = [r[0] for r in store.execute("SELECT MAX(last_ts) FROM captures WHERE site = ?",
+                                                (store.site,)).fetchall() if r[0]]
         if ends:
             with store.transaction():
                 queries.set_learn_end(store, max(ends))

@@ -38,7 +38,8 @@ def rows_to_write(store: Store, inventory: DeviceInventory, devices: pl.DataFram
     changed = inventory.changed_rows(devices)
     # a role detection marked unverified (ingest.write_unverified_roles) is not the inventory's:
     # such rows are written again, so a role verified since then loses its mark as in a full write
-    marked = [d for (d,) in store.execute("SELECT device FROM devices WHERE role LIKE '%?'")]
+    marked = [d for (d,) in store.execute("SELECT device FROM devices WHERE role LIKE '%?' AND site = ?",
+                                          (store.site,))]
     if marked:
         extra = devices.filter(pl.col("device").is_in(marked) & ~pl.col("device").is_in(changed["device"]))
         changed = pl.concat([changed, extra], how="vertical_relaxed") if extra.height else changed
@@ -55,8 +56,8 @@ def mark(store: Store, inventory: DeviceInventory) -> None:
 
 
 def forget(store: Store) -> None:
-    """The table was written some other way: every writer's next run writes every row."""
-    store.execute("DELETE FROM state WHERE name = ?", (MARK,))
+    """The site's table was written some other way: every writer's next run there writes every row."""
+    store.execute("DELETE FROM state WHERE name = ? AND site = ?", (MARK, store.site))
 
 
 __all__ = ["rows_to_write", "mark", "forget", "MARK"]

@@ -281,7 +281,8 @@ class Ingest:
         """The files of this run to read, with their fingerprints. A file already in the store,
         or named twice, is skipped; one that repeats or continues a stored capture
         (core/store/captures.py) is skipped or read past the records already stored."""
-        known = {r[0]: r[1] for r in self.store.execute("SELECT fingerprint, capture_id FROM captures")}
+        known = {r[0]: r[1] for r in self.store.execute("SELECT fingerprint, capture_id FROM captures WHERE site = ?",
+                                                        (self.store.site,))}
         todo: list[tuple[Path, CaptureInfo, str]] = []
         named: dict[str, str] = {}
         for p, info in zip(files, infos, strict=True):

@@ -114,7 +114,7 @@ class SensorReports:
         counts = {}
         with contextlib.suppress(StoreError):
             for t in ("devices", "breaches", "incidents"):
-                counts[t] = store.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                counts[t] = store.execute(f"SELECT COUNT(*) FROM {t} WHERE site = ?", (store.site,)).fetchone()[0]
         lag_p = "" if st.lag_packets is None else f" / {st.lag_packets} packets"
         drops = "n/a" if st.capture_dropped is None else str(st.capture_dropped)
         ring = ""

@@ -147,7 +147,8 @@ def ensure_capture(store: Store, path: Path, rf: RingFile, capture_id: int | Non
     """The captures row of a ring file (created on first use, with `capture_id` when given;
     found again after a restart)."""
     fp = f"ring:{rf.name}:{rf.ino}"
-    row = store.execute("SELECT capture_id FROM captures WHERE fingerprint = ?", (fp,)).fetchone()
+    row = store.execute("SELECT capture_id FROM captures WHERE fingerprint = ? AND site = ?",
+                        (fp, store.site)).fetchone()
     if row:
         return int(row[0])
     if capture_id is not None:
@@ -169,10 +170,10 @@ def withdraw_provisional(store: Store) -> tuple[int, int] | None:
     if not b_ids and not i_ids:
         return None
     for bid in b_ids:
-        store.execute("DELETE FROM breaches WHERE breach_id = ?", (int(bid),))
-        store.execute("DELETE FROM breach_sessions WHERE breach_id = ?", (int(bid),))
+        store.execute("DELETE FROM breaches WHERE breach_id = ? AND site = ?", (int(bid), store.site))
+        store.execute("DELETE FROM breach_sessions WHERE breach_id = ? AND site = ?", (int(bid), store.site))
     for iid in i_ids:
-        store.execute("DELETE FROM incidents WHERE incident_id = ?", (int(iid),))
+        store.execute("DELETE FROM incidents WHERE incident_id = ? AND site = ?", (int(iid), store.site))
     save_state(store, PROVISIONAL_STATE, {"breaches": [], "incidents": []})
     return len(b_ids), len(i_ids)
 

@@ -157,10 +157,12 @@ class Forwarder:
 
     def _known(self, store: Store) -> tuple[set[int], dict[int, int]]:
         # a breach the analyst accepted as normal or a rule allows is not news for the SIEM
-        covered = (" WHERE breach_id NOT IN (SELECT breach_id FROM breach_triage"
-                   " WHERE disposition IN ('accepted', 'suppressed'))") if has_table(store, "breach_triage") else ""
-        b = {int(r[0]) for r in store.execute(f"SELECT breach_id FROM breaches{covered}")}
-        i = {int(r[0]): int(r[1] or 0) for r in store.execute("SELECT incident_id, breaches FROM incidents")}
+        covered = (" AND breach_id NOT IN (SELECT breach_id FROM breach_triage WHERE site = ?1"
+                   " AND disposition IN ('accepted', 'suppressed'))") if has_table(store, "breach_triage") else ""
+        site = (store.site,)
+        b = {int(r[0]) for r in store.execute(f"SELECT breach_id FROM breaches WHERE site = ?1{covered}", site)}
+        i = {int(r[0]): int(r[1] or 0) for r in store.execute(
+            "SELECT incident_id, breaches FROM incidents WHERE site = ?", site)}
         return b, i
 
     def prime(self, store: Store) -> None:

@@ -43,10 +43,11 @@ _COLS = "capture_id, path, fingerprint, stream_end, stream_digest, records"
 
 
 def _candidates(store: Store, head: str | None) -> list[Stored]:
-    rows = store.execute(f"SELECT {_COLS} FROM captures WHERE stream_end IS NOT NULL AND stream_end < ?",
-                         (HEAD_BYTES,)).fetchall()
+    rows = store.execute(f"SELECT {_COLS} FROM captures WHERE stream_end IS NOT NULL AND stream_end < ? AND site = ?",
+                         (HEAD_BYTES, store.site)).fetchall()
     if head is not None:
-        rows += store.execute(f"SELECT {_COLS} FROM captures WHERE head_digest = ?", (head,)).fetchall()
+        rows += store.execute(f"SELECT {_COLS} FROM captures WHERE head_digest = ? AND site = ?",
+                              (head, store.site)).fetchall()
     return [Stored(*r) for r in rows]
 
 

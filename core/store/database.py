@@ -20,6 +20,7 @@ A file that is not a plantwatch store (recognise.py) is refused before anything 
 
 from __future__ import annotations
 
+import copy
 import errno
 import hashlib
 import logging
@@ -68,13 +69,16 @@ def fingerprint(path: str | Path) -> str:
 class Store:
     def __init__(self, path: str | Path, *, readonly: bool = False,
                  on_wait: Callable[[str], None] | None = None, site: str | None = None,
-                 sensor: str | None = None) -> None:
+                 sensor: str | None = None, all_sites: bool = False) -> None:
         """`path`: an SQLite file or a PostgreSQL DSN (postgresql://...). `on_wait` is told, once
         per wait, that another writer holds the store (default: logged). `site` and `sensor`
         (default: $PLANTWATCH_SITE or 'default'; $PLANTWATCH_SENSOR or this host's name) go into
-        every row written through `upsert` (migration V8)."""
+        every row written through `upsert` (migration V8), and reads are kept to that site
+        (migration V9). `all_sites`: the console's lists read every site of the store instead
+        (`for_site` gives the view of one)."""
         self.path = str(path)
         self.site = site or os.environ.get("PLANTWATCH_SITE") or DEFAULT_SITE
+        self.all_sites = all_sites
         # the pipeline state's scope: a named sensor resumes its own; unnamed ones share '' (and the lease)
         self.sensor_name = sensor or os.environ.get("PLANTWATCH_SENSOR") or ""
         self.sensor = self.sensor_name or socket.gethostname()
@@ -306,6 +310,13 @@ class Store:
         if schema is not None:
             return pl.DataFrame(rows, schema={n: schema[n] for n in names}, orient="row")
         return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+
+    def for_site(self, site: str) -> Store:
+        """This store, on the same connection, kept to one site (a console reading every site
+        opens one site's device or breach). Closing it is closing this one: close this one."""
+        view = copy.copy(self)
+        view.site, view.all_sites = site, False
+        return view
 
     def integrity_ok(self) -> bool:
         return self.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

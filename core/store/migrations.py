@@ -11,6 +11,8 @@ booleans are 0/1; packet references are `capture_id << 32 | frame`.
 
 from __future__ import annotations
 
+from plantwatch.core.store.migration_v9 import V9
+
 V1 = """
 CREATE TABLE captures (
     capture_id INTEGER PRIMARY KEY,
@@ -468,26 +470,27 @@ CREATE INDEX sessions_site ON sessions (site, first_ts);
 CREATE INDEX breaches_site ON breaches (site, first_ts);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9)
 
-# The primary key of each table written through Store.upsert.
+# The primary key of each table written through Store.upsert (since V9 the site is the last column
+# of every key that names a device, session, breach, incident, baseline or capture).
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
-    "captures": ("fingerprint",),
-    "sessions": ("session_id",),
-    "session_ops": ("session_id", "app", "code", "cls", "name", "from_client", "requests"),
-    "devices": ("device",),
+    "captures": ("fingerprint", "site"),
+    "sessions": ("session_id", "site"),
+    "session_ops": ("session_id", "app", "code", "cls", "name", "from_client", "requests", "site"),
+    "devices": ("device", "site"),
     "state": ("site", "sensor", "name"),
-    "baseline_devices": ("device",),
-    "baseline_meta": ("name",),
-    "breaches": ("breach_id",),
-    "breach_sessions": ("breach_id", "session_id"),
-    "incidents": ("incident_id",),
-    "device_scores": ("device", "ts"),
-    "breach_detected": ("breach_id",),
-    "incidents_detected": ("incident_id",),
-    "device_scores_detected": ("device", "ts"),
-    "device_identity": ("device", "component", "source", "attribute"),
-    "identity_changes": ("device", "component", "source", "attribute", "new_ref"),
+    "baseline_devices": ("device", "site"),
+    "baseline_meta": ("name", "site"),
+    "breaches": ("breach_id", "site"),
+    "breach_sessions": ("breach_id", "session_id", "site"),
+    "incidents": ("incident_id", "site"),
+    "device_scores": ("device", "ts", "site"),
+    "breach_detected": ("breach_id", "site"),
+    "incidents_detected": ("incident_id", "site"),
+    "device_scores_detected": ("device", "ts", "site"),
+    "device_identity": ("device", "component", "source", "attribute", "site"),
+    "identity_changes": ("device", "component", "source", "attribute", "new_ref", "site"),
     "vuln_advisories": ("advisory_id",),
     "vuln_products": ("advisory_id", "cve", "vendor", "product", "versions"),
 }

@@ -53,10 +53,10 @@ class StateChange:
 
 def _exists(store: Store, kind: str, target_id: int) -> bool:
     """A stored breach; an incident as shown or as detected (one triage dissolved keeps its state)."""
-    sql = ("SELECT 1 FROM breaches WHERE breach_id = ?" if kind == "breach" else
-           "SELECT 1 FROM incidents WHERE incident_id = ?1 UNION ALL"
-           " SELECT 1 FROM incidents_detected WHERE incident_id = ?1")
-    return store.execute(sql, (target_id,)).fetchone() is not None
+    sql = ("SELECT 1 FROM breaches WHERE breach_id = ?1 AND site = ?2" if kind == "breach" else
+           "SELECT 1 FROM incidents WHERE incident_id = ?1 AND site = ?2 UNION ALL"
+           " SELECT 1 FROM incidents_detected WHERE incident_id = ?1 AND site = ?2")
+    return store.execute(sql, (target_id, store.site)).fetchone() is not None
 
 
 def set_state(store: Store, kind: str, target_id: int, state: str, note: str = "",
@@ -73,8 +73,9 @@ def set_state(store: Store, kind: str, target_id: int, state: str, note: str = "
         if not _exists(store, kind, target_id):
             raise TriageError(f"{store.path}: no {kind} {target_id}")
         at = _now()
-        cur = store.execute("INSERT INTO triage_states (kind, target_id, state, note, user, at)"
-                            " VALUES (?, ?, ?, ?, ?, ?)", (kind, target_id, state, note, user, at))
+        cur = store.execute("INSERT INTO triage_states (kind, target_id, state, note, user, at, site, sensor)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (kind, target_id, state, note, user, at, store.site, store.sensor))
     return StateChange(int(cur.lastrowid), kind, target_id, state, note, user, at)
 
 
@@ -103,22 +104,23 @@ def _effective(hist: list[StateChange]) -> list[str]:
 
 def history(store: Store, kind: str, target_id: int) -> list[StateChange]:
     rows = store.execute("SELECT seq, kind, target_id, state, note, user, at FROM triage_states"
-                         " WHERE kind = ? AND target_id = ? ORDER BY seq", (kind, target_id)).fetchall()
+                         " WHERE kind = ? AND target_id = ? AND site = ? ORDER BY seq",
+                         (kind, target_id, store.site)).fetchall()
     return [StateChange(*r) for r in rows]
 
 
 def state_of(store: Store, kind: str, target_id: int) -> str:
-    r = store.execute("SELECT state FROM triage_states WHERE kind = ? AND target_id = ?"
-                      " ORDER BY seq DESC LIMIT 1", (kind, target_id)).fetchone()
+    r = store.execute("SELECT state FROM triage_states WHERE kind = ? AND target_id = ? AND site = ?"
+                      " ORDER BY seq DESC LIMIT 1", (kind, target_id, store.site)).fetchone()
     return r[0] if r else "new"
 
 
 def states(store: Store, kind: str) -> dict[int, StateChange]:
-    """The current state change of every breach (or incident) that has one."""
+    """The current state change of every breach (or incident) of the store's site that has one."""
     rows = store.execute(
-        "SELECT seq, kind, target_id, state, note, user, at FROM triage_states t WHERE kind = ?"
-        " AND seq = (SELECT MAX(seq) FROM triage_states u WHERE u.kind = t.kind AND u.target_id = t.target_id)",
-        (kind,)).fetchall()
+        "SELECT seq, kind, target_id, state, note, user, at FROM triage_states t WHERE kind = ? AND site = ?"
+        " AND seq = (SELECT MAX(seq) FROM triage_states u WHERE u.kind = t.kind AND u.target_id = t.target_id"
+        " AND u.site = t.site)", (kind, store.site)).fetchall()
     return {int(r[2]): StateChange(*r) for r in rows}
 
 
@@ -137,9 +139,10 @@ def accept(store: Store, breach_id: int, why: str, user: str | None = None) -> t
         keys = breach_keys(b)
         at = _now()
         cur = store.execute(
-            "INSERT INTO acceptances (breach_id, model, actor, targets, keys, why, user, at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (breach_id, b.model, b.device, json.dumps(b.devices[1:]), json.dumps(keys), why, user, at))
+            "INSERT INTO acceptances (breach_id, model, actor, targets, keys, why, user, at, site, sensor)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (breach_id, b.model, b.device, json.dumps(b.devices[1:]), json.dumps(keys), why, user, at,
+             store.site, store.sensor))
         report = apply_triage(store)
     a = Acceptance(int(cur.lastrowid), breach_id, b.model, b.device, tuple(b.devices[1:]),
                    tuple((k, tuple(v)) for k, v in keys), why, user, at)
@@ -149,7 +152,7 @@ def accept(store: Store, breach_id: int, why: str, user: str | None = None) -> t
 def _withdraw(store: Store, table: str, col: str, ident: int, user: str | None, what: str) -> ApplyReport:
     with store.transaction():
         cur = store.execute(f"UPDATE {table} SET withdrawn_at = ?, withdrawn_by = ? WHERE {col} = ?"
-                            " AND withdrawn_at IS NULL", (_now(), user or local_user(), ident))
+                            " AND withdrawn_at IS NULL AND site = ?", (_now(), user or local_user(), ident, store.site))
         if cur.rowcount == 0:
             raise TriageError(f"{store.path}: no {what} {ident} in force")
         return apply_triage(store)
@@ -166,11 +169,11 @@ def acceptances(store: Store, include_withdrawn: bool = False) -> list[dict]:
 
 def _records(store: Store, table: str, key: str, columns: tuple[str, ...], json_columns: tuple[str, ...],
              include_withdrawn: bool) -> list[dict]:
-    """Rows of a triage table as dicts (JSON columns decoded), oldest first; withdrawn ones only
-    when asked."""
-    where = "" if include_withdrawn else " WHERE withdrawn_at IS NULL"
+    """Rows of a triage table of the store's site as dicts (JSON columns decoded), oldest first;
+    withdrawn ones only when asked."""
+    where = " WHERE site = ?" + ("" if include_withdrawn else " AND withdrawn_at IS NULL")
     cur = store.execute(f"SELECT {key}, {', '.join(columns)}, withdrawn_at, withdrawn_by "
-                        f"FROM {table}{where} ORDER BY {key}")
+                        f"FROM {table}{where} ORDER BY {key}", (store.site,))
     names = [d[0] for d in cur.description]
     out = []
     for r in cur.fetchall():
@@ -190,16 +193,19 @@ def load_rules(store: Store, path: str, text: str, user: str | None = None) -> t
     user = user or local_user()
     with store.transaction():
         now = _now()
-        store.execute("UPDATE rulesets SET withdrawn_at = ?, withdrawn_by = ? WHERE withdrawn_at IS NULL",
-                      (now, user))
-        cur = store.execute("INSERT INTO rulesets (path, body, sha256, user, at) VALUES (?, ?, ?, ?, ?)",
-                            (path, text, hashlib.sha256(text.encode()).hexdigest(), user, now))
+        store.execute("UPDATE rulesets SET withdrawn_at = ?, withdrawn_by = ? WHERE withdrawn_at IS NULL"
+                      " AND site = ?", (now, user, store.site))
+        cur = store.execute("INSERT INTO rulesets (path, body, sha256, user, at, site, sensor)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (path, text, hashlib.sha256(text.encode()).hexdigest(), user, now,
+                             store.site, store.sensor))
         report = apply_triage(store)
     return int(cur.lastrowid), rules, report
 
 
 def withdraw_rules(store: Store, user: str | None = None) -> ApplyReport:
-    r = store.execute("SELECT ruleset_id FROM rulesets WHERE withdrawn_at IS NULL").fetchone()
+    r = store.execute("SELECT ruleset_id FROM rulesets WHERE withdrawn_at IS NULL AND site = ?",
+                      (store.site,)).fetchone()
     if r is None:
         raise TriageError(f"{store.path}: no rules file in force")
     return _withdraw(store, "rulesets", "ruleset_id", int(r[0]), user, "rules file")
@@ -207,7 +213,7 @@ def withdraw_rules(store: Store, user: str | None = None) -> ApplyReport:
 
 def rulesets(store: Store) -> list[dict]:
     cur = store.execute("SELECT ruleset_id, path, sha256, user, at, withdrawn_at, withdrawn_by FROM rulesets"
-                        " ORDER BY ruleset_id")
+                        " WHERE site = ? ORDER BY ruleset_id", (store.site,))
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
@@ -229,10 +235,10 @@ def add_window(store: Store, name: str, start_ts: int, end_ts: int, devices: lis
     with store.transaction():
         at = _now()
         cur = store.execute(
-            "INSERT INTO windows (name, start_ts, end_ts, devices, targets, classes, note, user, at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO windows (name, start_ts, end_ts, devices, targets, classes, note, user, at, site, sensor)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, start_ts, end_ts, json.dumps(devices), json.dumps(targets),
-             json.dumps([c.upper() for c in classes]), note, user, at))
+             json.dumps([c.upper() for c in classes]), note, user, at, store.site, store.sensor))
         report = apply_triage(store)
     w = Window(int(cur.lastrowid), name, start_ts, end_ts, tuple(devices), tuple(targets),
                tuple(c.upper() for c in classes), note, user, at)
@@ -250,11 +256,11 @@ def windows(store: Store, include_withdrawn: bool = False) -> list[dict]:
 
 def suppressed(store: Store, kind: str | None = None) -> list[dict]:
     """Breaches triage covered (accepted, suppressed by a rule, inside a window), with what did."""
-    where, params = ("", ()) if kind is None else (" WHERE t.disposition = ?", (kind,))
+    where, params = ("", ()) if kind is None else (" AND t.disposition = ?", (kind,))
     cur = store.execute(
         "SELECT t.breach_id, t.disposition, t.ref, t.label, b.model, b.device, b.first_ts, d.score"
-        " FROM breach_triage t JOIN breaches b USING (breach_id) LEFT JOIN breach_detected d USING (breach_id)"
-        f"{where} ORDER BY b.first_ts, t.breach_id", params)
+        " FROM breach_triage t JOIN breaches b USING (breach_id, site) LEFT JOIN breach_detected d"
+        f" USING (breach_id, site) WHERE t.site = ?{where} ORDER BY b.first_ts, t.breach_id", (store.site, *params))
     names = ["breach_id", "disposition", "ref", "label", "model", "device", "first_ts", "detected_score"]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 

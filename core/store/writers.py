@@ -54,12 +54,11 @@ class StoreSink:
         gone_b = old_b - {b.breach_id for b in breaches}
         gone_i = old_i - {i.incident_id for i in incidents}
         for bid in sorted(gone_b):
-            st.execute("DELETE FROM breaches WHERE breach_id = ?", (bid,))
-            st.execute("DELETE FROM breach_sessions WHERE breach_id = ?", (bid,))
-            st.execute("DELETE FROM breach_detected WHERE breach_id = ?", (bid,))
+            for table in ("breaches", "breach_sessions", "breach_detected"):
+                st.execute(f"DELETE FROM {table} WHERE breach_id = ? AND site = ?", (bid, st.site))
         for iid in sorted(gone_i):
-            st.execute("DELETE FROM incidents WHERE incident_id = ?", (iid,))
-            st.execute("DELETE FROM incidents_detected WHERE incident_id = ?", (iid,))
+            for table in ("incidents", "incidents_detected"):
+                st.execute(f"DELETE FROM {table} WHERE incident_id = ? AND site = ?", (iid, st.site))
         self._written = ({b.breach_id for b in breaches}, {i.incident_id for i in incidents})
         if breaches:
             st.upsert("breaches", pl.DataFrame([breach_row(b) for b in breaches],

@@ -62,7 +62,7 @@ class _Stored:
 
 def _breaches(store: Store) -> list[_Stored]:
     cur = store.execute("SELECT breach_id, model, device, devices, first_ts, last_ts, score, incident_id"
-                        " FROM breaches ORDER BY first_ts, breach_id")
+                        " FROM breaches WHERE site = ? ORDER BY first_ts, breach_id", (store.site,))
     return [_Stored(b, model_id(m) or m, d, tuple(json.loads(ds or "[]")), a, z, s, i)
             for b, m, d, ds, a, z, s, i in cur.fetchall()]
 
@@ -97,14 +97,16 @@ def evaluate(store: Store, truth: dict[str, Any], tolerance_s: float = 300.0) ->
     tp = [b for b in breaches if attacker in b.devices and b.first_ts <= hi and b.last_ts >= lo]
     # the attacker's rank among devices by peak threat score
     ranking = [d for d, _ in store.execute(
-        "SELECT device, MAX(score) FROM device_scores GROUP BY device ORDER BY MAX(score) DESC, device").fetchall()]
+        "SELECT device, MAX(score) FROM device_scores WHERE site = ? GROUP BY device ORDER BY MAX(score) DESC, device",
+        (store.site,)).fetchall()]
     rank = ranking.index(attacker) + 1 if attacker in ranking else None
     # incidents: the one holding most of the attack's breaches
     inc_ids = [b.incident_id for b in tp if b.incident_id is not None]
     incident = None
     if inc_ids:
         main = max(set(inc_ids), key=lambda i: (inc_ids.count(i), -i))
-        r = store.execute("SELECT incident_id, title, phases FROM incidents WHERE incident_id = ?", (main,)).fetchone()
+        r = store.execute("SELECT incident_id, title, phases FROM incidents WHERE incident_id = ? AND site = ?",
+                          (main, store.site)).fetchone()
         phases = json.loads(r[2]) if r else []
         order = [p["phase"] for p in phases]
         want = []
@@ -119,7 +121,7 @@ def evaluate(store: Store, truth: dict[str, Any], tolerance_s: float = 300.0) ->
             "phases_in_order": seen == want,
             "expected_phase_order": want,
         }
-    n_inc = store.execute("SELECT COUNT(*) FROM incidents").fetchone()[0]
+    n_inc = store.execute("SELECT COUNT(*) FROM incidents WHERE site = ?", (store.site,)).fetchone()[0]
     return {
         "attacker": attacker, "steps": rows,
         "recall": round(hit_pairs / pairs, 4) if pairs else None,

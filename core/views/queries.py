@@ -12,7 +12,8 @@ the results say so (`Status.detection`) instead of inventing numbers.
 
 Filters are small `key:value` languages parsed here, so they can be tested without a UI:
 devices `zone:ot role:plc score:>0.5 port:102 new:yes vendor:siemens 10.20`, connections
-`device:10.10.10.157 port:102 proto:s7comm state:refused model:scan since:13:00`.
+`device:10.10.10.157 port:102 proto:s7comm state:refused model:scan since:13:00`; every list also
+takes `site:NAME` (a store holding many sites; the console without --site reads them all).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from plantwatch.core.views.console.common import (  # noqa: F401
     ip_of,
     learn_end,
     set_learn_end,
+    sites,
 )
 from plantwatch.core.views.console.connections import (  # noqa: F401
     Connections,
@@ -73,6 +75,7 @@ from plantwatch.core.views.console.filters import (  # noqa: F401
     DeviceFilter,
     parse_conn_filter,
     parse_device_filter,
+    parse_site,
 )
 from plantwatch.core.views.console.incidents import (  # noqa: F401
     IncidentDetail,
@@ -93,4 +96,4 @@ from plantwatch.core.views.console.status import (  # noqa: F401
     status,
 )
 
-__all__ = ['PROTO_NAMES', 'APP_IDS', 'SPARK_BUCKETS', 'LEARN_END_KEY', 'FilterError', 'ip_of', 'fmt_ts', 'has_table', 'detection_ran', 'columns', 'learn_end', 'set_learn_end', 'Status', 'status', 'DeviceFilter', 'ConnFilter', 'parse_device_filter', 'parse_conn_filter', 'DeviceRow', 'DeviceList', 'SORT_KEYS', 'activity', 'DeviceCache', 'device_list', 'ConnRow', 'Connections', 'connections', 'count_connections', 'Peer', 'OpCount', 'Series', 'DeviceDetail', 'device_detail', 'score_series', 'BreachRow', 'Breaches', 'model_clause', 'breaches', 'breach', 'Phase', 'TimelineEntry', 'IncidentRow', 'Incidents', 'incidents', 'IncidentDetail', 'incident_detail', 'PacketLocation', 'packet_location', 'session_of_ref', 'Page', 'BreachDetail', 'EvidenceRow', 'breach_detail']
+__all__ = ['PROTO_NAMES', 'APP_IDS', 'SPARK_BUCKETS', 'LEARN_END_KEY', 'FilterError', 'ip_of', 'fmt_ts', 'has_table', 'detection_ran', 'columns', 'learn_end', 'set_learn_end', 'sites', 'parse_site', 'Status', 'status', 'DeviceFilter', 'ConnFilter', 'parse_device_filter', 'parse_conn_filter', 'DeviceRow', 'DeviceList', 'SORT_KEYS', 'activity', 'DeviceCache', 'device_list', 'ConnRow', 'Connections', 'connections', 'count_connections', 'Peer', 'OpCount', 'Series', 'DeviceDetail', 'device_detail', 'score_series', 'BreachRow', 'Breaches', 'model_clause', 'breaches', 'breach', 'Phase', 'TimelineEntry', 'IncidentRow', 'Incidents', 'incidents', 'IncidentDetail', 'incident_detail', 'PacketLocation', 'packet_location', 'session_of_ref', 'Page', 'BreachDetail', 'EvidenceRow', 'breach_detail']

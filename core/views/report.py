@@ -46,13 +46,15 @@ def _ip(hi: int | None, lo: int | None) -> str:
 def iter_devices(store: Store) -> Iterator[dict[str, Any]]:
     """The inventory, one device at a time, read from the cursor as it goes: a store of any size
     costs the memory of one device (plus the few that stated an identity)."""
-    identified = {d for (d,) in store.execute("SELECT DISTINCT device FROM device_identity")}
+    identified = {d for (d,) in store.execute("SELECT DISTINCT device FROM device_identity WHERE site = ?",
+                                              (store.site,))}
     found = vulnerabilities(store) if identified else {}
     cur = store.execute(
         "SELECT device, ip, mac, name, vendor, zone, zone_kind, vlan, role, role_reasons, first_ts, last_ts,"
         " pkts_sent, pkts_recv, bytes_sent, bytes_recv, sessions_client, sessions_server, failed_client,"
         " peers, ics_used, ics_served, read_ops, discover_ops, action_ops, reprogram_ops"
-        " FROM devices ORDER BY CASE zone_kind WHEN 'external' THEN 1 ELSE 0 END, hi, lo, device")
+        " FROM devices WHERE site = ? ORDER BY CASE zone_kind WHEN 'external' THEN 1 ELSE 0 END, hi, lo, device",
+        (store.site,))
     for r in cur:
         (device, ip, mac, name, vendor, zone, zone_kind, vlan, role, reasons, first, last,
          ps, pr, bs, br, sc, ss, fc, peers, used, served, rd, dc, ac, rp) = r
@@ -97,7 +99,8 @@ def sessions_by_protocol(store: Store) -> list[dict[str, Any]]:
         f" SUM(state IN {_FAILED_SQL}), MIN(first_ts), MAX(last_ts)"
         # one pass over the table: through sessions_app (the planner's pick) every row is a
         # second lookup, 3x the CPU
-        " FROM sessions NOT INDEXED GROUP BY app, proto ORDER BY COUNT(*) DESC, app, proto")
+        " FROM sessions NOT INDEXED WHERE site = ? GROUP BY app, proto ORDER BY COUNT(*) DESC, app, proto",
+        (store.site,))
     return [{
         "protocol": APP_NAMES.get(app, str(app)) or PROTO_NAMES.get(proto, str(proto)),
         "transport": PROTO_NAMES.get(proto, str(proto)), "sessions": n, "packets": pk, "bytes": by,
@@ -114,8 +117,8 @@ def iter_ics_operations(store: Store) -> Iterator[dict[str, Any]]:
     cur = store.execute(
         "SELECT src_hi, src_lo, cls, app, code, name, SUM(count), COUNT(DISTINCT dst_hi || ':' || dst_lo),"
         " SUM(exceptions), MIN(" + SQL_PACK.format(capture="first_file", frame="first_frame") + ")"
-        " FROM session_ops WHERE requests = 1 OR from_client = 1"
-        " GROUP BY src_hi, src_lo, cls, app, code, name ORDER BY src_hi, src_lo, cls DESC, app, code")
+        " FROM session_ops WHERE (requests = 1 OR from_client = 1) AND site = ?"
+        " GROUP BY src_hi, src_lo, cls, app, code, name ORDER BY src_hi, src_lo, cls DESC, app, code", (store.site,))
     for hi, lo, cls, app, code, name, count, targets, exc, ref in cur:
         yield {
             "source": _ip(hi, lo), "class": CLASS_NAMES.get(cls, "") or "OTHER",
@@ -135,7 +138,8 @@ def iter_failed_connections(store: Store) -> Iterator[dict[str, Any]]:
         "SELECT client_hi, client_lo, COUNT(*), SUM(state = 'refused'), SUM(state = 'unanswered'),"
         " SUM(state = 'unreachable'), COUNT(DISTINCT server_hi || ':' || server_lo),"
         " GROUP_CONCAT(DISTINCT server_port), MIN(first_ts), MAX(last_ts)"
-        f" FROM sessions WHERE state IN {_FAILED_SQL} GROUP BY client_hi, client_lo ORDER BY COUNT(*) DESC")
+        f" FROM sessions WHERE state IN {_FAILED_SQL} AND site = ? GROUP BY client_hi, client_lo ORDER BY COUNT(*) DESC",
+        (store.site,))
     for hi, lo, n, refused, unanswered, unreach, targets, ports, first, last in cur:
         port_list = sorted({int(p) for p in (ports or "").split(",") if p not in ("", "-1")})
         yield {
@@ -147,7 +151,7 @@ def iter_failed_connections(store: Store) -> Iterator[dict[str, Any]]:
 
 def captures(store: Store) -> list[dict[str, Any]]:
     cur = store.execute("SELECT capture_id, path, packets, first_ts, last_ts, status, warnings"
-                        " FROM captures ORDER BY capture_id")
+                        " FROM captures WHERE site = ? ORDER BY capture_id", (store.site,))
     return [{"capture_id": cid, "path": path, "packets": n, "first_packet": iso(first),
              "last_packet": iso(last), "status": status, "warnings": json.loads(w or "[]")}
             for cid, path, n, first, last, status, w in cur.fetchall()]
@@ -173,7 +177,7 @@ def breaches(store: Store) -> list[dict[str, Any]]:
     cur = store.execute(
         "SELECT breach_id, model, category, severity, phase, attack_ids, device, devices, first_ts, last_ts,"
         " score, importance, explanation, sessions, refs, details, incident_id FROM breaches"
-        " ORDER BY first_ts, breach_id")
+        " WHERE site = ? ORDER BY first_ts, breach_id", (store.site,))
     rows = sorted(cur.fetchall(), key=lambda r: (r[8], _model(r[1])[0], r[0]))  # time, title, id
     out = []
     for (bid, model, cat, sev, phase, attack, dev, devs, first, last, score, imp, expl, sess, refs,
@@ -193,7 +197,7 @@ def breaches(store: Store) -> list[dict[str, Any]]:
 def incidents(store: Store) -> list[dict[str, Any]]:
     cur = store.execute(
         "SELECT incident_id, title, device, devices, first_ts, last_ts, score, phases, attack_ids, narrative,"
-        " timeline, breaches FROM incidents ORDER BY score DESC, first_ts, incident_id")
+        " timeline, breaches FROM incidents WHERE site = ? ORDER BY score DESC, first_ts, incident_id", (store.site,))
     out = []
     for iid, title, dev, devs, first, last, score, phases, attack, narrative, timeline, n in cur.fetchall():
         out.append({
@@ -215,17 +219,18 @@ def incidents(store: Store) -> list[dict[str, Any]]:
 def threat(store: Store) -> list[dict[str, Any]]:
     """Devices by their peak threat score (device_scores), highest first."""
     cur = store.execute(
-        "SELECT device, MAX(score), SUM(breaches), MIN(ts) FROM device_scores GROUP BY device"
-        " ORDER BY MAX(score) DESC, device")
+        "SELECT device, MAX(score), SUM(breaches), MIN(ts) FROM device_scores WHERE site = ? GROUP BY device"
+        " ORDER BY MAX(score) DESC, device", (store.site,))
     return [{"device": d, "score": s, "breach_hours": n, "first_seen": iso(t)} for d, s, n, t in cur.fetchall()]
 
 
 def detection(store: Store) -> dict[str, Any]:
-    meta = dict(store.execute("SELECT name, value FROM baseline_meta").fetchall())
+    meta = dict(store.execute("SELECT name, value FROM baseline_meta WHERE site = ?", (store.site,)).fetchall())
     judged = meta.get("judged_with", "")
     models = {_model(k)[1]: st for k, st in json.loads(meta.get("models", "{}")).items()}
     counts: dict[str, int] = {}
-    for m, n in store.execute("SELECT model, COUNT(*) FROM breaches GROUP BY model").fetchall():
+    for m, n in store.execute("SELECT model, COUNT(*) FROM breaches WHERE site = ? GROUP BY model",
+                              (store.site,)).fetchall():
         counts[_model(m)[1]] = counts.get(_model(m)[1], 0) + n
     return {
         "baseline_hours": float(meta.get("hours", 0) or 0),

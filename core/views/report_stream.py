@@ -64,7 +64,7 @@ def capped(store: Store, report: dict[str, Any], limit: int) -> dict[str, Any]:
             close = getattr(rows, "close", None)
             if close is not None:
                 close()
-            total = int(store.execute("SELECT COUNT(*) FROM devices").fetchone()[0])
+            total = int(store.execute("SELECT COUNT(*) FROM devices WHERE site = ?", (store.site,)).fetchone()[0])
             more[key] = total - limit
         else:
             more[key] = _count_rest(rows)

@@ -39,7 +39,7 @@ def session_rows(store: Store, ids: Sequence[int]) -> pl.DataFrame:
         rows += store.execute(
             "SELECT session_id, proto, client_hi, client_lo, client_port, server_hi, server_lo, server_port,"
             " first_ts, last_ts, first_file, first_frame, last_file, last_frame FROM sessions"
-            f" WHERE session_id IN ({', '.join('?' * len(part))})", part).fetchall()
+            f" WHERE site = ? AND session_id IN ({', '.join('?' * len(part))})", (store.site, *part)).fetchall()
     cols = ["session_id", "proto", "c_hi", "c_lo", "c_port", "s_hi", "s_lo", "s_port", "first_ts",
             "last_ts", "first_file", "first_frame", "last_file", "last_frame"]
     df = pl.DataFrame([[(v & _MASK) if c in ("c_hi", "c_lo", "s_hi", "s_lo") else v for c, v in zip(cols, r, strict=True)]

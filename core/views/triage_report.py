@@ -23,8 +23,10 @@ def has_triage(store: Store) -> bool:
     if not has_table(store, "triage_states"):
         return False
     return bool(store.execute(
-        "SELECT (SELECT COUNT(*) FROM triage_states) + (SELECT COUNT(*) FROM acceptances)"
-        " + (SELECT COUNT(*) FROM rulesets) + (SELECT COUNT(*) FROM windows)").fetchone()[0])
+        "SELECT (SELECT COUNT(*) FROM triage_states WHERE site = ?1)"
+        " + (SELECT COUNT(*) FROM acceptances WHERE site = ?1)"
+        " + (SELECT COUNT(*) FROM rulesets WHERE site = ?1) + (SELECT COUNT(*) FROM windows WHERE site = ?1)",
+        (store.site,)).fetchone()[0])
 
 
 def apply(store: Store, breaches: list[dict[str, Any]], incidents: list[dict[str, Any]]
@@ -35,8 +37,9 @@ def apply(store: Store, breaches: list[dict[str, Any]], incidents: list[dict[str
     b_states, i_states = store_triage.states(store, "breach"), store_triage.states(store, "incident")
     disp = {int(r[0]): r for r in store.execute(
         "SELECT t.breach_id, t.disposition, t.ref, t.label, d.score FROM breach_triage t"
-        " LEFT JOIN breach_detected d USING (breach_id)")}
-    fates = {int(r[0]): (r[1], r[2]) for r in store.execute("SELECT incident_id, fate, note FROM incident_triage")}
+        " LEFT JOIN breach_detected d USING (breach_id, site) WHERE t.site = ?", (store.site,))}
+    fates = {int(r[0]): (r[1], r[2]) for r in store.execute(
+        "SELECT incident_id, fate, note FROM incident_triage WHERE site = ?", (store.site,))}
     in_force, covered = [], []
     for b in breaches:
         ch = b_states.get(b["breach_id"])
@@ -51,7 +54,7 @@ def apply(store: Store, breaches: list[dict[str, Any]], incidents: list[dict[str
         if i["incident_id"] in fates:
             i["triage_note"] = fates[i["incident_id"]][1]
     live = store.execute("SELECT ruleset_id, path, sha256, user, at FROM rulesets WHERE withdrawn_at IS NULL"
-                         ).fetchone()
+                         " AND site = ?", (store.site,)).fetchone()
     counts: dict[str, int] = {"accepted": 0, "suppressed": 0, "window": 0}
     for d in disp.values():
         counts[d[1]] += 1

@@ -26,9 +26,11 @@ class BreachScreen(BaseScreen):
         Binding("e", "event_log", "Evidence log"),
     ]
 
-    def __init__(self, breach_id: int) -> None:
+    def __init__(self, breach_id: int, site: str | None = None) -> None:
+        """`site`: the breach's site (a console reading every site of a store)."""
         super().__init__()
         self.breach_id = breach_id
+        self.site = site
         self.detail: BreachDetail | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -45,8 +47,9 @@ class BreachScreen(BaseScreen):
             yield SnapshotTable(EVIDENCE_COLS, id="evidence", classes="inline")
 
     def on_mount(self) -> None:
-        bid = self.breach_id
-        self.detail_loader = self.loader(lambda store: queries.breach_detail(store, bid), self._show)
+        bid, site = self.breach_id, self.site
+        self.detail_loader = self.loader(
+            lambda store: queries.breach_detail(store.for_site(site) if site else store, bid), self._show)
         self.query_one("#title", Static).update(plain("loading…"))
         self.refresh_data()
 
@@ -93,18 +96,19 @@ class BreachScreen(BaseScreen):
         context = f"evidence of {self.detail.breach.model}"
         if e.ref is not None:
             self.app.push_screen(PacketScreen(e.ref, context, session_id=e.session_id,
-                                              candidates=self.detail.breach.session_ids))
+                                              candidates=self.detail.breach.session_ids, site=self.site))
         elif e.session_ref is not None:
-            self.app.push_screen(PacketScreen(e.session_ref, context, session_id=e.session_id, exact=False))
+            self.app.push_screen(PacketScreen(e.session_ref, context, session_id=e.session_id, exact=False,
+                                              site=self.site))
         else:
             self.notify("this evidence has no packet reference", severity="warning")
 
     def action_device(self) -> None:
         if self.detail and self.detail.breach.device:
-            self.app.open_device(self.detail.breach.device)
+            self.app.open_device(self.detail.breach.device, self.site)
 
     def action_event_log(self) -> None:
         if self.detail:
             b = self.detail.breach
-            self.app.open_event_log(f"model:{b.model_id} device:{b.device}" if b.device else f"model:{b.model_id}",
-                                    b.first_ts)
+            self.app.open_event_log((f"model:{b.model_id} device:{b.device}" if b.device else f"model:{b.model_id}")
+                                    + (f" site:{self.site}" if self.site else ""), b.first_ts)

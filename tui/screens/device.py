@@ -15,14 +15,14 @@ from plantwatch.core.views import queries
 from plantwatch.core.views.queries import DeviceDetail
 from plantwatch.tui.screens.base import BaseScreen, Message1
 from plantwatch.tui.widgets.charts import SeriesChart
-from plantwatch.tui.widgets.table import SnapshotTable
+from plantwatch.tui.widgets.table import SnapshotTable, row_key
 from plantwatch.tui.widgets.text import human_bytes, plain, score_text, shown_width, when
 
 PEER_COLS = [("dir", "Dir"), ("peer", "Peer"), ("port", "Port"), ("proto", "Protocol"),
              ("sessions", "Sessions"), ("failed", "Failed"), ("bytes", "Bytes"), ("last", "Last")]
 OP_COLS = [("dir", "Dir"), ("cls", "Class"), ("proto", "Protocol"), ("name", "Operation"),
            ("count", "Count"), ("peers", "Peers")]
-CONN_COLS = [("time", "Time"), ("client", "Client"), ("server", "Server"), ("proto", "Protocol"),
+CONN_COLS = [("time", "Time"), ("site", "Site"), ("client", "Client"), ("server", "Server"), ("proto", "Protocol"),
              ("state", "State"), ("pkts", "Pkts"), ("bytes", "Bytes"), ("facts", "Facts")]
 CONN_DROP = ("pkts", "bytes", "facts")      # first to go on a narrow terminal
 CHART_COLORS = ("blue", "cyan", "green")
@@ -30,18 +30,20 @@ BREACHES_SHOWN = 8
 
 
 def conn_cells(r: queries.ConnRow) -> tuple:
-    return (when(r.first_ts), plain(f"{r.client}:{r.client_port}" if r.client_port is not None else r.client),
+    return (when(r.first_ts), plain(r.site), plain(f"{r.client}:{r.client_port}" if r.client_port is not None else r.client),
             plain(f"{r.server}:{r.server_port}" if r.server_port is not None else r.server),
             plain(r.protocol or r.transport), plain(r.state), plain(r.packets),
             plain(human_bytes(r.bytes_c2s + r.bytes_s2c)), plain(r.facts, limit=80))
 
 
-def conn_rows(rows: tuple[queries.ConnRow, ...]) -> tuple[list[tuple], dict[str, int]]:
+def conn_rows(rows: tuple[queries.ConnRow, ...], many_sites: bool = False) -> tuple[list[tuple], dict[str, int]]:
     """Table rows of connections, cells built when first drawn, and the widths of their columns
-    over every row (cheap: one string per cell, no Text), so a worker can prepare both."""
-    out = [(str(r.session_id), r, partial(conn_cells, r)) for r in rows]
+    over every row (cheap: one string per cell, no Text), so a worker can prepare both.
+    `many_sites`: the store holds several sites (session ids repeat across them)."""
+    out = [(row_key(r.session_id, r.site, many_sites), r, partial(conn_cells, r)) for r in rows]
     widths = {
         "time": 19,
+        "site": shown_width(r.site for r in rows),
         "client": shown_width(f"{r.client}:{r.client_port}" if r.client_port is not None else r.client
                               for r in rows),
         "server": shown_width(f"{r.server}:{r.server_port}" if r.server_port is not None else r.server
@@ -109,9 +111,10 @@ class DeviceScreen(BaseScreen):
         Binding("p", "focus_peers", "Peers"),
     ]
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, site: str | None = None) -> None:
         super().__init__()
         self.device = device
+        self.site = site          # None: the store's own site (a console kept to one site)
         self.detail: DeviceDetail | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -133,16 +136,18 @@ class DeviceScreen(BaseScreen):
             yield SnapshotTable(OP_COLS, id="ops", classes="inline")
             yield Static(Text("Connections, newest first (Enter: decode the first packet)",
                               style="bold underline"), classes="section")
-            yield SnapshotTable(CONN_COLS, drop=CONN_DROP, id="conns", classes="inline")
+            conns = SnapshotTable(CONN_COLS, drop=CONN_DROP, id="conns", classes="inline")
+            conns.switch_column("site", False)   # one device's connections are at its site
+            yield conns
 
     def on_mount(self) -> None:
         self.detail_loader = self.loader(self._query(), self._show)
         self._blank()
         self.refresh_data()   # start the query now, while the screen is still being laid out
 
-    def reuse(self, device: str) -> None:
+    def reuse(self, device: str, site: str | None = None) -> None:
         """Show another device in this (already mounted) screen: blank it, then load."""
-        self.device = device
+        self.device, self.site = device, site
         self.detail = None
         if self.is_mounted:
             self.refresh_data()   # the query starts now, while the screen is being switched
@@ -161,10 +166,10 @@ class DeviceScreen(BaseScreen):
             self.query_one(sel, SnapshotTable).show_rows([])
 
     def _query(self):
-        dev = self.device
+        dev, site = self.device, self.site
 
         def load(store):
-            d = queries.device_detail(store, dev)
+            d = queries.device_detail(store.for_site(site) if site else store, dev)
             return dev, d, (conn_rows(d.connections.rows) if d is not None else ([], {}))
         return load
 
@@ -244,7 +249,7 @@ class DeviceScreen(BaseScreen):
     # --- actions ---
     def action_event_log(self) -> None:
         ip = self.detail.ip if self.detail else self.device
-        self.app.open_event_log(f"device:{ip}")
+        self.app.open_event_log(f"device:{ip}" + (f" site:{self.site}" if self.site else ""))
 
     def action_focus_connections(self) -> None:
         self.query_one("#conns", SnapshotTable).focus()
@@ -258,7 +263,8 @@ class DeviceScreen(BaseScreen):
         if table.id == "peers" and key:
             _, _peer, port, _proto = key.split("|", 3)
             ip = self.detail.ip if self.detail else self.device
-            self.app.open_event_log(f"device:{ip}" + (f" port:{port}" if port != "None" else ""))
+            self.app.open_event_log(f"device:{ip}" + (f" port:{port}" if port != "None" else "")
+                                    + (f" site:{self.site}" if self.site else ""))
         elif table.id == "conns" and key and self.detail:
             row = next((r for r in self.detail.connections.rows if str(r.session_id) == key), None)
             if row is not None:

@@ -15,26 +15,38 @@ from plantwatch.tui.screens.base import BaseScreen, FilterBarMixin, Message1
 from plantwatch.tui.widgets.table import SnapshotTable
 from plantwatch.tui.widgets.text import plain, score_text, shown_width, spark, when
 
-COLUMNS = [("score", "Score"), ("address", "Address"), ("name", "Name", 24), ("role", "Role"),
+COLUMNS = [("score", "Score"), ("site", "Site"), ("address", "Address"), ("name", "Name", 24), ("role", "Role"),
            ("zone", "Zone"), ("new", "New"), ("breaches", "Br"), ("activity", "Activity", queries.SPARK_BUCKETS),
            ("vendor", "Vendor"), ("first", "First seen"),
            # identity from the wire last: the first columns a narrow (80-column) terminal drops
            ("model", "Model", 24), ("fw", "Firmware"), ("cves", "CVEs")]
 SORTABLE = {"score", "address", "name", "role", "zone", "breaches", "vendor", "first"}
 SPARK_EVERY_S = 3.0
+SITE_SEP = "\x1f"   # between site and device in a row key (neither holds a control character)
 
 
 def device_cells(r: DeviceRow) -> tuple:
-    return (score_text(r.score), plain(r.ip), plain(r.name, limit=24), plain(r.role), plain(r.zone),
+    return (score_text(r.score), plain(r.site), plain(r.ip), plain(r.name, limit=24), plain(r.role), plain(r.zone),
             plain("new" if r.new else "", style="bold"), plain(r.breaches or ""), spark(r.activity),
             plain(r.vendor, limit=30), when(r.first_ts), plain(r.model, limit=24), plain(r.firmware, limit=20),
             plain(r.vulns or "", style="bold red"))
 
 
+def device_key(r: DeviceRow, many_sites: bool) -> str:
+    """The table's key of a device row: its address, and its site when the store holds several."""
+    return f"{r.site}{SITE_SEP}{r.device}" if many_sites else r.device
+
+
+def split_device_key(key: str) -> tuple[str | None, str]:
+    """(site or None, device) of a device row's key."""
+    site, sep, device = key.rpartition(SITE_SEP)
+    return (site if sep else None), device
+
+
 def device_widths(rows: list[DeviceRow]) -> dict[str, int]:
     """Widths of the text columns over `rows`, as shown (escaped and cut like `plain` does)."""
     widths = {"score": 4, "new": 3, "first": 19}
-    for key, attr, limit in (("address", "ip", 200), ("name", "name", 24), ("role", "role", 200),
+    for key, attr, limit in (("site", "site", 200), ("address", "ip", 200), ("name", "name", 24), ("role", "role", 200),
                              ("zone", "zone", 200), ("vendor", "vendor", 30), ("model", "model", 24),
                              ("fw", "firmware", 20)):
         widths[key] = shown_width((getattr(r, attr) for r in rows), limit)
@@ -68,8 +80,10 @@ class DevicesScreen(FilterBarMixin, BaseScreen):
         yield Input(placeholder="filter (/): zone:ot role:plc score:>0.5 port:102 new:yes  text",
                     id="filter")
         yield Message1(id="notice")
-        yield SnapshotTable(COLUMNS, drop=("fw", "model", "cves", "first", "vendor", "activity", "new", "zone"),
-                             id="devices")
+        table = SnapshotTable(COLUMNS, drop=("fw", "model", "cves", "first", "vendor", "activity", "new", "zone"),
+                              id="devices")
+        table.switch_column("site", False)   # shown while the store holds more than one site
+        yield table
 
     def on_mount(self) -> None:
         self.list_loader = self.loader(self._query(), self._show)
@@ -89,14 +103,17 @@ class DevicesScreen(FilterBarMixin, BaseScreen):
                 widths = cache.extra["widths"] = device_widths([r for r, _ in cache.rows])
             # each device's table row is made once per store change, not once per filter or sort:
             # a filter matching 5,000 devices then costs a lookup per row, not 5,000 new rows
+            many = cache.extra.get("many")
+            if many is None:
+                many = cache.extra["many"] = len({r.site for r, _ in cache.rows}) > 1
             made = cache.extra.setdefault("rows", {})
             rows = []
             for r in snap.rows:
-                row = made.get(r.device)
+                row = made.get((r.site, r.device))
                 if row is None or row[1] is not r:
-                    row = made[r.device] = (r.device, r, partial(device_cells, r))
+                    row = made[(r.site, r.device)] = (device_key(r, many), r, partial(device_cells, r))
                 rows.append(row)
-            return snap, rows, widths
+            return snap, rows, widths, many
         return load
 
     def refresh_data(self) -> None:
@@ -127,11 +144,13 @@ class DevicesScreen(FilterBarMixin, BaseScreen):
         self._spark = spark
         self.list_loader.request(self._query())
 
-    def _show(self, result: tuple[DeviceList, list, dict]) -> None:
-        snap, rows, widths = result
+    def _show(self, result: tuple[DeviceList, list, dict, bool]) -> None:
+        snap, rows, widths, many = result
         first = self.snapshot is None
         self.snapshot = snap
-        self.query_one(SnapshotTable).show_rows(rows, widths)
+        table = self.query_one(SnapshotTable)
+        table.switch_column("site", many)
+        table.show_rows(rows, widths)
         if first:
             self.app.freeze_heap()
         notice = self.query_one("#notice", Message1)
@@ -194,6 +213,7 @@ class DevicesScreen(FilterBarMixin, BaseScreen):
     def action_open(self) -> None:
         self._open(self.query_one(SnapshotTable).selected_key)
 
-    def _open(self, device: str | None) -> None:
-        if device:
-            self.app.open_device(device)
+    def _open(self, key: str | None) -> None:
+        if key:
+            site, device = split_device_key(key)
+            self.app.open_device(device, site)

@@ -15,7 +15,7 @@ from plantwatch.core.views import queries
 from plantwatch.core.views.queries import Connections, ConnFilter, FilterError, Page
 from plantwatch.tui.screens.base import BaseScreen, FilterBarMixin, Message1
 from plantwatch.tui.screens.device import CONN_COLS, CONN_DROP, conn_rows
-from plantwatch.tui.widgets.table import SnapshotTable
+from plantwatch.tui.widgets.table import SnapshotTable, row_key
 
 LIMIT = 500
 
@@ -47,7 +47,9 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
                     placeholder="filter (/): device:10.10.10.157 port:102 proto:s7comm state:failed "
                                 "model:scan since:13:00")
         yield Message1(id="notice")
-        yield SnapshotTable(CONN_COLS, drop=CONN_DROP, id="conns")
+        table = SnapshotTable(CONN_COLS, drop=CONN_DROP, id="conns")
+        table.switch_column("site", False)   # shown while the store holds more than one site
+        yield table
 
     def on_mount(self) -> None:
         self.conn_loader = self.loader(self._query(), self._show)
@@ -94,7 +96,8 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
 
         def load(store):
             snap = queries.connections(store, flt, LIMIT, count=False, page=page)
-            return snap, *conn_rows(snap.rows)
+            many = len(queries.sites(store)) > 1
+            return snap, *conn_rows(snap.rows, many), many
         return load
 
     def _count_query(self):
@@ -117,14 +120,16 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
     def refresh_data(self) -> None:
         self.conn_loader.request(self._query())
 
-    def _show(self, result: tuple[Connections, list, dict]) -> None:
-        snap, rows, widths = result
+    def _show(self, result: tuple[Connections, list, dict, bool]) -> None:
+        snap, rows, widths, many = result
         if snap.filter != self.filter or snap.page != self.page:
             return    # a load for the filter or page this screen showed before
         prev = self.snapshot
         known = prev is not None and prev.filter == snap.filter and self.total >= 0
         self.snapshot = snap
+        self._many = many
         table = self.query_one(SnapshotTable)
+        table.switch_column("site", many)
         table.show_rows(rows, widths)
         if snap.page.after is not None or snap.page.oldest:
             table.move_cursor(row=len(rows) - 1)     # the row next to the page it came from
@@ -205,7 +210,8 @@ class EventLogScreen(FilterBarMixin, BaseScreen):
     def _open(self, key: str | None) -> None:
         if not key or self.snapshot is None:
             return
-        row = next((r for r in self.snapshot.rows if str(r.session_id) == key), None)
+        many = getattr(self, "_many", False)
+        row = next((r for r in self.snapshot.rows if row_key(r.session_id, r.site, many) == key), None)
         if row is not None:
             from plantwatch.tui.screens.packet import open_packet
 

@@ -17,10 +17,10 @@ from plantwatch.tui.screens.base import BaseScreen, Message1
 from plantwatch.tui.screens.breaches import SHORT_STATES
 from plantwatch.tui.screens.device import kv_text
 from plantwatch.tui.screens.triage_keys import QUIET_STATE_KEYS, STATE_KEYS, TriageKeys
-from plantwatch.tui.widgets.table import SnapshotTable
+from plantwatch.tui.widgets.table import SnapshotTable, row_key
 from plantwatch.tui.widgets.text import plain, score_text, when
 
-LIST_COLS = [("score", "Score"), ("state", "State"), ("title", "Incident"), ("device", "Device"),
+LIST_COLS = [("score", "Score"), ("site", "Site"), ("state", "State"), ("title", "Incident"), ("device", "Device"),
              ("first", "Started"), ("phases", "Phases"), ("breaches", "Br")]
 TIMELINE_COLS = [("time", "Time"), ("phase", "Phase"), ("model", "Model"), ("device", "Device"),
                  ("explanation", "Explanation")]
@@ -33,21 +33,28 @@ class IncidentsScreen(TriageKeys, BaseScreen):
     def compose_body(self) -> ComposeResult:
         yield Static(Text("Incidents", style="bold"), classes="title")
         yield Message1(id="notice")
-        yield SnapshotTable(LIST_COLS, id="incidents")
+        table = SnapshotTable(LIST_COLS, id="incidents")
+        table.switch_column("site", False)   # shown while the store holds more than one site
+        yield table
 
     def on_mount(self) -> None:
         self.snapshot: Incidents | None = None
-        self.inc_loader = self.loader(queries.incidents, self._show)
+        self._many = False
+        self.inc_loader = self.loader(lambda store: (queries.incidents(store), len(queries.sites(store)) > 1),
+                                      self._show)
         self.query_one(SnapshotTable).focus()
         self.refresh_data()
 
     def refresh_data(self) -> None:
         self.inc_loader.request()
 
-    def _show(self, snap: Incidents) -> None:
-        self.snapshot = snap
-        self.query_one(SnapshotTable).show_rows([(str(r.incident_id), (
-            score_text(r.score), plain(SHORT_STATES.get(r.state, r.state)), plain(r.title, limit=70),
+    def _show(self, result: tuple[Incidents, bool]) -> None:
+        snap, many = result
+        self.snapshot, self._many = snap, many
+        table = self.query_one(SnapshotTable)
+        table.switch_column("site", many)
+        table.show_rows([(row_key(r.incident_id, r.site, many), (
+            score_text(r.score), plain(r.site), plain(SHORT_STATES.get(r.state, r.state)), plain(r.title, limit=70),
             plain(r.device), when(r.first_ts),
             plain(", ".join(p.name for p in r.phases), limit=60), plain(r.breaches)))
             for r in snap.rows])
@@ -65,11 +72,12 @@ class IncidentsScreen(TriageKeys, BaseScreen):
         key = self.query_one(SnapshotTable).selected_key
         if key is None or self.snapshot is None:
             return None
-        return next((r for r in self.snapshot.rows if str(r.incident_id) == key), None)
+        return next((r for r in self.snapshot.rows if row_key(r.incident_id, r.site, self._many) == key), None)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
-            self.app.push_screen(IncidentScreen(int(event.row_key.value)))
+        r = self._selected()
+        if r is not None:
+            self.app.push_screen(IncidentScreen(r.incident_id, r.site if self._many else None))
 
 
 class IncidentScreen(TriageKeys, BaseScreen):
@@ -86,9 +94,11 @@ class IncidentScreen(TriageKeys, BaseScreen):
     def _selected(self) -> queries.IncidentRow | None:
         return self.detail.incident if self.detail else None
 
-    def __init__(self, incident_id: int) -> None:
+    def __init__(self, incident_id: int, site: str | None = None) -> None:
+        """`site`: the incident's site (a console reading every site of a store)."""
         super().__init__()
         self.incident_id = incident_id
+        self.site = site
         self.detail: IncidentDetail | None = None
         self.exporter = None
 
@@ -106,8 +116,9 @@ class IncidentScreen(TriageKeys, BaseScreen):
             yield SnapshotTable(TIMELINE_COLS, id="timeline", classes="inline")
 
     def on_mount(self) -> None:
-        iid = self.incident_id
-        self.detail_loader = self.loader(lambda store: queries.incident_detail(store, iid), self._show)
+        iid, site = self.incident_id, self.site
+        self.detail_loader = self.loader(
+            lambda store: queries.incident_detail(store.for_site(site) if site else store, iid), self._show)
         self.query_one("#title", Static).update(plain("loading…"))
         self.refresh_data()
 
@@ -165,7 +176,7 @@ class IncidentScreen(TriageKeys, BaseScreen):
         if key is not None and self.detail is not None:
             e = self._entries[int(key)]
             if e.device:
-                self.app.open_device(e.device)
+                self.app.open_device(e.device, self.site)
 
     def action_breach(self) -> None:
         """The timeline entry under the cursor, in full (explanation, numbers, evidence)."""
@@ -177,22 +188,22 @@ class IncidentScreen(TriageKeys, BaseScreen):
         if bid is not None:
             from plantwatch.tui.screens.breach import BreachScreen
 
-            self.app.push_screen(BreachScreen(int(bid)))
+            self.app.push_screen(BreachScreen(int(bid), self.site))
 
     def action_device(self) -> None:
         if self.detail and self.detail.incident.device:
-            self.app.open_device(self.detail.incident.device)
+            self.app.open_device(self.detail.incident.device, self.site)
 
     def action_export(self) -> None:
         """The incident's bundle (plantwatch export incident) into $PLANTWATCH_EXPORT_DIR, else the
         current directory, written off the UI thread."""
         from plantwatch.core.views.export.bundle import export_incident
 
-        iid = self.incident_id
+        iid, site = self.incident_id, self.site
         out = Path(os.environ.get("PLANTWATCH_EXPORT_DIR") or Path.cwd()) / f"incident-{iid}"
         if self.exporter is None:
-            self.exporter = self.loader(lambda store: export_incident(store, iid, out), self._exported,
-                                        persistent=False)
+            self.exporter = self.loader(lambda store: export_incident(store.for_site(site) if site else store, iid, out),
+                                        self._exported, persistent=False)
         elif self.exporter.running:
             return
         self.notify(f"exporting the incident to {out} ...", markup=False)
@@ -210,6 +221,8 @@ class IncidentScreen(TriageKeys, BaseScreen):
                 flt += f" since:{queries.fmt_ts(inc.first_ts).replace(' ', 'T')}"
             if inc.last_ts:
                 flt += f" until:{queries.fmt_ts(inc.last_ts).replace(' ', 'T')}"
+            if self.site:
+                flt += f" site:{self.site}"
             self.app.open_event_log(flt.strip(), inc.first_ts)
 
     def action_at_time(self) -> None:
@@ -218,4 +231,6 @@ class IncidentScreen(TriageKeys, BaseScreen):
             inc = self.detail.incident
             flt = " ".join(f"{k}:{queries.fmt_ts(v).replace(' ', 'T')}"
                            for k, v in (("since", inc.first_ts), ("until", inc.last_ts)) if v)
+            if self.site:
+                flt += f" site:{self.site}"
             self.app.open_event_log(flt, inc.first_ts)

@@ -41,7 +41,7 @@ def open_packet(app: App, row: queries.ConnRow) -> None:
         return
     app.push_screen(PacketScreen(PacketRef(int(row.capture_id), int(row.frame)),
                                  f"{row.client} → {row.server}:{row.server_port} {row.protocol or row.transport}",
-                                 session_id=row.session_id, exact=False))
+                                 session_id=row.session_id, exact=False, site=row.site or None))
 
 
 class PacketScreen(BaseScreen):
@@ -53,10 +53,12 @@ class PacketScreen(BaseScreen):
     ]
 
     def __init__(self, ref: PacketRef, context: str = "", *, session_id: int | None = None,
-                 candidates: Sequence[int] = (), exact: bool = True) -> None:
+                 candidates: Sequence[int] = (), exact: bool = True, site: str | None = None) -> None:
         """`ref` is the packet to show (exact) or, with exact=False, the session's first packet:
-        the view then opens at the session's first operation or application data."""
+        the view then opens at the session's first operation or application data. `site`: the
+        session's site (a console reading every site of a store)."""
         super().__init__()
+        self.site = site
         self.ref = ref
         self.capture_id = ref.capture_id
         self.frame = ref.frame
@@ -81,9 +83,10 @@ class PacketScreen(BaseScreen):
         yield SnapshotTable(FOLLOW_COLS, id="follow", classes="inline")
 
     def on_mount(self) -> None:
-        ref, sid, candidates, exact = self.ref, self.session_id, self.candidates, self.exact
+        ref, sid, candidates, exact, site = self.ref, self.session_id, self.candidates, self.exact, self.site
 
         def work(store) -> tuple:
+            store = store.for_site(site) if site else store
             try:
                 session = sid if sid is not None else queries.session_of_ref(store, ref, candidates)
                 cut = cut_session(store, session, ref) if session is not None else cut_packet(store, ref)

@@ -66,11 +66,13 @@ class TriageKeys:
 
     def _write(self, work: Callable[[Store], str]) -> None:
         path = self.app.store_path
+        # a console reading every site writes a breach's or incident's triage at its own site
+        site = getattr(self._triage_selected(), "site", "") or None
 
         def run() -> None:
             msg, err = None, None
             try:
-                with Store(path) as st:
+                with Store(path, site=site) as st:
                     msg = work(st)
             except Exception as e:  # noqa: BLE001 - shown on screen as one line
                 err = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -123,8 +125,9 @@ class TriageKeys:
 
         def work(st: Store) -> str:
             if accepted:
-                r = st.execute("SELECT ref FROM breach_triage WHERE breach_id = ? AND disposition = 'accepted'",
-                               (tid,)).fetchone()
+                r = st.execute("SELECT ref FROM breach_triage WHERE breach_id = ? AND site = ?"
+                               " AND disposition = 'accepted'",
+                               (tid, st.site)).fetchone()
                 if r is not None:
                     rep = triage.withdraw_acceptance(st, int(r[0]))
                     return f"acceptance {r[0]} withdrawn; {rep.accepted} breach(es) still accepted"

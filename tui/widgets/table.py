@@ -36,6 +36,11 @@ LAST_COLUMN_MIN = 20   # of a last column wider than that, this much showing is 
 Cells = Sequence[Any] | Callable[[], Sequence[Any]]
 
 
+def row_key(ident: object, site: str, many_sites: bool) -> str:
+    """A row's key: its id, and its site when the store holds several (ids repeat across sites)."""
+    return f"{site}\x1f{ident}" if many_sites else str(ident)
+
+
 def _text(cell: Any) -> Text:
     if isinstance(cell, Text):
         return cell
@@ -99,6 +104,7 @@ class SnapshotTable(ScrollView, can_focus=True):
         self._columns = [(c[0], c[1], c[2] if len(c) > 2 else None) for c in columns]
         self._drop = [k for k in drop if any(c[0] == k for c in self._columns)]
         self._hidden: set[int] = set()
+        self._off: set[int] = set()      # columns the screen switched off (switch_column)
         self._col_index = {key: i for i, (key, _, _) in enumerate(self._columns)}
         self._keys: list[str] = []
         self._index: dict[str, int] = {}
@@ -124,7 +130,7 @@ class SnapshotTable(ScrollView, can_focus=True):
     def _fit(self) -> bool:
         """Hide the `drop` columns needed to fit the width; True when that changed."""
         avail = self.size.width
-        hidden: set[int] = set()
+        hidden: set[int] = set(self._off)
         if avail > 0 and self._drop:
             def need() -> int:
                 # the last column shown may run off the edge (free text such as facts)
@@ -138,6 +144,18 @@ class SnapshotTable(ScrollView, can_focus=True):
         changed = hidden != self._hidden
         self._hidden = hidden
         return changed
+
+    def switch_column(self, key: str, on: bool) -> None:
+        """Show or hide a column by the screen's choice (the Site column shows only while the
+        store holds more than one site); the columns dropped for width are worked out again."""
+        i = self._col_index[key]
+        off = self._off - {i} if on else self._off | {i}
+        if off == self._off:
+            return
+        self._off = off
+        self._fit()
+        self._invalidate()
+        self._resize_virtual()
 
     @property
     def shown_columns(self) -> list[str]:

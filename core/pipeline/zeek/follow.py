@@ -97,8 +97,8 @@ class ZeekFollower:
 
     def _capture(self, path: Path, st: os.stat_result) -> _File:
         fp = f"zeek:{st.st_dev}:{st.st_ino}"
-        row = self.store.execute("SELECT capture_id, size, packets FROM captures WHERE fingerprint = ?",
-                                 (fp,)).fetchone()
+        row = self.store.execute("SELECT capture_id, size, packets FROM captures WHERE fingerprint = ? AND site = ?",
+                                 (fp, self.store.site)).fetchone()
         if row is not None and st.st_size < int(row[1]):  # the inode was reused by a new file
             self.store.execute("UPDATE captures SET fingerprint = fingerprint || ':' || capture_id, "
                                "status = 'complete' WHERE capture_id = ?", (row[0],))

@@ -67,7 +67,8 @@ def run_zeek(ingest: Ingest, paths: Sequence[str | Path], *,
     files = log_files(paths)
     if not files:
         raise ZeekLogError(", ".join(map(str, paths)), "no Zeek logs (*.log, *.log.gz, *.json) found")
-    known = {r[0]: r[1] for r in ingest.store.execute("SELECT fingerprint, capture_id FROM captures")}
+    known = {r[0]: r[1] for r in ingest.store.execute("SELECT fingerprint, capture_id FROM captures WHERE site = ?",
+                                                      (ingest.store.site,))}
     infos = [CaptureInfo(str(p)) for p in files]
     todo: list[tuple[Path, CaptureInfo, str]] = []
     for p, info in zip(files, infos, strict=True):

@@ -232,10 +232,25 @@ _DDL_TYPES = (
 )
 
 
+_ROWID_ALIAS = re.compile(r"\s*CREATE\s+TABLE\s+(\w+)\s*\((?:.*,)?\s*(\w+)\s+INTEGER\s+PRIMARY\s+KEY\b", re.I | re.S)
+_RENAME = re.compile(r"\s*ALTER\s+TABLE\s+(\w+)\s+RENAME\s+TO\s+(\w+)\s*$", re.I)
+
+
 def script(text: str) -> list[str]:
-    """A migration script as PostgreSQL statements (SQLite-only settings dropped)."""
+    """A migration script as PostgreSQL statements (SQLite-only settings dropped). A table rebuilt
+    the SQLite way (made anew, rows copied with their ids, renamed) whose id the database assigns
+    gets its identity moved past the ids copied: SQLite's next rowid is always max + 1."""
     out = []
+    identities: dict[str, str] = {}
     for stmt in split_script(text):
+        if (m := _ROWID_ALIAS.match(stmt)) is not None:
+            identities[m.group(1)] = m.group(2)
+        if (m := _RENAME.match(stmt)) is not None and m.group(1) in identities:
+            table, col = m.group(2), identities.pop(m.group(1))
+            out.append(query(stmt, params=False))
+            out.append(f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "
+                       f"COALESCE(MAX({col}), 0) + 1, false) FROM {table}")
+            continue
         if re.match(r"^\s*(CREATE\s+TABLE|ALTER\s+TABLE)\b", stmt, re.I):
             def ddl(t: str) -> str:
                 for pat, rep in _DDL_TYPES:

@@ -45,7 +45,7 @@ def _value(v: object) -> str:
 
 
 def _numbers(store: Store, breach_id: int) -> tuple[tuple[str, str], ...]:
-    r = store.execute("SELECT details FROM breaches WHERE breach_id = ?", (breach_id,)).fetchone()
+    r = store.execute("SELECT details FROM breaches WHERE breach_id = ? AND site = ?", (breach_id, store.site)).fetchone()
     try:
         d = json.loads(r[0]) if r and r[0] else {}
     except ValueError:
@@ -59,7 +59,7 @@ def _baseline(store: Store, device: str) -> tuple[tuple[str, str], ...]:
     if not device or not has_table(store, "baseline_devices"):
         return ()
     r = store.execute("SELECT maturity, reasons, first_ts, last_ts, sessions, peers, ports_used, ports_served,"
-                      " ics_ops FROM baseline_devices WHERE device = ?", (device,)).fetchone()
+                      " ics_ops FROM baseline_devices WHERE device = ? AND site = ?", (device, store.site)).fetchone()
     if r is None:
         return (("learned", f"nothing: {device} was not seen while learning"),)
     maturity, reasons, first, last, sessions, peers, used, served, ics = r
@@ -84,7 +84,7 @@ def _sessions(store: Store, ids: list[int]) -> dict[int, tuple]:
     rows = store.execute(
         "SELECT session_id, first_ts, client_hi, client_lo, server_hi, server_lo, server_port, proto, app,"
         " first_file, first_frame, last_file, last_frame FROM sessions"
-        f" WHERE session_id IN ({', '.join('?' * len(ids))})", ids).fetchall()
+        f" WHERE site = ? AND session_id IN ({', '.join('?' * len(ids))})", (store.site, *ids)).fetchall()
     return {int(r[0]): r for r in rows}
 
 

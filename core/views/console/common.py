@@ -51,14 +51,36 @@ def has_table(store: Store, name: str) -> bool:
                          (name,)).fetchone() is not None
 
 
+def in_site(store: Store, col: str = "site") -> tuple[str, tuple[str, ...]]:
+    """The condition keeping a read to the store's site, and its parameter; TRUE when the store
+    reads every site (a console without --site)."""
+    return ("TRUE", ()) if store.all_sites else (f"{col} = ?", (store.site,))
+
+
+def sites(store: Store) -> tuple[str, ...]:
+    """The sites the store holds captures or devices of (what a console reading every site shows)."""
+    if not store.all_sites:
+        return (store.site,)
+    return tuple(r[0] for r in store.execute(
+        "SELECT site FROM captures UNION SELECT site FROM devices ORDER BY site"))
+
+
+def check_site(store: Store, site: str) -> None:
+    """A `site:` filter names a site the store holds (FilterError otherwise)."""
+    held = sites(store)
+    if site not in held:
+        raise FilterError(f"site:{site}: no such site in this store (sites: {', '.join(held)})")
+
+
 def detection_ran(store: Store) -> bool:
     """The detection engine has learned a baseline or written breaches into this store."""
     if not has_table(store, "breaches"):
         return False
-    if store.execute("SELECT 1 FROM breaches LIMIT 1").fetchone():
+    cond, site = in_site(store)
+    if store.execute(f"SELECT 1 FROM breaches WHERE {cond} LIMIT 1", site).fetchone():
         return True
     return has_table(store, "baseline_meta") and \
-        store.execute("SELECT 1 FROM baseline_meta LIMIT 1").fetchone() is not None
+        store.execute(f"SELECT 1 FROM baseline_meta WHERE {cond} LIMIT 1", site).fetchone() is not None
 
 
 def columns(store: Store, table: str) -> tuple[str, ...]:
@@ -88,7 +110,8 @@ def _addr_params(ip: str) -> tuple[int, int]:
 def learn_end(store: Store) -> int | None:
     """Packet time at which learning ended (devices first seen after it are new), if known: the
     console's own marker (demo, `open --learn`), else the baseline's first run's end."""
-    r = store.execute("SELECT value FROM state WHERE name=?", (LEARN_END_KEY,)).fetchone()
+    r = store.execute("SELECT value FROM state WHERE name = ? AND site = ? AND sensor = ''",
+                      (LEARN_END_KEY, store.site)).fetchone()
     if r and r[0] is not None:
         with contextlib.suppress(ValueError):
             return int(r[0] if isinstance(r[0], (int, str)) else bytes(r[0]).decode())
@@ -96,5 +119,5 @@ def learn_end(store: Store) -> int | None:
 
 
 def set_learn_end(store: Store, ts_ns: int) -> None:
-    store.execute("INSERT INTO state (name, value) VALUES (?, ?) ON CONFLICT (site, sensor, name) DO UPDATE"
-                  " SET value=excluded.value", (LEARN_END_KEY, str(int(ts_ns)).encode()))
+    store.execute("INSERT INTO state (site, name, value) VALUES (?, ?, ?) ON CONFLICT (site, sensor, name)"
+                  " DO UPDATE SET value=excluded.value", (store.site, LEARN_END_KEY, str(int(ts_ns)).encode()))

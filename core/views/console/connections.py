@@ -11,7 +11,9 @@ from plantwatch.core.views.console import vocabulary
 from plantwatch.core.views.console.common import (
     _FAILED_SQL,
     PROTO_NAMES,
+    check_site,
     has_table,
+    in_site,
     ip_of,
 )
 from plantwatch.core.views.console.filters import ConnFilter
@@ -35,15 +37,16 @@ class ConnRow:
     facts: str                  # SNI / certificate / RDP cookie, raw (untrusted)
     capture_id: int | None
     frame: int | None           # first packet of the session in its capture
+    site: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
     """Which page of the newest-first list: rows older than `before` or newer than `after`
-    (keys are (first_ts, session_id) of a row shown), the oldest rows, else the newest."""
+    (keys are (first_ts, session_id, site) of a row shown), the oldest rows, else the newest."""
 
-    before: tuple[int, int] | None = None
-    after: tuple[int, int] | None = None
+    before: tuple[int, int, str] | None = None
+    after: tuple[int, int, str] | None = None
     oldest: bool = False
 
 
@@ -57,18 +60,18 @@ class Connections:
     page: Page = field(default_factory=Page)
 
     @staticmethod
-    def key(row: ConnRow) -> tuple[int, int]:
-        return (row.first_ts, row.session_id)
+    def key(row: ConnRow) -> tuple[int, int, str]:
+        return (row.first_ts, row.session_id, row.site)
 
 
 _CONN_COLS = ("session_id, first_ts, last_ts, client_hi, client_lo, client_port, server_hi, server_lo,"
               " server_port, proto, app, state, pkts_c2s + pkts_s2c, bytes_c2s, bytes_s2c, tls_sni,"
-              " tls_no_sni, cert_subject, cert_self_signed, rdp_cookie, first_file, first_frame, ev_rdp")
+              " tls_no_sni, cert_subject, cert_self_signed, rdp_cookie, first_file, first_frame, ev_rdp, site")
 
 
 def _conn_row(r: tuple) -> ConnRow:
     (sid, first, last, chi, clo, cport, shi, slo, sport, proto, app, state, pk, bc, bs, sni,
-     nosni, subj, selfs, cookie, ffile, fframe, ev_rdp) = r
+     nosni, subj, selfs, cookie, ffile, fframe, ev_rdp, site) = r
     facts = []
     if sni:
         facts.append(f"sni={sni}")
@@ -83,19 +86,20 @@ def _conn_row(r: tuple) -> ConnRow:
                    server=ip_of(shi, slo), server_port=sport if sport is not None and sport >= 0 else None,
                    transport=PROTO_NAMES.get(proto, str(proto)), protocol=APP_NAMES.get(vocabulary.listed_protocol(app, (ev_rdp or 0) > 0), "") or "",
                    state=state or "", packets=int(pk or 0), bytes_c2s=int(bc or 0), bytes_s2c=int(bs or 0),
-                   facts="; ".join(facts), capture_id=ffile, frame=fframe)
+                   facts="; ".join(facts), capture_id=ffile, frame=fframe, site=site)
 
 
-def _model_sessions(store: Store, model: str) -> list[int] | None:
-    """Session ids the breaches of the models `model` names (vocabulary.models_for) cite."""
+def _model_sessions(store: Store, model: str) -> list[tuple[str, int]] | None:
+    """(site, session id) the breaches of the models `model` names (vocabulary.models_for) cite."""
     if not has_table(store, "breach_sessions"):
         return None
     ids = vocabulary.models_for(model)
     values = ids + [title_of(i) for i in ids]      # a store not migrated yet holds titles
     sql = f"b.model IN ({', '.join('?' * len(values))})"
-    return [int(r[0]) for r in store.execute(
-        "SELECT DISTINCT bs.session_id FROM breach_sessions bs JOIN breaches b USING (breach_id)"
-        f" WHERE {sql}", tuple(values))]
+    cond, site = in_site(store, "b.site")
+    return [(r[0], int(r[1])) for r in store.execute(
+        "SELECT DISTINCT b.site, bs.session_id FROM breach_sessions bs JOIN breaches b USING (breach_id, site)"
+        f" WHERE {sql} AND {cond}", (*values, *site))]
 
 
 def connections(store: Store, flt: ConnFilter | None = None, limit: int = 500,
@@ -111,14 +115,14 @@ def connections(store: Store, flt: ConnFilter | None = None, limit: int = 500,
     sql_where = (" WHERE " + " AND ".join(where)) if where else ""
     keyset, kparams, order = "", [], "DESC"
     if page.before is not None:
-        keyset, kparams = "(first_ts, session_id) < (?, ?)", list(page.before)
+        keyset, kparams = "(first_ts, session_id, site) < (?, ?, ?)", list(page.before)
     elif page.after is not None:
-        keyset, kparams, order = "(first_ts, session_id) > (?, ?)", list(page.after), "ASC"
+        keyset, kparams, order = "(first_ts, session_id, site) > (?, ?, ?)", list(page.after), "ASC"
     elif page.oldest:
         order = "ASC"
     page_where = " AND ".join(w for w in (" AND ".join(where), keyset) if w)
     rows = store.execute(f"SELECT {_CONN_COLS} FROM sessions{' WHERE ' + page_where if page_where else ''}"
-                         f" ORDER BY first_ts {order}, session_id {order} LIMIT ?",
+                         f" ORDER BY first_ts {order}, session_id {order}, site {order} LIMIT ?",
                          (*params, *kparams, limit + 1)).fetchall()
     beyond = len(rows) > limit
     rows = rows[:limit]
@@ -146,8 +150,13 @@ def count_connections(store: Store, flt: ConnFilter | None = None) -> int:
 
 
 def _conn_where(store: Store, flt: ConnFilter) -> tuple[list[str], list]:
-    where: list[str] = []
-    params: list = []
+    cond, site = in_site(store)
+    where: list[str] = [] if cond == "TRUE" else [cond]
+    params: list = list(site)
+    if flt.site is not None:
+        check_site(store, flt.site)
+        where.append("site = ?")
+        params.append(flt.site)
     if flt.device:
         ors = []
         for hi, lo in vocabulary.device_addrs(store, flt.device)[:50]:
@@ -174,10 +183,9 @@ def _conn_where(store: Store, flt: ConnFilter) -> tuple[list[str], list]:
         where.append("first_ts <= ?")
         params.append(flt.until)
     if flt.model:
-        ids = _model_sessions(store, flt.model)
-        ids = ids or [-1]
-        where.append(f"session_id IN ({', '.join('?' * len(ids))})")
-        params += ids
+        ids = _model_sessions(store, flt.model) or [("", -1)]
+        where.append(f"(site, session_id) IN (VALUES {', '.join(['(?, ?)'] * len(ids))})")
+        params += [v for pair in ids for v in pair]
     for w in flt.text:
         where.append("(LOWER(COALESCE(tls_sni, '')) LIKE ? OR LOWER(COALESCE(rdp_cookie, '')) LIKE ?"
                      " OR LOWER(COALESCE(cert_subject, '')) LIKE ? OR state = ?)")

@@ -87,7 +87,7 @@ def device_detail(store: Store, device: str, conn_limit: int = 200) -> DeviceDet
         "SELECT device, hi, lo, ip, mac, vendor, name, name_source, names, zone, zone_kind, vlan, role,"
         " role_reasons, first_ts, last_ts, pkts_sent, pkts_recv, bytes_sent, bytes_recv,"
         " sessions_client, sessions_server, failed_client, peers, ics_used, ics_served"
-        " FROM devices WHERE device = ?", (device,)).fetchone()
+        " FROM devices WHERE device = ? AND site = ?", (device, store.site)).fetchone()
     if r is None:
         return None
     (dev, hi, lo, ip, mac, vendor, name, nsrc, names, zone, zkind, vlan, role, reasons, first, last,
@@ -126,8 +126,8 @@ def _learning(store: Store, dev: str, first: int | None, last: int | None) -> tu
     lend = learn_end(store)
     span = ((last or 0) - (first or 0)) / 3.6e12
     if has_table(store, "baseline_devices"):
-        row = store.execute("SELECT maturity, reasons FROM baseline_devices WHERE device = ?",
-                            (dev,)).fetchone()
+        row = store.execute("SELECT maturity, reasons FROM baseline_devices WHERE device = ? AND site = ?",
+                            (dev, store.site)).fetchone()
         if row is not None:
             return str(row[0] or "learning"), tuple(s for s in str(row[1] or "").split("; ") if s)
     if lend is not None and first is not None and first > lend:
@@ -144,9 +144,10 @@ def _peers(store: Store, hi: int, lo: int, limit: int = 60) -> tuple[Peer, ...]:
         cur = store.execute(
             f"SELECT {other}_hi, {other}_lo, server_port, proto, app, COUNT(*),"
             f" SUM(state IN {_FAILED_SQL}), SUM(bytes_c2s + bytes_s2c), MAX(last_ts) FROM sessions"
-            f" WHERE {me}_hi = ? AND {me}_lo = ? GROUP BY {other}_hi, {other}_lo, server_port, proto, app"
+            f" WHERE {me}_hi = ? AND {me}_lo = ? AND site = ? GROUP BY {other}_hi, {other}_lo, server_port, proto, app"
             # ties in group order, stated: the same peers in SQLite and PostgreSQL
-            f" ORDER BY COUNT(*) DESC, {other}_hi, {other}_lo, server_port, proto, app LIMIT ?", (hi, lo, limit))
+            f" ORDER BY COUNT(*) DESC, {other}_hi, {other}_lo, server_port, proto, app LIMIT ?",
+            (hi, lo, store.site, limit))
         for ohi, olo, port, proto, app, n, failed, by, lts in cur:
             out.append(Peer(address=ip_of(ohi, olo), direction=direction,
                             port=port if port is not None and port >= 0 else None,
@@ -161,8 +162,8 @@ def _ops(store: Store, hi: int, lo: int) -> tuple[OpCount, ...]:
     for direction, me, other in (("sent", "src", "dst"), ("received", "dst", "src")):
         cur = store.execute(
             f"SELECT cls, app, name, SUM(count), COUNT(DISTINCT {other}_hi || ':' || {other}_lo)"
-            f" FROM session_ops WHERE {me}_hi = ? AND {me}_lo = ? AND (requests = 1 OR from_client = 1)"
-            " GROUP BY cls, app, name ORDER BY cls DESC, SUM(count) DESC, app, name", (hi, lo))
+            f" FROM session_ops WHERE {me}_hi = ? AND {me}_lo = ? AND (requests = 1 OR from_client = 1) AND site = ?"
+            " GROUP BY cls, app, name ORDER BY cls DESC, SUM(count) DESC, app, name", (hi, lo, store.site))
         for cls, app, name, n, peers in cur:
             out.append(OpCount(direction=direction, cls=CLASS_NAMES.get(cls, "") or "OTHER",
                                protocol=APP_NAMES.get(app or 0, "") or str(app), name=name or "",
@@ -172,8 +173,8 @@ def _ops(store: Store, hi: int, lo: int) -> tuple[OpCount, ...]:
 
 def _device_charts(store: Store, dev: str, hi: int, lo: int, buckets: int = 48) -> tuple[Series, ...]:
     span = store.execute(
-        "SELECT MIN(first_ts), MAX(first_ts) FROM sessions WHERE (client_hi = ? AND client_lo = ?)"
-        " OR (server_hi = ? AND server_lo = ?)", (hi, lo, hi, lo)).fetchone()
+        "SELECT MIN(first_ts), MAX(first_ts) FROM sessions WHERE ((client_hi = ? AND client_lo = ?)"
+        " OR (server_hi = ? AND server_lo = ?)) AND site = ?", (hi, lo, hi, lo, store.site)).fetchone()
     if span[0] is None:
         return ()
     t0, t1 = int(span[0]), int(span[1])
@@ -184,13 +185,13 @@ def _device_charts(store: Store, dev: str, hi: int, lo: int, buckets: int = 48) 
     failed_ext = [0.0] * n
     for side in ("client", "server"):
         cur = store.execute(
-            f"SELECT (first_ts - ?) / ?, COUNT(*) FROM sessions WHERE {side}_hi = ? AND {side}_lo = ?"
-            " GROUP BY 1", (t0, width, hi, lo))   # by position: the same in SQLite and PostgreSQL
+            f"SELECT (first_ts - ?) / ?, COUNT(*) FROM sessions WHERE {side}_hi = ? AND {side}_lo = ? AND site = ?"
+            " GROUP BY 1", (t0, width, hi, lo, store.site))   # by position: the same in SQLite and PostgreSQL
         for b, c in cur:
             total[min(int(b), n - 1)] += c
     cur = store.execute(
         "SELECT (first_ts - ?) / ?, server_hi, server_lo, COUNT(*) FROM sessions WHERE client_hi = ?"
-        f" AND client_lo = ? AND state IN {_FAILED_SQL} GROUP BY 1, 2, 3", (t0, width, hi, lo))
+        f" AND client_lo = ? AND state IN {_FAILED_SQL} AND site = ? GROUP BY 1, 2, 3", (t0, width, hi, lo, store.site))
     rows = cur.fetchall()
     if rows:
         # one vectorised classification of every peer (per row it was half of this screen's query)
@@ -216,8 +217,8 @@ def _external(his: list[int], los: list[int]) -> list[bool]:
 def score_series(store: Store, dev: str) -> Series | None:
     """The device's threat score over time ("mathematical importance"), when stored."""
     if has_table(store, "device_scores") and {"device", "ts", "score"} <= set(columns(store, "device_scores")):
-        rows = store.execute("SELECT ts, score FROM device_scores WHERE device = ? ORDER BY ts",
-                             (dev,)).fetchall()
+        rows = store.execute("SELECT ts, score FROM device_scores WHERE device = ? AND site = ? ORDER BY ts",
+                             (dev, store.site)).fetchall()
         if rows:
             return Series("threat score", tuple(int(r[0]) for r in rows),
                           tuple(float(r[1] or 0) for r in rows))

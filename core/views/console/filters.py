@@ -23,6 +23,7 @@ class DeviceFilter:
     model: str | None = None      # identity from the wire (substrings, lower case)
     firmware: str | None = None
     serial: str | None = None
+    site: str | None = None       # one site of a store holding many (exact name)
     text: tuple[str, ...] = ()
 
     @property
@@ -39,10 +40,11 @@ class ConnFilter:
     model: str | None = None
     since: int | None = None      # packet time, ns
     until: int | None = None
+    site: str | None = None
     text: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        parts = [f"{k}:{v}" for k, v in (("device", self.device), ("port", self.port),
+        parts = [f"{k}:{v}" for k, v in (("site", self.site), ("device", self.device), ("port", self.port),
                                          ("proto", self.proto), ("state", self.state),
                                          ("model", self.model)) if v is not None]
         if self.since is not None:
@@ -74,12 +76,29 @@ def _port(v: str) -> int:
     return int(v)
 
 
+def _site_name(val: str) -> str:
+    if not val:
+        raise FilterError("site: needs a site name, e.g. site:plant-a")
+    return val
+
+
+def parse_site(text: str) -> str | None:
+    """The `site:NAME` term of any of the console's filters (the last one given), else None."""
+    found = None
+    for key, val in _tokens(text):
+        if key == "site":
+            found = _site_name(val)
+    return found
+
+
 def parse_device_filter(text: str) -> DeviceFilter:
     kw: dict = {}
     words: list[str] = []
     for key, val in _tokens(text):
         if key is None:
             words.append(val.lower())
+        elif key == "site":
+            kw["site"] = _site_name(val)
         elif key == "zone":
             kw["zone"] = val.lower()
         elif key == "role":
@@ -102,7 +121,7 @@ def parse_device_filter(text: str) -> DeviceFilter:
                 raise FilterError(f"new:{val}: write new:yes or new:no")
             kw["new"] = val.lower() in _YES
         else:
-            raise FilterError(f"unknown filter {key}: (use zone role score port new vendor model fw serial)")
+            raise FilterError(f"unknown filter {key}: (use zone role score port new vendor model fw serial site)")
     return DeviceFilter(text=tuple(words), **kw)
 
 
@@ -131,6 +150,8 @@ def parse_conn_filter(text: str, ref_ts: int | None = None) -> ConnFilter:
     for key, val in _tokens(text):
         if key is None:
             words.append(val.lower())
+        elif key == "site":
+            kw["site"] = _site_name(val)
         elif key in ("device", "ip", "host"):
             kw["device"] = val          # an address or a name: resolved against the store
         elif key == "port":
@@ -147,13 +168,14 @@ def parse_conn_filter(text: str, ref_ts: int | None = None) -> ConnFilter:
         elif key in ("until", "to"):
             kw["until"] = _time_of_day(val, ref_ts)
         else:
-            raise FilterError(f"unknown filter {key}: (use device port proto state model since until)")
+            raise FilterError(f"unknown filter {key}: (use device port proto state model since until site)")
     return ConnFilter(text=tuple(words), **kw)
 
 
 def parse_breach_filter(text: str) -> tuple[str | None, str | None]:
     """The breach log's filter: (part of a model name or None, state or None). `state:` takes
-    new, ack(nowledged), resolved, fp / false-positive, accepted, suppressed, window or all."""
+    new, ack(nowledged), resolved, fp / false-positive, accepted, suppressed, window or all;
+    `site:` is read by parse_site."""
     from plantwatch.core.views.console.breaches import STATE_WORDS
 
     model: list[str] = []
@@ -165,8 +187,10 @@ def parse_breach_filter(text: str) -> tuple[str | None, str | None]:
             state = STATE_WORDS[val.lower()]
         elif key == "model":
             model.append(val)
+        elif key == "site":
+            _site_name(val)
         elif key is not None:
-            raise FilterError(f"unknown filter {key}: (use model: and state:, or part of a model name)")
+            raise FilterError(f"unknown filter {key}: (use model:, state: and site:, or part of a model name)")
         else:
             model.append(val)
     return (" ".join(model) or None), state

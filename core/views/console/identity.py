@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from plantwatch.core.inventory.cpe import cpe_names, product_of, vendor_of
 from plantwatch.core.inventory.versions import affected
 from plantwatch.core.store.database import Store
-from plantwatch.core.views.console.common import has_table
+from plantwatch.core.views.console.common import has_table, sites
 
 # Which source speaks for an attribute several protocols state: the device's own ICS identity
 # services first, then discovery (PROFINET DCP), then what hosts of any kind send (DHCP, TLS, HTTP).
@@ -58,8 +58,9 @@ def _rows(store: Store, device: str | None) -> list[tuple]:
     if not has_table(store, "device_identity"):
         return []
     sql = ("SELECT device, component, attribute, value, source, first_ts, last_ts, first_ref, last_ref, seen"
-           " FROM device_identity")
-    rows = store.execute(sql + (" WHERE device = ?" if device else ""), (device,) if device else ()).fetchall()
+           " FROM device_identity WHERE site = ?")
+    rows = store.execute(sql + (" AND device = ?" if device else ""),
+                         (store.site, device) if device else (store.site,)).fetchall()
     return sorted(rows, key=lambda r: (r[0], r[1], r[2], _PRIORITY.get(r[4], len(_PRIORITY)), r[4]))
 
 
@@ -135,9 +136,14 @@ def vulnerabilities(store: Store, device: str | None = None) -> dict[str, list[V
     return out
 
 
-def summaries(store: Store) -> dict[str, IdentitySummary]:
-    """Per device: model, firmware and serial of the device itself, else of its first component
-    that states them; and how many CVEs match it."""
+def summaries(store: Store) -> dict[tuple[str, str], IdentitySummary]:
+    """Per (site, device): model, firmware and serial of the device itself, else of its first
+    component that states them; and how many CVEs match it."""
+    return {(at, dev): summary for at in sites(store)
+            for dev, summary in _site_summaries(store.for_site(at)).items()}
+
+
+def _site_summaries(store: Store) -> dict[str, IdentitySummary]:
     idents = _grouped(store, None)
     vulns = vulnerabilities(store) if idents else {}
     out: dict[str, IdentitySummary] = {}

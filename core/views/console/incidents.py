@@ -13,9 +13,11 @@ from plantwatch.core.views.console.common import (
     FilterError,
     _addr_params,
     _json_list,
+    check_site,
     detection_ran,
     fmt_ts,
     has_table,
+    in_site,
     ip_of,
 )
 
@@ -55,6 +57,7 @@ class IncidentRow:
     breaches: int
     state: str = "new"                     # the analyst's state (core/detection/triage)
     triage_note: str = ""                  # set when triage re-scored it
+    site: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +68,11 @@ class Incidents:
 
 
 _INCIDENT_COLS = ("incident_id, title, score, device, first_ts, last_ts, devices, attack_ids, phases,"
-                  " narrative, timeline, breaches")
+                  " narrative, timeline, breaches, site")
 _TRIAGE_COLS = (", COALESCE((SELECT state FROM triage_states s WHERE s.kind = 'incident'"
-                " AND s.target_id = incidents.incident_id ORDER BY s.seq DESC LIMIT 1), 'new'),"
-                " (SELECT note FROM incident_triage t WHERE t.incident_id = incidents.incident_id)")
+                " AND s.target_id = incidents.incident_id AND s.site = incidents.site ORDER BY s.seq DESC LIMIT 1),"
+                " 'new'), (SELECT note FROM incident_triage t WHERE t.incident_id = incidents.incident_id"
+                " AND t.site = incidents.site)")
 
 
 def _cols(store: Store) -> str:
@@ -82,8 +86,8 @@ def _title(stored: object) -> str:
 
 
 def _incident_row(r: tuple) -> IncidentRow:
-    iid, title, score, dev, first, last, devs, attack, phases, narrative, timeline, n = r[:12]
-    state, note = r[12:14] if len(r) > 12 else ("new", None)
+    iid, title, score, dev, first, last, devs, attack, phases, narrative, timeline, n, site = r[:13]
+    state, note = r[13:15] if len(r) > 13 else ("new", None)
     ph = tuple(Phase(name=str(p.get("phase") or p.get("name") or ""),
                      attack_ids=tuple(str(x) for x in p.get("attack_ids") or ()),
                      first_ts=p.get("first_ts"), last_ts=p.get("last_ts"),
@@ -97,16 +101,21 @@ def _incident_row(r: tuple) -> IncidentRow:
                        first_ts=first, last_ts=last, devices=tuple(str(d) for d in _json_list(devs)),
                        attack_ids=tuple(str(x) for x in _json_list(attack)), phases=ph,
                        narrative=narrative or "", timeline=tl, breaches=int(n or 0), state=state or "new",
-                       triage_note=note or "")
+                       triage_note=note or "", site=site)
 
 
-def incidents(store: Store) -> Incidents:
-    """The analyst's incidents, highest score first."""
+def incidents(store: Store, site: str | None = None) -> Incidents:
+    """The analyst's incidents, highest score first (`site`: one site of the store's)."""
     if not has_table(store, "incidents") or not detection_ran(store):
         return Incidents((), False)
-    rows = store.execute(f"SELECT {_cols(store)} FROM incidents ORDER BY score DESC, first_ts DESC").fetchall()
-    dissolved = store.execute("SELECT COUNT(*) FROM incident_triage WHERE fate = 'dissolved'").fetchone()[0] \
-        if has_table(store, "incident_triage") else 0
+    cond, scope = in_site(store)
+    if site is not None:
+        check_site(store, site)
+        cond, scope = f"{cond} AND site = ?", (*scope, site)
+    rows = store.execute(f"SELECT {_cols(store)} FROM incidents WHERE {cond} ORDER BY score DESC, first_ts DESC,"
+                         " site", scope).fetchall()
+    dissolved = store.execute(f"SELECT COUNT(*) FROM incident_triage WHERE fate = 'dissolved' AND {cond}",
+                              scope).fetchone()[0] if has_table(store, "incident_triage") else 0
     return Incidents(tuple(_incident_row(r) for r in rows), True, int(dissolved))
 
 
@@ -120,13 +129,13 @@ class IncidentDetail:
 def incident_detail(store: Store, incident_id: int) -> IncidentDetail | None:
     if not has_table(store, "incidents"):
         return None
-    r = store.execute(f"SELECT {_cols(store)} FROM incidents WHERE incident_id = ?",
-                      (incident_id,)).fetchone()
+    r = store.execute(f"SELECT {_cols(store)} FROM incidents WHERE incident_id = ? AND site = ?",
+                      (incident_id, store.site)).fetchone()
     if r is None:
         return None
     inc = _incident_row(r)
-    rows = store.execute(f"SELECT {_BREACH_COLS} FROM breaches WHERE incident_id = ?"
-                         " ORDER BY first_ts, breach_id", (incident_id,)).fetchall()
+    rows = store.execute(f"SELECT {_BREACH_COLS} FROM breaches WHERE incident_id = ? AND site = ?"
+                         " ORDER BY first_ts, breach_id", (incident_id, store.site)).fetchall()
     return IncidentDetail(inc, tuple(_breach_row(b) for b in rows), _incident_summaries(store, inc))
 
 
@@ -141,9 +150,9 @@ def _incident_summaries(store: Store, inc: IncidentRow) -> tuple:
         span = (inc.first_ts or 0, inc.last_ts or (1 << 62))
         up = store.execute(
             "SELECT server_hi, server_lo, server_port, MAX(app), SUM(bytes_c2s), COUNT(*) FROM sessions"
-            " WHERE client_hi = ? AND client_lo = ? AND first_ts BETWEEN ? AND ?"
+            " WHERE client_hi = ? AND client_lo = ? AND first_ts BETWEEN ? AND ? AND site = ?"
             " GROUP BY server_hi, server_lo, server_port ORDER BY SUM(bytes_c2s) DESC LIMIT 1",
-            (hi, lo, *span)).fetchone()
+            (hi, lo, *span, store.site)).fetchone()
         if up and up[4]:
             out.append((f"Largest upload from {dev}", (
                 ("to", f"{ip_of(up[0], up[1])} port {up[2]} ({APP_NAMES.get(up[3] or 0, '') or 'tcp'})"),
@@ -151,7 +160,8 @@ def _incident_summaries(store: Store, inc: IncidentRow) -> tuple:
         scan = store.execute(
             "SELECT COUNT(*), COUNT(DISTINCT server_hi || ':' || server_lo), GROUP_CONCAT(DISTINCT server_port),"
             f" SUM(state IN {_FAILED_SQL}), MIN(first_ts), MAX(last_ts) FROM sessions"
-            " WHERE client_hi = ? AND client_lo = ? AND first_ts BETWEEN ? AND ?", (hi, lo, *span)).fetchone()
+            " WHERE client_hi = ? AND client_lo = ? AND first_ts BETWEEN ? AND ? AND site = ?",
+            (hi, lo, *span, store.site)).fetchone()
         if scan and scan[3]:
             ports = sorted({int(p) for p in (scan[2] or "").split(",") if p.lstrip("-").isdigit() and int(p) >= 0})
             out.append((f"Scanning by {dev}", (

@@ -51,5 +51,5 @@ def session_of_ref(store: Store, ref: PacketRef, candidates: Sequence[int]) -> i
         return None
     rows = store.execute(
         "SELECT session_id, first_file, first_frame, last_file, last_frame FROM sessions"
-        f" WHERE session_id IN ({', '.join('?' * len(ids))})", ids).fetchall()
+        f" WHERE site = ? AND session_id IN ({', '.join('?' * len(ids))})", (store.site, *ids)).fetchall()
     return session_holding(rows, ref)

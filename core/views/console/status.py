@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from plantwatch.core.store.database import Store
-from plantwatch.core.views.console.common import detection_ran, has_table, learn_end
+from plantwatch.core.views.console.common import detection_ran, has_table, in_site, learn_end
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,15 +26,19 @@ class Status:
 def status(store: Store, count_sessions: bool = True) -> Status:
     """What the store holds. `count_sessions=False` skips the one count that grows with the
     store (sessions is then -1), for the console's frequent polling."""
-    caps = store.execute("SELECT path, packets, first_ts, last_ts FROM captures ORDER BY capture_id").fetchall()
-    n_dev = store.execute("SELECT COUNT(*) FROM devices").fetchone()[0]
-    n_ses = store.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] if count_sessions else -1
-    last_ses = store.execute("SELECT MAX(last_ts) FROM sessions").fetchone()[0]
+    cond, site = in_site(store)
+    caps = store.execute(f"SELECT path, packets, first_ts, last_ts FROM captures WHERE {cond} ORDER BY capture_id",
+                         site).fetchall()
+    n_dev = store.execute(f"SELECT COUNT(*) FROM devices WHERE {cond}", site).fetchone()[0]
+    n_ses = store.execute(f"SELECT COUNT(*) FROM sessions WHERE {cond}", site).fetchone()[0] if count_sessions else -1
+    last_ses = store.execute(f"SELECT MAX(last_ts) FROM sessions WHERE {cond}", site).fetchone()[0]
     detection = detection_ran(store)
-    n_br = store.execute("SELECT COUNT(*) FROM breaches").fetchone()[0] if has_table(store, "breaches") else 0
+    n_br = store.execute(f"SELECT COUNT(*) FROM breaches WHERE {cond}", site).fetchone()[0] \
+        if has_table(store, "breaches") else 0
     if n_br and has_table(store, "breach_triage"):   # the breaches in force, as the breach log shows them
-        n_br -= store.execute("SELECT COUNT(*) FROM breach_triage WHERE disposition != 'window'").fetchone()[0]
-    n_inc = (store.execute("SELECT COUNT(*) FROM incidents").fetchone()[0]
+        n_br -= store.execute(f"SELECT COUNT(*) FROM breach_triage WHERE disposition != 'window' AND {cond}",
+                              site).fetchone()[0]
+    n_inc = (store.execute(f"SELECT COUNT(*) FROM incidents WHERE {cond}", site).fetchone()[0]
              if has_table(store, "incidents") else 0)
     firsts = [c[2] for c in caps if c[2] is not None]
     lasts = [c[3] for c in caps if c[3] is not None] + ([last_ses] if last_ses is not None else [])

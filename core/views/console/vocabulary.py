@@ -17,7 +17,13 @@ from plantwatch.core.detection.models import MODELS, matching_models
 from plantwatch.core.flows import schema as flows
 from plantwatch.core.inventory import roles
 from plantwatch.core.store.database import Store
-from plantwatch.core.views.console.common import APP_IDS, PROTO_NAMES, FilterError, _addr_params
+from plantwatch.core.views.console.common import (
+    APP_IDS,
+    PROTO_NAMES,
+    FilterError,
+    _addr_params,
+    in_site,
+)
 
 CONN_STATES = frozenset({flows.STATE_ATTEMPTED, flows.STATE_ESTABLISHED, flows.STATE_REFUSED,
                          flows.STATE_UNANSWERED, flows.STATE_RESET, flows.STATE_CLOSED,
@@ -96,9 +102,10 @@ def device_addrs(store: Store, text: str) -> list[tuple[int, int]]:
     except FilterError:
         pass
     t = text.strip().lower()
+    cond, site = in_site(store)
     rows = store.execute(
-        "SELECT DISTINCT hi, lo FROM devices WHERE LOWER(name) = ? OR LOWER(name) LIKE ? OR LOWER(names) LIKE ?"
-        " OR LOWER(names) LIKE ?", (t, f"{t}.%", f'%"{t}"%', f'%"{t}.%')).fetchall()
+        "SELECT DISTINCT hi, lo FROM devices WHERE (LOWER(name) = ? OR LOWER(name) LIKE ? OR LOWER(names) LIKE ?"
+        f" OR LOWER(names) LIKE ?) AND {cond}", (t, f"{t}.%", f'%"{t}"%', f'%"{t}.%', *site)).fetchall()
     if not rows:
         raise FilterError(f"device:{text}: no device has that address or name")
     return [(int(hi), int(lo)) for hi, lo in rows]

@@ -56,8 +56,8 @@ def threat_series(store: Store, devices: Sequence[str], start_ns: int, end_ns: i
                   top: int = CHART_DEVICES) -> list[tuple[str, list[tuple[int, float]]]]:
     """Hourly threat scores of the `top` devices (by peak in the span) among `devices`."""
     wanted = set(devices)
-    rows = store.execute("SELECT device, ts, score FROM device_scores WHERE ts BETWEEN ? AND ?"
-                         " ORDER BY device, ts", (start_ns, end_ns)).fetchall()
+    rows = store.execute("SELECT device, ts, score FROM device_scores WHERE ts BETWEEN ? AND ? AND site = ?"
+                         " ORDER BY device, ts", (start_ns, end_ns, store.site)).fetchall()
     by_dev: dict[str, list[tuple[int, float]]] = {}
     for d, ts, s in rows:
         if d in wanted:
@@ -82,10 +82,10 @@ def _addr(device: str) -> tuple[int, int] | None:
 def baseline_snapshot(store: Store, devices: Sequence[str]) -> dict[str, Any]:
     """What the baseline knew of `devices`: its summary row, and the pairs, ICS operations,
     volumes, RDP users and TLS fingerprints each took part in (sorted, texts not addresses)."""
-    meta = dict(store.execute("SELECT name, value FROM baseline_meta").fetchall())
+    meta = dict(store.execute("SELECT name, value FROM baseline_meta WHERE site = ?", (store.site,)).fetchall())
     rows = {r[0]: r for r in store.execute(
         "SELECT device, maturity, reasons, first_ts, last_ts, sessions, peers, ports_used, ports_served,"
-        " ics_ops FROM baseline_devices")}
+        " ics_ops FROM baseline_devices WHERE site = ?", (store.site,))}
     bl = load_baseline(store)
     addrs = {d: a for d in devices if (a := _addr(d)) is not None}
     keys = pl.DataFrame({"hi": [a[0] for a in addrs.values()], "lo": [a[1] for a in addrs.values()]},

@@ -29,7 +29,7 @@ _SPAN = re.compile(r"^(\d+)\s*([hdw])$")
 
 
 def last_packet_ns(store: Store) -> int | None:
-    r = store.execute("SELECT MAX(last_ts) FROM captures").fetchone()
+    r = store.execute("SELECT MAX(last_ts) FROM captures WHERE site = ?", (store.site,)).fetchone()
     return int(r[0]) if r and r[0] is not None else None
 
 
@@ -63,21 +63,23 @@ def _talkers(store: Store, since_ns: int | None) -> list[dict[str, Any]]:
     if since_ns is None:
         rows = store.execute(
             "SELECT device, name, role, zone, bytes_sent, bytes_recv, sessions_client + sessions_server"
-            " FROM devices ORDER BY bytes_sent + bytes_recv DESC, device LIMIT ?", (TOP,)).fetchall()
+            " FROM devices WHERE site = ? ORDER BY bytes_sent + bytes_recv DESC, device LIMIT ?",
+            (store.site, TOP)).fetchall()
         return [{"device": d, "name": n, "role": r, "zone": z, "bytes_sent": bs or 0, "bytes_received": br or 0,
                  "sessions": s or 0} for d, n, r, z, bs, br, s in rows]
     top = store.execute(
         "WITH pairs AS (SELECT client_hi AS ch, client_lo AS cl, server_hi AS sh, server_lo AS sl,"
         " COALESCE(SUM(bytes_c2s), 0) AS up, COALESCE(SUM(bytes_s2c), 0) AS down FROM sessions"
-        " WHERE first_ts >= ? GROUP BY client_hi, client_lo, server_hi, server_lo)"
+        " WHERE first_ts >= ? AND site = ? GROUP BY client_hi, client_lo, server_hi, server_lo)"
         " SELECT hi, lo, SUM(sent), SUM(recv), COUNT(*) FROM ("
         "  SELECT ch AS hi, cl AS lo, up AS sent, down AS recv FROM pairs"
         "  UNION ALL SELECT sh, sl, down, up FROM pairs)"
-        " GROUP BY hi, lo ORDER BY SUM(sent) + SUM(recv) DESC, hi, lo LIMIT ?", (since_ns, TOP)).fetchall()
+        " GROUP BY hi, lo ORDER BY SUM(sent) + SUM(recv) DESC, hi, lo LIMIT ?", (since_ns, store.site, TOP)).fetchall()
     out = []
     for hi, lo, sent, recv, n in top:
         d = ip_to_text(hi & 0xFFFF_FFFF_FFFF_FFFF, lo & 0xFFFF_FFFF_FFFF_FFFF)
-        row = store.execute("SELECT name, role, zone FROM devices WHERE device = ?", (d,)).fetchone()
+        row = store.execute("SELECT name, role, zone FROM devices WHERE device = ? AND site = ?",
+                            (d, store.site)).fetchone()
         name, role, zone = row if row else (None, None, None)
         out.append({"device": d, "name": name, "role": role, "zone": zone, "bytes_sent": sent,
                     "bytes_received": recv, "sessions": n})
@@ -89,7 +91,8 @@ def _zones(store: Store) -> tuple[list[dict[str, Any]], list[str], int]:
     by_zone: dict[str, Counter] = {}
     for zone, role, n in store.execute(
             "SELECT COALESCE(NULLIF(zone, ''), NULLIF(zone_kind, ''), 'unknown'),"
-            " COALESCE(NULLIF(role, ''), 'unknown'), COUNT(*) FROM devices GROUP BY 1, 2"):
+            " COALESCE(NULLIF(role, ''), 'unknown'), COUNT(*) FROM devices WHERE site = ? GROUP BY 1, 2",
+            (store.site,)):
         by_zone.setdefault(zone, Counter())[role] += n
     roles = sorted({r for c in by_zone.values() for r in c})
     zones = [{"zone": z, "total": sum(c.values()), "roles": {r: c.get(r, 0) for r in roles}}
@@ -113,11 +116,12 @@ def report_data(store: Store, since_ns: int | None = None) -> dict[str, Any]:
     for b in breaches:
         peak[b["device"]] = max(peak.get(b["device"], 0.0), float(b["score"]))
     det = report.detection(store)
-    maturity = dict(store.execute("SELECT maturity, COUNT(*) FROM baseline_devices GROUP BY maturity").fetchall())
+    maturity = dict(store.execute("SELECT maturity, COUNT(*) FROM baseline_devices WHERE site = ? GROUP BY maturity",
+                                  (store.site,)).fetchall())
     caps = report.captures(store)
     last = last_packet_ns(store)
     chart = ""
-    first_score = store.execute("SELECT MIN(ts) FROM device_scores").fetchone()[0]
+    first_score = store.execute("SELECT MIN(ts) FROM device_scores WHERE site = ?", (store.site,)).fetchone()[0]
     if breaches and last is not None and first_score is not None:
         start = since_ns if since_ns is not None else int(first_score)
         start -= start % HOUR_NS
