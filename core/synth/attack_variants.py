@@ -178,9 +178,9 @@ class WriteFlood(Variant):
             out += c.write(t, i)
             t = out[-1][0] + rng.randrange(10, 30) * 1_000_000
         out += c.close(t)
-        op = c.ops[0]["op"]
+        op = " / ".join(o["op"] for o in c.ops)
         return self.step(Step(
-            "write_flood", f"2,000 {op} commands in about a minute from the HMI",
+            "write_flood", f"2,000 writes ({op}) in about a minute from the HMI",
             source=a.ip, targets=[dev.ip], ports=[c.port],
             models=["ics.action_rate"], attack_ids=["T0806", "T0855"],
             check=f"ip.src == {a.ip} && ip.dst == {dev.ip} && {c.display_filter}", facts={"operations": c.ops}), out)
