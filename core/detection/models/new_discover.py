@@ -24,9 +24,9 @@ from plantwatch.core.detection.models.base import (
 )
 from plantwatch.core.detection.models.horizons import horizon_name
 from plantwatch.core.detection.records import Breach
+from plantwatch.core.detection.scoring import poisson_importance, rate
 
 DNP3_READ = 1  # application function code READ
-from plantwatch.core.detection.scoring import poisson_importance, rate
 
 MODEL = Model(
     "ics.new_discover", "Multiple New Discover Commands", "ICS", "high", "discovery", ("T0888", "T0846"), True,
