@@ -77,7 +77,9 @@ class CipConversation(Conversation):
 # IEC 104 type ids and causes of transmission used here
 M_SP_NA_1, M_ME_NC_1, C_SC_NA_1, C_DC_NA_1 = 1, 13, 45, 46
 C_IC_NA_1, C_CI_NA_1, C_RD_NA_1, C_RP_NA_1 = 100, 101, 102, 105
-COT_SPONT, COT_REQ, COT_ACT, COT_ACTCON, COT_ACTTERM, COT_INROGEN = 3, 5, 6, 7, 10, 20
+F_FR_NA_1, F_SR_NA_1, F_SC_NA_1, F_LS_NA_1, F_AF_NA_1, F_SG_NA_1 = 120, 121, 122, 123, 124, 125
+COT_SPONT, COT_REQ, COT_ACT, COT_ACTCON, COT_ACTTERM, COT_FILE, COT_INROGEN = 3, 5, 6, 7, 10, 13, 20
+FILE_IOA = 0x2000
 
 
 class Iec104Conversation(Conversation):
@@ -181,6 +183,32 @@ class Iec104Conversation(Conversation):
     def stop(self, t: int) -> list[Record]:
         self._op("C_RP_NA_1 reset process", "ACTION")
         out = self._command(t, C_RP_NA_1, 0, b"\x01", term=False)
+        return out + self._ack(out[-1][0] + MS)
+
+    def download(self, t: int) -> list[Record]:
+        """A file transferred in control direction: file ready, the RTU calls the file and its
+        one section, segments, last segment (acknowledged), last section (acknowledged)."""
+        rng = self.rng
+        nof, segments = rng.randrange(1, 9), [rng.randbytes(200) for _ in range(3)]
+        lof = sum(map(len, segments))
+        chs = sum(b"".join(segments)) & 0xFF
+        steps = [
+            (True, F_FR_NA_1, struct.pack("<H", nof) + lof.to_bytes(3, "little") + b"\x00"),
+            (False, F_SC_NA_1, struct.pack("<HBB", nof, 0, 2)),            # call file
+            (True, F_SR_NA_1, struct.pack("<HB", nof, 1) + lof.to_bytes(3, "little") + b"\x00"),
+            (False, F_SC_NA_1, struct.pack("<HBB", nof, 1, 6)),            # call section 1
+            *((True, F_SG_NA_1, struct.pack("<HBB", nof, 1, len(seg)) + seg) for seg in segments),
+            (True, F_LS_NA_1, struct.pack("<HBBB", nof, 1, 3, chs)),       # last segment
+            (False, F_AF_NA_1, struct.pack("<HBB", nof, 1, 3)),            # section acknowledged
+            (True, F_LS_NA_1, struct.pack("<HBBB", nof, 0, 1, chs)),       # last section
+            (False, F_AF_NA_1, struct.pack("<HBB", nof, 0, 1)),            # file acknowledged
+        ]
+        out: list[Record] = []
+        for from_client, type_id, element in steps:
+            gap = self.rtt() if out else 0
+            out += self._send((out[-1][0] if out else t) + gap, self._i(from_client, type_id, COT_FILE, FILE_IOA, element),
+                              from_client)
+        self._op("F_FR_NA_1 file ready", "REPROGRAM")
         return out + self._ack(out[-1][0] + MS)
 
 
