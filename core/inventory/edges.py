@@ -35,11 +35,17 @@ def edges_from_sessions(sessions: pl.DataFrame) -> pl.DataFrame:
     session; _sum_edges folds them."""
     if sessions.height == 0:
         return _empty(_EDGES)
-    so = session_ops(sessions).filter(pl.col("from_client"))
+    so = session_ops(sessions)
+    client = pl.col("from_client")
+    # A session's reads are the client's READ requests, or the READ-class data the server sent when
+    # that is more: an IEC 104 master asks for little (an interrogation now and then) and receives
+    # the RTU's spontaneous reports, a DNP3 master receives unsolicited responses besides answers.
     by_cls = so.group_by("session_id").agg(
-        *[pl.col("count").filter(pl.col("cls") == c).sum().alias(n)
+        *[pl.col("count").filter(client & (pl.col("cls") == c)).sum().alias(n)
           for c, n in ((CLS_READ, "read"), (CLS_DISCOVER, "discover"), (CLS_ACTION, "action"),
-                       (CLS_REPROGRAM, "reprogram"))])
+                       (CLS_REPROGRAM, "reprogram"))],
+        pl.col("count").filter(~client & (pl.col("cls") == CLS_READ)).sum().alias("reported"),
+    ).with_columns(pl.max_horizontal("read", "reported").alias("read")).drop("reported")
     s = sessions.select(
         "session_id", pl.col("client_hi").alias("c_hi"), pl.col("client_lo").alias("c_lo"),
         pl.col("server_hi").alias("s_hi"), pl.col("server_lo").alias("s_lo"), "proto",
