@@ -1,6 +1,6 @@
 """Scenario plants for the detection regression suite (`make eval`, bench/eval.py): plant shapes
-drawn from a seed with the one simulator's demo layout (core/synth/demo.py), an attack variant
-played on top (the seed incident, "loud", or one of core/synth/attack_variants.py), and the
+drawn from a seed with the one simulator's demo layout (core/synth/demo.py), speaking the field
+protocol pair the seed takes from FIELD_PAIRS, an attack variant played on top (the seed incident, "loud", or one of core/synth/attack_variants.py), and the
 attack-free twin of the same plant (same seed, same shape, no attack).
 
 A scenario writes a learning capture (one attack-free day), a detection capture, its zones file and,
