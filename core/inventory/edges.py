@@ -7,6 +7,7 @@ import polars as pl
 
 from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
 from plantwatch.core.decode.schema import (
+    APP_IEC104,
     APP_NAMES,
     CLS_ACTION,
     CLS_DISCOVER,
@@ -37,14 +38,16 @@ def edges_from_sessions(sessions: pl.DataFrame) -> pl.DataFrame:
         return _empty(_EDGES)
     so = session_ops(sessions)
     client = pl.col("from_client")
-    # A session's reads are the client's READ requests, or the READ-class data the server sent when
-    # that is more: an IEC 104 master asks for little (an interrogation now and then) and receives
-    # the RTU's spontaneous reports, a DNP3 master receives unsolicited responses besides answers.
+    # A session's reads are the client's READ requests, or in IEC 104 the monitor-direction data
+    # (M_* types) the RTU sent when that is more: a 104 master asks for little (an interrogation now
+    # and then) and the RTU reports spontaneously, by the standard's design. Elsewhere a server's
+    # READ-class PDUs are answers (DNP3 responses, to writes too) and say nothing of polling.
     by_cls = so.group_by("session_id").agg(
         *[pl.col("count").filter(client & (pl.col("cls") == c)).sum().alias(n)
           for c, n in ((CLS_READ, "read"), (CLS_DISCOVER, "discover"), (CLS_ACTION, "action"),
                        (CLS_REPROGRAM, "reprogram"))],
-        pl.col("count").filter(~client & (pl.col("cls") == CLS_READ)).sum().alias("reported"),
+        pl.col("count").filter(~client & (pl.col("cls") == CLS_READ) & (pl.col("app") == APP_IEC104))
+        .sum().alias("reported"),
     ).with_columns(pl.max_horizontal("read", "reported").alias("read")).drop("reported")
     s = sessions.select(
         "session_id", pl.col("client_hi").alias("c_hi"), pl.col("client_lo").alias("c_lo"),
