@@ -61,6 +61,11 @@ def stored(store_path: Path) -> tuple[list[dict[str, Any]], list[str], int]:
     return breaches, ranking, n_inc
 
 
+def _protocols(seed: int) -> list[str]:
+    """The field protocols of the plant of `seed` (controllers', field devices')."""
+    return list(scenarios.draw_shape(seed).protocols)
+
+
 def scenario(name: str, seed: int, work: Path) -> dict[str, Any]:
     files = scenarios.generate(name, seed, work / f"{name}-{seed}")
     store = work / f"{name}-{seed}.sqlite"
@@ -69,7 +74,8 @@ def scenario(name: str, seed: int, work: Path) -> dict[str, Any]:
     with Store(store) as st:
         r = evaluation.evaluate(st, evaluation.load_truth(files.truth))
     inc = r["incident"] or {}
-    return {"kind": "scenario", "name": name, "seed": seed, "recall": r["recall"], "precision": r["precision"],
+    return {"kind": "scenario", "name": name, "seed": seed, "protocols": _protocols(seed),
+            "recall": r["recall"], "precision": r["precision"],
             "steps": {s["id"]: {"status": s["status"], "detected_by": s["detected_by"], "missed": s["missed"]}
                       for s in r["steps"]},
             "steps_detected": r["steps_detected"], "steps_total": r["steps_total"],
@@ -84,7 +90,8 @@ def twin(seed: int, work: Path) -> dict[str, Any]:
     analyze(store, [files.learn], [files.detect], Zones.load(files.zones))
     breaches, _, n_inc = stored(store)
     device_days = files.devices * files.detect_hours / 24
-    return {"kind": "twin", "name": "twin", "seed": seed, "breaches": len(breaches), "incidents": n_inc,
+    return {"kind": "twin", "name": "twin", "seed": seed, "protocols": _protocols(seed),
+            "breaches": len(breaches), "incidents": n_inc,
             "device_days": round(device_days, 2),
             "false_per_device_day": round(len(breaches) / device_days, 4),
             "models": sorted({b["model"] for b in breaches})}
@@ -95,7 +102,8 @@ def demo(work: Path) -> dict[str, Any]:
     analyze(store, [DEMO / "learn.pcapng.gz"], [DEMO / "incident.pcapng.gz"], Zones.load(DEMO / "zones.toml"))
     with Store(store) as st:
         r = evaluation.evaluate(st, evaluation.load_truth(DEMO / "ground_truth.json"))
-    return {"kind": "demo", "name": "demo", "seed": None, "recall": r["recall"], "precision": r["precision"],
+    return {"kind": "demo", "name": "demo", "seed": None, "protocols": ["s7", "modbus"],
+            "recall": r["recall"], "precision": r["precision"],
             "steps_detected": r["steps_detected"], "steps_total": r["steps_total"],
             "steps": {s["id"]: {"status": s["status"], "detected_by": s["detected_by"], "missed": s["missed"]}
                       for s in r["steps"]},
@@ -140,16 +148,17 @@ def _pct(x: float | None) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'scenario':<34} {'seed':>4} {'steps':>5} {'recall':>6} {'prec':>5} {'rank':>4} {'inc':>3} {'fp/dev-day':>10}  missed / notes"
+    head = f"{'scenario':<34} {'seed':>4} {'protocols':<13} {'steps':>5} {'recall':>6} {'prec':>5} {'rank':>4} {'inc':>3} {'fp/dev-day':>10}  missed / notes"
     lines = [head, "-" * len(head)]
     for r in rows:
         seed = "" if r.get("seed") is None else str(r["seed"])
+        seed = f"{seed:>4} {'+'.join(r.get('protocols') or []):<13}"
         if r["kind"] == "twin":
-            lines.append(f"{'twin (attack-free)':<34} {seed:>4} {'':>5} {'':>6} {'':>5} {'':>4} {r['incidents']:>3} "
+            lines.append(f"{'twin (attack-free)':<34} {seed} {'':>5} {'':>6} {'':>5} {'':>4} {r['incidents']:>3} "
                          f"{r['false_per_device_day']:>10.4f}  {r['breaches']} breach(es) in {r['device_days']} "
                          f"device-days{': ' + ', '.join(r['models']) if r['models'] else ''}")
         elif r["kind"] == "single_op":
-            lines.append(f"{('op: ' + r['name'])[:34]:<34} {'':>4} {'':>5} {'':>6} {'':>5} {'':>4} {r['incidents']:>3} {'':>10}  "
+            lines.append(f"{('op: ' + r['name'])[:34]:<34} {seed} {'':>5} {'':>6} {'':>5} {'':>4} {r['incidents']:>3} {'':>10}  "
                          f"{'ok' if r['ok'] else 'NO BREACH'} {', '.join(r['models'])}")
         else:
             missed = []
@@ -166,7 +175,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                     f"{a} rank {r['attacker_ranks'].get(a, '-')} ({r['opened_by'].get(a, '?')})" for a in r["attackers"])
                 note += (f"; peak {r['attack_peak_score']:.2f} learned vs {r['cold_start_peak_score']:.2f} cold"
                          + ("" if r["learning_not_worse"] else " (LEARNING LOWERED IT)"))
-            lines.append(f"{(r['kind'][0] + ':' + r['name'])[:34]:<34} {seed:>4} {steps:>5} {_pct(r['recall']):>6} "
+            lines.append(f"{(r['kind'][0] + ':' + r['name'])[:34]:<34} {seed} {steps:>5} {_pct(r['recall']):>6} "
                          f"{_pct(r['precision']):>5} {rank:>4} {r['incidents']:>3} {'':>10}  {note}")
     return "\n".join(lines)
 

@@ -7,6 +7,7 @@ import polars as pl
 
 from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
 from plantwatch.core.decode.schema import (
+    APP_IEC104,
     APP_NAMES,
     CLS_ACTION,
     CLS_DISCOVER,
@@ -35,11 +36,19 @@ def edges_from_sessions(sessions: pl.DataFrame) -> pl.DataFrame:
     session; _sum_edges folds them."""
     if sessions.height == 0:
         return _empty(_EDGES)
-    so = session_ops(sessions).filter(pl.col("from_client"))
+    so = session_ops(sessions)
+    client = pl.col("from_client")
+    # A session's reads are the client's READ requests, or in IEC 104 the monitor-direction data
+    # (M_* types) the RTU sent when that is more: a 104 master asks for little (an interrogation now
+    # and then) and the RTU reports spontaneously, by the standard's design. Elsewhere a server's
+    # READ-class PDUs are answers (DNP3 responses, to writes too) and say nothing of polling.
     by_cls = so.group_by("session_id").agg(
-        *[pl.col("count").filter(pl.col("cls") == c).sum().alias(n)
+        *[pl.col("count").filter(client & (pl.col("cls") == c)).sum().alias(n)
           for c, n in ((CLS_READ, "read"), (CLS_DISCOVER, "discover"), (CLS_ACTION, "action"),
-                       (CLS_REPROGRAM, "reprogram"))])
+                       (CLS_REPROGRAM, "reprogram"))],
+        pl.col("count").filter(~client & (pl.col("cls") == CLS_READ) & (pl.col("app") == APP_IEC104))
+        .sum().alias("reported"),
+    ).with_columns(pl.max_horizontal("read", "reported").alias("read")).drop("reported")
     s = sessions.select(
         "session_id", pl.col("client_hi").alias("c_hi"), pl.col("client_lo").alias("c_lo"),
         pl.col("server_hi").alias("s_hi"), pl.col("server_lo").alias("s_lo"), "proto",

@@ -11,6 +11,7 @@ from plantwatch.core.synth import frames as f
 from plantwatch.core.synth.actors import WindowActor
 from plantwatch.core.synth.clock import DAY, HOUR, MINUTE, SEC, iso
 from plantwatch.core.synth.plant import Host, Plant, Record
+from plantwatch.core.synth.traffic.field_poll import FIELD, conversation
 from plantwatch.core.synth.traffic.ics import CPU_ORDER_NUMBER, SZL_COMPONENTS, SZL_MODE, s7_connect
 from plantwatch.core.synth.traffic.it import chain_for, rdp_data, rdp_handshake, tls_conversation
 
@@ -121,9 +122,10 @@ class Attacker(WindowActor):
         p, a, rng, ot = self.p, self.a, self.rng, self.ot
         t = t_first = self.t + 52 * MINUTE
         out: list[Record] = []
-        probes = [(i, port) for i in range(1, 255) for port in (102, 502)]
+        ports = tuple(FIELD[proto].conversation.port for proto in p.shape.protocols)
+        probes = [(i, port) for i in range(1, 255) for port in ports]
         rng.shuffle(probes)
-        services = {h.ip: ({102} if h in p.plcs else {502} if h in p.mbs else set()) for h in p.internal}
+        services = {h.ip: ({ports[0]} if h in p.plcs else {ports[1]} if h in p.mbs else set()) for h in p.internal}
         failed = 0
         arped: set[str] = set()
         for i, port in probes:
@@ -147,13 +149,13 @@ class Attacker(WindowActor):
                 failed += 1
             t += rng.randrange(150, 700) * 1_000_000
         self.steps.append(Step(
-            "ics_scan", "Scan of the Industrial VLAN on ports 102 and 502",
+            "ics_scan", f"Scan of the Industrial VLAN on ports {ports[0]} and {ports[1]}",
             source=a.ip, targets=sorted({f"{ot.prefix}.{i}" for i in range(1, 255)}, key=lambda x: int(x.rsplit(".", 1)[1])),
-            ports=[102, 502],
+            ports=list(ports),
             models=["Multiple Failed Internal Connections", "Multiple Failed Connections to ICS Device",
                     "Anomalous IT to ICS Connection", "Unusual ICS Connectivity", "Unusual Activity from New Device"],
             attack_ids=["T0846"],
-            check=(f"ip.src == {a.ip} && tcp.flags.syn == 1 && tcp.flags.ack == 0 && (tcp.dstport == 102 || tcp.dstport == 502)"
+            check=(f"ip.src == {a.ip} && tcp.flags.syn == 1 && tcp.flags.ack == 0 && (tcp.dstport == {ports[0]} || tcp.dstport == {ports[1]})"
                    f" && frame.time_epoch >= {t_first / SEC:.3f} && frame.time_epoch <= {t / SEC:.3f}"),
             facts={"probes": len(probes), "failed": failed,
                    "open": sorted(ip for ip, ports in services.items() if ports)}))
@@ -224,11 +226,60 @@ class Attacker(WindowActor):
 
     # 5. S7 and Modbus: discover, read, write, stop / download
     def _ics(self) -> list[Record]:
-        p, a, rng = self.p, self.a, self.rng
+        p = self.p
+        ctrl, fld = p.shape.protocols
         t = self.t + 150 * MINUTE
-        out_s7: list[Record] = []
-        plcs = p.plcs[:2]
         ops: list[dict] = []
+        out_ctrl, t = self._ics_s7(p.plcs[:2], t, ops) if ctrl == "s7" else self._ics_field(ctrl, p.plcs[:2], t, ops)
+        out_fld, t = self._ics_modbus(p.mbs[:2], t, ops) if fld == "modbus" else self._ics_field(fld, p.mbs[:2], t, ops)
+        dedup = []
+        for o in ops:
+            if o not in dedup:
+                dedup.append(o)
+        names = " and ".join(FIELD[x].conversation.display_filter for x in (ctrl, fld))
+        models = ["Experimental / Possible ICS Protocol", "Multiple New Discover Commands",
+                  "Multiple New Action Commands", "Uncommon ICS Reprogram", "Anomalous IT to ICS Connection",
+                  "Unusual ICS Connectivity", "Unusual Activity from New Device"]
+        if not any(o["class"] == "REPROGRAM" for o in dedup):
+            models.remove("Uncommon ICS Reprogram")
+        title = ("S7 and Modbus sessions to PLCs: SZL reads and device identification, reads, writes, a PLC Stop and a block download request"
+                 if (ctrl, fld) == ("s7", "modbus") else
+                 f"{FIELD[ctrl].role} and {FIELD[fld].role} sessions: identification, reads, writes, stop or reset"
+                 + (", a download" if "Uncommon ICS Reprogram" in models else ""))
+        self.steps.append(Step(
+            "ics_commands", title,
+            source=self.a.ip, targets=[h.ip for h in p.plcs[:2] + p.mbs[:2]],
+            ports=[FIELD[x].conversation.port for x in (ctrl, fld)],
+            models=models, attack_ids=["T0888", "T0861", "T0855", "T0836", "T0816", "T0843"],
+            check=f"ip.src == {self.a.ip} && ({' || '.join(names.split(' and '))})",
+            facts={"operations": dedup}))
+        self.steps[-1].span(out_ctrl + out_fld)
+        return out_ctrl + out_fld
+
+    def _ics_field(self, proto: str, devs: list[Host], t: int, ops: list[dict]) -> tuple[list[Record], int]:
+        """The loud commands in any field protocol: identify, read, write, then a download to the
+        first device (a stop when the protocol has none) and a stop of the second."""
+        rng = self.rng
+        out: list[Record] = []
+        for k, dev in enumerate(devs):
+            c = conversation(proto, self.p, rng, self.a, dev)
+            o = c.open(t)
+            o += c.identify(o[-1][0] + 3 * SEC)
+            for _ in range(4):
+                o += c.read(o[-1][0] + rng.randrange(1, 4) * SEC)
+            for i in range(3):
+                o += c.write(o[-1][0] + rng.randrange(3, 15) * SEC, i)
+            last = c.download(o[-1][0] + rng.randrange(3, 15) * SEC) if k == 0 else []
+            o += last or c.stop(o[-1][0] + rng.randrange(3, 15) * SEC)
+            o += c.close(o[-1][0] + 2 * SEC)
+            ops += c.ops
+            out += o
+            t = o[-1][0] + rng.randrange(1, 4) * MINUTE
+        return out, t
+
+    def _ics_s7(self, plcs: list[Host], t: int, ops: list[dict]) -> tuple[list[Record], int]:
+        p, a, rng = self.p, self.a, self.rng
+        out_s7: list[Record] = []
         for k, plc in enumerate(plcs):
             s, rec = s7_connect(p, rng, t, a, plc)
             out_s7 += rec
@@ -259,8 +310,12 @@ class Attacker(WindowActor):
                 ops.append({"proto": "s7comm", "target": plc.ip, "op": "PLC Stop", "class": "ACTION"})
             out_s7 += s.close(out_s7[-1][0] + 2 * SEC)
             t = out_s7[-1][0] + rng.randrange(1, 4) * MINUTE
+        return out_s7, t
+
+    def _ics_modbus(self, devs: list[Host], t: int, ops: list[dict]) -> tuple[list[Record], int]:
+        p, a, rng = self.p, self.a, self.rng
         out_mb: list[Record] = []
-        for dev in p.mbs[:2]:
+        for dev in devs:
             s = p.tcp(a, dev, f.MODBUS_PORT, rng)
             o = s.handshake(t, 500_000)
             tt = o[-1][0] + SEC
@@ -281,21 +336,7 @@ class Attacker(WindowActor):
             o += s.close(tt)
             out_mb += o
             t = tt + MINUTE
-        dedup = []
-        for o in ops:
-            if o not in dedup:
-                dedup.append(o)
-        self.steps.append(Step(
-            "ics_commands", "S7 and Modbus sessions to PLCs: SZL reads and device identification, reads, writes, a PLC Stop and a block download request",
-            source=a.ip, targets=[h.ip for h in plcs + p.mbs[:2]], ports=[102, 502],
-            models=["Experimental / Possible ICS Protocol", "Multiple New Discover Commands",
-                    "Multiple New Action Commands", "Uncommon ICS Reprogram", "Anomalous IT to ICS Connection",
-                    "Unusual ICS Connectivity", "Unusual Activity from New Device"],
-            attack_ids=["T0888", "T0861", "T0855", "T0836", "T0816", "T0843"],
-            check=f"ip.src == {a.ip} && (s7comm || modbus)",
-            facts={"operations": dedup}))
-        self.steps[-1].span(out_s7 + out_mb)
-        return out_s7 + out_mb
+        return out_mb, t
 
     # 6. quiet presence until the next morning, then gone
     def _depart(self) -> list[Record]:

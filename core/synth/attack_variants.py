@@ -15,7 +15,7 @@ from plantwatch.core.synth.attack import Step
 from plantwatch.core.synth.clock import MINUTE, SEC
 from plantwatch.core.synth.demo import DemoPlant
 from plantwatch.core.synth.plant import Host, Record
-from plantwatch.core.synth.traffic.ics import CPU_ORDER_NUMBER, SZL_MODE, s7_connect
+from plantwatch.core.synth.traffic.field_poll import FIELD, conversation
 from plantwatch.core.synth.traffic.it import tls_conversation
 
 
@@ -63,14 +63,16 @@ class SlowScan(Variant):
     def play(self) -> list[Record]:
         p, a, rng = self.p, self.attacker, self.rng
         ot = p.shape.zone("Industrial")
-        served = {h.ip: 102 for h in p.plcs} | {h.ip: 502 for h in p.mbs}
+        ctrl_port, field_port = (FIELD[x].conversation.port for x in p.shape.protocols)
+        served = {h.ip: ctrl_port for h in p.plcs} | {h.ip: field_port for h in p.mbs}
+        ports = (102, 502, 44818, 20000, 2404)
         hosts = list(range(2, 255))
         rng.shuffle(hosts)
         out: list[Record] = []
         t = self.t
         for i in hosts[:70]:
             ip = f"{ot.prefix}.{i}"
-            port = rng.choice((102, 502, 44818, 20000))
+            port = rng.choice(ports)
             target = p.by_ip.get(ip) or p.host("", ip, ot, "02:00:00:00:00:00")
             s = p.tcp(a, target, port, rng)
             if served.get(ip) == port:
@@ -83,14 +85,14 @@ class SlowScan(Variant):
             t += rng.randrange(150, 400) * SEC
         return self.step(Step(
             "slow_scan", "A probe of the OT subnet on ICS ports every few minutes for hours",
-            source=a.ip, targets=[f"{ot.prefix}.{i}" for i in sorted(hosts[:70])], ports=[102, 502, 44818, 20000],
+            source=a.ip, targets=[f"{ot.prefix}.{i}" for i in sorted(hosts[:70])], ports=list(ports),
             models=["net.failed_internal", "ics.failed_connections"], attack_ids=["T0846"],
             check=f"ip.src == {a.ip} && tcp.flags.syn == 1 && tcp.flags.ack == 0"), out)
 
 
 class Insider(Variant):
-    """The known engineering workstation, at night, reads every PLC's identity, writes to one,
-    stops another and downloads a block to it."""
+    """The known engineering workstation, at night, identifies every controller, writes to one,
+    stops it and downloads to it (in the controllers' protocol)."""
 
     key = "insider"
 
@@ -100,41 +102,38 @@ class Insider(Variant):
 
     def play(self) -> list[Record]:
         p, a, rng = self.p, self.attacker, self.rng
+        proto = p.shape.protocols[0]
         out: list[Record] = []
         t = self.t
         victim = p.plcs[-1]
-        pdu = 0x200
+        reprogram = False
         for plc in p.plcs:
-            s, rec = s7_connect(p, rng, t, a, plc)
-            out += rec
-            tt = rec[-1][0] + SEC
-            pdu += 1
-            out += s.exchange(tt, f.s7_szl_read(pdu, 0x0011), f.s7_szl_response(
-                pdu, 0x0011, 0, f.szl_0011_entries(CPU_ORDER_NUMBER, fw=(2, 8))))
-            tt = out[-1][0] + rng.randrange(2, 5) * SEC
+            c = conversation(proto, p, rng, a, plc)
+            o = c.open(t)
+            o += c.identify(o[-1][0] + SEC)
             if plc is victim:
-                for addr in (0, 2, 4):
-                    pdu += 1
-                    out += s.exchange(tt, f.s7_write_var(pdu, f.S7_AREA_DB, 20, addr, b"\x00\x00"),
-                                      f.s7_write_var_ack(pdu))
-                    tt = out[-1][0] + rng.randrange(2, 8) * SEC
-                pdu += 1
-                out += s.exchange(tt, f.s7_plc_stop(pdu), f.s7_plc_stop_ack(pdu))
-                tt = out[-1][0] + 3 * SEC
-                pdu += 1
-                out += s.exchange(tt, f.s7_request_download(pdu, "OB", 35), f.s7_request_download_ack(pdu))
-                tt = out[-1][0] + 2 * SEC
-            out += s.close(tt)
-            t = out[-1][0] + rng.randrange(30, 90) * SEC
+                for i in range(3):
+                    o += c.write(o[-1][0] + rng.randrange(2, 8) * SEC, i)
+                o += c.stop(o[-1][0] + rng.randrange(2, 8) * SEC)
+                down = c.download(o[-1][0] + 3 * SEC)
+                reprogram = bool(down)
+                o += down
+            o += c.close(o[-1][0] + 2 * SEC)
+            out += o
+            t = o[-1][0] + rng.randrange(30, 90) * SEC
+        what = FIELD[proto].conversation
         return self.step(Step(
-            "insider", "The engineering workstation at night: identity reads, writes, PLC Stop and a download",
-            source=a.ip, targets=[h.ip for h in p.plcs], ports=[102],
-            models=["ics.new_action", "ics.reprogram"], attack_ids=["T0843", "T0816", "T0855"],
-            check=f"ip.src == {a.ip} && s7comm"), out)
+            "insider", "The engineering workstation at night: identity reads, writes, a stop"
+            + (" and a download" if reprogram else ""),
+            source=a.ip, targets=[h.ip for h in p.plcs], ports=[what.port],
+            models=["ics.new_action", "ics.reprogram"] if reprogram else ["ics.new_action"],
+            attack_ids=["T0843", "T0816", "T0855"] if reprogram else ["T0816", "T0855"],
+            check=f"ip.src == {a.ip} && {what.display_filter}"), out)
 
 
 class FieldPeer(Variant):
-    """A PLC turns client of a peer PLC: it connects over S7, reads its identity and stops it."""
+    """A controller turns client of a peer controller: it connects in their protocol, reads its
+    identity, writes and stops it."""
 
     key = "field_peer"
 
@@ -145,29 +144,23 @@ class FieldPeer(Variant):
     def play(self) -> list[Record]:
         p, a, rng = self.p, self.attacker, self.rng
         victim = p.plcs[1]
-        s, out = s7_connect(p, rng, self.t, a, victim)
-        t = out[-1][0] + SEC
-        pdu = 0x300
-        for szl, ent in ((0x0011, f.szl_0011_entries(CPU_ORDER_NUMBER, fw=(2, 8))), (0x0424, SZL_MODE)):
-            pdu += 1
-            out += s.exchange(t, f.s7_szl_read(pdu, szl), f.s7_szl_response(pdu, szl, 0, ent))
-            t = out[-1][0] + rng.randrange(1, 4) * SEC
-        for addr in (0, 4):
-            pdu += 1
-            out += s.exchange(t, f.s7_write_var(pdu, f.S7_AREA_DB, 10, addr, b"\x00\x01"), f.s7_write_var_ack(pdu))
-            t = out[-1][0] + rng.randrange(1, 4) * SEC
-        pdu += 1
-        out += s.exchange(t, f.s7_plc_stop(pdu), f.s7_plc_stop_ack(pdu))
-        out += s.close(out[-1][0] + 2 * SEC)
+        c = conversation(p.shape.protocols[0], p, rng, a, victim)
+        out = c.open(self.t)
+        out += c.identify(out[-1][0] + SEC)
+        for i in range(2):
+            out += c.write(out[-1][0] + rng.randrange(1, 4) * SEC, i)
+        out += c.stop(out[-1][0] + rng.randrange(1, 4) * SEC)
+        out += c.close(out[-1][0] + 2 * SEC)
         return self.step(Step(
-            "field_peer", "A PLC opens S7 to a peer PLC: identity reads, writes and a PLC Stop",
-            source=a.ip, targets=[victim.ip], ports=[102],
+            "field_peer", f"A {FIELD[p.shape.protocols[0]].role} opens a session to a peer: identity reads, writes and a stop",
+            source=a.ip, targets=[victim.ip], ports=[c.port],
             models=["ics.role_contradiction", "ics.connectivity", "ics.new_action"],
             attack_ids=["T0866", "T0855", "T0816"], check=f"ip.src == {a.ip} && ip.dst == {victim.ip}"), out)
 
 
 class WriteFlood(Variant):
-    """The HMI that polls a Modbus device floods it with register writes: thousands in a minute."""
+    """The HMI that polls a field device floods it with writes (its protocol's write or
+    operate command): thousands in a minute."""
 
     key = "write_flood"
 
@@ -178,23 +171,23 @@ class WriteFlood(Variant):
     def play(self) -> list[Record]:
         p, a, rng = self.p, self.attacker, self.rng
         dev = p.mbs[0]
-        s = p.tcp(a, dev, f.MODBUS_PORT, rng)
-        out = s.handshake(self.t, 400_000)
+        c = conversation(p.shape.protocols[1], p, rng, a, dev)
+        out = c.open(self.t)
         t = out[-1][0] + 10 * 1_000_000
-        for trans in range(1, 2001):
-            req = f.mb_write_single_reg(trans % 16, rng.randrange(65536))
-            out += s.exchange(t, f.modbus(trans, 1, req), f.modbus(trans, 1, req), rtt=1_000_000)
+        for i in range(2000):
+            out += c.write(t, i)
             t = out[-1][0] + rng.randrange(10, 30) * 1_000_000
-        out += s.close(t)
+        out += c.close(t)
+        op = " / ".join(o["op"] for o in c.ops)
         return self.step(Step(
-            "write_flood", "2,000 Modbus register writes in about a minute from the HMI",
-            source=a.ip, targets=[dev.ip], ports=[502],
+            "write_flood", f"2,000 writes ({op}) in about a minute from the HMI",
+            source=a.ip, targets=[dev.ip], ports=[c.port],
             models=["ics.action_rate"], attack_ids=["T0806", "T0855"],
-            check=f"ip.src == {a.ip} && modbus.func_code == 6"), out)
+            check=f"ip.src == {a.ip} && ip.dst == {dev.ip} && {c.display_filter}", facts={"operations": c.ops}), out)
 
 
 class FieldUpload(Variant):
-    """A Modbus field device pushes a file of tens of kB to a peer PLC on a non-ICS port."""
+    """A field device pushes a file of tens of kB to a peer controller on a non-ICS port."""
 
     key = "field_upload"
 
@@ -218,7 +211,7 @@ class FieldUpload(Variant):
         out += s.ack(t, from_client=False)
         out += s.close(t + 50_000_000)
         return self.step(Step(
-            "field_upload", f"A Modbus device pushes {size:,} bytes to a PLC on TCP 21",
+            "field_upload", f"A field device pushes {size:,} bytes to a controller on TCP 21",
             source=a.ip, targets=[victim.ip], ports=[21],
             models=["ics.role_contradiction", "net.data_volume"], attack_ids=["T0867"],
             check=f"ip.src == {a.ip} && ip.dst == {victim.ip} && tcp.dstport == 21",

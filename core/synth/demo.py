@@ -17,6 +17,7 @@ from plantwatch.core.synth.attack import Attacker, step_records
 from plantwatch.core.synth.clock import DAY, HOUR, MINUTE, iso, ns
 from plantwatch.core.synth.pcapwriter import PcapngWriter
 from plantwatch.core.synth.plant import OUIS, Plant, PlantShape, Zone
+from plantwatch.core.synth.traffic.field_poll import FIELD, FieldEngineering, FieldPoller
 from plantwatch.core.synth.traffic.ics import EngineeringWorkstation, ModbusPoller, S7Poller
 from plantwatch.core.synth.traffic.it import Historian, Infrastructure, JumpHost, WindowsHost
 
@@ -62,15 +63,19 @@ class Config:
 
 class DemoPlant(Plant):
     """The demo plant's hosts: fixed addresses for the named servers; the PLCs, Modbus devices and
-    workstations take the free ones from .21 up (PLCs at .21-.24, Modbus at .41-.43 by default)."""
+    workstations take the free ones from .21 up (PLCs at .21-.24, Modbus at .41-.43 by default).
+
+    `plcs` are the controllers the SCADA server polls and `mbs` the field devices the HMI polls,
+    in the shape's two field protocols (`shape.protocols`: S7 and Modbus in the demo)."""
 
     def __init__(self, cfg: Config | PlantShape) -> None:
         shape = cfg.shape() if isinstance(cfg, Config) else cfg
         super().__init__(shape)
         it, ot = shape.zone(IT), shape.zone(OT)
-        n_plc, n_mb, n_ws = shape.count("plc_s7"), shape.count("plc_modbus"), shape.count("workstation")
-        dell, hp, siemens = OUIS["Dell"], OUIS["HP"], OUIS[shape.vendors["plc_s7"]]
-        schneider = OUIS[shape.vendors["plc_modbus"]][0]
+        ctrl, fld = FIELD[shape.protocols[0]], FIELD[shape.protocols[1]]
+        n_plc, n_mb, n_ws = shape.count(ctrl.kind), shape.count(fld.kind), shape.count("workstation")
+        dell, hp, siemens = OUIS["Dell"], OUIS["HP"], OUIS[shape.vendors[ctrl.kind]]
+        schneider = OUIS[shape.vendors[fld.kind]][0]
         it_free = (i for i in range(21, 255) if i not in (157,))
         ot_free = (i for i in range(21, 255) if i not in (30, 50))
         plc_ips = [next(ot_free) for _ in range(n_plc)]
@@ -90,10 +95,10 @@ class DemoPlant(Plant):
         self.hist = H("HIST01", f"{ot.prefix}.12", ot, mac(hp[0]), "HP", "historian")
         self.hmi = H("HMI01", f"{ot.prefix}.30", ot, mac(OUIS["Schneider"][0]), "Schneider", "HMI panel", ttl=64)
         self.ews = H("EWS01", f"{ot.prefix}.50", ot, mac(dell[3]), "Dell", "engineering workstation")
-        self.plcs = [H(f"PLC-{i + 1:02d}", f"{ot.prefix}.{plc_ips[i]}", ot, mac(siemens[i % 2 % len(siemens)]),
-                       shape.vendors["plc_s7"], "PLC (S7)", ttl=30) for i in range(n_plc)]
-        self.mbs = [H(f"MB-{i + 1:02d}", f"{ot.prefix}.{mb_ips[i]}", ot, mac(schneider), shape.vendors["plc_modbus"],
-                      "PLC (Modbus)" if i % 3 != 2 else "power meter (Modbus)", ttl=64)
+        self.plcs = [H(f"{ctrl.prefix}-{i + 1:02d}", f"{ot.prefix}.{plc_ips[i]}", ot, mac(siemens[i % 2 % len(siemens)]),
+                       shape.vendors[ctrl.kind], ctrl.role, ttl=30) for i in range(n_plc)]
+        self.mbs = [H(f"{fld.prefix}-{i + 1:02d}", f"{ot.prefix}.{mb_ips[i]}", ot, mac(schneider), shape.vendors[fld.kind],
+                      "power meter (Modbus)" if fld.kind == "plc_modbus" and i % 3 == 2 else fld.role, ttl=64)
                     for i in range(n_mb)]
         self.routers = {z.name: H("CORE-SW", f"{z.prefix}.1", z, shape.router_mac, "Cisco", "router", ttl=255)
                         for z in (it, ot)}
@@ -106,9 +111,13 @@ class DemoPlant(Plant):
     def normal_traffic(self, t_begin: int, maintenance: int | None) -> list[WindowActor]:
         """The plant's actors, in the order their records are produced each hour."""
         actors: list[WindowActor] = []
-        actors += [S7Poller(self, self.scada, plc, t_begin) for plc in self.plcs]
-        actors += [ModbusPoller(self, self.hmi, dev, t_begin) for dev in self.mbs]
-        actors.append(EngineeringWorkstation(self, self.ews, self.plcs, maintenance))
+        ctrl, fld = self.shape.protocols
+        actors += [S7Poller(self, self.scada, plc, t_begin) if ctrl == "s7" else
+                   FieldPoller(self, ctrl, self.scada, plc, t_begin) for plc in self.plcs]
+        actors += [ModbusPoller(self, self.hmi, dev, t_begin) if fld == "modbus" else
+                   FieldPoller(self, fld, self.hmi, dev, t_begin) for dev in self.mbs]
+        actors.append(EngineeringWorkstation(self, self.ews, self.plcs, maintenance) if ctrl == "s7" else
+                      FieldEngineering(self, ctrl, self.ews, self.plcs, maintenance))
         actors += [WindowsHost(self, h, office_user=True, dhcp=True) for h in self.ws]
         actors.append(WindowsHost(self, self.jump, office_user=True, dhcp=False))
         actors += [WindowsHost(self, h, office_user=False, dhcp=False) for h in (self.scada, self.ews, self.hist, self.fs)]

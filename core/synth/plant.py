@@ -53,7 +53,8 @@ OUIS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class PlantShape:
     """What a simulated plant is made of. Device kinds are layout vocabulary ("plc_s7",
-    "plc_modbus", "workstation", "rtu_dnp3"...); `poll_s` maps a protocol to its poll period and
+    "plc_modbus", "workstation", "rtu_dnp3"...); `protocols` names the protocols of the two groups of
+    field devices; `poll_s` maps a protocol to its poll period and
     `gap_s` an activity to the mean seconds between two of its interactions."""
 
     seed: int
@@ -61,6 +62,9 @@ class PlantShape:
     devices: Mapping[str, int] = field(default_factory=dict)
     vendors: Mapping[str, str] = field(default_factory=dict)    # device kind -> vendor (OUIS key)
     poll_s: Mapping[str, float] = field(default_factory=dict)
+    # field protocols (core/synth/traffic/field_poll.py FIELD): of the controllers the SCADA server
+    # polls, and of the field devices the HMI polls
+    protocols: tuple[str, str] = ("s7", "modbus")
     gap_s: Mapping[str, float] = field(default_factory=dict)
     rhythm: DayRhythm = DayRhythm()
     domain: str = "plant.local"

@@ -1,6 +1,6 @@
 """Scenario plants for the detection regression suite (`make eval`, bench/eval.py): plant shapes
-drawn from a seed with the one simulator's demo layout (core/synth/demo.py), an attack variant
-played on top (the seed incident, "loud", or one of core/synth/attack_variants.py), and the
+drawn from a seed with the one simulator's demo layout (core/synth/demo.py), speaking the field
+protocol pair the seed takes from FIELD_PAIRS, an attack variant played on top (the seed incident, "loud", or one of core/synth/attack_variants.py), and the
 attack-free twin of the same plant (same seed, same shape, no attack).
 
 A scenario writes a learning capture (one attack-free day), a detection capture, its zones file and,
@@ -22,6 +22,7 @@ from plantwatch.core.synth.clock import DAY, HOUR, MINUTE, DayRhythm, iso, ns
 from plantwatch.core.synth.demo import ADMIN_USER, IT, OT, SAAS, START, DemoPlant
 from plantwatch.core.synth.pcapwriter import PcapngWriter
 from plantwatch.core.synth.plant import PlantShape, Zone
+from plantwatch.core.synth.traffic.field_poll import FIELD
 
 LOUD = "loud"
 NAMES = (LOUD, *VARIANTS)
@@ -33,9 +34,15 @@ REPORT_SEEDS = (201, 202, 203)
 DETECT_HOURS = 20.0
 
 
+# The field protocol pairs (controllers polled by the SCADA server, field devices polled by the HMI)
+# a plant's seed picks from, in a cycle where every protocol is once a controller and once a field
+# device and any three consecutive seeds together speak all five.
+FIELD_PAIRS = (("s7", "enip"), ("modbus", "iec104"), ("enip", "dnp3"), ("iec104", "s7"), ("dnp3", "modbus"))
+
+
 def draw_shape(seed: int) -> PlantShape:
-    """A plant's shape drawn from `seed`: address plan and VLAN tagging, device counts, field device
-    vendor, SCADA/HMI poll periods and office hours."""
+    """A plant's shape drawn from `seed`: address plan and VLAN tagging, field protocols, device
+    counts, field device vendors, SCADA/HMI poll periods and office hours."""
     rng = random.Random(f"scenario-shape:{seed}")
     second = rng.randrange(1, 250)
     it_prefix = f"10.{second}.{rng.randrange(1, 250)}"
@@ -48,12 +55,18 @@ def draw_shape(seed: int) -> PlantShape:
                        arrive_h=(start - 0.2, start + 1.0), leave_h=(start + 8.5, start + 10.0),
                        admin_hour=int(start) + 1)
     poll = rng.choice((10.0, 20.0, 30.0, 60.0))
+    n_ctrl, n_field, n_ws = rng.randint(2, 4), rng.randint(2, 4), rng.randint(3, 7)
+    field_vendor = rng.choice(("Schneider", "ABB", "Rockwell"))
+    attacker_vendor = rng.choice(("ASUSTek", "Dell", "HP"))
+    field_poll = rng.choice((poll, poll * 2))
+    ctrl, fld = FIELD_PAIRS[seed % len(FIELD_PAIRS)]
+    kinds = (FIELD[ctrl], FIELD[fld])
+    vendors = {k.kind: (field_vendor if field_vendor in k.vendors else k.vendors[0]) for k in kinds}
     return PlantShape(
         seed=seed, zones=(Zone(IT, "it", it_prefix, it_vlan), Zone(OT, "ot", ot_prefix, ot_vlan)),
-        devices={"plc_s7": rng.randint(2, 4), "plc_modbus": rng.randint(2, 4), "workstation": rng.randint(3, 7)},
-        vendors={"plc_s7": "Siemens", "plc_modbus": rng.choice(("Schneider", "ABB", "Rockwell")),
-                 "attacker": rng.choice(("ASUSTek", "Dell", "HP"))},
-        poll_s={"s7": poll, "modbus": rng.choice((poll, poll * 2))}, rhythm=rhythm,
+        devices={kinds[0].kind: n_ctrl, kinds[1].kind: n_field, "workstation": n_ws},
+        vendors={**vendors, "attacker": attacker_vendor}, protocols=(ctrl, fld),
+        poll_s={ctrl: poll, fld: field_poll}, rhythm=rhythm,
         domain=f"site{seed}.plant.local", sites=SAAS, ca_name=f"Scenario Public TLS CA {seed}")
 
 
@@ -120,5 +133,5 @@ def generate(name: str | None, seed: int, out_dir: str | Path, detect_hours: flo
     return ScenarioFiles(learn, detect, zones, truth, len(p.internal), detect_hours)
 
 
-__all__ = ["NAMES", "LOUD", "TUNING_SEEDS", "REPORT_SEEDS", "draw_shape", "generate", "ScenarioFiles",
+__all__ = ["FIELD_PAIRS", "NAMES", "LOUD", "TUNING_SEEDS", "REPORT_SEEDS", "draw_shape", "generate", "ScenarioFiles",
            "zones_toml"]

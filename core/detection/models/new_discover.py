@@ -26,6 +26,8 @@ from plantwatch.core.detection.models.horizons import horizon_name
 from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
+DNP3_READ = 1  # application function code READ
+
 MODEL = Model(
     "ics.new_discover", "Multiple New Discover Commands", "ICS", "high", "discovery", ("T0888", "T0846"), True,
     "Several DISCOVER operations (identification, SZL reads, block lists) that the source never "
@@ -38,8 +40,10 @@ def run(ctx: Context) -> list[Breach]:
     c = ctx.mcfg(MODEL)
     w, k_min, t_min = float(c["window_s"]), int(c["min_keys"]), int(c["min_targets"])
     # DNP3 reads (integrity polls of all classes) from a source new to the outstation are
-    # reconnaissance too: an outstation answers its master, not a newcomer
-    dnp3_recon = (pl.col("app") == APP_DNP3) & (pl.col("cls") == CLS_READ) & (pl.col("pair_ops_b") == 0)
+    # reconnaissance too: an outstation answers its master, not a newcomer. Only READ requests
+    # (function 1): a CONFIRM (0) acknowledges what the outstation sent and asks for nothing.
+    dnp3_recon = ((pl.col("app") == APP_DNP3) & (pl.col("cls") == CLS_READ) & (pl.col("code") == DNP3_READ)
+                  & (pl.col("pair_ops_b") == 0))
     f = ctx.ops.filter(((pl.col("cls") == CLS_DISCOVER) & (pl.col("key_b") == 0)) | dnp3_recon)
     found: list[tuple[str, float, pl.DataFrame]] = []
     taken: dict[str, list[tuple[int, int]]] = {}

@@ -56,6 +56,78 @@ def dnp3_direct_operate(seq: int, index: int, code: int = 0x03) -> bytes:
     return bytes([0xC0 | (seq & 0x0F), 5]) + struct.pack("<BBBHH", 12, 1, 0x28, 1, index) + crob
 
 
+def dnp3_app(seq: int, func: int, objs: bytes = b"", *, con: bool = False, uns: bool = False) -> bytes:
+    """An application request fragment (FIR|FIN, optional CON and UNS) of function `func`."""
+    return bytes([0xC0 | (0x20 if con else 0) | (0x10 if uns else 0) | (seq & 0x0F), func]) + objs
+
+
+def dnp3_response(seq: int, objs: bytes = b"", *, iin: int = 0, unsolicited: bool = False) -> bytes:
+    """RESPONSE (129), or UNSOLICITED RESPONSE (130, with CON and UNS set), carrying `objs`."""
+    if unsolicited:
+        return bytes([0xF0 | (seq & 0x0F), 130]) + struct.pack("<H", iin) + objs
+    return bytes([0xC0 | (seq & 0x0F), 129]) + struct.pack("<H", iin) + objs
+
+
+def dnp3_confirm(seq: int, unsolicited: bool = False) -> bytes:
+    """CONFIRM (0) of a response (UNS set when it confirms an unsolicited one)."""
+    return bytes([0xC0 | (0x10 if unsolicited else 0) | (seq & 0x0F), 0])
+
+
+def dnp3_analog_events(events: Sequence[tuple[int, int]]) -> bytes:
+    """Group 32 var 1 (32-bit analog change events with flag), 1-byte count and index prefix."""
+    return struct.pack("BBBB", 32, 1, 0x17, len(events)) + b"".join(
+        struct.pack("<BBi", index, 0x01, value) for index, value in events)
+
+
+def dnp3_binary_events(events: Sequence[tuple[int, bool]]) -> bytes:
+    """Group 2 var 1 (binary input change events without time), 1-byte count and index prefix."""
+    return struct.pack("BBBB", 2, 1, 0x17, len(events)) + b"".join(
+        struct.pack("BB", index, 0x81 if on else 0x01) for index, on in events)
+
+
+def dnp3_crob(index: int, code: int = 0x03) -> bytes:
+    """The object part of an operate: group 12 var 1 (CROB) at one index, 2-byte count and index."""
+    return struct.pack("<BBBHH", 12, 1, 0x28, 1, index) + struct.pack("<BBIIB", code, 1, 1000, 0, 0)
+
+
+def dnp3_time_delay(ms: int) -> bytes:
+    """Group 52 var 2 (time delay fine), the answer to a restart."""
+    return struct.pack("<BBBBH", 52, 2, 0x07, 1, ms)
+
+
+def dnp3_all_attributes() -> bytes:
+    """Group 0 var 254 (all device attributes), no range: what a device-identity read asks."""
+    return struct.pack("BBB", 0, 254, 0x06)
+
+
+def _dnp3_free(group: int, var: int, obj: bytes) -> bytes:
+    """One free-format object (qualifier 0x5B: 1-byte count, 2-byte object size)."""
+    return struct.pack("<BBBBH", group, var, 0x5B, 1, len(obj)) + obj
+
+
+def dnp3_file_open(name: str, size: int, request_id: int, created_ms: int = 0) -> bytes:
+    """Group 70 var 3 (file command) opening `name` for writing."""
+    raw = name.encode("ascii")
+    obj = (struct.pack("<HH", 26, len(raw)) + created_ms.to_bytes(6, "little")
+           + struct.pack("<HIIHHH", 0o644, 0, size, 2, 1024, request_id) + raw)
+    return _dnp3_free(70, 3, obj)
+
+
+def dnp3_file_status(handle: int, size: int, request_id: int, status: int = 0) -> bytes:
+    """Group 70 var 4 (file command status): the answer to an open, and a close's request."""
+    return _dnp3_free(70, 4, struct.pack("<IIHHB", handle, size, 1024, request_id, status))
+
+
+def dnp3_file_transport(handle: int, block: int, data: bytes, last: bool) -> bytes:
+    """Group 70 var 5 (file transport): one block of a file written to the outstation."""
+    return _dnp3_free(70, 5, struct.pack("<II", handle, block | (0x80000000 if last else 0)) + data)
+
+
+def dnp3_file_transport_status(handle: int, block: int, last: bool) -> bytes:
+    """Group 70 var 6 (file transport status): the outstation's acknowledgement of a block."""
+    return _dnp3_free(70, 6, struct.pack("<IIB", handle, block | (0x80000000 if last else 0), 0))
+
+
 # --------------------------------------------------------------------------- EtherNet/IP + CIP
 
 ENIP_PORT = 44818
@@ -101,6 +173,31 @@ def enip_send_rr_data(session: int, cip: bytes, context: bytes = bytes(8)) -> by
     """SendRRData (0x6F): null address item + unconnected data item carrying `cip`."""
     cpf = struct.pack("<IHHHHHH", 0, 0, 2, 0, 0, 0xB2, len(cip)) + cip
     return enip(0x6F, cpf, session=session, context=context)
+
+
+def enip_register_session_resp(session: int) -> bytes:
+    return enip(0x65, struct.pack("<HH", 1, 0), session=session)
+
+
+def cip_identity_attributes(vendor: int, device_type: int, product_code: int, revision: tuple[int, int],
+                            serial: int, name: str, status: int = 0x0030) -> bytes:
+    """The Identity object's attributes 1-7, the answer to Get_Attributes_All on class 1."""
+    nm = name.encode("ascii")
+    return struct.pack("<HHHBBHI", vendor, device_type, product_code, revision[0], revision[1], status,
+                       serial) + bytes([len(nm)]) + nm
+
+
+def cip_file_initiate_download(size: int, name: str, revision: tuple[int, int] = (1, 0)) -> bytes:
+    """File object (class 0x37) Initiate Download: file size, revision, STRINGI name (one
+    English ISO 8859-1 short string)."""
+    raw = name.encode("ascii")
+    stringi = b"\x01eng\xda\x04\x00" + bytes([len(raw)]) + raw
+    return struct.pack("<IBB", size, *revision) + stringi
+
+
+def cip_file_download_transfer(number: int, data: bytes, last: bool) -> bytes:
+    """File object Download Transfer: transfer number, packet type (1 middle, 2 last), data."""
+    return struct.pack("BB", number & 0xFF, 2 if last else 1) + data
 
 
 # --------------------------------------------------------------------------- IEC 60870-5-104
