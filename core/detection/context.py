@@ -17,6 +17,7 @@ from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
 from plantwatch.core.decode.schema import CLS_ACTION, CLS_DISCOVER, CLS_REPROGRAM
 from plantwatch.core.detection.baseline import Aggregates, Baseline
 from plantwatch.core.detection.models.base import Context
+from plantwatch.core.detection.peaks import LearnedPeaks
 from plantwatch.core.flows.sessions import FAILED_STATES
 from plantwatch.core.inventory.roles import mark_unverified
 from plantwatch.core.inventory.zones import Zones
@@ -162,7 +163,8 @@ class ContextBuilder:
         ops = self._ops_context(S)
         V = self._volume_context(S, D)
         return Context(S=S, ops=ops, V=V, D=D, cfg=self.cfg, hours_b=self.baseline.hours(), cold=cold,
-                       titles=self.titles, A=self._arp_context(D))
+                       titles=self.titles, A=self._arp_context(D),
+                       peaks=LearnedPeaks.from_config(B.peaks, self.cfg))
 
     def _arp_context(self, D: pl.DataFrame) -> pl.DataFrame:
         if not self._arp:

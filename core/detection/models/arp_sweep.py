@@ -8,7 +8,12 @@ from __future__ import annotations
 import polars as pl
 
 from plantwatch.core.detection.models.base import Context, Model, dur, fmt_list, span
-from plantwatch.core.detection.models.horizons import distinct_over_horizons, horizon_text, horizons
+from plantwatch.core.detection.models.horizons import (
+    distinct_over_horizons,
+    horizon_text,
+    horizons,
+    learned_need,
+)
 from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance
 
@@ -25,16 +30,18 @@ def run(ctx: Context) -> list[Breach]:
     f = ctx.A.filter(~pl.col("sender_router")).rename({"ts": "first_ts"}).with_columns(
         pl.col("first_ts").alias("last_ts"))
     out = []
-    for h, g in distinct_over_horizons(f, "sender", ["target"], horizons(c, KEYS)):
+    accept, needs = learned_need(ctx.peaks, "arp", "sender")
+    for h, g in distinct_over_horizons(f, "sender", ["target"], horizons(c, KEYS), accept):
         dev = g["sender"][0]
+        need = needs[(dev, h.seconds)]
         a, b = span(g)
         targets = g["target"].to_list()
         imp = poisson_importance(g.height, 1.0)
         expl = (f"{dev} asked ARP for {g.height} different addresses ({fmt_list(targets, 3)}) within "
-                f"{dur(a, b)} ({horizon_text(h)}); a host asks for its gateway and the few peers it talks "
+                f"{dur(a, b)} ({horizon_text(h, need)}); a host asks for its gateway and the few peers it talks "
                 f"to, a sweep asks for the whole segment.")
         refs = [int(r) for r in g["ref"].to_list()]
         out.append(ctx.breach(MODEL, dev, [], a, b, imp, expl, [], refs,
                               {"targets": g.height, "first": targets[0], "last": targets[-1],
-                               "horizon": h.name, "horizon_s": h.seconds}))
+                               "horizon": h.name, "horizon_s": h.seconds, **need.details()}))
     return out

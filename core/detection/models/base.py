@@ -26,6 +26,7 @@ import polars as pl
 from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.detection import scoring
 from plantwatch.core.detection.features import declared_frame
+from plantwatch.core.detection.peaks import LearnedPeaks
 from plantwatch.core.detection.records import Breach
 
 NS = 1_000_000_000
@@ -62,6 +63,7 @@ class Context:
     titles: dict[str, str] = field(default_factory=dict)  # model id -> title, for explanations
     identity_changes: pl.DataFrame | None = None  # plantwatch.core.inventory.identity.CHANGES of the run
     A: pl.DataFrame = field(default_factory=pl.DataFrame)  # ARP requests of the run
+    peaks: LearnedPeaks = field(default_factory=LearnedPeaks)  # learned fan-out thresholds
 
     def __post_init__(self) -> None:
         self.A = declared_frame("A", self.A)

@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from plantwatch.core.detection.models.base import groups, span
+from plantwatch.core.detection.peaks import LearnedPeaks, Need
 
 # the config keys of the three horizons: (seconds, minimum distinct targets) per horizon
 FAILURE_KEYS = (("window_s", "min_failures"), ("hour_s", "hour_min_failures"), ("day_s", "day_min_failures"))
@@ -64,22 +65,41 @@ def distinct_over_horizons(f: pl.DataFrame, by: str, key: list[str], hs: list[Ho
     return out
 
 
-def horizon_groups(f: pl.DataFrame, c: dict[str, Any], failed_b: str, hours_b: float
-                   ) -> list[tuple[Horizon, pl.DataFrame, float]]:
-    """(horizon, group, expected failures of the source in that horizon) for each burst of one
-    source's failures (`f`, sessions with c, s, port) that crosses a horizon and exceeds
-    `learned_factor` times what the source's own learned failure rate predicts for that long."""
+def learned_need(peaks: LearnedPeaks, measure: str, by: str
+                 ) -> tuple[Callable[[Horizon, pl.DataFrame], bool], dict[tuple[str, float], Need]]:
+    """An `accept` for distinct_over_horizons: the group reaches what the source needs over the
+    horizon (its floor, or more when learning saw more: core/detection/peaks.py); and the needs
+    it judged with, by (source, horizon seconds), for the explanations."""
+    needs: dict[tuple[str, float], Need] = {}
+
+    def accept(h: Horizon, g: pl.DataFrame) -> bool:
+        src = g[by][0]
+        n = needs.setdefault((src, h.seconds), peaks.need(measure, h.seconds, src, h.min_targets))
+        return g.height >= n.targets
+
+    return accept, needs
+
+
+def horizon_groups(f: pl.DataFrame, c: dict[str, Any], failed_b: str, hours_b: float,
+                   peaks: LearnedPeaks, measure: str) -> list[tuple[Horizon, pl.DataFrame, float, Need]]:
+    """(horizon, group, expected failures of the source in that horizon, the distinct targets it
+    needed) for each burst of one source's failures (`f`, sessions with c, s, port) that crosses
+    a horizon, reaches what learning saw of the source and the network (`measure` of `peaks`),
+    and exceeds `learned_factor` times what the source's own learned failure rate predicts."""
     factor = float(c["learned_factor"])
+    learned, needs = learned_need(peaks, measure, "c")
 
     def expected(h: Horizon, g: pl.DataFrame) -> float:
         return (int(g[failed_b][0]) / hours_b * h.seconds / 3600) if hours_b > 0 else 0.0
 
     def accept(h: Horizon, g: pl.DataFrame) -> bool:
-        return g.height >= max(h.min_targets, math.ceil(factor * expected(h, g)))
+        return learned(h, g) and g.height >= max(h.min_targets, math.ceil(factor * expected(h, g)))
 
-    return [(h, g, expected(h, g))
+    return [(h, g, expected(h, g), needs[(g["c"][0], h.seconds)])
             for h, g in distinct_over_horizons(f, "c", ["s", "port"], horizons(c), accept)]
 
 
-def horizon_text(h: Horizon) -> str:
-    return f"counted over the {h.name} horizon"
+def horizon_text(h: Horizon, need: Need | None = None) -> str:
+    """"counted over the 1 h horizon", with the learned threshold when it is above the floor."""
+    extra = need.text() if need is not None else ""
+    return f"counted over the {h.name} horizon" + (f", {extra}" if extra else "")
