@@ -202,7 +202,10 @@ class Detector:
         # what the detection judged with, stated once for the report (the baseline grows after)
         self._judged = self.baseline.maturity_text(float(bcfg["network_min_hours"]),
                                                    int(bcfg["network_min_observations"]))
-        res.models = {m.id: ("learning" if (cold and m.needs_history) else "active") for m in MODELS.values()}
+        # while the network learns, a history model that judges pairs by their own baseline is
+        # active for the mature pairs only ("pairs"); the others wait ("learning")
+        res.models = {m.id: ("active" if not (cold and m.needs_history) else "pairs" if m.judges_pairs else "learning")
+                      for m in MODELS.values()}
         if self.mode != "detect":
             return res
         titles = {m.id: m.title for m in MODELS.values()}

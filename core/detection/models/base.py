@@ -46,6 +46,7 @@ class Model:
     needs_history: bool        # True: silent (learning) until the network baseline is mature
     description: str
     prior_hours: float = 24.0  # smoothing of the baseline rate (core/scoring.rate)
+    judges_pairs: bool = False  # judges a (client, server, service) by the pair's own baseline
 
 
 @dataclass
@@ -74,6 +75,21 @@ class Context:
 
     def mcfg(self, model: Model) -> dict[str, Any]:
         return self.cfg.get(model.id, {})
+
+    def pair_mature(self) -> pl.Expr:
+        """A row's (client, server, service) holds enough observations of its own in the baseline
+        (`pair_min_observations`), whatever the maturity of the devices or the network."""
+        return pl.col("pair_obs_b") >= int(self.cfg["baseline"]["pair_min_observations"])
+
+    def judged(self) -> pl.Expr:
+        """The rows a pair-judging history model judges: every row once the network is mature;
+        while it learns, the rows whose pair is mature by its own observations."""
+        return pl.lit(True) if not self.cold else self.pair_mature()
+
+    def pair_text(self, n_obs: int) -> str:
+        """The one maturity a breach judged by its pair states."""
+        return (f"the network is still learning, but this pair is mature by its own {n_obs:,} "
+                f"observation(s) in the baseline")
 
     def title_of(self, model_id: str) -> str:
         return self.titles.get(model_id, model_id)

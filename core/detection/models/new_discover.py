@@ -31,18 +31,18 @@ from plantwatch.core.detection.scoring import poisson_importance, rate
 MODEL = Model(
     "ics.new_discover", "Multiple New Discover Commands", "ICS", "high", "discovery", ("T0888", "T0846"), True,
     "Several DISCOVER operations (identification, SZL reads, block lists) that the source never "
-    "sent to those targets while learning; DNP3 reads from a source new to the outstation count too.")
+    "sent to those targets while learning; DNP3 reads from a source new to the outstation count too.",
+    judges_pairs=True)
 
 
 def run(ctx: Context) -> list[Breach]:
-    if ctx.cold:
-        return []
     c = ctx.mcfg(MODEL)
     w, k_min, t_min = float(c["window_s"]), int(c["min_keys"]), int(c["min_targets"])
     # DNP3 reads (integrity polls of all classes) from a source new to the outstation are
     # reconnaissance too: an outstation answers its master, not a newcomer
     dnp3_recon = (pl.col("app") == APP_DNP3) & (pl.col("cls") == CLS_READ) & (pl.col("pair_ops_b") == 0)
-    f = ctx.ops.filter(((pl.col("cls") == CLS_DISCOVER) & (pl.col("key_b") == 0)) | dnp3_recon)
+    # while the network learns, only pairs mature by their own observations are judged
+    f = ctx.ops.filter((((pl.col("cls") == CLS_DISCOVER) & (pl.col("key_b") == 0)) | dnp3_recon) & ctx.judged())
     found: list[tuple[str, float, pl.DataFrame, Need]] = []
     taken: dict[str, list[tuple[int, int]]] = {}
     for g in groups(f, ["src"], w, key=["dst", "app", "code", "name"]):
@@ -73,10 +73,12 @@ def run(ctx: Context) -> list[Breach]:
         expl = (f"{dev} sent {g.height} {recon} new for their target ({fmt_list(names)}) "
                 f"to {len(targets)} device(s) ({fmt_list(targets, 3)}) within {dur(a, b)} (counted over the "
                 f"{horizon} horizon" + (f", {need.text()}" if need.text() else "") + "); in "
-                f"{hours_text(ctx.hours_b)} of learning it sent {nb} DISCOVER operation(s) in all.")
+                f"{hours_text(ctx.hours_b)} of learning it sent {nb} DISCOVER operation(s) in all"
+                + (f"; {ctx.pair_text(int(g['pair_obs_b'].min()))}" if ctx.cold else "") + ".")
         sids, refs = evidence(g)
         out.append(ctx.breach(MODEL, dev, targets, a, b, imp, expl, sids, refs,
                               {"new_keys": g.height, "operations": names, "targets": len(targets),
-                               "baseline_discover": nb, "horizon": horizon, "horizon_s": hw, **need.details()},
-                              immature=bool(g["src_immature"][0])))
+                               "baseline_discover": nb, "horizon": horizon, "horizon_s": hw, **need.details(),
+                               "judged_by": "pair" if ctx.cold else "network"},
+                              immature=bool(g["src_immature"][0]) and not g.select(ctx.pair_mature().all()).item()))
     return out
