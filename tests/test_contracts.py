@@ -89,7 +89,7 @@ def test_model_ids_are_short_stable_and_key_the_config() -> None:
     assert V4_MODEL_IDS.items() <= BY_TITLE.items()
     assert set(BY_TITLE.values()) - set(V4_MODEL_IDS.values()) == {
         "ics.role_contradiction", "ics.action_rate", "net.beacon", "net.arp_sweep", "ics.identity_changed",
-        "ics.connection_rate"}
+        "ics.connection_rate", "net.connection_rate"}
 
 
 def test_no_code_branches_on_a_model_title() -> None:

@@ -162,3 +162,21 @@ def test_volume_to_a_new_server_is_compared_with_servers_of_its_role_on_that_por
     b = fired(detect(learned, tmp_path, rows, extra), "net.data_volume")
     assert len(b) == 1 and b[0].details["baseline"] == "server port and role", [x.details for x in b]
     assert f"the largest hour of any client of port 445 on a server like {fs}" in b[0].explanation
+
+
+def test_a_brute_force_against_an_it_service_states_its_rate(learned: Path, tmp_path: Path) -> None:  # noqa: F811
+    # 400 RDP logons tried against the DC in two minutes, one connection each: a password spray
+    spray = [sess(NEW, "10.10.10.2", 3389, T_DETECT + k * NS * 3 // 10, dur_s=0.2) for k in range(400)]
+    b = fired(detect(None, tmp_path, spray, NEWDEV), "net.connection_rate")
+    assert len(b) == 1 and b[0].device == NEW and b[0].devices == [NEW, "10.10.10.2"]
+    assert b[0].details["connections"] == 400 and b[0].details["port"] == 3389
+    assert "there is no baseline yet" in b[0].explanation and "200 per minute" in b[0].explanation
+    assert not fired(detect(None, tmp_path, spray, NEWDEV), "ics.connection_rate")   # an IT service
+    # the file shares the workstations opened every hour while learning are no flood, nor is a
+    # burst of 120 lookups in a minute
+    shares = [sess(WS1, "10.10.10.2", 445, T_DETECT + k * 30 * NS) for k in range(200)]
+    assert not fired(detect(learned, tmp_path, shares), "net.connection_rate")
+    dns = [sess(WS1, "10.10.10.2", 53, T_DETECT + k * NS // 2, proto=17, dur_s=0.01) for k in range(120)]
+    assert not fired(detect(learned, tmp_path, dns), "net.connection_rate")
+    b = fired(detect(learned, tmp_path, spray, NEWDEV), "net.connection_rate")
+    assert len(b) == 1 and "never carried one while learning" in b[0].explanation

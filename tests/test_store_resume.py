@@ -98,7 +98,7 @@ def _store_with_state(tmp_path: Path) -> Path:
     ("sessions.version", b"7", "SessionTracker state version 7 is newer than this plantwatch reads (1)"),
     ("devices.scalars", b'{"_pend_rows": 0, "_later": 1}', "DeviceInventory state does not match version 1 "
                                                            "(unknown: _later; missing: none)"),
-    ("baseline.scalars", b'{"_first_ts": 1}', "Baseline state does not match version 2 "
+    ("baseline.scalars", b'{"_first_ts": 1}', "Baseline state does not match version 3 "
                                               "(unknown: none; missing: _last_ts, _learn_runs, _runs)"),
 ])
 def test_state_that_cannot_be_resumed_is_refused_in_one_line(tmp_path: Path, row: str, value: bytes,

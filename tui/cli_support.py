@@ -112,6 +112,9 @@ def print_detection(data: dict) -> None:
     click.echo(f"\nBaseline: {det['baseline_statement']}")
     if learning:
         click.echo(f"Still learning (no history yet): {', '.join(learning)}")
+    pairs = [m["name"] for m in det["models"] if m["state"] == "pairs"]
+    if pairs:
+        click.echo(f"Judging only pairs with their own history: {', '.join(pairs)}")
     for inc in data["incidents"]:
         click.echo(f"\nIncident {inc['score']:.2f}: {printable(inc['title'])}")
         click.echo("  phases: " + " -> ".join(p["phase"] for p in inc["phases"])

@@ -13,6 +13,8 @@ attack in progress is never learned into normal. The tables:
   and the sum and sum of squares of log1p(bytes per hour), for "unusual data volume".
 - rdp: RDP cookie users per pair; ja3: TLS client fingerprints per device.
 - hours: the distinct hours of packet time the baseline has seen (its length of learning).
+- peaks: the most distinct targets each source reached over each horizon (failed connections,
+  DISCOVER operations, rare external endpoints, ARP requests; core/detection/peaks.py).
 
 Everything is persisted by core/store/state.py (attributes starting with "_"), so the
 baseline lives in the store and survives restarts; `device_table` is the readable summary.
@@ -26,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from plantwatch.core.decode.addr import ip_texts
+from plantwatch.core.detection.peaks import PEAKS, empty_peaks, fold_peaks
 from plantwatch.core.flows.sessions import FAILED_STATES, session_ops
 from plantwatch.core.flows.stateful import ComponentState, Stateful
 
@@ -194,12 +197,14 @@ class Baseline(Stateful):
     """The learned pattern of life (see the module docstring)."""
 
     # version 2 counts the learn-mode runs; a version 1 state (or an unversioned one without
-    # the count) did not, and resumes with 0, as if no run had been named normal
-    STATE_VERSION = 2
-    STATE_FRAMES = ("_edges", "_ops", "_vol", "_rdp", "_ja3", "_hours")
+    # the count) did not, and resumes with 0, as if no run had been named normal. Version 3 keeps
+    # fan-out peaks; a version 2 state learned none (the models' floors apply until it does)
+    STATE_VERSION = 3
+    STATE_FRAMES = ("_edges", "_ops", "_vol", "_rdp", "_ja3", "_hours", "_peaks")
     STATE_SCALARS = ("_first_ts", "_last_ts", "_runs", "_learn_runs")
-    STATE_MIGRATIONS = {**Stateful.STATE_MIGRATIONS, 1: lambda st: ComponentState(
-        2, st.frames, {"_learn_runs": 0, **st.scalars})}
+    STATE_MIGRATIONS = {**Stateful.STATE_MIGRATIONS,
+                        1: lambda st: ComponentState(2, st.frames, {"_learn_runs": 0, **st.scalars}),
+                        2: lambda st: ComponentState(3, {**st.frames, "_peaks": empty_peaks()}, st.scalars)}
 
     def __init__(self) -> None:
         self._edges = _empty(EDGES)
@@ -208,6 +213,7 @@ class Baseline(Stateful):
         self._rdp = _empty(RDP)
         self._ja3 = _empty(JA3)
         self._hours = _empty(HOURS)
+        self._peaks = empty_peaks()
         self._first_ts = 0
         self._last_ts = 0
         self._runs = 0
@@ -248,7 +254,16 @@ class Baseline(Stateful):
         self._runs += 1
         self._learn_runs += int(learned)
 
+    def add_peaks(self, peaks: pl.DataFrame) -> None:
+        """Fold a run's fan-out peaks (core/detection/peaks.PEAKS) in: the largest per key."""
+        if peaks.height:
+            self._peaks = fold_peaks(pl.concat([self._peaks, peaks.select(list(PEAKS)).cast(PEAKS)]))
+
     # --- questions ---------------------------------------------------------------------------
+
+    @property
+    def peaks(self) -> pl.DataFrame:
+        return self._peaks
 
     @property
     def edges(self) -> pl.DataFrame:

@@ -17,6 +17,7 @@ from plantwatch.core.decode.ics import ICS_APPS, ICS_PORTS
 from plantwatch.core.decode.schema import CLS_ACTION, CLS_DISCOVER, CLS_REPROGRAM
 from plantwatch.core.detection.baseline import Aggregates, Baseline
 from plantwatch.core.detection.models.base import Context
+from plantwatch.core.detection.peaks import LearnedPeaks
 from plantwatch.core.flows.sessions import FAILED_STATES
 from plantwatch.core.inventory.roles import mark_unverified
 from plantwatch.core.inventory.zones import Zones
@@ -155,6 +156,12 @@ class ContextBuilder:
                                              "c_failed_ics_b", "s_prev_b", "s_srv_b", "rdp_user_s_b",
                                              "s_rdp_users_b", "net_app_clients_b")]
             + [pl.col("ja3_known").fill_null(False)])
+        # what the baseline observed of each (client, server, service): sessions on the edge and
+        # ICS operations client -> server (core/detection/maturity.py judges pairs by it)
+        pair_ops = B.ops.group_by(["src_hi", "src_lo", "dst_hi", "dst_lo"]).agg(pl.col("count").sum().alias("_po")).rename(
+            {"src_hi": "c_hi", "src_lo": "c_lo", "dst_hi": "s_hi", "dst_lo": "s_lo"})
+        S = S.join(pair_ops, on=pair, how="left").with_columns(
+            (pl.col("edge_b") + pl.col("_po").fill_null(0)).alias("pair_obs_b"))
         # network-wide numbers quoted by explanations
         net_it_ot, net_nosni = self._network_numbers(D)
         S = S.with_columns(pl.lit(net_it_ot, pl.Int64).alias("net_it_ot_b"),
@@ -162,7 +169,8 @@ class ContextBuilder:
         ops = self._ops_context(S)
         V = self._volume_context(S, D)
         return Context(S=S, ops=ops, V=V, D=D, cfg=self.cfg, hours_b=self.baseline.hours(), cold=cold,
-                       titles=self.titles, A=self._arp_context(D))
+                       titles=self.titles, A=self._arp_context(D),
+                       peaks=LearnedPeaks.from_config(B.peaks, self.cfg))
 
     def _arp_context(self, D: pl.DataFrame) -> pl.DataFrame:
         if not self._arp:
@@ -198,12 +206,12 @@ class ContextBuilder:
                                         "first_ts": pl.Int64(), "last_ts": pl.Int64(), "key_b": pl.Int64(),
                                         "pair_ops_b": pl.Int64(), "pair_reprogram_b": pl.Int64(), "src_discover_b": pl.Int64(),
                                         "src_action_b": pl.Int64(), "src_role": pl.String(),
-                                        "src_immature": pl.Boolean()})
+                                        "src_immature": pl.Boolean(), "pair_obs_b": pl.Int64()})
         ops = ops.unique(["session_id", "app", "code", "cls", "name", "from_client", "requests"], keep="last")
         # the sender is the client, or the server for what it pushed (from_client false)
         fc = pl.col("from_client")
         o = ops.join(S.select("session_id", "c", "s", "first_ts", "last_ts", "port", "c_role", "s_role",
-                              "c_immature", "s_immature"), on="session_id", how="inner").with_columns(
+                              "c_immature", "s_immature", "pair_obs_b"), on="session_id", how="inner").with_columns(
             pl.when(fc).then(pl.col("c")).otherwise(pl.col("s")).alias("src"),
             pl.when(fc).then(pl.col("s")).otherwise(pl.col("c")).alias("dst"),
             pl.when(fc).then(pl.col("c_role")).otherwise(pl.col("s_role")).alias("src_role"),

@@ -35,6 +35,7 @@ from plantwatch.core.detection.baseline import HOUR, Aggregates, Baseline, key_h
 from plantwatch.core.detection.context import KEEP, NEW_DEVICE, ContextBuilder
 from plantwatch.core.detection.contracts import DetectionSink
 from plantwatch.core.detection.models import MODELS, MODULES, load_config
+from plantwatch.core.detection.peaks import FanOut, rare_servers, zone_kinds
 from plantwatch.core.detection.records import Breach, Incident
 from plantwatch.core.flows.sessions import FAILED_STATES, session_ops
 from plantwatch.core.inventory.roles import mark_unverified
@@ -80,6 +81,7 @@ class Detector:
         self._ops: list[pl.DataFrame] = []
         self._identity: list[pl.DataFrame] = []  # identity changes of the run (inventory.identity.CHANGES)
         self._arp: list[pl.DataFrame] = []   # ARP requests (detect mode), for sweeps
+        self.fanout = FanOut(zone_kinds(self.zones))   # learned fan-out peaks (any mode)
         e = self.baseline.edges
         self._known = np.sort(key_hash(e["c_hi"], e["c_lo"], e["s_hi"], e["s_lo"], e["proto"], e["port"])) \
             if e.height else np.zeros(0, dtype=np.int64)
@@ -95,12 +97,13 @@ class Detector:
                open_sessions: pl.DataFrame | None = None, inventory: object | None = None) -> None:
         """Feed one batch: the sessions that ended in it (packets/ops/open sessions are accepted
         for the interface's sake; models work on sessions and their operations)."""
-        if self.mode == "detect" and packets is not None and "arp_op" in packets.columns:
+        if packets is not None and "arp_op" in packets.columns:
             self._keep_arp(packets)
         if ended is None or ended.height == 0:
             return
         sops = session_ops(ended)
         self.agg.add(ended, sops)
+        self.fanout.add_sessions(ended, sops)
         if self.mode == "detect":
             self._keep(ended, sops)
 
@@ -112,7 +115,10 @@ class Detector:
         """ARP requests asking for another address (not gratuitous, not probes from 0.0.0.0),
         once per (sender, target) per batch."""
         req = p.filter((pl.col("arp_op") == 1) & (pl.col("arp_spa") > 0) & (pl.col("arp_spa") != pl.col("arp_tpa")))
-        if req.height:
+        if req.height == 0:
+            return
+        self.fanout.add_arp(req)
+        if self.mode == "detect":
             self._arp.append(req.select("ts", "arp_spa", "arp_tpa", "file_id", "frame").unique(
                 ["arp_spa", "arp_tpa"], keep="first", maintain_order=True))
 
@@ -159,6 +165,8 @@ class Detector:
             exclude = pl.DataFrame({"hi": [p[0] for p in pairs], "lo": [p[1] for p in pairs]},
                                    schema={"hi": U, "lo": U})
         self.baseline.merge(self.agg, exclude, learned=self.mode == "learn")
+        rare = rare_servers(self.baseline.edges, int(self.cfg["baseline"]["rare_max_devices"]))
+        self.baseline.add_peaks(self.fanout.peaks(self.cfg, exclude, rare))
         self._write_baseline(res.models)
         self.result = res
         return res
@@ -194,7 +202,10 @@ class Detector:
         # what the detection judged with, stated once for the report (the baseline grows after)
         self._judged = self.baseline.maturity_text(float(bcfg["network_min_hours"]),
                                                    int(bcfg["network_min_observations"]))
-        res.models = {m.id: ("learning" if (cold and m.needs_history) else "active") for m in MODELS.values()}
+        # while the network learns, a history model that judges pairs by their own baseline is
+        # active for the mature pairs only ("pairs"); the others wait ("learning")
+        res.models = {m.id: ("active" if not (cold and m.needs_history) else "pairs" if m.judges_pairs else "learning")
+                      for m in MODELS.values()}
         if self.mode != "detect":
             return res
         titles = {m.id: m.title for m in MODELS.values()}

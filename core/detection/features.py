@@ -57,6 +57,8 @@ SESSION_FEATURES: tuple[Feature, ...] = (
     Feature("s_role", _S, "the server's role by behaviour"),
     Feature("edge_b", _I, "sessions on this (client, server, transport, port) in the baseline"),
     Feature("pair_b", _I, "sessions between this client and server in the baseline"),
+    Feature("pair_obs_b", _I, "observations of this (client, server, service) in the baseline: sessions on "
+            "the edge and ICS operations client -> server (its own maturity)"),
     Feature("c_app_b", _I, "sessions of the client with this application protocol"),
     Feature("c_ics_b", _I, "ICS sessions (ICS app or port) of the client"),
     Feature("c_failed_b", _I, "failed sessions of the client"),
@@ -90,6 +92,7 @@ OP_FEATURES: tuple[Feature, ...] = (
     Feature("src_action_b", _I, "ACTION operations the source sent in the baseline"),
     Feature("src_role", _S, "the source's role (inventory: engineering, hmi, plc, ...)"),
     Feature("src_immature", _B, "the source's baseline is still learning"),
+    Feature("pair_obs_b", _I, "observations of the operation's session pair in the baseline (see S)"),
 )
 
 VOLUME_FEATURES: tuple[Feature, ...] = (

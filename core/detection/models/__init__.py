@@ -29,6 +29,7 @@ from plantwatch.core.detection.models import (
     ics_connectivity,
     ics_protocol,
     identity_changed,
+    it_connection_rate,
     it_to_ics,
     new_action,
     new_device,
@@ -42,7 +43,7 @@ from plantwatch.core.detection.models.base import Model
 
 # New Device runs last: it reads the breaches of the others.
 MODULES = (failed_internal, failed_ics, arp_sweep, it_to_ics, ics_connectivity, ics_protocol,
-           new_discover, new_action, action_rate, connection_rate, reprogram, identity_changed, role_contradiction,
+           new_discover, new_action, action_rate, connection_rate, it_connection_rate, reprogram, identity_changed, role_contradiction,
            admin_rdp, ssl_no_sni, ssl_self_signed, data_volume, external_connectivity, beacon, new_device)
 MODELS: dict[str, Model] = {m.MODEL.id: m.MODEL for m in MODULES}
 BY_TITLE: dict[str, str] = {m.title: m.id for m in MODELS.values()}   # title -> id (old keys)

@@ -26,6 +26,7 @@ import polars as pl
 from plantwatch.core.capture.refs import PacketRef
 from plantwatch.core.detection import scoring
 from plantwatch.core.detection.features import declared_frame
+from plantwatch.core.detection.peaks import LearnedPeaks
 from plantwatch.core.detection.records import Breach
 
 NS = 1_000_000_000
@@ -45,6 +46,7 @@ class Model:
     needs_history: bool        # True: silent (learning) until the network baseline is mature
     description: str
     prior_hours: float = 24.0  # smoothing of the baseline rate (core/scoring.rate)
+    judges_pairs: bool = False  # judges a (client, server, service) by the pair's own baseline
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Context:
     titles: dict[str, str] = field(default_factory=dict)  # model id -> title, for explanations
     identity_changes: pl.DataFrame | None = None  # plantwatch.core.inventory.identity.CHANGES of the run
     A: pl.DataFrame = field(default_factory=pl.DataFrame)  # ARP requests of the run
+    peaks: LearnedPeaks = field(default_factory=LearnedPeaks)  # learned fan-out thresholds
 
     def __post_init__(self) -> None:
         self.A = declared_frame("A", self.A)
@@ -72,6 +75,21 @@ class Context:
 
     def mcfg(self, model: Model) -> dict[str, Any]:
         return self.cfg.get(model.id, {})
+
+    def pair_mature(self) -> pl.Expr:
+        """A row's (client, server, service) holds enough observations of its own in the baseline
+        (`pair_min_observations`), whatever the maturity of the devices or the network."""
+        return pl.col("pair_obs_b") >= int(self.cfg["baseline"]["pair_min_observations"])
+
+    def judged(self) -> pl.Expr:
+        """The rows a pair-judging history model judges: every row once the network is mature;
+        while it learns, the rows whose pair is mature by its own observations."""
+        return pl.lit(True) if not self.cold else self.pair_mature()
+
+    def pair_text(self, n_obs: int) -> str:
+        """The one maturity a breach judged by its pair states."""
+        return (f"the network is still learning, but this pair is mature by its own {n_obs:,} "
+                f"observation(s) in the baseline")
 
     def title_of(self, model_id: str) -> str:
         return self.titles.get(model_id, model_id)

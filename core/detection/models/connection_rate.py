@@ -33,11 +33,18 @@ MODEL = Model(
 
 
 def run(ctx: Context) -> list[Breach]:
-    c = ctx.mcfg(MODEL)
+    ics = pl.col("port").is_in(list(ICS_PORTS)) | pl.col("app").is_in(list(ICS_APPS)) | pl.col("s_ics")
+    return floods(ctx, MODEL, ctx.S.filter(ics))
+
+
+def floods(ctx: Context, model: Model, f: pl.DataFrame) -> list[Breach]:
+    """The bursts of one edge among sessions `f` whose rate is above the edge's learned rate (or
+    the cold-start bound): the breaches of `model`, with its config (window_s, min_sessions,
+    min_span_s, factor, cold_per_minute)."""
+    c = ctx.mcfg(model)
     w, n_min, min_span = float(c["window_s"]), int(c["min_sessions"]), float(c["min_span_s"])
     factor, cold_per_min = float(c["factor"]), float(c["cold_per_minute"])
-    ics = pl.col("port").is_in(list(ICS_PORTS)) | pl.col("app").is_in(list(ICS_APPS)) | pl.col("s_ics")
-    f = ctx.S.filter(ics & ~pl.col("s_group") & (pl.col("c") != pl.col("s")))
+    f = f.filter(~pl.col("s_group") & (pl.col("c") != pl.col("s")))
     out = []
     for g in groups(f, ["c", "s", "port"], w, min_count=n_min, window_s=w):
         a, b = span(g)
@@ -62,7 +69,7 @@ def run(ctx: Context) -> list[Breach]:
         expl = (f"{dev} opened {n:,} connection(s) to {dst} port {port} within {dur(a, b)}, {per_min:,.0f} per "
                 f"minute ({failed:,} failed); {base}.")
         sids, refs = evidence(g)
-        out.append(ctx.breach(MODEL, dev, [dst], a, b, poisson_importance(n, expected), expl, sids, refs,
+        out.append(ctx.breach(model, dev, [dst], a, b, poisson_importance(n, expected), expl, sids, refs,
                               {"connections": n, "failed": failed, "port": port, "per_minute": round(per_min, 1),
                                "baseline_connections": nb, "expected": round(expected, 2)}))
     return out

@@ -30,7 +30,7 @@ def run(ctx: Context) -> list[Breach]:
     f = ctx.S.filter(pl.col("failed") & ~pl.col("s_ext") & ~pl.col("s_group")
                      & (pl.col("s_ics") | pl.col("port").is_in(list(ICS_PORTS))))
     out = []
-    for h, g, _ in horizon_groups(f, c, "c_failed_ics_b", ctx.hours_b):
+    for h, g, _, need in horizon_groups(f, c, "c_failed_ics_b", ctx.hours_b, ctx.peaks, "failed_ics"):
         w = h.seconds
         dev, a, b, targets, ports = summarize(g)
         fb = int(g["c_failed_ics_b"][0])
@@ -39,9 +39,9 @@ def run(ctx: Context) -> list[Breach]:
         base = ("there is no baseline yet" if ctx.cold else
                 f"in {hours_text(ctx.hours_b)} of learning it had {fb} failed ICS connection(s)")
         expl = (f"{dev} failed {g.height} connections to ICS port(s) {fmt_list(ports, 6)} of "
-                f"{len(targets)} OT/ICS address(es) within {dur(a, b)} ({horizon_text(h)}); {base}.")
+                f"{len(targets)} OT/ICS address(es) within {dur(a, b)} ({horizon_text(h, need)}); {base}.")
         sids, refs = evidence(g)
         out.append(ctx.breach(MODEL, dev, targets, a, b, imp, expl, sids, refs,
                               {"failures": g.height, "horizon": h.name, "horizon_s": h.seconds, "targets": len(targets), "ports": ports,
-                               "baseline_failures": fb}))
+                               "baseline_failures": fb, **need.details()}))
     return out

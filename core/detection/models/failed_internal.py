@@ -28,7 +28,7 @@ def run(ctx: Context) -> list[Breach]:
     c = ctx.mcfg(MODEL)
     f = ctx.S.filter(pl.col("failed") & ~pl.col("s_ext") & ~pl.col("s_group"))
     out = []
-    for h, g, _ in horizon_groups(f, c, "c_failed_b", ctx.hours_b):
+    for h, g, _, need in horizon_groups(f, c, "c_failed_b", ctx.hours_b, ctx.peaks, "failed_internal"):
         w = h.seconds
         dev, a, b, targets, ports = summarize(g)
         fb = int(g["c_failed_b"][0])
@@ -40,9 +40,9 @@ def run(ctx: Context) -> list[Breach]:
             base = (f"in {hours_text(ctx.hours_b)} of learning it had {fb} failed connection(s) "
                     f"(expected {lam:.2g} in this time)")
         expl = (f"{dev} failed {g.height} connections to {len(targets)} internal host(s) on port(s) "
-                f"{fmt_list(ports, 6)} within {dur(a, b)} ({horizon_text(h)}); {base}.")
+                f"{fmt_list(ports, 6)} within {dur(a, b)} ({horizon_text(h, need)}); {base}.")
         sids, refs = evidence(g)
         out.append(ctx.breach(MODEL, dev, targets, a, b, imp, expl, sids, refs,
                               {"failures": g.height, "horizon": h.name, "horizon_s": h.seconds, "targets": len(targets), "ports": ports,
-                               "baseline_failures": fb, "expected": lam}))
+                               "baseline_failures": fb, "expected": lam, **need.details()}))
     return out

@@ -3,7 +3,8 @@
 With a baseline: at least `min_keys` new (source, target, protocol, operation) ACTION keys in the
 window, or one new critical action (stop, restart, reset...). With none (cold start): critical
 actions still fire, and writes do from a device that is neither an engineering workstation nor an
-HMI, since nothing else should command a controller.
+HMI, since nothing else should command a controller; and pairs mature by their own observations
+(`pair_min_observations`) are judged as with a baseline.
 
 The rate enters the importance too: the new operations' count over their span (at least
 `rate_min_span_s`) against what the source's learned ACTION rate allows (`rate_factor` times it),
@@ -36,7 +37,7 @@ from plantwatch.core.inventory.roles import UNVERIFIED, is_trusted
 MODEL = Model(
     "ics.new_action", "Multiple New Action Commands", "ICS", "critical", "impact", ("T0855", "T0816", "T0836"), False,
     "ACTION operations (writes, stop, start, restart) that the source never sent to that target "
-    "while learning; a single stop or restart is enough.", prior_hours=24.0 * 7)
+    "while learning; a single stop or restart is enough.", prior_hours=24.0 * 7, judges_pairs=True)
 
 
 def run(ctx: Context) -> list[Breach]:
@@ -49,14 +50,18 @@ def run(ctx: Context) -> list[Breach]:
         return []
     f = f.with_columns(pl.col("name").map_elements(lambda n: bool(crit.search(n or "")),
                                                    return_dtype=pl.Boolean).alias("critical"))
+    # cold: stops and writers that should not write fire alone ("alone"); a pair mature by its own
+    # observations is judged as with a baseline. An unverified role (`engineering?`) is no trust
+    alone = pl.lit(ctx.cold) & ~ctx.pair_mature() & ~is_trusted(pl.col("src_role"))
+    f = f.with_columns(alone.alias("alone"))
     if ctx.cold:
-        # an unverified role (`engineering?`: earned while new) is no trust
-        f = f.filter(pl.col("critical") | ~is_trusted(pl.col("src_role")))
+        f = f.filter(pl.col("critical") | pl.col("alone") | ctx.pair_mature())
     out = []
     for g in groups(f, ["src"], w, key=["dst", "app", "code", "name"]):
         n_crit = int(g["critical"].sum())
-        if g.height < k_min and n_crit == 0 and not ctx.cold:  # cold: already only stops or odd writers
+        if g.height < k_min and n_crit == 0 and not g["alone"].any():
             continue
+        by_pair = ctx.cold and bool(g.select(ctx.pair_mature().all()).item())
         dev = g["src"][0]
         a, b = span(g)
         targets = g["dst"].unique(maintain_order=True).to_list()
@@ -77,7 +82,10 @@ def run(ctx: Context) -> list[Breach]:
         pace = (f"{per_min:,.1f} per minute, above the {bound:.3g} per minute "
                 + ("the source's learned rate allows" if learned_per_min else "expected of anyone")
                 if flood else f"{per_min:,.1f} per minute")
-        if ctx.cold:
+        if by_pair:
+            base = (f"none was sent to those targets while learning ({dev} sent {nb} ACTION operation(s) "
+                    f"in all); {ctx.pair_text(int(g['pair_obs_b'].min()))}")
+        elif ctx.cold:
             role = str(g["src_role"][0])
             role = f"{role[:-1]} (unverified)" if role.endswith(UNVERIFIED) else role
             base = (f"there is no baseline yet; {dev} is seen as {role}, and "
@@ -91,6 +99,8 @@ def run(ctx: Context) -> list[Breach]:
         sids, refs = evidence(g)
         out.append(ctx.breach(MODEL, dev, targets, a, b, imp, expl, sids, refs,
                               {"new_keys": g.height, "operations": names, "critical": crit_names,
-                               "count": n_ops, "per_minute": round(per_min, 1), "rate_bound": round(bound, 3)},
-                              immature=bool(g["src_immature"][0]) and not n_crit))
+                               "count": n_ops, "per_minute": round(per_min, 1), "rate_bound": round(bound, 3),
+                               "judged_by": "pair" if by_pair else ("cold start" if ctx.cold else "network")},
+                              immature=bool(g["src_immature"][0]) and not n_crit
+                              and not g.select(ctx.pair_mature().all()).item()))
     return out

@@ -4,7 +4,8 @@ Counted over several horizons like the failed-connection models: a burst (`min_k
 `min_targets` targets, within `window_s`), and reconnaissance spread over an hour or a day (one
 identity read every twenty minutes): `hour_min_targets` / `day_min_targets` distinct targets of new
 DISCOVER operations within `hour_s` / `day_s`. A longer horizon only reports what no shorter one
-already did (one breach per reconnaissance)."""
+already did (one breach per reconnaissance). A source needs more targets when learning saw it, or
+several normal sources, reach more over that horizon (core/detection/peaks.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from plantwatch.core.detection.models.base import (
     window_s_of,
 )
 from plantwatch.core.detection.models.horizons import horizon_name
+from plantwatch.core.detection.peaks import Need
 from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
@@ -31,12 +33,11 @@ DNP3_READ = 1  # application function code READ
 MODEL = Model(
     "ics.new_discover", "Multiple New Discover Commands", "ICS", "high", "discovery", ("T0888", "T0846"), True,
     "Several DISCOVER operations (identification, SZL reads, block lists) that the source never "
-    "sent to those targets while learning; DNP3 reads from a source new to the outstation count too.")
+    "sent to those targets while learning; DNP3 reads from a source new to the outstation count too.",
+    judges_pairs=True)
 
 
 def run(ctx: Context) -> list[Breach]:
-    if ctx.cold:
-        return []
     c = ctx.mcfg(MODEL)
     w, k_min, t_min = float(c["window_s"]), int(c["min_keys"]), int(c["min_targets"])
     # DNP3 reads (integrity polls of all classes) from a source new to the outstation are
@@ -44,22 +45,26 @@ def run(ctx: Context) -> list[Breach]:
     # (function 1): a CONFIRM (0) acknowledges what the outstation sent and asks for nothing.
     dnp3_recon = ((pl.col("app") == APP_DNP3) & (pl.col("cls") == CLS_READ) & (pl.col("code") == DNP3_READ)
                   & (pl.col("pair_ops_b") == 0))
-    f = ctx.ops.filter(((pl.col("cls") == CLS_DISCOVER) & (pl.col("key_b") == 0)) | dnp3_recon)
-    found: list[tuple[str, float, pl.DataFrame]] = []
+    # while the network learns, only pairs mature by their own observations are judged
+    f = ctx.ops.filter((((pl.col("cls") == CLS_DISCOVER) & (pl.col("key_b") == 0)) | dnp3_recon) & ctx.judged())
+    found: list[tuple[str, float, pl.DataFrame, Need]] = []
     taken: dict[str, list[tuple[int, int]]] = {}
     for g in groups(f, ["src"], w, key=["dst", "app", "code", "name"]):
-        if g.height >= k_min or g["dst"].n_unique() >= t_min:
-            found.append((horizon_name(w), w, g))
+        need = ctx.peaks.need("discover", w, g["src"][0], t_min)
+        n_targets = g["dst"].n_unique()
+        if (n_targets >= need.targets) if need.reason != "floor" else (g.height >= k_min or n_targets >= t_min):
+            found.append((horizon_name(w), w, g, need))
             taken.setdefault(g["src"][0], []).append(span(g))
     for hs, hn in ((float(c["hour_s"]), int(c["hour_min_targets"])), (float(c["day_s"]), int(c["day_min_targets"]))):
         for g in groups(f, ["src"], hs, key=["dst"], min_count=hn, window_s=hs):
             a, b = span(g)
-            if any(a <= z and b >= x for x, z in taken.get(g["src"][0], [])):
+            need = ctx.peaks.need("discover", hs, g["src"][0], hn)
+            if g.height < need.targets or any(a <= z and b >= x for x, z in taken.get(g["src"][0], [])):
                 continue
-            found.append((horizon_name(hs), hs, g))
+            found.append((horizon_name(hs), hs, g, need))
             taken.setdefault(g["src"][0], []).append((a, b))
     out = []
-    for horizon, hw, g in found:
+    for horizon, hw, g, need in found:
         targets = g["dst"].unique(maintain_order=True).to_list()
         dev = g["src"][0]
         a, b = span(g)
@@ -71,11 +76,13 @@ def run(ctx: Context) -> list[Breach]:
             g["app"] == APP_DNP3).any() else "DISCOVER operation(s)"
         expl = (f"{dev} sent {g.height} {recon} new for their target ({fmt_list(names)}) "
                 f"to {len(targets)} device(s) ({fmt_list(targets, 3)}) within {dur(a, b)} (counted over the "
-                f"{horizon} horizon); in "
-                f"{hours_text(ctx.hours_b)} of learning it sent {nb} DISCOVER operation(s) in all.")
+                f"{horizon} horizon" + (f", {need.text()}" if need.text() else "") + "); in "
+                f"{hours_text(ctx.hours_b)} of learning it sent {nb} DISCOVER operation(s) in all"
+                + (f"; {ctx.pair_text(int(g['pair_obs_b'].min()))}" if ctx.cold else "") + ".")
         sids, refs = evidence(g)
         out.append(ctx.breach(MODEL, dev, targets, a, b, imp, expl, sids, refs,
                               {"new_keys": g.height, "operations": names, "targets": len(targets),
-                               "baseline_discover": nb, "horizon": horizon, "horizon_s": hw},
-                              immature=bool(g["src_immature"][0])))
+                               "baseline_discover": nb, "horizon": horizon, "horizon_s": hw, **need.details(),
+                               "judged_by": "pair" if ctx.cold else "network"},
+                              immature=bool(g["src_immature"][0]) and not g.select(ctx.pair_mature().all()).item()))
     return out
