@@ -55,6 +55,8 @@ def test_only_changed_rows_are_written_and_the_table_is_the_full_rewrite(
     changed, full = tmp_path / "changed.sqlite", tmp_path / "full.sqlite"
     for files, run_zones in runs:
         written.clear()
+        with Store(changed) as st:   # rows whose role detection marked unverified are written again
+            unverified = st.execute("SELECT COUNT(*) FROM devices WHERE role LIKE '%?'").fetchone()[0]
         with Store(changed) as st:
             Ingest(st, zones=run_zones).run(files)
         with monkeypatch.context() as m, Store(full) as st:
@@ -65,6 +67,6 @@ def test_only_changed_rows_are_written_and_the_table_is_the_full_rewrite(
         with Store(changed, readonly=True) as st:
             total = st.execute("SELECT COUNT(*) FROM devices").fetchone()[0]
         if files[0].name == "s7comm_diag_read.pcapng":   # same zones: its devices and snap7's
-            assert 0 < written[0] <= 6 and total > 100   # (whose sessions were still open)
+            assert 0 < written[0] <= 6 + unverified and total > 100   # (whose sessions were still open)
         if files[0].name == "modbus_mixed_mb2.pcap":   # other zones: every row again (a second,
             assert written[0] == total                 # smaller upsert marks unverified roles)

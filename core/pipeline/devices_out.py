@@ -41,7 +41,7 @@ def rows_to_write(store: Store, inventory: DeviceInventory, devices: pl.DataFram
     marked = [d for (d,) in store.execute("SELECT device FROM devices WHERE role LIKE '%?' AND site = ?",
                                           (store.site,))]
     if marked:
-        extra = devices.filter(pl.col("device").is_in(marked) & ~pl.col("device").is_in(changed["device"]))
+        extra = devices.filter(pl.col("device").is_in(marked) & ~pl.col("device").is_in(changed["device"].to_list()))
         changed = pl.concat([changed, extra], how="vertical_relaxed") if extra.height else changed
     return changed
 
