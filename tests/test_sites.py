@@ -24,7 +24,7 @@ from plantwatch.tui.app import make_app
 from plantwatch.tui.cli import main
 from plantwatch.tui.screens.devices import DevicesScreen
 from plantwatch.tui.widgets.table import SnapshotTable
-from tests.tui_support import DEMO, needs_demo, settle, wait_until
+from tests.tui_support import DEMO, needs_demo, settle, static_text, wait_until
 
 LEARN, INCIDENT = DEMO / "learn.pcapng.gz", DEMO / "incident.pcapng.gz"
 V9_TABLES = ("captures", "sessions", "session_ops", "devices", "baseline_devices", "baseline_meta",
@@ -272,6 +272,7 @@ def test_console_shows_every_site_and_filters_one(shared_sqlite: dict, monkeypat
             await pilot.press("enter")
             await wait_until(pilot, lambda: getattr(app.screen, "detail", None) is not None)
             assert (app.screen.device, app.screen.site) == (b_rows[0], "b")
+            assert static_text(app.screen, "#title").endswith("  site b")   # said on screen too
             # the breach log of every site, kept to b; a breach's evidence log stays at b
             await pilot.press("b")
             breaches = app.screen.query_one(SnapshotTable)

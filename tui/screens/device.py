@@ -191,6 +191,9 @@ class DeviceScreen(BaseScreen):
         title.append_text(plain(name.split(" (from")[0], style="bold"))
         title.append(f"  {d.role}  ", style="")
         title.append(f"[{d.learning}]", style="bold yellow" if d.learning == "new" else "")
+        if self.site:   # a store of several sites: whose 10.0.0.5 this is
+            title.append("  site ")
+            title.append_text(plain(self.site, style="bold"))
         self.query_one("#title", Static).update(title)
         self.query_one("#identity", Static).update(kv_text(d.fields))
         wire = self.query_one("#wire", Static)
