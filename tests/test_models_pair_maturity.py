@@ -78,3 +78,16 @@ def test_new_discovery_on_a_mature_pair_fires_and_the_report_says_pairs(short: P
     assert json.dumps(det_view)  # the JSON states the same
     assert not fired(detect(short, tmp_path, [sess(HMI, PLC3, 502, T_NEXT, app=APP_MODBUS,
                                                     ops=(MB_DEVID, MB_SRVID, MB_CONFORMITY))]), "ics.new_discover")
+
+
+def test_a_pair_that_is_its_own_volume_reference_is_judged_while_the_network_learns(
+        short: Path, tmp_path: Path) -> None:
+    """The HMI was active with PLC1 in three hours of learning (min_reference_hours): 40 MB from
+    the PLC in one hour is judged against that pair's own hours; the same 40 MB from a PLC the HMI
+    never talked to has only pooled references, which wait for the network."""
+    big = 40_000_000
+    b = fired(detect(short, tmp_path, [sess(HMI, PLC1, 502, T_NEXT, app=APP_MODBUS, down=big)]), "net.data_volume")
+    assert len(b) == 1 and b[0].details["judged_by"] == "pair" and b[0].details["baseline"] == "pair"
+    assert "this pair is mature by its own 3 active hour(s)" in b[0].explanation
+    assert not fired(detect(short, tmp_path, [sess(HMI, PLC3, 502, T_NEXT, app=APP_MODBUS, down=big)]),
+                     "net.data_volume")

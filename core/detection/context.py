@@ -306,7 +306,8 @@ class ContextBuilder:
             mx.when(has_own).then(pl.col("o_max")).otherwise(None).cast(pl.Int64).alias("ref_max"),
             mean.when(has_own).then(pl.col("o_max").cast(pl.Float64).log1p()).otherwise(None).alias("ref_mean"),
             sd.when(has_own).then(pl.lit(0.0)).otherwise(None).alias("ref_sd"),
-            pl.lit(int(floor), pl.Int64).alias("floor"))
+            pl.lit(int(floor), pl.Int64).alias("floor"),
+            pl.col("p_hours").cast(pl.Float64).fill_null(0.0).alias("pair_hours_b"))
         v = v.with_columns(_texts(v["c_hi"], v["c_lo"]).alias("c"), _texts(v["s_hi"], v["s_lo"]).alias("s"))
         imm = S.select("c", "c_immature").unique("c")
         return v.join(imm, on="c", how="left").with_columns(pl.col("c_immature").fill_null(False))

@@ -111,6 +111,7 @@ VOLUME_FEATURES: tuple[Feature, ...] = (
     Feature("ref_sd", _F, "standard deviation of log1p(bytes per hour) of the reference"),
     Feature("floor", _I, "bytes under which no hour is unusual (relative to the network's volumes)"),
     Feature("c_immature", _B, "the client's baseline is still learning"),
+    Feature("pair_hours_b", _F, "active hours of this pair and direction in the baseline (0 when none)"),
 )
 
 DEVICE_FEATURES: tuple[Feature, ...] = (

@@ -2,7 +2,11 @@
 pair's largest hour, else any client of that server and port, else any client of that port on
 servers of the same role, else the clients of the source's zone kind and role (0 when devices of that kind never moved such bytes as clients: a field
 device sending a file), else the most the source itself sent in an hour. Hours under a floor
-relative to the network's own volumes are never unusual (core/detection/context.py)."""
+relative to the network's own volumes are never unusual (core/detection/context.py).
+
+While the network still learns, a pair that is its own reference (active in `min_reference_hours`
+hours of the baseline) is judged against its own hours: its history is enough, whatever the
+maturity of the network."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from plantwatch.core.detection.scoring import normal_importance
 MODEL = Model(
     "net.data_volume", "Unusual Data Volume", "Network", "high", "lateral movement", ("T0867", "T0882"), True,
     "An hour of transfer between two devices far above the largest hour seen for that pair, or "
-    "for that server and port when the pair is new.")
+    "for that server and port when the pair is new.", judges_pairs=True)
 
 HOUR = 3600 * NS
 
@@ -27,11 +31,13 @@ def _mb(n: float) -> str:
 
 
 def run(ctx: Context) -> list[Breach]:
-    if ctx.cold or ctx.V.height == 0:
+    if ctx.V.height == 0:
         return []
     c = ctx.mcfg(MODEL)
     factor = float(c["factor"])
-    f = ctx.V.filter((pl.col("bytes") >= pl.col("floor")) & pl.col("ref_max").is_not_null()
+    # cold: only the pairs that are their own reference; the pooled references need a mature network
+    V = ctx.V.filter(pl.col("ref_kind") == "pair") if ctx.cold else ctx.V
+    f = V.filter((pl.col("bytes") >= pl.col("floor")) & pl.col("ref_max").is_not_null()
                      & (pl.col("bytes") >= factor * pl.col("ref_max")))
     out = []
     for r in f.sort(["c", "s", "port", "hour", "measure"]).iter_rows(named=True):
@@ -56,8 +62,12 @@ def run(ctx: Context) -> list[Breach]:
         else:
             expl = (f"{moved}; {ref} in {hours_text(ctx.hours_b)} of learning was {_mb(r['ref_max'])} "
                     f"({r['bytes'] / max(1, r['ref_max']):.0f}x).")
+        if ctx.cold:
+            expl += (f" The network is still learning, but this pair is mature by its own "
+                     f"{r['pair_hours_b']:.0f} active hour(s) in the baseline.")
         out.append(ctx.breach(MODEL, r["c"], [r["s"]], a, b, imp, expl, sids, refs,
                               {"bytes": r["bytes"], "direction": r["measure"], "port": r["port"],
-                               "baseline_max": r["ref_max"], "baseline": r["ref_kind"], "floor": r["floor"]},
-                              immature=bool(r["c_immature"])))
+                               "baseline_max": r["ref_max"], "baseline": r["ref_kind"], "floor": r["floor"],
+                               "judged_by": "pair" if ctx.cold else "network"},
+                              immature=bool(r["c_immature"]) and not ctx.cold))
     return out
