@@ -141,8 +141,7 @@ class OutageBuffer:
         with store.transaction():
             for name, value in base:
                 if name != devices_out.MARK:   # the file's devices table is empty, not the inventory
-                    store.execute("INSERT INTO state (site, sensor, name, value) VALUES (?, ?, ?, ?)",
-                                  (*pipeline_state.scope(store), name, value))
+                    pipeline_state.put(store, name, value)
             save_state(store, BATCH_STATE, {"id": uuid.uuid4().hex, "seq": seq, "closed": False,
                                             "created": time.time(), "rows": 0})
         return store

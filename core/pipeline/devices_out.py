@@ -50,9 +50,7 @@ def mark(store: Store, inventory: DeviceInventory) -> None:
     """The table now holds the inventory's devices in full; call after the state is saved."""
     inventory.mark_written()
     # the marker is the writer's own, like the state it counts (site, sensor: migration V8)
-    store.execute("INSERT INTO state (site, sensor, name, value) VALUES (?, ?, ?, ?) ON CONFLICT "
-                  "(site, sensor, name) DO UPDATE SET value = excluded.value",
-                  (*pipeline_state.scope(store), MARK, _current(store, inventory.zones).encode()))
+    pipeline_state.put(store, MARK, _current(store, inventory.zones).encode())
 
 
 def forget(store: Store) -> None:

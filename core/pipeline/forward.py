@@ -107,4 +107,4 @@ def _replace_run_state(server: Store, rows: list[tuple[str, bytes]]) -> None:
         server.execute("DELETE FROM state WHERE site = ? AND sensor = ? AND name = ?", (*scope, n))
     for name, value in rows:
         if name != BATCH_STATE:
-            server.execute("INSERT INTO state (site, sensor, name, value) VALUES (?, ?, ?, ?)", (*scope, name, value))
+            pipeline_state.put(server, name, value)

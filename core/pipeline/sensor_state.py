@@ -15,6 +15,7 @@ from plantwatch.core.capture.batch import RawBatch
 from plantwatch.core.capture.ring import RingFile
 from plantwatch.core.inventory.zones import Zones
 from plantwatch.core.pipeline.ingest import Ingest
+from plantwatch.core.store import state as pipeline_state
 from plantwatch.core.store.database import Store
 
 if TYPE_CHECKING:
@@ -179,9 +180,7 @@ def withdraw_provisional(store: Store) -> tuple[int, int] | None:
 
 
 def save_state(store: Store, name: str, value: dict) -> None:
-    store.execute("INSERT INTO state (site, sensor, name, value) VALUES (?, ?, ?, ?) ON CONFLICT "
-                  "(site, sensor, name) DO UPDATE SET value = excluded.value",
-                  (store.site, store.sensor_name, name, json.dumps(value).encode()))
+    pipeline_state.put(store, name, json.dumps(value).encode())
 
 
 def load_state(store: Store, name: str) -> dict | None:

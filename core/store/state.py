@@ -41,10 +41,14 @@ def generation(store: Store) -> int:
         return 0
 
 
-def _bump(store: Store) -> None:
+def put(store: Store, name: str, value: bytes) -> None:
+    """One state row of the writer's scope (site, sensor), replacing what was there."""
     store.execute("INSERT INTO state (site, sensor, name, value) VALUES (?, ?, ?, ?) ON CONFLICT "
-                  "(site, sensor, name) DO UPDATE SET value = excluded.value",
-                  (*scope(store), GENERATION, str(generation(store) + 1).encode()))
+                  "(site, sensor, name) DO UPDATE SET value = excluded.value", (*scope(store), name, value))
+
+
+def _bump(store: Store) -> None:
+    put(store, GENERATION, str(generation(store) + 1).encode())
 
 
 def save(store: Store, name: str, obj: Stateful) -> None:

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Input
 from plantwatch.core.views import queries
 from plantwatch.core.views.queries import DeviceFilter, DeviceList, DeviceRow, FilterError
 from plantwatch.tui.screens.base import BaseScreen, FilterBarMixin, Message1
-from plantwatch.tui.widgets.table import SnapshotTable
+from plantwatch.tui.widgets.table import SITE_SEP, SnapshotTable, row_key
 from plantwatch.tui.widgets.text import plain, score_text, shown_width, spark, when
 
 COLUMNS = [("score", "Score"), ("site", "Site"), ("address", "Address"), ("name", "Name", 24), ("role", "Role"),
@@ -22,7 +22,6 @@ COLUMNS = [("score", "Score"), ("site", "Site"), ("address", "Address"), ("name"
            ("model", "Model", 24), ("fw", "Firmware"), ("cves", "CVEs")]
 SORTABLE = {"score", "address", "name", "role", "zone", "breaches", "vendor", "first"}
 SPARK_EVERY_S = 3.0
-SITE_SEP = "\x1f"   # between site and device in a row key (neither holds a control character)
 
 
 def device_cells(r: DeviceRow) -> tuple:
@@ -34,7 +33,7 @@ def device_cells(r: DeviceRow) -> tuple:
 
 def device_key(r: DeviceRow, many_sites: bool) -> str:
     """The table's key of a device row: its address, and its site when the store holds several."""
-    return f"{r.site}{SITE_SEP}{r.device}" if many_sites else r.device
+    return row_key(r.device, r.site, many_sites)
 
 
 def split_device_key(key: str) -> tuple[str | None, str]:

@@ -36,9 +36,12 @@ LAST_COLUMN_MIN = 20   # of a last column wider than that, this much showing is 
 Cells = Sequence[Any] | Callable[[], Sequence[Any]]
 
 
+SITE_SEP = "\x1f"   # between site and id in a row key (neither holds a control character)
+
+
 def row_key(ident: object, site: str, many_sites: bool) -> str:
     """A row's key: its id, and its site when the store holds several (ids repeat across sites)."""
-    return f"{site}\x1f{ident}" if many_sites else str(ident)
+    return f"{site}{SITE_SEP}{ident}" if many_sites else str(ident)
 
 
 def _text(cell: Any) -> Text:

@@ -23,12 +23,18 @@ from plantwatch.core.detection.models.base import (
     span,
     window_s_of,
 )
-from plantwatch.core.detection.models.horizons import horizon_name
+from plantwatch.core.detection.models.horizons import (
+    distinct_over_horizons,
+    horizon_name,
+    horizons,
+    learned_need,
+)
 from plantwatch.core.detection.peaks import Need
 from plantwatch.core.detection.records import Breach
 from plantwatch.core.detection.scoring import poisson_importance, rate
 
 DNP3_READ = 1  # application function code READ
+LONG_KEYS = (("hour_s", "hour_min_targets"), ("day_s", "day_min_targets"))
 
 MODEL = Model(
     "ics.new_discover", "Multiple New Discover Commands", "ICS", "high", "discovery", ("T0888", "T0846"), True,
@@ -55,14 +61,10 @@ def run(ctx: Context) -> list[Breach]:
         if (n_targets >= need.targets) if need.reason != "floor" else (g.height >= k_min or n_targets >= t_min):
             found.append((horizon_name(w), w, g, need))
             taken.setdefault(g["src"][0], []).append(span(g))
-    for hs, hn in ((float(c["hour_s"]), int(c["hour_min_targets"])), (float(c["day_s"]), int(c["day_min_targets"]))):
-        for g in groups(f, ["src"], hs, key=["dst"], min_count=hn, window_s=hs):
-            a, b = span(g)
-            need = ctx.peaks.need("discover", hs, g["src"][0], hn)
-            if g.height < need.targets or any(a <= z and b >= x for x, z in taken.get(g["src"][0], [])):
-                continue
-            found.append((horizon_name(hs), hs, g, need))
-            taken.setdefault(g["src"][0], []).append((a, b))
+    # the longer horizons count distinct targets, past what the window above already reported
+    accept, needs = learned_need(ctx.peaks, "discover", "src")
+    for h, g in distinct_over_horizons(f, "src", ["dst"], horizons(c, LONG_KEYS), accept, taken):
+        found.append((h.name, h.seconds, g, needs[(g["src"][0], h.seconds)]))
     out = []
     for horizon, hw, g, need in found:
         targets = g["dst"].unique(maintain_order=True).to_list()
