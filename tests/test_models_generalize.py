@@ -180,3 +180,25 @@ def test_a_brute_force_against_an_it_service_states_its_rate(learned: Path, tmp_
     assert not fired(detect(learned, tmp_path, dns), "net.connection_rate")
     b = fired(detect(learned, tmp_path, spray, NEWDEV), "net.connection_rate")
     assert len(b) == 1 and "never carried one while learning" in b[0].explanation
+
+
+def test_a_shared_service_many_clients_use_hard_is_no_flood_until_one_stands_out(tmp_path: Path) -> None:
+    # cold start: six workstations each look up 300 names a minute at the resolver (no baseline
+    # to say so, but each is like the others); a seventh sprays it at 2,000 a minute
+    ws = [f"10.10.30.{10 + i}" for i in range(6)]
+    dns = [sess(c, "10.10.10.2", 53, T_DETECT + k * NS // 5 + i, proto=17, dur_s=0.01)
+           for i, c in enumerate(ws) for k in range(600)]
+    runs = iter(range(3))
+
+    def fresh() -> Path:   # each a run into a store of its own
+        p = tmp_path / str(next(runs))
+        p.mkdir()
+        return p
+
+    assert not fired(detect(None, fresh(), dns), "net.connection_rate")
+    spray = [sess(NEW, "10.10.10.2", 53, T_DETECT + k * NS * 3 // 100, proto=17, dur_s=0.01) for k in range(2000)]
+    b = fired(detect(None, fresh(), dns + spray, NEWDEV), "net.connection_rate")
+    assert [x.device for x in b] == [NEW]
+    assert "1.5x the 3 busiest other clients of this service (at least 300 per minute each)" in b[0].explanation
+    # with fewer than three other clients there is no peer reference: the fixed bound decides
+    assert len(fired(detect(None, fresh(), dns[:1200]), "net.connection_rate")) == 2

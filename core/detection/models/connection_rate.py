@@ -38,19 +38,25 @@ def run(ctx: Context) -> list[Breach]:
 
 
 def floods(ctx: Context, model: Model, f: pl.DataFrame) -> list[Breach]:
-    """The bursts of one edge among sessions `f` whose rate is above the edge's learned rate (or
-    the cold-start bound): the breaches of `model`, with its config (window_s, min_sessions,
-    min_span_s, factor, cold_per_minute)."""
+    """The bursts of one edge among sessions `f` whose rate is above the edge's learned rate (or,
+    for an edge with no history, above the cold-start bound and above what the service's other
+    clients reach): the breaches of `model`, with its config (window_s, min_sessions, min_span_s,
+    factor, cold_per_minute, peer_clients, peer_factor)."""
     c = ctx.mcfg(model)
     w, n_min, min_span = float(c["window_s"]), int(c["min_sessions"]), float(c["min_span_s"])
     factor, cold_per_min = float(c["factor"]), float(c["cold_per_minute"])
     f = f.filter(~pl.col("s_group") & (pl.col("c") != pl.col("s")))
-    out = []
+    bursts = []
     for g in groups(f, ["c", "s", "port"], w, min_count=n_min, window_s=w):
         a, b = span(g)
-        n = g.height
         span_s = max(min_span, (b - a) / NS)
-        per_min = n / span_s * 60
+        bursts.append((g, a, b, span_s, g.height / span_s * 60))
+    peers = _PeerRates(bursts, int(c["peer_clients"]))
+    peer_factor = float(c["peer_factor"])
+    out = []
+    for g, a, b, span_s, per_min in bursts:
+        n = g.height
+        dev, dst, port = g["c"][0], g["s"][0], int(g["port"][0])
         nb = int(g["edge_b"][0])
         if nb and ctx.hours_b > 0:
             learned_per_min = nb / (ctx.hours_b * 60)
@@ -61,10 +67,16 @@ def floods(ctx: Context, model: Model, f: pl.DataFrame) -> list[Breach]:
             bound = cold_per_min
             base = (f"{'there is no baseline yet' if ctx.cold else 'this edge never carried one while learning'}; "
                     f"more than {cold_per_min:g} per minute is a flood")
+            peer = peers.reference(dst, port, dev)
+            if peer * peer_factor > bound:
+                # a shared service (a resolver, a proxy) that many clients use this hard: the
+                # client must stand out from them, not from a fixed bound
+                bound = peer * peer_factor
+                base += (f", and more than {peer_factor:g}x the {peers.k} busiest other clients of this service "
+                         f"(at least {peer:,.0f} per minute each)")
         expected = bound * span_s / 60
         if n <= expected:
             continue
-        dev, dst, port = g["c"][0], g["s"][0], int(g["port"][0])
         failed = int(g["failed"].sum())
         expl = (f"{dev} opened {n:,} connection(s) to {dst} port {port} within {dur(a, b)}, {per_min:,.0f} per "
                 f"minute ({failed:,} failed); {base}.")
@@ -73,3 +85,21 @@ def floods(ctx: Context, model: Model, f: pl.DataFrame) -> list[Breach]:
                               {"connections": n, "failed": failed, "port": port, "per_minute": round(per_min, 1),
                                "baseline_connections": nb, "expected": round(expected, 2)}))
     return out
+
+
+class _PeerRates:
+    """Per service (server, port): each client's highest burst rate. A client's peer reference is
+    the rate that its `k` busiest other clients all reached (0 with fewer than `k` others): many
+    clients reconnecting to the same service at a high rate is how that service is used."""
+
+    def __init__(self, bursts: list[tuple[pl.DataFrame, int, int, float, float]], k: int) -> None:
+        self.k = k
+        self.rates: dict[tuple[str, int], dict[str, float]] = {}
+        for g, _a, _b, _span, per_min in bursts:
+            by_client = self.rates.setdefault((g["s"][0], int(g["port"][0])), {})
+            client = g["c"][0]
+            by_client[client] = max(per_min, by_client.get(client, 0.0))
+
+    def reference(self, server: str, port: int, client: str) -> float:
+        others = sorted((r for c, r in self.rates.get((server, port), {}).items() if c != client), reverse=True)
+        return others[self.k - 1] if self.k > 0 and len(others) >= self.k else 0.0
