@@ -175,8 +175,9 @@ def groups(df: pl.DataFrame, by: list[str], gap_s: float, key: list[str] | None 
     if counts.height == 0:
         return []
     d = d.filter(pl.col("cl").is_in(counts["cl"].implode()))
+    # one sort for every cluster, not one per cluster (a busy service has thousands)
+    d = d.sort(["cl", ts, "ref"] if "ref" in d.columns else ["cl", ts], maintain_order=True)
     for g in d.partition_by("cl", maintain_order=True):
-        g = g.sort([ts, "ref"] if "ref" in g.columns else ts)
         if min_count > 1 and max_in_window(g[ts].to_numpy(), window_s or gap_s) < min_count:
             continue
         out.append(g)

@@ -45,7 +45,8 @@ def floods(ctx: Context, model: Model, f: pl.DataFrame) -> list[Breach]:
     c = ctx.mcfg(model)
     w, n_min, min_span = float(c["window_s"]), int(c["min_sessions"]), float(c["min_span_s"])
     factor, cold_per_min = float(c["factor"]), float(c["cold_per_minute"])
-    f = f.filter(~pl.col("s_group") & (pl.col("c") != pl.col("s")))
+    f = (f.filter(~pl.col("s_group") & (pl.col("c") != pl.col("s")))
+         .select("c", "s", "port", "first_ts", "last_ts", "ref", "session_id", "edge_b", "failed"))  # sorted below
     bursts = []
     for g in groups(f, ["c", "s", "port"], w, min_count=n_min, window_s=w):
         a, b = span(g)
