@@ -229,31 +229,47 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
     rest[np.flatnonzero(~on_tcp)[fast.done]] = False
     slow = _one_by_one(view, rows[rest], on_tcp[rest], state.setdefault("parsed", {}))
 
-    # answer addresses in row order, cut to the batch's budget, then written out
+    # answer addresses in row (then answer) order, cut to the batch's budget
     slow_addrs = [(r, a) for r, res in slow if res[5] for a in res[5]]
     addr_row = np.concatenate([udp[fast.addr_msg], np.array([r for r, _ in slow_addrs], dtype=np.int64)])
     kept = np.argsort(addr_row, kind="stable")[:MAX_BATCH_ADDRS]
-    fast_kept = kept[kept < fast.addr_msg.size]
-    text = dns_batch.texts(view.data, fast.addr_at[fast_kept], fast.addr_len[fast_kept])
-    text.extend(slow_addrs[i][1] for i in (kept[kept >= fast.addr_msg.size] - fast.addr_msg.size).tolist())
-    where = np.concatenate([fast_kept, kept[kept >= fast.addr_msg.size]])
-    answers = (pl.DataFrame({"row": addr_row[where], "at": where, "dns_answers": text}, schema_overrides={"dns_answers": pl.String})
-               .sort("row", "at").group_by("row", maintain_order=True)
-               .agg(pl.col("dns_answers").str.join(",")))
     state["unread"] = state.get("unread", 0) + int(fast.unread.sum()) + sum(res[6] for _, res in slow)
     state["over_batch"] = state.get("over_batch", 0) + fast.addrs + len(slow_addrs) - kept.size
 
     fast_rows = udp[fast.done]
-    frames = [pl.DataFrame({
+    columns = pl.DataFrame({
         "row": fast_rows, "app": np.full(fast_rows.size, APP_DNS), "dns_id": fast.ident,
         "dns_response": fast.response, "dns_qname": fast.qname, "dns_qtype": fast.qtype,
         "dns_rcode": fast.rcode}, schema={c: _SCHEMA[c] for c in _SCHEMA if c != "dns_answers"},
-    ).with_columns(pl.when(pl.col("dns_rcode") >= 0).then(pl.col("dns_rcode")))]
+    ).with_columns(pl.when(pl.col("dns_rcode") >= 0).then(pl.col("dns_rcode")))
     if slow:
-        frames.append(pl.DataFrame([(r, APP_DNS, *res[:5]) for r, res in slow],
-                                   schema=frames[0].schema, orient="row"))
-    columns = pl.concat(frames).join(answers.cast({"row": pl.Int64}), on="row", how="left")
-    return AppResult(columns=columns.sort("row").select(list(_SCHEMA)))
+        columns = pl.concat([columns, pl.DataFrame([(r, APP_DNS, *res[:5]) for r, res in slow],
+                                                   schema=columns.schema, orient="row")]).sort("row")
+    ans_rows, ans_text = _answers(view.data, fast, addr_row, kept, slow_addrs)
+    answers = pl.repeat(None, columns.height, dtype=pl.String, eager=True)
+    if ans_text:
+        answers = answers.scatter(np.searchsorted(columns["row"].to_numpy(), ans_rows),
+                                  pl.Series(ans_text, dtype=pl.String))
+    return AppResult(columns=columns.with_columns(answers.alias("dns_answers")))
+
+
+def _answers(data: np.ndarray, fast: dns_batch.Read, addr_row: np.ndarray, kept: np.ndarray,
+             slow_addrs: list[tuple[int, str]]) -> tuple[np.ndarray, list[str]]:
+    """(rows, their kept answer addresses joined by ','): `kept` indexes addr_row, the batch's
+    addresses, those of `fast` first, then slow_addrs."""
+    nf = fast.addr_msg.size
+    if nf:
+        on_fast = np.where(kept < nf, kept, 0)
+        at = fast.addr_at[on_fast]
+        v4 = (kept < nf) & (fast.addr_len[on_fast] == 4)
+    else:
+        at, v4 = np.zeros(kept.size, dtype=np.int64), np.zeros(kept.size, dtype=bool)
+    others = [str(ipaddress.IPv6Address(data[a : a + 16].tobytes())) if i < nf else slow_addrs[i - nf][1]
+              for i, a in zip(kept[~v4].tolist(), at[~v4].tolist(), strict=True)]
+    row = addr_row[kept]
+    last = np.ones(kept.size, dtype=bool)
+    last[:-1] = row[1:] != row[:-1]
+    return row[last], dns_batch.joined(data, at, v4, others, last)
 
 
 def notes(state: dict) -> list[str]:

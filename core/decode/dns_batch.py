@@ -8,11 +8,9 @@ them on generated, mutated and truncated messages.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 
 MAX_NAME = 255           # wire octets of a name
 MAX_ANSWERS = 64         # answer records walked per message
@@ -44,33 +42,42 @@ def _be16(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return (data[pos].astype(np.int64) << 8) | data[pos + 1]
 
 
+def _header(data: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(id, flags, question count, answer count) of the messages at `start` (>= 8 bytes each):
+    their first 8 bytes are copied out as one big-endian 64-bit word per message."""
+    if start.size == 0:
+        return (np.zeros(0, dtype=np.int64),) * 4
+    words = np.lib.stride_tricks.sliding_window_view(data, 8)[start].view(">u8")[:, 0].astype(np.int64)
+    return tuple((words >> s) & 0xFFFF for s in (48, 32, 16, 0))
+
+
 def _question(data: np.ndarray, start: np.ndarray, end: np.ndarray,
               ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Walk the question name of messages `ok` (labels only, as dns.read_labels): position of
     its terminating zero (-1 where the walk was left to dns.parse); the message and absolute
     position of the length octet of every second or later label (the dots of the name as text)."""
     zero = np.full(start.size, -1, dtype=np.int64)
-    cur = start + 12
-    total = np.zeros(start.size, dtype=np.int64)
     dot_msg: list[np.ndarray] = []
     dots: list[np.ndarray] = []
+    # the names still walked, compacted together: message, position, message end, octets so far
     idx = np.flatnonzero(ok)
+    cur, stop = start[idx] + 12, end[idx]
+    total = np.zeros(idx.size, dtype=np.int64)
+    first = True
     while idx.size:
-        c = cur[idx]
-        inside = c < end[idx]
-        idx, c = idx[inside], c[inside]
-        ln = _u8(data, c)
-        last = ln == 0
-        zero[idx[last]] = c[last]
-        label = ~last & ((ln & 0xC0) == 0)   # pointers and extended labels: dns.parse's case
-        idx, c, ln = idx[label], c[label], ln[label]
-        total[idx] += ln + 1
-        fits = (c + 1 + ln <= end[idx]) & (total[idx] <= MAX_NAME)
-        idx, c, ln = idx[fits], c[fits], ln[fits]
-        inner = c != start[idx] + 12
-        dot_msg.append(idx[inner])
-        dots.append(c[inner])
-        cur[idx] = c + 1 + ln
+        inside = cur < stop
+        ln = data.take(cur, mode="clip").astype(np.int64)   # read past the end only when not inside
+        last = inside & (ln == 0)
+        zero[idx[last]] = cur[last]
+        total += ln + 1
+        # pointers and extended labels are dns.parse's case
+        go = inside & ~last & ((ln & 0xC0) == 0) & (cur + 1 + ln <= stop) & (total <= MAX_NAME)
+        idx, cur, stop, total, ln = idx[go], cur[go], stop[go], total[go], ln[go]
+        if not first:   # a label after the first: its length octet is a dot
+            dot_msg.append(idx)
+            dots.append(cur)
+        first = False
+        cur = cur + 1 + ln
     empty = np.zeros(0, dtype=np.int64)
     return zero, (np.concatenate(dot_msg) if dots else empty), (np.concatenate(dots) if dots else empty)
 
@@ -99,24 +106,25 @@ def _names(data: np.ndarray, first: np.ndarray, stop: np.ndarray, dot_name: np.n
 
 def _some_names(data: np.ndarray, first: np.ndarray, stop: np.ndarray, dot_name: np.ndarray,
                 dots: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    lens = stop - first   # >= 1: a root name is not among them
+    # each name is gathered with the zero octet at `stop` that ends it: that octet's slot becomes
+    # the '\n' the texts are split on, so the gathered bytes need no second copy
+    lens = stop - first + 1   # >= 2: a root name is not among them
     offs = np.zeros(lens.size + 1, dtype=np.int64)
     np.cumsum(lens, out=offs[1:])
     at = np.int32 if data.size < 2**31 else np.int64   # one index per name byte: kept small
-    src = np.repeat((first - offs[:-1]).astype(at), lens) + np.arange(offs[-1], dtype=at)
-    text = data[src]
-    del src
-    dot = np.zeros(text.size, dtype=bool)
-    dot[offs[dot_name] + dots - first[dot_name]] = True
-    odd = ~dot & ((text < 0x20) | (text > 0x7E))
-    printable = ~np.logical_or.reduceat(odd, offs[:-1]) if lens.size else np.zeros(0, dtype=bool)
-    keep = np.repeat(printable, lens)
-    flat = np.where(dot, np.uint8(0x2E), text)[keep]
-    # one '\n' after each kept name (printable names hold none), then one split
-    k = int(printable.sum())
-    out = np.full(flat.size + k, 0x0A, dtype=np.uint8)
-    out[np.arange(flat.size, dtype=at) + np.repeat(np.arange(k, dtype=at), lens[printable])] = flat
-    return printable, out.tobytes().decode("ascii").split("\n")[:k]
+    text = data[np.repeat((first - offs[:-1]).astype(at), lens) + np.arange(offs[-1], dtype=at)]
+    text[offs[dot_name] + dots - first[dot_name]] = 0x2E
+    ends = offs[1:] - 1
+    text[ends] = 0x2E   # printable for the check below
+    if text.size and (text.min() < 0x20 or text.max() > 0x7E):
+        odd = (text < 0x20) | (text > 0x7E)
+        printable = ~np.logical_or.reduceat(odd, offs[:-1])
+        text[ends] = 0x0A
+        text = text[np.repeat(printable, lens)]
+    else:
+        printable = np.ones(lens.size, dtype=bool)
+        text[ends] = 0x0A
+    return printable, text.tobytes().decode("ascii").split("\n")[:-1]
 
 
 def read(data: np.ndarray, start: np.ndarray, length: np.ndarray, keep_addrs: int) -> Read:
@@ -125,10 +133,7 @@ def read(data: np.ndarray, start: np.ndarray, length: np.ndarray, keep_addrs: in
     budget, which messages read one by one only share) are located: a batch of hostile responses
     would otherwise hold millions of positions."""
     end = start + length
-    ident = _be16(data, start)
-    flags = _be16(data, start + 2)
-    qd = _be16(data, start + 4)
-    an = _be16(data, start + 6)
+    ident, flags, qd, an = _header(data, start)
     zero, dot_msg, dots = _question(data, start, end, qd == 1)
     ok = (zero >= 0) & (zero + 5 <= end)   # a truncated question is dns.parse's case
     root = ok & (zero == start + 12)
@@ -202,19 +207,42 @@ def _answers(data: np.ndarray, pos: np.ndarray, end: np.ndarray, count: np.ndarr
     return (*cols, per_msg, np.concatenate(bad) if bad else empty)
 
 
-def texts(data: np.ndarray, at: np.ndarray, length: np.ndarray) -> list[str]:
-    """The addresses at `at` (4 bytes: IPv4, 16: IPv6) as dns.parse writes them."""
-    v4 = np.flatnonzero(length == 4)
-    dotted = pl.DataFrame({str(i): data[at[v4] + i] for i in range(4)}).select(
-        pl.concat_str(pl.all(), separator=".")).to_series().to_list()
-    if v4.size == at.size:
-        return dotted
-    out: list[str] = [""] * at.size
-    for i, t in zip(v4.tolist(), dotted, strict=True):
-        out[i] = t
-    for i in np.flatnonzero(length == 16).tolist():
-        out[i] = str(ipaddress.IPv6Address(data[at[i] : at[i] + 16].tobytes()))
-    return out
+def _octet_texts() -> np.ndarray:
+    """Per octet value, its decimal text and a '.', right-aligned in 4 bytes after _PAD bytes."""
+    table = np.full((256, 4), _PAD, dtype=np.uint8)
+    for v in range(256):
+        text = f"{v}.".encode()
+        table[v, 4 - len(text):] = list(text)
+    return table.view(np.uint32).ravel()
+
+
+_PAD = 0xFF   # never in an address's text
+_OCTETS = _octet_texts()
+
+
+def _v4_texts(data: np.ndarray, at: np.ndarray, sep: np.ndarray | int) -> str:
+    """The IPv4 addresses at `at` as dotted text, each followed by its `sep` byte."""
+    m = _OCTETS.take(data[at[:, None] + np.arange(4)]).view(np.uint8).reshape(-1, 16)
+    m[:, 15] = sep   # the last octet's '.'
+    flat = m.ravel()
+    return flat[flat != _PAD].tobytes().decode("ascii")
+
+
+def joined(data: np.ndarray, at: np.ndarray, v4: np.ndarray, others: list[str],
+           last: np.ndarray) -> list[str]:
+    """Answer addresses in order, written as dns.parse writes them and joined by ',' up to each
+    `last` one: one string per group. An address is the 4 bytes at `at` in data where `v4`, else
+    the next of `others` (its text already; `at` is not read there)."""
+    if at.size == 0:
+        return []
+    if v4.all():
+        return _v4_texts(data, at, np.where(last, 0x0A, 0x2C)).split("\n")[:-1]
+    texts = np.empty(at.size, dtype=object)
+    texts[v4] = _v4_texts(data, at[v4], 0x0A).split("\n")[:-1]
+    texts[~v4] = others
+    ends = (np.flatnonzero(last) + 1).tolist()
+    every = texts.tolist()
+    return [",".join(every[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
 def _skip_names(data: np.ndarray, pos: np.ndarray,
