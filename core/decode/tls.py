@@ -285,21 +285,66 @@ def _forget(flows: OrderedDict, hashes: dict, key: tuple) -> None:
     hashes.pop(key, None)
 
 
+def _hello_cached(msg: bytes, state: dict) -> tuple[int | None, str | None, str | None, str | None]:
+    """_client_hello and the JA3 hash, remembered: a network's clients send the same few hellos,
+    which differ only in their random and session id (never read past the session id's length)."""
+    key = msg[:2] + msg[35 + msg[34] :] if len(msg) >= 35 else msg[:2]
+    cache: dict = state.setdefault("hellos", {})
+    hit = cache.get(key)
+    if hit is None:
+        version, sni, ja3 = _client_hello(msg)
+        ja3_hash = None if ja3 is None else hashlib.md5(ja3.encode(), usedforsecurity=False).hexdigest()
+        hit = (version, sni, ja3, ja3_hash)
+        if len(key) <= _HELLO_KEY_MAX:
+            if len(cache) >= _HELLO_CACHE:
+                cache.clear()
+            cache[key] = hit
+    return hit
+
+
+_HELLO_CACHE = 1024     # hellos remembered
+_HELLO_KEY_MAX = 2048   # larger hellos are parsed every time
+
+
+class _Segments:
+    """(flow key, payload, sequence number, time) of a batch's rows, converted from numpy for the
+    rows known up front all at once; rows found later (a pending flow's next segment) one by one."""
+
+    def __init__(self, view: PacketView, rows: list[int]) -> None:
+        self.view = view
+        r = np.array(rows, dtype=np.int64)
+        keys = zip(*(a[r].tolist() for a in (view.src_hi, view.src_lo, view.dst_hi, view.dst_lo,
+                                              view.sport, view.dport)), strict=True)
+        data = memoryview(view.data)
+        pays = [bytes(data[p : p + n]) if p >= 0 else b""
+                for p, n in zip(view.pay[r].tolist(), view.pay_len[r].tolist(), strict=True)]
+        seqs = (view.seq[r] % _U32).tolist()
+        self.known = dict(zip(rows, zip(keys, pays, seqs, view.ts[r].tolist(), strict=True), strict=True))
+
+    def get(self, r: int) -> tuple[tuple, bytes, int, int]:
+        hit = self.known.get(r)
+        if hit is None:
+            v = self.view
+            hit = (_flow_key(v, r), v.payload(r), int(v.seq[r]) % _U32, int(v.ts[r]))
+        return hit
+
+
 def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
     flows = _flows(state)
     hashes: dict = state["hashes"]
-    out: dict[str, list] = {"row": [], "app": [], **{c: [] for c in _COLUMNS}}
     if len(rows) == 0:
-        return AppResult(columns=pl.DataFrame(out, schema=_SCHEMA))
+        return AppResult(columns=pl.DataFrame(schema=_SCHEMA))
     rows = np.asarray(rows, dtype=np.int64)
     todo = sorted({int(r) for r in rows})
     queued = set(todo)
+    segments = _Segments(view, todo)
     heapq.heapify(todo)
     nxt = _NextRows(view)
+    found: list[tuple] = []
     while todo:
         r = heapq.heappop(todo)
-        key = _flow_key(view, r)
-        vals = _step(view, r, key, flows, state)
+        key, payload, seq, ts = segments.get(r)
+        vals = _step(payload, seq, ts, key, flows, state)
         if key in flows:  # still pending: its next segment in this batch must be walked too
             h = int(_flow_hash(view, np.array([r], dtype=np.int64))[0])
             hashes[key] = h
@@ -309,24 +354,18 @@ def decode(view: PacketView, rows: np.ndarray, state: dict) -> AppResult:
                 heapq.heappush(todo, after)
         else:
             hashes.pop(key, None)
-        if vals is None:
-            continue
-        out["row"].append(r)
-        out["app"].append(APP_TLS)
-        for c in _COLUMNS:
-            out[c].append(vals[c])
+        if vals is not None:
+            found.append((r, APP_TLS, *vals))
     _expire(flows, hashes, int(view.ts[rows].max()))
-    return AppResult(columns=pl.DataFrame(out, schema=_SCHEMA))
+    columns = dict(zip(_SCHEMA, map(list, zip(*found, strict=True)), strict=True)) if found else None
+    return AppResult(columns=pl.DataFrame(columns, schema=_SCHEMA))
 
 
-def _step(view: PacketView, r: int, key: tuple, flows: OrderedDict,
-          state: dict) -> dict[str, object] | None:
-    """Feed one segment to its flow; the columns of the row, or None when it is not TLS."""
-    payload = view.payload(r)
+def _step(payload: bytes, seq: int, ts: int, key: tuple, flows: OrderedDict,
+          state: dict) -> tuple | None:
+    """Feed one segment to its flow; the row's values of _COLUMNS, or None when it is not TLS."""
     if not payload:
         return None
-    seq = int(view.seq[r]) % _U32
-    ts = int(view.ts[r])
     fl = flows.get(key)
     header = len(payload) >= 5 and payload[0] == 0x16 and payload[1] == 3 and payload[2] <= 4
     if fl is not None and header and _restart(fl, seq):
@@ -345,26 +384,19 @@ def _step(view: PacketView, r: int, key: tuple, flows: OrderedDict,
         flows.move_to_end(key)
     if not fed or (not ok and not msgs):
         return None
-    vals: dict[str, object] = dict.fromkeys(_COLUMNS)
+    hs = version = sni = ja3 = ja3_hash = subj = iss = ss = None
     for t, msg in msgs:
-        if vals["tls_hs"] is None:
-            vals["tls_hs"] = t
-        if t == 1 and vals["tls_ja3"] is None:
-            version, sni, ja3 = _client_hello(msg)
-            vals["tls_version"] = version
-            vals["tls_sni"] = sni
-            if ja3 is not None:
-                vals["tls_ja3"] = ja3
-                vals["tls_ja3_hash"] = hashlib.md5(ja3.encode(), usedforsecurity=False).hexdigest()
-        elif t == 2 and vals["tls_version"] is None and len(msg) >= 2:
-            vals["tls_version"] = (msg[0] << 8) | msg[1]
-        elif t == 11 and vals["cert_subject"] is None:
+        if hs is None:
+            hs = t
+        if t == 1 and ja3 is None:
+            version, sni, ja3, ja3_hash = _hello_cached(msg, state)
+        elif t == 2 and version is None and len(msg) >= 2:
+            version = (msg[0] << 8) | msg[1]
+        elif t == 11 and subj is None:
             der = leaf_der(msg)
             if der is not None:
                 subj, iss, ss = cert_cached(der, state)
-                vals["cert_subject"], vals["cert_issuer"] = subj, iss
-                vals["cert_self_signed"] = ss
-    return vals
+    return hs, version, sni, ja3, ja3_hash, subj, iss, ss
 
 
 def _expire(flows: OrderedDict, hashes: dict, now: int) -> None:
