@@ -48,10 +48,15 @@ def window(data: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
     if data.size < width:
         idx = np.clip(pos[:, None] + np.arange(width, dtype=np.int64), 0, max(data.size - 1, 0))
         return data[idx] if data.size else np.zeros((n, width), dtype=np.uint8)
-    view = np.lib.stride_tricks.sliding_window_view(data, width)
-    last = view.shape[0] - 1
+    last = data.size - width
     safe = np.clip(pos, 0, last)
-    out = view[safe]
+    if data.flags.c_contiguous:
+        # each window one opaque item of `width` bytes (a byte-strided view): copied as a whole,
+        # about 3x faster than indexing a sliding_window_view row by row
+        items = np.ndarray((last + 1,), dtype=f"V{width}", buffer=data, strides=(1,))
+        out = items[safe].view(np.uint8).reshape(n, width)
+    else:
+        out = np.lib.stride_tricks.sliding_window_view(data, width)[safe]
     tail = np.flatnonzero(pos > last)
     if tail.size:
         idx = np.clip(pos[tail, None] + np.arange(width, dtype=np.int64), 0, data.size - 1)
@@ -59,21 +64,45 @@ def window(data: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
+def _column(m: np.ndarray, i: int, size: int) -> np.ndarray | None:
+    """Bytes i..i+size of every row of a window matrix read as one big-endian column, when the
+    matrix can be viewed that way (i a multiple of size, contiguous rows of a multiple of size)."""
+    if i % size or m.shape[1] % size or not m.flags.c_contiguous:
+        return None
+    return m.view(f">u{size}")[:, i // size].astype(np.int64)
+
+
 def be16(m: np.ndarray, i: int) -> np.ndarray:
+    v = _column(m, i, 2)
+    if v is not None:
+        return v
     return (m[:, i].astype(np.int64) << 8) | m[:, i + 1]
 
 
 def be32(m: np.ndarray, i: int) -> np.ndarray:
+    v = _column(m, i, 4)
+    if v is not None:
+        return v
     return ((m[:, i].astype(np.int64) << 24) | (m[:, i + 1].astype(np.int64) << 16)
             | (m[:, i + 2].astype(np.int64) << 8) | m[:, i + 3])
 
 
 def be48(m: np.ndarray, i: int) -> np.ndarray:
+    if i % 4 == 0:   # both parts aligned for _column
+        return (be32(m, i).astype(np.uint64) << np.uint64(16)) | be16(m, i + 4).astype(np.uint64)
     return (be16(m, i).astype(np.uint64) << np.uint64(32)) | be32(m, i + 2).astype(np.uint64)
 
 
 def be64(m: np.ndarray, i: int) -> np.ndarray:
     return (be32(m, i).astype(np.uint64) << np.uint64(32)) | be32(m, i + 4).astype(np.uint64)
+
+
+def _any_of(a: np.ndarray, values: tuple[int, ...]) -> np.ndarray:
+    """np.isin for a few values, without its setup cost."""
+    out = a == values[0]
+    for v in values[1:]:
+        out |= a == v
+    return out
 
 
 @dataclass(slots=True)
@@ -145,60 +174,65 @@ def _link(batch: RawBatch, start: np.ndarray, end: np.ndarray):
     eth_dst = np.zeros(n, dtype=np.uint64)
     has_eth = np.zeros(n, dtype=bool)
 
+    # each link type's fields are read only when the batch holds that link type
     eth = (lt == LINKTYPE_ETHERNET) & (caplen >= 14)
-    has_eth |= eth
-    eth_dst = np.where(eth, be48(m, 0), eth_dst)
-    eth_src = np.where(eth, be48(m, 6), eth_src)
-    et = be16(m, 12)
-    eth_ii = eth & (et >= 0x0600)
-    ethertype = np.where(eth_ii, et, ethertype)
-    has_ethertype |= eth_ii
-    l3 = np.where(eth_ii, start + 14, l3)
+    if eth.any():
+        has_eth |= eth
+        eth_dst = np.where(eth, be48(m, 0), eth_dst)
+        eth_src = np.where(eth, be48(m, 6), eth_src)
+        et = be16(m, 12)
+        eth_ii = eth & (et >= 0x0600)
+        ethertype = np.where(eth_ii, et, ethertype)
+        has_ethertype |= eth_ii
+        l3 = np.where(eth_ii, start + 14, l3)
 
     # Linux cooked v1: 16-byte header, protocol at 14, link-layer address (the sender's) at 6.
     sll = (lt == LINKTYPE_LINUX_SLL) & (caplen >= 16)
-    sll_alen = be16(m, 4)
-    sll_has_mac = sll & (sll_alen == 6) & (be16(m, 2) == 1)
-    eth_src = np.where(sll_has_mac, be48(m, 6), eth_src)
-    has_eth |= sll_has_mac
-    ethertype = np.where(sll, be16(m, 14), ethertype)
-    has_ethertype |= sll
-    l3 = np.where(sll, start + 16, l3)
+    if sll.any():
+        sll_alen = be16(m, 4)
+        sll_has_mac = sll & (sll_alen == 6) & (be16(m, 2) == 1)
+        eth_src = np.where(sll_has_mac, be48(m, 6), eth_src)
+        has_eth |= sll_has_mac
+        ethertype = np.where(sll, be16(m, 14), ethertype)
+        has_ethertype |= sll
+        l3 = np.where(sll, start + 16, l3)
 
     # Linux cooked v2: 20-byte header, protocol at 0, ARPHRD at 8, address length at 11, address at 12.
     sll2 = (lt == LINKTYPE_LINUX_SLL2) & (caplen >= 20)
-    sll2_has_mac = sll2 & (m[:, 11] == 6) & (be16(m, 8) == 1)
-    eth_src = np.where(sll2_has_mac, be48(m, 12), eth_src)
-    has_eth |= sll2_has_mac
-    ethertype = np.where(sll2, be16(m, 0), ethertype)
-    has_ethertype |= sll2
-    l3 = np.where(sll2, start + 20, l3)
+    if sll2.any():
+        sll2_has_mac = sll2 & (m[:, 11] == 6) & (be16(m, 8) == 1)
+        eth_src = np.where(sll2_has_mac, be48(m, 12), eth_src)
+        has_eth |= sll2_has_mac
+        ethertype = np.where(sll2, be16(m, 0), ethertype)
+        has_ethertype |= sll2
+        l3 = np.where(sll2, start + 20, l3)
 
     # Raw IP, and BSD loopback (4-byte family): the IP version nibble decides.
-    raw = np.isin(lt, (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14)) & (caplen >= 1)
-    loop = np.isin(lt, (LINKTYPE_NULL, LINKTYPE_LOOP)) & (caplen >= 5)
-    raw_off = np.where(loop, 4, 0)
-    nib = np.where(loop, m[:, 4] >> 4, m[:, 0] >> 4)
+    raw = _any_of(lt, (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14)) & (caplen >= 1)
+    loop = _any_of(lt, (LINKTYPE_NULL, LINKTYPE_LOOP)) & (caplen >= 5)
     ipish = raw | loop
-    ethertype = np.where(ipish & (nib == 4), ETH_IPV4, np.where(ipish & (nib == 6), ETH_IPV6, ethertype))
-    has_ethertype |= ipish & ((nib == 4) | (nib == 6))
-    l3 = np.where(ipish, start + raw_off, l3)
+    if ipish.any():
+        raw_off = np.where(loop, 4, 0)
+        nib = np.where(loop, m[:, 4] >> 4, m[:, 0] >> 4)
+        ethertype = np.where(ipish & (nib == 4), ETH_IPV4, np.where(ipish & (nib == 6), ETH_IPV6, ethertype))
+        has_ethertype |= ipish & ((nib == 4) | (nib == 6))
+        l3 = np.where(ipish, start + raw_off, l3)
 
     # 802.1Q / 802.1ad tags (outer, inner; a third tag is skipped without being recorded).
     vlan = np.full(n, -1, dtype=np.int64)
     vlan_inner = np.full(n, -1, dtype=np.int64)
     for depth in range(3):
-        tagged = has_ethertype & np.isin(ethertype, VLAN_TPIDS) & (l3 + 4 <= end)
-        if not tagged.any():
+        tagged = np.flatnonzero(has_ethertype & _any_of(ethertype, VLAN_TPIDS) & (l3 + 4 <= end))
+        if tagged.size == 0:
             break
-        t = window(batch.data, np.where(tagged, l3, 0), 4)
+        t = window(batch.data, l3[tagged], 4)
         vid = be16(t, 0) & 0x0FFF
         if depth == 0:
-            vlan = np.where(tagged, vid, vlan)
+            vlan[tagged] = vid
         elif depth == 1:
-            vlan_inner = np.where(tagged, vid, vlan_inner)
-        ethertype = np.where(tagged, be16(t, 2), ethertype)
-        l3 = np.where(tagged, l3 + 4, l3)
+            vlan_inner[tagged] = vid
+        ethertype[tagged] = be16(t, 2)
+        l3[tagged] += 4
     return l3, ethertype, has_ethertype, eth_src, eth_dst, has_eth, vlan, vlan_inner
 
 
@@ -235,7 +269,7 @@ def _quoted(data: np.ndarray, pos: np.ndarray, ok: np.ndarray, end: np.ndarray, 
     src_hi, src_lo, dst_hi, dst_lo = _ip_addresses(m, q4, q6, 12, 16, 8, 24)
     l4 = np.where(q4, pos + (m[:, 0] & 0x0F).astype(np.int64) * 4, pos + 40)
     pm = window(data, np.where(q4 | q6, l4, 0), 4)
-    has_ports = (q4 | q6) & np.isin(proto, (6, 17)) & (l4 + 4 <= end)
+    has_ports = (q4 | q6) & _any_of(proto, (6, 17)) & (l4 + 4 <= end)
     sport = np.where(has_ports, be16(pm, 0), -1)
     dport = np.where(has_ports, be16(pm, 2), -1)
     u64 = np.uint64
@@ -266,7 +300,8 @@ def decode_layers(batch: RawBatch) -> Layers:
     l3, ethertype, has_et, eth_src, eth_dst, has_eth, vlan, vlan_inner = _link(batch, start, end)
 
     # --- IPv4 / IPv6 ---
-    m = window(data, np.where(l3 >= 0, l3, 0), 40)
+    # 40 bytes for IPv6 headers; an IPv4 header's fields are all in its first 20
+    m = window(data, np.where(l3 >= 0, l3, 0), 40 if (has_et & (ethertype == ETH_IPV6)).any() else 20)
     ver = m[:, 0] >> 4
     v4 = has_et & (ethertype == ETH_IPV4) & (ver == 4) & (l3 + 20 <= end)
     v6 = has_et & (ethertype == ETH_IPV6) & (ver == 6) & (l3 + 40 <= end)
@@ -289,7 +324,7 @@ def decode_layers(batch: RawBatch) -> Layers:
 
     # IPv6 extension headers, a few rounds over the records that have them.
     for _ in range(_V6_MAX_EXT):
-        ext = v6 & l4_ok & (np.isin(proto, _V6_EXT_GENERIC) | (proto == _V6_FRAGMENT) | (proto == _V6_AH))
+        ext = v6 & l4_ok & (_any_of(proto, _V6_EXT_GENERIC) | (proto == _V6_FRAGMENT) | (proto == _V6_AH))
         if not ext.any():
             break
         e = window(data, np.where(ext, l4, 0), 4)
@@ -327,8 +362,8 @@ def decode_layers(batch: RawBatch) -> Layers:
     has_icmp = icmp4 | icmp6
     icmp_type = np.where(has_icmp, t[:, 0], -1).astype(np.int64)
     icmp_code = np.where(has_icmp, t[:, 1], -1).astype(np.int64)
-    err4 = icmp4 & np.isin(icmp_type, (3, 4, 5, 11, 12))
-    err6 = icmp6 & np.isin(icmp_type, (1, 2, 3, 4))
+    err4 = icmp4 & _any_of(icmp_type, (3, 4, 5, 11, 12))
+    err6 = icmp6 & _any_of(icmp_type, (1, 2, 3, 4))
     has_quote, q_proto, q_src_hi, q_src_lo, q_dst_hi, q_dst_lo, q_sport, q_dport = _quoted(
         data, l4 + 8, err4 | err6, end, v6)
 
