@@ -43,6 +43,7 @@ from plantwatch.core.decode.view import (
     gather_le16,
     gather_le32,
     gather_u8,
+    proto_rows,
 )
 
 _BATCH = (0x0401, 0x1401)
@@ -63,8 +64,9 @@ _FIRST[[0x50, 0xD0, 0x54, 0xD4, ord("5"), ord("D"), 0x57, 0xD7, 0x5A, 0xDA]] = T
 
 
 def select(view: PacketView, state: dict) -> np.ndarray:
-    rows = np.flatnonzero(((view.ip_proto == 6) | (view.ip_proto == 17)) & (view.pay_len >= 4))
-    rows = rows[_FIRST[view.data[view.pay[rows]]]]  # cheap first-byte filter before the rest
+    rows = np.concatenate([proto_rows(view, 6)[0], proto_rows(view, 17)[0]])
+    rows = rows[view.pay_len[rows] >= 4]
+    rows = np.sort(rows[_FIRST[view.data[view.pay[rows]]]])  # cheap first-byte filter before the rest
     if rows.size == 0:
         return rows
     return rows[_kind(view, rows) > 0]

@@ -29,7 +29,7 @@ import polars as pl
 
 from plantwatch.core.decode import ics
 from plantwatch.core.decode.schema import APP_OPCUA, DIR_OTHER, DIR_REQUEST, DIR_RESPONSE
-from plantwatch.core.decode.view import AppResult, PacketView, gather_le32
+from plantwatch.core.decode.view import AppResult, PacketView, gather_le32, proto_rows
 
 PORT = 4840
 TYPES = {b"HEL": DIR_REQUEST, b"ACK": DIR_RESPONSE, b"OPN": DIR_OTHER, b"CLO": DIR_REQUEST,
@@ -48,7 +48,8 @@ def _flow(view: PacketView, r: int) -> tuple:
 
 
 def select(view: PacketView, state: dict) -> np.ndarray:
-    cand = np.flatnonzero((view.ip_proto == 6) & (view.pay_len >= 8))
+    cand = proto_rows(view, 6)[0]
+    cand = cand[view.pay_len[cand] >= 8]
     cand = cand[_FIRST[view.data[view.pay[cand]]]]  # cheap first-byte filter before the rest
     if cand.size == 0:
         return cand

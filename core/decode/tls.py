@@ -22,7 +22,7 @@ import polars as pl
 
 from plantwatch.core.decode.schema import APP_TLS, PACKETS
 from plantwatch.core.decode.tls_cert import cert_cached, leaf_der
-from plantwatch.core.decode.view import AppResult, PacketView
+from plantwatch.core.decode.view import AppResult, PacketView, proto_rows
 
 MAX_FLOW_BYTES = 64 * 1024      # pending bytes kept per flow direction
 MAX_FLOWS = 256                 # flow directions with a pending handshake
@@ -66,13 +66,14 @@ def _flows(state: dict) -> OrderedDict:
 def select(view: PacketView, state: dict) -> np.ndarray:
     """Segments starting with a handshake record, and the first segment in this batch of each flow
     still pending from an earlier batch; decode() follows a pending flow to its next segments."""
-    cand = np.flatnonzero((view.ip_proto == 6) & (view.pay_len >= 3) & (view.pay >= 0))
+    cand = proto_rows(view, 6)[0]
+    cand = cand[(view.pay_len[cand] >= 3) & (view.pay[cand] >= 0)]
     if cand.size == 0:
         return cand.astype(np.int64)
-    p = view.pay[cand]
     d = view.data
-    m = (d[p] == 0x16) & (d[p + 1] == 0x03) & (d[p + 2] <= 0x04)
-    rows = cand[m]
+    rows = cand[d[view.pay[cand]] == 0x16]   # the first byte alone leaves few rows to check
+    p = view.pay[rows]
+    rows = rows[(d[p + 1] == 0x03) & (d[p + 2] <= 0x04)]
     hashes = state.get("hashes")
     if hashes:
         allp = _tcp_rows(view)

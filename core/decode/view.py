@@ -83,12 +83,30 @@ def _port_table(ports: frozenset[int]) -> np.ndarray:
     return table
 
 
+# the last view's rows per protocol: every module's select asks for them again. Keyed by the
+# identity of the arrays they come from (held here until the next batch), replaced as one tuple.
+_MEMO: tuple[tuple[np.ndarray, ...], dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]] = ((), {})
+
+
+def proto_rows(view: PacketView, proto: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows of IP protocol `proto` with payload, their source ports, their destination ports)."""
+    global _MEMO
+    key = (view.ip_proto, view.pay_len, view.sport, view.dport)
+    memo = _MEMO
+    if len(memo[0]) != len(key) or any(a is not b for a, b in zip(memo[0], key, strict=True)):
+        memo = _MEMO = (key, {})
+    hit = memo[1].get(proto)
+    if hit is None:
+        rows = np.flatnonzero((view.ip_proto == proto) & (view.pay_len > 0))
+        hit = memo[1][proto] = (rows, view.sport[rows], view.dport[rows])
+    return hit
+
+
 def port_rows(view: PacketView, proto: int, ports: frozenset[int] | set[int]) -> np.ndarray:
     """Rows of `proto` (6 TCP, 17 UDP) with payload whose source or destination port is in `ports`."""
     table = _port_table(frozenset(ports))
-    cand = np.flatnonzero((view.ip_proto == proto) & (view.pay_len > 0))
-    hit = table[view.sport[cand]] | table[view.dport[cand]]
-    return cand[hit]
+    cand, sport, dport = proto_rows(view, proto)
+    return cand[table[sport] | table[dport]]
 
 
 @dataclass(frozen=True, slots=True)
