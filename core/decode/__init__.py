@@ -61,10 +61,17 @@ class Decoded:
     identity: pl.DataFrame = field(default_factory=empty_identity)  # identity.IDENTITY, sparse
 
 
-def _col(name: str, values: np.ndarray, valid: np.ndarray | None = None) -> pl.Series:
-    if valid is not None and not valid.all():
-        return pl.Series(name, np.ma.masked_array(values, ~valid)).cast(PACKETS[name])
-    return pl.Series(name, values, dtype=PACKETS[name])
+_NUMPY = {pl.Int8: np.int8, pl.Int16: np.int16, pl.Int32: np.int32, pl.Int64: np.int64,
+          pl.UInt8: np.uint8, pl.UInt16: np.uint16, pl.UInt32: np.uint32, pl.UInt64: np.uint64,
+          pl.Boolean: np.bool_}
+
+
+def _layer_frame(columns: list[tuple]) -> pl.DataFrame:
+    """The (name, values[, valid]) columns as PACKETS types, null where not valid: values cast
+    by numpy (header fields fit their types), the nulls set in one polars pass."""
+    frame = pl.DataFrame({c[0]: c[1].astype(_NUMPY[type(PACKETS[c[0]])], copy=False) for c in columns})
+    return frame.with_columns([pl.when(pl.Series(c[2])).then(pl.col(c[0])).alias(c[0])
+                               for c in columns if len(c) > 2 and not c[2].all()])
 
 
 def _nulls(name: str, n: int) -> pl.Series:
@@ -75,30 +82,30 @@ def _layer_columns(batch: RawBatch, lay: Layers) -> dict[str, pl.Series]:
     ip = lay.ip_ver > 0
     start = lay.start
     cols = [
-        _col("file_id", batch.file_id), _col("frame", batch.frame), _col("ts", batch.ts),
-        _col("caplen", batch.caplen), _col("wirelen", batch.wirelen), _col("linktype", batch.linktype),
-        _col("eth_src", lay.eth_src, lay.has_eth), _col("eth_dst", lay.eth_dst, lay.has_eth & (batch.linktype == LINKTYPE_ETHERNET)),
-        _col("ethertype", lay.ethertype, lay.has_ethertype),
-        _col("vlan", lay.vlan, lay.vlan >= 0), _col("vlan_inner", lay.vlan_inner, lay.vlan_inner >= 0),
-        _col("ip_ver", lay.ip_ver),
-        _col("src_hi", lay.src_hi, ip), _col("src_lo", lay.src_lo, ip),
-        _col("dst_hi", lay.dst_hi, ip), _col("dst_lo", lay.dst_lo, ip),
-        _col("ip_proto", lay.ip_proto, ip), _col("ttl", lay.ttl, ip), _col("ip_frag", lay.ip_frag, ip),
-        _col("sport", lay.sport, lay.has_ports), _col("dport", lay.dport, lay.has_ports),
-        _col("tcp_flags", lay.tcp_flags, lay.is_tcp), _col("seq", lay.seq, lay.is_tcp),
-        _col("ack", lay.ack, lay.is_tcp), _col("win", lay.win, lay.is_tcp),
-        _col("pay_off", lay.pay - start, lay.has_ports), _col("pay_len", lay.pay_len, lay.has_ports),
-        _col("icmp_type", lay.icmp_type, lay.has_icmp), _col("icmp_code", lay.icmp_code, lay.has_icmp),
-        _col("q_proto", lay.q_proto, lay.has_quote),
-        _col("q_src_hi", lay.q_src_hi, lay.has_quote), _col("q_src_lo", lay.q_src_lo, lay.has_quote),
-        _col("q_dst_hi", lay.q_dst_hi, lay.has_quote), _col("q_dst_lo", lay.q_dst_lo, lay.has_quote),
-        _col("q_sport", lay.q_sport, lay.has_quote & (lay.q_sport >= 0)),
-        _col("q_dport", lay.q_dport, lay.has_quote & (lay.q_dport >= 0)),
-        _col("arp_op", lay.arp_op, lay.is_arp), _col("arp_sha", lay.arp_sha, lay.is_arp),
-        _col("arp_spa", lay.arp_spa, lay.is_arp), _col("arp_tpa", lay.arp_tpa, lay.is_arp),
-        _col("app", np.where(lay.is_arp, APP_ARP, 0)),
+        ("file_id", batch.file_id), ("frame", batch.frame), ("ts", batch.ts),
+        ("caplen", batch.caplen), ("wirelen", batch.wirelen), ("linktype", batch.linktype),
+        ("eth_src", lay.eth_src, lay.has_eth), ("eth_dst", lay.eth_dst, lay.has_eth & (batch.linktype == LINKTYPE_ETHERNET)),
+        ("ethertype", lay.ethertype, lay.has_ethertype),
+        ("vlan", lay.vlan, lay.vlan >= 0), ("vlan_inner", lay.vlan_inner, lay.vlan_inner >= 0),
+        ("ip_ver", lay.ip_ver),
+        ("src_hi", lay.src_hi, ip), ("src_lo", lay.src_lo, ip),
+        ("dst_hi", lay.dst_hi, ip), ("dst_lo", lay.dst_lo, ip),
+        ("ip_proto", lay.ip_proto, ip), ("ttl", lay.ttl, ip), ("ip_frag", lay.ip_frag, ip),
+        ("sport", lay.sport, lay.has_ports), ("dport", lay.dport, lay.has_ports),
+        ("tcp_flags", lay.tcp_flags, lay.is_tcp), ("seq", lay.seq, lay.is_tcp),
+        ("ack", lay.ack, lay.is_tcp), ("win", lay.win, lay.is_tcp),
+        ("pay_off", lay.pay - start, lay.has_ports), ("pay_len", lay.pay_len, lay.has_ports),
+        ("icmp_type", lay.icmp_type, lay.has_icmp), ("icmp_code", lay.icmp_code, lay.has_icmp),
+        ("q_proto", lay.q_proto, lay.has_quote),
+        ("q_src_hi", lay.q_src_hi, lay.has_quote), ("q_src_lo", lay.q_src_lo, lay.has_quote),
+        ("q_dst_hi", lay.q_dst_hi, lay.has_quote), ("q_dst_lo", lay.q_dst_lo, lay.has_quote),
+        ("q_sport", lay.q_sport, lay.has_quote & (lay.q_sport >= 0)),
+        ("q_dport", lay.q_dport, lay.has_quote & (lay.q_dport >= 0)),
+        ("arp_op", lay.arp_op, lay.is_arp), ("arp_sha", lay.arp_sha, lay.is_arp),
+        ("arp_spa", lay.arp_spa, lay.is_arp), ("arp_tpa", lay.arp_tpa, lay.is_arp),
+        ("app", np.where(lay.is_arp, APP_ARP, 0)),
     ]
-    return {s.name: s for s in cols}
+    return {s.name: s for s in _layer_frame(cols)}
 
 
 def _view(batch: RawBatch, lay: Layers) -> PacketView:
