@@ -272,15 +272,12 @@ class SessionTracker(SegmentCutter, Stateful):
         is unanswered (at the end of input it stays attempted until the timeout passed)."""
         g = rows
         nrows = g["sid"].size
-        isin = pl.col("sid").is_in(pl.Series(g["sid"]).implode())
-        apps = self._apps.filter(isin)
-        opsr = self._ops.filter(isin)
-        facts = self._facts.filter(isin) if self._facts.height else self._facts
-        if drop:
-            self._apps = self._apps.filter(~isin)
-            self._ops = self._ops.filter(~isin)
-            if facts.height:
-                self._facts = self._facts.filter(~isin)
+        ended = pl.Series(g["sid"]).implode()
+        apps, self._apps = _split(self._apps, ended, drop)
+        opsr, self._ops = _split(self._ops, ended, drop)
+        facts = self._facts
+        if facts.height:
+            facts, self._facts = _split(facts, ended, drop)
 
         ap, bp = g["a_port"].astype(np.int64), g["b_port"].astype(np.int64)
         ics_a, ics_b = np.isin(ap, _ICS_ARR), np.isin(bp, _ICS_ARR)
@@ -329,9 +326,7 @@ class SessionTracker(SegmentCutter, Stateful):
         # the most common app of each session
         app = np.zeros(nrows, dtype=np.uint8)
         if apps.height:
-            top = apps.group_by(["sid", "app"]).agg(pl.col("n").sum()).sort(
-                ["sid", "n", "app"], descending=[False, True, False]).unique("sid", keep="first").sort("sid")
-            ts_, ta = top["sid"].to_numpy(), top["app"].to_numpy()
+            ts_, ta = _top_apps(apps["sid"].to_numpy(), apps["app"].to_numpy(), apps["n"].to_numpy())
             j = np.minimum(np.searchsorted(ts_, g["sid"]), ts_.size - 1)
             app = np.where(ts_[j] == g["sid"], ta[j], 0).astype(np.uint8)
 
@@ -374,6 +369,28 @@ class SessionTracker(SegmentCutter, Stateful):
         else:
             out = out.with_columns(pl.lit(None, dtype=pl.List(OP_STRUCT)).alias("ops"))
         return out.select(list(SESSIONS)).cast(SESSIONS).sort("first_ts", "session_id")
+
+
+def _split(frame: pl.DataFrame, sids: pl.Series, drop: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the rows of `frame` whose sid is in `sids`, the frame without them when `drop`)."""
+    m = frame["sid"].is_in(sids)
+    return frame.filter(m), frame.filter(~m) if drop else frame
+
+
+def _top_apps(sid: np.ndarray, app: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each session's app with the most packets (ties: the lowest app), from (sid, app, n) rows
+    that may repeat a pair: (sids ascending, their apps)."""
+    order = np.lexsort((app, sid))
+    sid, app, n = sid[order], app[order].astype(np.int64), n[order]
+    pair = np.ones(sid.size, dtype=bool)
+    pair[1:] = (sid[1:] != sid[:-1]) | (app[1:] != app[:-1])
+    st = np.flatnonzero(pair)
+    sid, app = sid[st], app[st]
+    score = np.add.reduceat(n, st) * 256 + (255 - app)   # app is a uint8
+    first = np.ones(sid.size, dtype=bool)
+    first[1:] = sid[1:] != sid[:-1]
+    st = np.flatnonzero(first)
+    return sid[st], (255 - np.maximum.reduceat(score, st) % 256).astype(np.uint8)
 
 
 def session_ops(sessions: pl.DataFrame) -> pl.DataFrame:
