@@ -100,15 +100,18 @@ def _select_exprs() -> list[pl.Expr]:
         pl.col("seq").fill_null(0).cast(pl.Int64), pl.col("eth_src").fill_null(0),
         pl.col("vlan").fill_null(-1).cast(pl.Int64), pl.col("app").fill_null(0),
         pl.col("tcp_flags").fill_null(0).cast(pl.Int32),
-        pl.col("q_proto").fill_null(0).cast(pl.Int64),
-        pl.col("q_src_hi").fill_null(0), pl.col("q_src_lo").fill_null(0),
-        pl.col("q_dst_hi").fill_null(0), pl.col("q_dst_lo").fill_null(0),
-        pl.col("q_sport").fill_null(0).cast(pl.UInt64), pl.col("q_dport").fill_null(0).cast(pl.UInt64),
         (((pl.col("ip_ver").fill_null(0) > 0) & ~(ported & pl.col("sport").is_null())) | L2_FLOW).alias("ok"),
     ]
 
 
 _SELECT = _select_exprs()
+# the flow an ICMP error quotes: only looked at on the rows of ICMP errors
+_QUOTED = [
+    pl.col("q_proto").fill_null(0).cast(pl.Int64),
+    pl.col("q_src_hi").fill_null(0), pl.col("q_src_lo").fill_null(0),
+    pl.col("q_dst_hi").fill_null(0), pl.col("q_dst_lo").fill_null(0),
+    pl.col("q_sport").fill_null(0).cast(pl.UInt64), pl.col("q_dport").fill_null(0).cast(pl.UInt64),
+]
 _JUNK = np.iinfo(np.int64).min
 _DENSE = ["ts", "ref", "wirelen", "pay_len", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo",
           "sport", "dport", "seq", "eth_src", "vlan"]
@@ -139,8 +142,7 @@ class SegmentCutter:
         erri = np.flatnonzero(bits & _B_ERR)
         if erri.size:
             # an ICMP error belongs to the flow it quotes
-            q = cols[erri].select("q_proto", "q_src_hi", "q_src_lo", "q_dst_hi", "q_dst_lo",
-                                  "q_sport", "q_dport")
+            q = packets[erri].select(_QUOTED)
             proto, s_hi, s_lo, d_hi, d_lo, s_pt, d_pt = (
                 x.copy() for x in (proto, s_hi, s_lo, d_hi, d_lo, s_pt, d_pt))
             qp = q["q_proto"].to_numpy().astype(np.uint64)
