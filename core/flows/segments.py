@@ -264,12 +264,17 @@ class SegmentCutter:
             "vlan": c["vlan"][o_st],
             "last_ts": ts[en], "last_ref": ref0[o_en], "last_pure_syn": pure_syn[en],
             "pkts_ab": np.add.reduceat(ab.view(np.int8), st, dtype=np.int64),
-            "pkts_ba": np.add.reduceat(ba.view(np.int8), st, dtype=np.int64),
             "bytes_ab": np.add.reduceat(np.where(ab, wl, 0), st, dtype=np.int64),
-            "bytes_ba": np.add.reduceat(np.where(ba, wl, 0), st, dtype=np.int64),
             "pay_ab": np.add.reduceat(np.where(ab, pl_, 0), st, dtype=np.int64),
-            "pay_ba": np.add.reduceat(np.where(ba, pl_, 0), st, dtype=np.int64),
         }
+        if plain.all():  # no ICMP errors: b to a is the rest of each segment
+            segs["pkts_ba"] = np.diff(np.append(st, n)) - segs["pkts_ab"]
+            segs["bytes_ba"] = np.add.reduceat(wl, st, dtype=np.int64) - segs["bytes_ab"]
+            segs["pay_ba"] = np.add.reduceat(pl_, st, dtype=np.int64) - segs["pay_ab"]
+        else:
+            segs["pkts_ba"] = np.add.reduceat(ba.view(np.int8), st, dtype=np.int64)
+            segs["bytes_ba"] = np.add.reduceat(np.where(ba, wl, 0), st, dtype=np.int64)
+            segs["pay_ba"] = np.add.reduceat(np.where(ba, pl_, 0), st, dtype=np.int64)
         # the rare flags: counted and located on the few rows that carry them
         ri = np.flatnonzero(bits & _B_RARE)
         rb, rs, rd = bits[ri], seg[ri], pdir[ri]
