@@ -1,10 +1,11 @@
 """Where packets come from: pcap and pcapng files (also gzip-compressed) and directories of them.
 
 read_batches() streams RawBatch objects in packet-time order. Files are read in blocks from a
-file object with read() only (no seek, no mmap), so the same parsers work on a pipe. The record
-headers of a block are walked with one struct.unpack_from per record (the only per-record Python);
-every other header field is gathered for the whole block at once with numpy. The formats are
-parsed in pcap.py and pcapng.py (whose docstring says how Wireshark's numbering is kept).
+file object with read() and readinto() only (no seek, no mmap), so the same parsers work on a
+pipe. The record headers of a block are walked with one struct.unpack_from per record (pcap; in
+pcapng, runs of Enhanced Packet Blocks are found with numpy); every other header field is
+gathered for the whole block at once with numpy. The formats are parsed in pcap.py and
+pcapng.py (whose docstring says how Wireshark's numbering is kept).
 
 Choices worth knowing:
 - Several files are merged on a key that is each file's running maximum timestamp, ties broken by
@@ -39,7 +40,14 @@ from plantwatch.core.capture.pcapng import (  # noqa: F401 - the resumable reade
     pcapng_block_at,
     read_pcapng_from,
 )
-from plantwatch.core.capture.records import Parser, Piece, clamp_warning, concat_pieces, to_batch
+from plantwatch.core.capture.records import (
+    BufferPool,
+    Parser,
+    Piece,
+    clamp_warning,
+    concat_pieces,
+    to_batch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +130,7 @@ def total_input_bytes(paths: Sequence[str | Path]) -> int:
 # ----------------------------------------------------------------------------- byte streams
 
 class _Stream:
-    """Decompressed bytes of one file, chunk by chunk, from read() calls only."""
+    """Decompressed bytes of one file, chunk by chunk, from read() and readinto() calls only."""
 
     def __init__(self, f: BinaryIO, progress: Callable[[int], None]) -> None:
         self.f = f
@@ -134,14 +142,29 @@ class _Stream:
 
     def _raw(self) -> Iterator[bytes]:
         if self.first:
-            yield self.first
-        self.first = b""
+            first, self.first = self.first, b""
+            yield first
         while True:
             b = self.f.read(BLOCK_SIZE)
             if not b:
                 return
             self.progress(len(b))
             yield b
+
+    def after(self, tail: memoryview, chunks: Iterator[bytes]) -> bytes | memoryview | None:
+        """`tail` followed by the next chunk of `chunks` (this stream's), in one buffer; None at
+        the end. A file that is not gzip is read straight into that buffer (readinto), so its
+        bytes are not copied once more behind the tail."""
+        if self.gzip or self.first:
+            more = next(chunks, b"")
+            return (bytes(tail) + more if tail else more) if more else None
+        out = np.empty(len(tail) + BLOCK_SIZE, np.uint8)
+        out[:len(tail)] = np.frombuffer(tail, np.uint8)
+        n = self.f.readinto(memoryview(out)[len(tail):])
+        if not n:
+            return None
+        self.progress(n)
+        return memoryview(out)[:len(tail) + n]
 
     def chunks(self) -> Iterator[bytes]:
         if not self.gzip:
@@ -225,14 +248,13 @@ def _file_pieces(path: Path, file_id: int, warn: Callable[[str], None],
         while True:
             pieces, pos = parser.walk(buf, pos, base)
             yield from _after(pieces, skip)
-            more = next(chunks, b"")
-            if not more:
+            nxt = stream.after(memoryview(buf)[pos:], chunks)
+            if nxt is None:
                 break
             parser.check_next(buf, pos)
             hasher.update(memoryview(buf)[:pos])   # whole blocks only: a cut record is not hashed
             base += pos
-            buf = buf[pos:] + more if pos < len(buf) else more
-            pos = 0
+            buf, pos = nxt, 0
         hasher.update(memoryview(buf)[:pos])
         if parser.clamped:
             warn(clamp_warning(name, parser.clamped))
@@ -331,12 +353,13 @@ def read_batches(paths: Sequence[str | Path], chunk_packets: int = 65536,
                for i, p in enumerate(files)]
     pending: list[Piece] = []
     count = nbytes = 0
+    pool = BufferPool()
     for run in _merged(sources):
         pending.append(run)
         count += len(run)
         nbytes += int(run.caplen.sum())
         while count >= chunk_packets or nbytes >= chunk_bytes:
-            whole = concat_pieces(pending) if len(pending) > 1 else pending[0]
+            whole = concat_pieces(pending, pool) if len(pending) > 1 else pending[0]
             cut = min(count, chunk_packets)
             if nbytes >= chunk_bytes:
                 filled = np.cumsum(whole.caplen[:cut], dtype=np.int64)
@@ -347,4 +370,4 @@ def read_batches(paths: Sequence[str | Path], chunk_packets: int = 65536,
             count = len(rest)
             nbytes = int(rest.caplen.sum())
     if count:
-        yield to_batch(concat_pieces(pending), names)
+        yield to_batch(concat_pieces(pending, pool), names)

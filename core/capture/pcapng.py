@@ -49,6 +49,49 @@ class Interface:
     tsoffset: int
 
 
+class _EpbScan:
+    """The well-formed Enhanced Packet Blocks a buffer may hold, found in one numpy pass: a word 6
+    at a block-aligned offset, with a length >= 32, a multiple of 4, that fits the buffer and is
+    repeated in the block's last word. Packet bytes can look like one too; run() only follows
+    lengths from a block it starts at, so those are stepped over."""
+
+    def __init__(self, buf: bytes, start: int, e: str) -> None:
+        self.e = e
+        n = len(buf)
+        r = start & 3   # blocks are whole words: every block offset is start modulo 4
+        w = np.frombuffer(buf, e + "u4", count=max(n - r, 0) // 4, offset=min(r, n))
+        k = np.flatnonzero(w[:-1] == 6)
+        blen = w[k + 1].astype(I64)
+        pos = r + 4 * k
+        ok = (blen >= 32) & (blen % 4 == 0) & (pos + blen <= n)
+        k, blen, pos = k[ok], blen[ok], pos[ok]
+        ok = w[k + (blen >> 2) - 1] == blen
+        self.pos, self.end = pos[ok], pos[ok] + blen[ok]
+        m = self.pos.size
+        j = np.searchsorted(self.pos, self.end)
+        found = self.pos[np.minimum(j, m - 1)] == self.end if m else np.zeros(0, bool)
+        self.link = np.where(found, j, -1)   # candidate that starts where each one ends
+        self.breaks = np.flatnonzero(self.link != np.arange(1, m + 1))
+
+    def run(self, off: int) -> tuple[np.ndarray, int]:
+        """Offsets of the chain of well-formed EPBs that starts at `off`, and where it ends."""
+        pos = self.pos
+        i = int(np.searchsorted(pos, off))
+        if i == pos.size or pos[i] != off:
+            return _NONE, off
+        parts = []
+        while True:
+            # the last candidate is always a break: its link is -1 or before it
+            b = int(self.breaks[np.searchsorted(self.breaks, i)])
+            parts.append(pos[i:b + 1])
+            if self.link[b] < 0:
+                return (parts[0] if len(parts) == 1 else np.concatenate(parts)), int(self.end[b])
+            i = int(self.link[b])   # the candidates in between lie inside block b
+
+
+_NONE = np.zeros(0, I64)
+
+
 class PcapngParser(Parser):
     def __init__(self, path: str, file_id: int) -> None:
         super().__init__(path, file_id)
@@ -77,15 +120,23 @@ class PcapngParser(Parser):
     def walk(self, buf: bytes, start: int, base: int) -> tuple[list[Piece], int]:
         n = len(buf)
         pieces: list[Piece] = []
-        offs: list[int] = []
+        recs: list[np.ndarray] = []   # offsets of this section's EPBs so far, in runs
         extras: list[tuple[int, int, int, int, int | None, int]] = []
         off = start
         if not self.section_seen:
             self._set_order("<")
         u2 = self.u2
-        append = offs.append
+        scan: _EpbScan | None = None
         while True:
-            # fast path: Enhanced Packet Blocks (validated for the whole block afterwards)
+            # fast path: runs of well-formed Enhanced Packet Blocks found with numpy, then one by
+            # one those it leaves (validated for the whole block afterwards)
+            if scan is None or scan.e != self.e:
+                scan = _EpbScan(buf, start, self.e)
+            run, off = scan.run(off)
+            if run.size:
+                recs.append(run)
+            one: list[int] = []
+            append = one.append
             try:
                 while True:
                     t, blen = u2(buf, off)
@@ -95,25 +146,26 @@ class PcapngParser(Parser):
                     append(off)
                     off = nxt
             except struct.error:
-                break  # fewer than 8 bytes left
-            if off + 12 > n:
+                t = -1  # fewer than 8 bytes left
+            if one:
+                recs.append(np.array(one, dtype=I64))
+            if t == -1 or off + 12 > n:
                 break
             # slow path: any other block
             if t == SHB:
                 bom = struct.unpack_from("<I", buf, off + 8)[0]
                 e = "<" if bom == _BOM else ">" if bom == 0x4D3C2B1A else None
                 if e is None:
-                    self._flush(buf, offs, extras, pieces, base)
+                    self._flush(buf, recs, extras, pieces, base)
                     raise self.err(f"corrupt section header at byte {base + off}")
                 blen = struct.unpack_from(e + "I", buf, off + 4)[0]
-            self._check_len(buf, offs, extras, pieces, base, off, blen)
+            self._check_len(buf, recs, extras, pieces, base, off, blen)
             if off + blen > n:
                 break
             if t == SHB:
-                self._flush(buf, offs, extras, pieces, base)
-                offs = []
+                self._flush(buf, recs, extras, pieces, base)
+                recs = []
                 extras = []
-                append = offs.append
                 self._set_order(e)
                 u2 = self.u2
                 self.ifaces = []
@@ -123,7 +175,7 @@ class PcapngParser(Parser):
             elif t == 1:
                 self._idb(buf, off, blen)
             elif t == 3:
-                self._spb(buf, off, blen, offs, extras)
+                self._spb(buf, off, blen, recs, extras)
             elif t == 2:
                 self._pb(buf, off, blen, extras)
             elif t in _PHANTOM_BLOCKS:
@@ -131,15 +183,15 @@ class PcapngParser(Parser):
             elif t == 5:
                 self._isb(buf, off, blen)
             elif t == 6:  # an EPB shorter than its fixed fields
-                self._flush(buf, offs, extras, pieces, base)
+                self._flush(buf, recs, extras, pieces, base)
                 raise self.err(f"corrupt block at byte {base + off}: length {blen}")
             off += blen
-        self._flush(buf, offs, extras, pieces, base)
+        self._flush(buf, recs, extras, pieces, base)
         return pieces, off
 
-    def _check_len(self, buf, offs, extras, pieces, base, off, blen) -> None:
+    def _check_len(self, buf, recs, extras, pieces, base, off, blen) -> None:
         if blen < 12 or blen % 4 or blen > MAX_PCAPNG_BLOCK:
-            self._flush(buf, offs, extras, pieces, base)  # earlier errors first
+            self._flush(buf, recs, extras, pieces, base)  # earlier errors first
             raise self.err(f"corrupt block at byte {base + off}: length {blen}")
 
     def _idb(self, buf: bytes, off: int, blen: int) -> None:
@@ -189,25 +241,25 @@ class PcapngParser(Parser):
             self.clamped += int(out[0])
         return int(ns[0])
 
-    def _last_ts(self, buf: bytes, offs: list[int], extras: list) -> int:
+    def _last_ts(self, buf: bytes, recs: list[np.ndarray], extras: list) -> int:
         """Timestamp of the latest timestamped record so far in this section."""
         cand = [(e[0], e[4]) for e in reversed(extras) if e[4] is not None][:1]
-        if offs:
-            o = offs[-1]
+        if recs:
+            o = int(recs[-1][-1])
             iface, hi, lo = struct.unpack_from(self.e + "III", buf, o + 8)
             cand.append((o, self._ts_of(iface, hi, lo, count=False)))
         if not cand:
             return self.last_ts
         return max(cand)[1]
 
-    def _spb(self, buf: bytes, off: int, blen: int, offs: list[int], extras: list) -> None:
+    def _spb(self, buf: bytes, off: int, blen: int, recs: list[np.ndarray], extras: list) -> None:
         if not self.ifaces:
             raise self.err("packet on undefined interface 0")
         wirelen = struct.unpack_from(self.e + "I", buf, off + 8)[0]
         cap = min(wirelen, blen - 16)
         if self.ifaces[0].snaplen:
             cap = min(cap, self.ifaces[0].snaplen)
-        ts = self._last_ts(buf, offs, extras)
+        ts = self._last_ts(buf, recs, extras)
         extras.append((off, off + 12, cap, wirelen, ts, 0))
 
     def _pb(self, buf: bytes, off: int, blen: int, extras: list) -> None:
@@ -218,18 +270,15 @@ class PcapngParser(Parser):
             raise self.err(f"corrupt block at byte {off}: captured length {cap}")
         extras.append((off, off + 28, cap, wirelen, self._ts_of(iface, hi, lo), iface))
 
-    def _flush(self, buf: bytes, offs: list[int], extras: list, pieces: list, base: int) -> None:
+    def _flush(self, buf: bytes, recs: list[np.ndarray], extras: list, pieces: list, base: int) -> None:
         """Turn the records of the current section collected from this block into a piece."""
-        if not offs and not extras:
+        if not recs and not extras:
             return
         arr = np.frombuffer(buf, np.uint8)
-        e = self.e
         nif = len(self.ifaces)
         lt_of = np.array([i.linktype for i in self.ifaces] or [0], np.int32)
-        rec = np.array(offs, dtype=I64)
-        h = gather(arr, rec, _AR28, e + "u4").reshape(-1, 7).astype(I64)
-        blen, iface, caplen, wirelen = h[:, 1], h[:, 2], h[:, 5], h[:, 6]
-        trail = gather(arr, rec + blen - 4, _AR4, e + "u4").reshape(-1).astype(I64)
+        rec = np.concatenate(recs) if recs else np.zeros(0, I64)
+        blen, iface, hi, lo, caplen, wirelen, trail = self._epb_fields(buf, arr, rec)
         bad = (blen % 4 != 0) | (trail != blen) | (caplen > blen - 32) | (iface >= nif)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -239,13 +288,13 @@ class PcapngParser(Parser):
         ts = np.empty(rec.shape[0], I64)
         kinds = {(i.pow2, i.exp, i.tsoffset) for i in self.ifaces}
         if len(kinds) == 1:
-            ts, out = ticks_to_ns(h[:, 3], h[:, 4], *kinds.pop())
+            ts, out = ticks_to_ns(hi, lo, *kinds.pop())
             self.clamped += int(out.sum())
         else:
             for k, ifc in enumerate(self.ifaces):
                 m = iface == k
                 if m.any():
-                    ts[m], out = ticks_to_ns(h[m, 3], h[m, 4], ifc.pow2, ifc.exp, ifc.tsoffset)
+                    ts[m], out = ticks_to_ns(hi[m], lo[m], ifc.pow2, ifc.exp, ifc.tsoffset)
                     self.clamped += int(out.sum())
         data_off = rec + 28
         keep = None
@@ -268,8 +317,26 @@ class PcapngParser(Parser):
         if unknown.any():
             raise self.err(f"unknown link type {int(lt[np.flatnonzero(unknown)[0]])}")
         pieces.append(self.finish(arr, data_off, caplen, wirelen, ts, lt, keep))
-        offs.clear()
+        recs.clear()
         extras.clear()
+
+    def _epb_fields(self, buf: bytes, arr: np.ndarray, rec: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Block length, interface, timestamp words, captured and wire length and trailing length
+        of the EPBs at `rec`: one gather per field from 32-bit words when all are aligned alike
+        (a block whose length is no multiple of 4 misaligns those after it: they are bytes)."""
+        e = self.e
+        r = int(rec[0]) & 3 if rec.size else 0
+        if ((rec & 3) != r).any():
+            h = gather(arr, rec, _AR28, e + "u4").reshape(-1, 7).astype(I64)
+            blen = h[:, 1]
+            trail = gather(arr, rec + blen - 4, _AR4, e + "u4").reshape(-1).astype(I64)
+            return blen, h[:, 2], h[:, 3], h[:, 4], h[:, 5], h[:, 6], trail
+        w = np.frombuffer(buf, e + "u4", count=(len(buf) - r) // 4, offset=r)
+        wi = (rec - r) >> 2
+        blen, iface, hi, lo, caplen, wirelen = (w[wi + k] for k in range(1, 7))
+        blen = blen.astype(I64)
+        trail = w[wi + ((blen - 4) >> 2)].astype(I64)   # a misplaced one when blen % 4: bad anyway
+        return blen, iface.astype(I64), hi, lo, caplen.astype(I64), wirelen.astype(I64), trail
 
 
 # ----------------------------------------------------------------------------- resumable pcapng

@@ -252,15 +252,15 @@ class SessionTracker(SegmentCutter, Stateful):
         o = self._open
         if o.n == 0:
             return _concat([])
-        live = o.live()
-        c = {k: o.cols[k][live] for k in ("rst_a", "rst_b", "unreach", "dr_a", "dr_b", "fin_a", "fin_b",
-                                          "proto", "last_pure_syn", "last_ts")}
+        # every slot, dead ones too (masked at the end): slices instead of ten gathers
+        c = {k: o.cols[k][: o.size] for k in ("rst_a", "rst_b", "unreach", "dr_a", "dr_b", "fin_a",
+                                             "fin_b", "proto", "last_pure_syn", "last_ts")}
         term = (((c["rst_a"] + c["rst_b"] + c["unreach"] + c["dr_a"] + c["dr_b"]) > 0)
                 | ((c["fin_a"] > 0) & (c["fin_b"] > 0)))
         proto = c["proto"]
         idle = np.where(proto == 6, self.t_tcp, np.where(proto == 17, self.t_udp, self.t_icmp))
         limit = np.where(term, self.t_linger, np.where(c["last_pure_syn"], self.t_unans, idle))
-        gone = live[(self._now - c["last_ts"]) > limit]
+        gone = np.flatnonzero(o.alive[: o.size] & ((self._now - c["last_ts"]) > limit))
         out = o.take(gone)
         o.remove(gone)
         return out
@@ -272,15 +272,12 @@ class SessionTracker(SegmentCutter, Stateful):
         is unanswered (at the end of input it stays attempted until the timeout passed)."""
         g = rows
         nrows = g["sid"].size
-        isin = pl.col("sid").is_in(pl.Series(g["sid"]).implode())
-        apps = self._apps.filter(isin)
-        opsr = self._ops.filter(isin)
-        facts = self._facts.filter(isin) if self._facts.height else self._facts
-        if drop:
-            self._apps = self._apps.filter(~isin)
-            self._ops = self._ops.filter(~isin)
-            if facts.height:
-                self._facts = self._facts.filter(~isin)
+        ended = pl.Series(g["sid"]).implode()
+        apps, self._apps = _split(self._apps, ended, drop)
+        opsr, self._ops = _split(self._ops, ended, drop)
+        facts = self._facts
+        if facts.height:
+            facts, self._facts = _split(facts, ended, drop)
 
         ap, bp = g["a_port"].astype(np.int64), g["b_port"].astype(np.int64)
         ics_a, ics_b = np.isin(ap, _ICS_ARR), np.isin(bp, _ICS_ARR)
@@ -329,11 +326,10 @@ class SessionTracker(SegmentCutter, Stateful):
         # the most common app of each session
         app = np.zeros(nrows, dtype=np.uint8)
         if apps.height:
-            top = apps.group_by(["sid", "app"]).agg(pl.col("n").sum()).sort(
-                ["sid", "n", "app"], descending=[False, True, False]).unique("sid", keep="first").sort("sid")
-            ts_, ta = top["sid"].to_numpy(), top["app"].to_numpy()
-            j = np.minimum(np.searchsorted(ts_, g["sid"]), ts_.size - 1)
-            app = np.where(ts_[j] == g["sid"], ta[j], 0).astype(np.uint8)
+            ts_, ta = _top_apps(apps["sid"].to_numpy(), apps["app"].to_numpy(), apps["n"].to_numpy())
+            top = pl.DataFrame({"sid": ts_, "app": ta})   # a hash join: g's sids are not sorted
+            app = pl.DataFrame({"sid": g["sid"]}).join(top, on="sid", how="left", maintain_order="left")[
+                "app"].fill_null(0).to_numpy()
 
         fr, lr = g["first_ref"], g["last_ref"]
         cols: dict[str, np.ndarray | pl.Series] = {
@@ -374,6 +370,28 @@ class SessionTracker(SegmentCutter, Stateful):
         else:
             out = out.with_columns(pl.lit(None, dtype=pl.List(OP_STRUCT)).alias("ops"))
         return out.select(list(SESSIONS)).cast(SESSIONS).sort("first_ts", "session_id")
+
+
+def _split(frame: pl.DataFrame, sids: pl.Series, drop: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the rows of `frame` whose sid is in `sids`, the frame without them when `drop`)."""
+    m = frame["sid"].is_in(sids)
+    return frame.filter(m), frame.filter(~m) if drop else frame
+
+
+def _top_apps(sid: np.ndarray, app: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each session's app with the most packets (ties: the lowest app), from (sid, app, n) rows
+    that may repeat a pair: (sids ascending, their apps)."""
+    order = np.lexsort((app, sid))
+    sid, app, n = sid[order], app[order].astype(np.int64), n[order]
+    pair = np.ones(sid.size, dtype=bool)
+    pair[1:] = (sid[1:] != sid[:-1]) | (app[1:] != app[:-1])
+    st = np.flatnonzero(pair)
+    sid, app = sid[st], app[st]
+    score = np.add.reduceat(n, st) * 256 + (255 - app)   # app is a uint8
+    first = np.ones(sid.size, dtype=bool)
+    first[1:] = sid[1:] != sid[:-1]
+    st = np.flatnonzero(first)
+    return sid[st], (255 - np.maximum.reduceat(score, st) % 256).astype(np.uint8)
 
 
 def session_ops(sessions: pl.DataFrame) -> pl.DataFrame:

@@ -29,11 +29,10 @@ _EV = ["ev_syn", "ev_synack", "ev_rst", "ev_fin", "ev_unreach", "ev_dr", "ev_op"
 _OPEN_COLS = _KEEP + _LAST + _SUM + _FIRST
 
 
-def _endpoints(segs: dict[str, np.ndarray], real: np.ndarray) -> pl.DataFrame:
-    every = bool(real.all())
-
+def _endpoints(segs: dict[str, np.ndarray], junk: int) -> pl.DataFrame:
+    """ENDPOINTS of the segments after the first `junk` (those of the junk flow)."""
     def g(k: str) -> np.ndarray:
-        return segs[k] if every else segs[k][real]
+        return segs[k][junk:]
 
     def side(x: str, y: str) -> dict[str, np.ndarray]:
         xy, yx = f"{x}{y}", f"{y}{x}"
@@ -108,30 +107,28 @@ class _OpenTable:
         if self.size - self.n > max(self.COMPACT_MIN, self.n):
             self._compact()
 
-    def _compact(self) -> None:
+    def _compact(self, room: int = 0, dtypes: dict[str, np.dtype] | None = None) -> None:
+        """Move the live rows, in slot order, to new columns with room for as many again plus
+        `room` (of `dtypes` when given: an append's own); the sorted key index is only renumbered."""
         live = self.live()
-        self.cols = {k: v[live] for k, v in self.cols.items()}
-        self.size = self.n = int(live.size)
-        self.alive = np.ones(self.size, dtype=bool)
-        order = np.argsort(self.cols["fk"], kind="stable")
-        self._keys, self._rows = self.cols["fk"][order], order
+        n = int(live.size)
+        cap = max(1024, 2 * (n + room))
+        for k, v in self.cols.items():
+            c = np.zeros(cap, dtype=dtypes[k] if dtypes else v.dtype)
+            c[:n] = v[live]
+            self.cols[k] = c
+        renumber = np.cumsum(self.alive[: self.size]) - 1
+        self._rows = renumber[self._rows]
+        self.size = self.n = n
+        self.alive = np.zeros(cap, dtype=bool)
+        self.alive[:n] = True
 
     def append(self, part: dict[str, np.ndarray]) -> None:
         k = int(part["sid"].size)
         if k == 0:
             return
-        cap = self.alive.size
-        if self.size + k > cap:
-            new_cap = max(1024, 2 * (self.size + k))
-            grown = {}
-            for name, v in self.cols.items():
-                g = np.zeros(new_cap, dtype=part[name].dtype)
-                g[: self.size] = v[: self.size]
-                grown[name] = g
-            self.cols = grown
-            alive = np.zeros(new_cap, dtype=bool)
-            alive[: self.size] = self.alive[: self.size]
-            self.alive = alive
+        if self.size + k > self.alive.size:
+            self._compact(k, {name: part[name].dtype for name in self.cols})
         a, b = self.size, self.size + k
         for name in _OPEN_COLS:
             self.cols[name][a:b] = part[name]
