@@ -40,14 +40,7 @@ from plantwatch.core.capture.pcapng import (  # noqa: F401 - the resumable reade
     pcapng_block_at,
     read_pcapng_from,
 )
-from plantwatch.core.capture.records import (
-    BufferPool,
-    Parser,
-    Piece,
-    clamp_warning,
-    concat_pieces,
-    to_batch,
-)
+from plantwatch.core.capture.records import Parser, Piece, clamp_warning, concat_pieces, to_batch
 
 log = logging.getLogger(__name__)
 
@@ -353,13 +346,12 @@ def read_batches(paths: Sequence[str | Path], chunk_packets: int = 65536,
                for i, p in enumerate(files)]
     pending: list[Piece] = []
     count = nbytes = 0
-    pool = BufferPool()
     for run in _merged(sources):
         pending.append(run)
         count += len(run)
         nbytes += int(run.caplen.sum())
         while count >= chunk_packets or nbytes >= chunk_bytes:
-            whole = concat_pieces(pending, pool) if len(pending) > 1 else pending[0]
+            whole = concat_pieces(pending) if len(pending) > 1 else pending[0]
             cut = min(count, chunk_packets)
             if nbytes >= chunk_bytes:
                 filled = np.cumsum(whole.caplen[:cut], dtype=np.int64)
@@ -370,4 +362,4 @@ def read_batches(paths: Sequence[str | Path], chunk_packets: int = 65536,
             count = len(rest)
             nbytes = int(rest.caplen.sum())
     if count:
-        yield to_batch(concat_pieces(pending, pool), names)
+        yield to_batch(concat_pieces(pending), names)

@@ -9,7 +9,6 @@ packets and produces a warning instead of an OverflowError.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,32 +48,8 @@ def gather(arr: np.ndarray, at: np.ndarray, idx: np.ndarray, dtype: str) -> np.n
     return arr[at[:, None] + idx].view(dtype)
 
 
-class BufferPool:
-    """Byte buffers for concat_pieces, used again once nothing refers to them any more. A batch
-    is tens of MB: malloc maps a fresh one from the kernel every time, one page fault per 4 KiB
-    page; a buffer from here has its pages already. Unused means CPython's reference count says
-    only the pool holds it (every numpy view of it, and every RawBatch, holds a reference)."""
-
-    def __init__(self, keep: int = 3) -> None:
-        self.keep = keep
-        self._bufs: list[np.ndarray] = []
-
-    def get(self, n: int) -> np.ndarray:
-        """A uint8 array of `n` bytes, its contents undefined."""
-        for i in range(len(self._bufs)):
-            if sys.getrefcount(self._bufs[i]) == 2:   # the list's reference and the argument's
-                if self._bufs[i].size < n:
-                    self._bufs[i] = np.empty(n + (n >> 3), np.uint8)
-                return self._bufs[i][:n]
-        if len(self._bufs) < self.keep:
-            self._bufs.append(np.empty(n + (n >> 3), np.uint8))
-            return self._bufs[-1][:n]
-        return np.empty(n, np.uint8)
-
-
-def concat_pieces(parts: list[Piece], pool: BufferPool | None = None) -> Piece:
-    """One piece from several, copying only the byte range each part uses (into a buffer of
-    `pool` when given)."""
+def concat_pieces(parts: list[Piece]) -> Piece:
+    """One piece from several, copying only the byte range each part uses."""
     if len(parts) == 1:
         return parts[0]
     datas, offs = [], []
@@ -88,13 +63,7 @@ def concat_pieces(parts: list[Piece], pool: BufferPool | None = None) -> Piece:
         offs.append(p.off - lo + base)
         base += hi - lo
     cat = np.concatenate
-    if not datas:
-        data = np.zeros(0, np.uint8)
-    elif pool is None:
-        data = cat(datas)
-    else:
-        data = cat(datas, out=pool.get(base))
-    return Piece(data, cat(offs),
+    return Piece(cat(datas) if datas else np.zeros(0, np.uint8), cat(offs),
                  cat([p.caplen for p in parts]), cat([p.wirelen for p in parts]),
                  cat([p.ts for p in parts]), cat([p.linktype for p in parts]),
                  cat([p.frame for p in parts]), cat([p.file_id for p in parts]),
