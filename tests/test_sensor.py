@@ -253,7 +253,11 @@ def test_full_disk_stops_cleanly_with_a_clear_error_and_an_intact_store(tmp_path
         for part in mnt.glob("s.sqlite*"):
             shutil.copy(part, moved / part.name)
     finally:
-        subprocess.run(["umount", str(mnt)], check=False)
+        unmounted = subprocess.run(["umount", str(mnt)], check=False, capture_output=True, text=True)
+        if unmounted.returncode:   # never leave the tmpfs behind, whatever failed
+            subprocess.run(["umount", "-l", str(mnt)], check=False)
+    # the error path closed every file it opened on the full disk (else "target is busy")
+    assert unmounted.returncode == 0, unmounted.stderr
     ref = tmp_path / "ref" / "s.sqlite"
     ref.parent.mkdir()
     assert _follow(ref, tmp_path / "ring", zones) == 0

@@ -114,8 +114,15 @@ class Store:
                 else:
                     self._open_writable()
             self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
-        except sqlite3.DatabaseError as e:
-            raise _store_error(path, e) from None
+        except BaseException as e:
+            # a store that could not be opened (a full disk while migrating...) keeps no file open:
+            # the caller's error path holds this half-made object, not a connection to close
+            if getattr(self, "db", None) is not None:
+                with suppress(sqlite3.Error):
+                    self.db.close()
+            if isinstance(e, sqlite3.DatabaseError):
+                raise _store_error(path, e) from None
+            raise
 
     def _recognise(self, *, creating: bool = False) -> bool:
         """True: the store is still to be made. False: a plantwatch store. Otherwise StoreError,
