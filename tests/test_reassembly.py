@@ -10,6 +10,7 @@ operations must also be the one of the original capture: none lost, none doubled
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -69,9 +70,7 @@ def test_split_capture_decodes_as_tshark(case: str, split_dir: Path) -> None:
 def _view(pieces: list[tuple[int, bytes]], dport: int = 502) -> PacketView:
     v = PacketView.from_payloads([p for _, p in pieces], dport=dport)
     seq = np.array([s for s, _ in pieces], dtype=np.int64)
-    fields = {f: getattr(v, f) for f in v.__dataclass_fields__}
-    fields["seq"] = seq
-    return PacketView(**fields)
+    return dataclasses.replace(v, seq=seq)
 
 
 def _seen(view: PacketView) -> list[bytes]:
@@ -104,9 +103,7 @@ def test_memory_is_bounded() -> None:
     r = Reassembler(max_flows=3)
     for i in range(10):
         v = _view([(100, MB[:9])])
-        fields = {f: getattr(v, f) for f in v.__dataclass_fields__}
-        fields["sport"] = np.array([40000 + i])
-        r.apply(PacketView(**fields))
+        r.apply(dataclasses.replace(v, sport=np.array([40000 + i])))
     assert len(r._held) == 3
 
 

@@ -21,6 +21,8 @@ bytes idle for `idle_s` of packet time are dropped.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from plantwatch.core.decode.addr import hash_u64
@@ -160,9 +162,7 @@ class Reassembler:
                 extra.append(out)
         self._expire(int(view.ts[cand].max()))
         data = np.concatenate([view.data, np.frombuffer(b"".join(extra), dtype=np.uint8)]) if extra else view.data
-        fields = {f: getattr(view, f) for f in view.__dataclass_fields__}
-        fields.update(data=data, pay=pay, pay_len=pay_len)
-        return PacketView(**fields)
+        return dataclasses.replace(view, data=data, pay=pay, pay_len=pay_len)   # rows memo not copied
 
     def _segment(self, key: int, kind: int, seq: int, payload: bytes, ts: int) -> int | bytes | None:
         """What the decoders see of one segment: None (as captured), a length to trim the

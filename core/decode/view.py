@@ -15,7 +15,7 @@ sets the `app` column (APP_*) on the rows it recognised; rows it cannot parse ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -43,6 +43,9 @@ class PacketView:
     ethertype: np.ndarray | None = None  # int64, after VLAN tags (0: none)
     l3: np.ndarray | None = None         # int64 absolute offset of the ethertype's payload (-1: none)
     eth_src: np.ndarray | None = None    # uint64
+    # rows per IP protocol (proto_rows), found once for the view: every module's select asks
+    _proto_rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_payloads(
@@ -83,22 +86,12 @@ def _port_table(ports: frozenset[int]) -> np.ndarray:
     return table
 
 
-# the last view's rows per protocol: every module's select asks for them again. Keyed by the
-# identity of the arrays they come from (held here until the next batch), replaced as one tuple.
-_MEMO: tuple[tuple[np.ndarray, ...], dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]] = ((), {})
-
-
 def proto_rows(view: PacketView, proto: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows of IP protocol `proto` with payload, their source ports, their destination ports)."""
-    global _MEMO
-    key = (view.ip_proto, view.pay_len, view.sport, view.dport)
-    memo = _MEMO
-    if len(memo[0]) != len(key) or any(a is not b for a, b in zip(memo[0], key, strict=True)):
-        memo = _MEMO = (key, {})
-    hit = memo[1].get(proto)
+    hit = view._proto_rows.get(proto)
     if hit is None:
         rows = np.flatnonzero((view.ip_proto == proto) & (view.pay_len > 0))
-        hit = memo[1][proto] = (rows, view.sport[rows], view.dport[rows])
+        hit = view._proto_rows[proto] = (rows, view.sport[rows], view.dport[rows])
     return hit
 
 

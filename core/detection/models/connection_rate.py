@@ -40,8 +40,9 @@ def run(ctx: Context) -> list[Breach]:
 def floods(ctx: Context, model: Model, f: pl.DataFrame) -> list[Breach]:
     """The bursts of one edge among sessions `f` whose rate is above the edge's learned rate (or,
     for an edge with no history, above the cold-start bound and above what the service's other
-    clients reach): the breaches of `model`, with its config (window_s, min_sessions, min_span_s,
-    factor, cold_per_minute, peer_clients, peer_factor)."""
+    clients reach, by the baseline's fan-out rule: fanout_margin times what fanout_sources others
+    reached): the breaches of `model`, with its config (window_s, min_sessions, min_span_s, factor,
+    cold_per_minute)."""
     c = ctx.mcfg(model)
     w, n_min, min_span = float(c["window_s"]), int(c["min_sessions"]), float(c["min_span_s"])
     factor, cold_per_min = float(c["factor"]), float(c["cold_per_minute"])
@@ -52,8 +53,8 @@ def floods(ctx: Context, model: Model, f: pl.DataFrame) -> list[Breach]:
         a, b = span(g)
         span_s = max(min_span, (b - a) / NS)
         bursts.append((g, a, b, span_s, g.height / span_s * 60))
-    peers = _PeerRates(bursts, int(c["peer_clients"]))
-    peer_factor = float(c["peer_factor"])
+    peers = _PeerRates(bursts, int(ctx.cfg["baseline"]["fanout_sources"]))
+    peer_factor = float(ctx.cfg["baseline"]["fanout_margin"])
     out = []
     for g, a, b, span_s, per_min in bursts:
         n = g.height
